@@ -1,0 +1,45 @@
+/**
+ * The one tensor type the library passes around: a dense row-major array with its dimensions.
+ * Images and activations are NCHW, conv weights OIHW and linear weights [out, in] — PyTorch's
+ * (and ONNX's) layouts, so torchvision weights need no transposition.
+ */
+export type TensorArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8';
+
+export interface Tensor<A extends TensorArray = Float32Array> {
+  dims: number[];
+  data: A;
+}
+
+export function numel(dims: readonly number[]): number {
+  let n = 1;
+  for (const d of dims) n *= d;
+  return n;
+}
+
+export function tensor(dims: number[], data?: Float32Array): Tensor {
+  const n = numel(dims);
+  if (data && data.length !== n) throw new Error(`tensor: ${data.length} values do not fill dims [${dims.join(', ')}] (${n})`);
+  return { dims: [...dims], data: data ?? new Float32Array(n) };
+}
+
+export function dtypeOf(a: TensorArray): DType {
+  if (a instanceof Float32Array) return 'float32';
+  if (a instanceof Float64Array) return 'float64';
+  if (a instanceof BigInt64Array) return 'int64';
+  if (a instanceof Int32Array) return 'int32';
+  return 'uint8';
+}
+
+/** ‖a − b‖ / ‖b‖, the parity metric used against torchvision. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relativeError: lengths differ (${a.length} vs ${b.length})`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = (a[i] as number) - (b[i] as number);
+    num += d * d;
+    den += (b[i] as number) * (b[i] as number);
+  }
+  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+}
