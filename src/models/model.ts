@@ -33,6 +33,17 @@ export interface StateTensor {
   data: TensorArray;
 }
 
+/** How images are turned into the model's input (saved with a model directory). */
+export interface PreprocessConfig {
+  /** Shorter side resized to this before cropping. */
+  resize: number;
+  /** Centre crop size (the model's input size). */
+  crop: number;
+  /** Per-channel mean and std of the normalization (one value per input channel). */
+  mean: number[];
+  std: number[];
+}
+
 export interface CreateOptions {
   /** Seed for weight initialization. Default 0. */
   seed?: number;
@@ -90,6 +101,8 @@ export class GoogLeNet {
   readonly engine: Engine;
   /** Class names, when known (ImageNet, Fashion-MNIST, …). */
   labels?: string[];
+  /** Image preprocessing, when known (model directories carry it). */
+  preprocess?: PreprocessConfig;
   private readonly threads: number | undefined;
   private sessions = new Map<string, Promise<Session>>();
   private trainGraph: Graph;

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Regenerates the torchvision GoogLeNet reference fixtures (the oracle for weight import and
+numerical parity), following ../shared/fixtures/torchvision-googlenet/README.md.
+
+    python3 scripts/make-fixtures.py [--out DIR] [--seed N]
+
+Needs torch and torchvision (Debian: python3-torch python3-torchvision) and Pillow. Writes to
+<repo>/test/fixtures/torchvision-googlenet/ by default, where test/fixtures.ts looks. The values
+differ from the shared copies (other random draws); the recipe and the layout are the same.
+"""
+import argparse
+import copy
+import json
+import os
+import struct
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from PIL import Image
+from torchvision.models import googlenet
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DTYPES = {torch.float32: 'F32', torch.float64: 'F64', torch.int64: 'I64', torch.int32: 'I32', torch.uint8: 'U8'}
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def save_safetensors(path, tensors):
+    """Writes a safetensors file (no dependency on the safetensors package)."""
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        b = t.detach().contiguous().cpu().numpy().tobytes()
+        header[name] = {'dtype': DTYPES[t.dtype], 'shape': list(t.shape), 'data_offsets': [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header, separators=(',', ':')).encode()
+    h += b' ' * (-len(h) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
+
+
+def randomize(model, gen):
+    """Conv N(0, 2/fan_in); linear N(0, 1/fan_in), bias N(0, 0.05²); batch norm far from identity."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.normal_(0, (2 / m.weight[0].numel()) ** 0.5, generator=gen)
+                if m.bias is not None:
+                    m.bias.normal_(0, 0.05, generator=gen)
+            elif isinstance(m, torch.nn.Linear):
+                m.weight.normal_(0, (1 / m.in_features) ** 0.5, generator=gen)
+                m.bias.normal_(0, 0.05, generator=gen)
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(1 + 0.2 * torch.randn(m.num_features, generator=gen))
+                m.bias.normal_(0, 0.1, generator=gen)
+                m.running_mean.normal_(0, 0.1, generator=gen)
+                m.running_var.uniform_(0.5, 1.5, generator=gen)
+                m.num_batches_tracked.fill_(int(torch.randint(1, 1000, (), generator=gen)))
+    return model
+
+
+def train_mode_no_dropout(model):
+    """A copy in train mode with every dropout at p=0 (batch norm uses the batch's statistics)."""
+    m = copy.deepcopy(model).train()
+    for d in m.modules():
+        if isinstance(d, torch.nn.Dropout):
+            d.p = 0.0
+    return m
+
+
+def picture():
+    """A deterministic 224×224 RGB picture: gradients, a disc and stripes."""
+    y, x = np.mgrid[0:224, 0:224].astype(np.float32) / 223
+    r = 0.5 + 0.5 * np.sin(6 * x + 2 * y)
+    g = np.clip(1 - np.hypot(x - 0.6, y - 0.4) * 2.5, 0, 1)
+    b = ((np.floor(x * 14) + np.floor(y * 7)) % 2) * 0.6 + 0.2 * y
+    return Image.fromarray((np.stack([r, g, b], -1) * 255).round().astype(np.uint8), 'RGB')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--out', default=os.path.join(REPO, 'test', 'fixtures', 'torchvision-googlenet'))
+    ap.add_argument('--seed', type=int, default=0)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    out = lambda name: os.path.join(args.out, name)
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    aux = randomize(googlenet(weights=None, num_classes=10, aux_logits=True, transform_input=False, init_weights=False), gen).eval()
+    noaux = randomize(googlenet(weights=None, num_classes=10, aux_logits=False, transform_input=True, init_weights=False), gen).eval()
+    save_safetensors(out('googlenet-tv-aux10.safetensors'), aux.state_dict())
+    torch.save(noaux.state_dict(), out('googlenet-tv-noaux10.pth'))
+
+    x_aux = torch.randn(2, 3, 224, 224, generator=gen)
+    x_noaux = torch.randn(2, 3, 224, 224, generator=gen)
+    with torch.no_grad():
+        eval_aux = aux(x_aux)
+        train_aux = train_mode_no_dropout(aux)(x_aux)
+        eval_noaux = noaux(x_noaux)
+    save_safetensors(out('io-aux10.safetensors'), {
+        'input': x_aux, 'eval_logits': eval_aux,
+        'train_logits': train_aux.logits, 'train_aux1': train_aux.aux_logits1, 'train_aux2': train_aux.aux_logits2,
+    })
+    save_safetensors(out('io-noaux10.safetensors'), {'input': x_noaux, 'eval_logits': eval_noaux})
+
+    img = picture()
+    img.save(out('image-224.png'))
+    pixels = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1)
+    image_input = ((pixels - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None])[None].contiguous()
+    with torch.no_grad():
+        image_noaux, image_aux = noaux(image_input), aux(image_input)
+    save_safetensors(out('io-image.safetensors'), {'image_input': image_input, 'eval_logits': image_noaux, 'aux10_eval_logits': image_aux})
+
+    trained = train_mode_no_dropout(aux)
+    labels = torch.tensor([3, 7])
+    o = trained(x_aux)
+    loss = F.cross_entropy(o.logits, labels) + 0.3 * (F.cross_entropy(o.aux_logits1, labels) + F.cross_entropy(o.aux_logits2, labels))
+    loss.backward()
+    grads = {'labels': labels, 'loss': loss.detach().reshape(1)}
+    grads.update({f'grad.{n}': p.grad for n, p in trained.named_parameters()})
+    for n, m in trained.named_modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            grads[f'running_mean.{n}'] = m.running_mean
+            grads[f'running_var.{n}'] = m.running_var
+    save_safetensors(out('grads-aux10.safetensors'), grads)
+
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    tv = lambda a: count(googlenet(weights=None, aux_logits=a, init_weights=False))
+    meta = {
+        'torch': torch.__version__, 'torchvision': torchvision.__version__, 'seed': args.seed,
+        'aux10': {'params': count(aux), 'state_dict_keys': len(aux.state_dict()),
+                  'eval_logits_row0': eval_aux[0].tolist(), 'train_aux1_row0': train_aux.aux_logits1[0].tolist()},
+        'noaux10': {'params': count(noaux), 'transform_input': True, 'eval_logits_row0': eval_noaux[0].tolist()},
+        'image': {'noaux10_pth_eval_logits': image_noaux[0].tolist(), 'aux10_safetensors_eval_logits': image_aux[0].tolist()},
+        'param_counts': {'torchvision_1000_aux': tv(True), 'torchvision_1000_noaux': tv(False)},
+    }
+    with open(out('meta.json'), 'w') as f:
+        json.dump(meta, f, indent=1)
+    print(f'wrote fixtures to {args.out}')
+
+
+if __name__ == '__main__':
+    main()

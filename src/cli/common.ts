@@ -1,0 +1,89 @@
+/**
+ * Shared CLI plumbing: option parsers that name the flag in their errors, model loading from
+ * flags, JSON output on stdout (logs on stderr), and one-line error reporting.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { GoogLeNetError, OptionError } from '../errors.js';
+import { load, type NodeClassifier } from '../index.js';
+import { PRESETS, type Preset } from '../models/config.js';
+
+export function intOption(flag: string, min = 1): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} expects an integer ≥ ${min}, received "${v}"`);
+    return n;
+  };
+}
+
+export function floatOption(flag: string, min = 0, max = Infinity): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} expects a number in [${min}, ${max}], received "${v}"`);
+    return n;
+  };
+}
+
+export function presetOption(v: string): Preset {
+  if (!(PRESETS as readonly string[]).includes(v)) throw new InvalidArgumentError(`--preset expects one of ${PRESETS.join(', ')}, received "${v}"`);
+  return v as Preset;
+}
+
+/** Flags that pick a model: a model directory, or a weight file with its architecture. */
+export interface ModelFlags {
+  model?: string;
+  weights?: string;
+  preset?: Preset;
+  numClasses?: number;
+  transformInput?: boolean;
+  aux?: boolean;
+}
+
+export function addModelFlags(cmd: Command): Command {
+  return cmd
+    .option('--model <dir>', 'a model directory (config.json + model.safetensors)')
+    .option('--weights <file>', 'a torchvision state dict (.pth or .safetensors)')
+    .option('--preset <name>', `architecture for --weights: ${PRESETS.join(', ')}`, presetOption, 'torchvision')
+    .option('--num-classes <n>', 'classes of the --weights model', intOption('--num-classes'), 1000)
+    .option('--transform-input', "torchvision's transform_input (for its official ImageNet weights)", false);
+}
+
+export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
+  if (f.model && f.weights) throw new OptionError('--model and --weights: give one of them, not both');
+  if (f.model) return load(f.model);
+  if (f.weights) {
+    return load({
+      weights: f.weights,
+      preset: f.preset ?? 'torchvision',
+      numClasses: f.numClasses ?? 1000,
+      transformInput: !!f.transformInput,
+      auxLogits: !!f.aux,
+    });
+  }
+  throw new OptionError('no model: pass --model DIR, or --weights FILE with --preset and --num-classes');
+}
+
+/** Prints one JSON document on stdout (the only thing on stdout with --json). */
+export function printJson(x: unknown): void {
+  process.stdout.write(JSON.stringify(x, null, 2) + '\n');
+}
+
+/** Progress and logs go to stderr so that stdout stays machine-readable. */
+export function log(msg: string): void {
+  process.stderr.write(msg + '\n');
+}
+
+/** Runs a command body; user errors become one line on stderr and exit code 1. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      const verbose = process.argv.includes('--verbose');
+      const err = e as Error;
+      const known = e instanceof GoogLeNetError;
+      process.stderr.write(`googlenet: ${known ? '' : 'error: '}${err.message.split('\n')[0]}\n`);
+      if (verbose && err.stack) process.stderr.write(err.stack + '\n');
+      process.exitCode = 1;
+    }
+  };
+}

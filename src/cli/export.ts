@@ -1,0 +1,37 @@
+/** `googlenet export`: a model as torchvision safetensors, an ONNX inference graph, or a web bundle. */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import { OptionError } from '../errors.js';
+import { lowerToOnnx } from '../graph/lower.js';
+import { saveModelDir, saveTorchvisionSafetensors } from '../weights/model-dir.js';
+import { writeFileAtomic } from '../weights/safetensors.js';
+import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
+
+export const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;
+
+interface Flags extends ModelFlags {
+  format: string;
+  out: string;
+}
+
+export function register(program: Command): void {
+  addModelFlags(program.command('export').description('export a model: safetensors (torchvision names), onnx (inference graph), web (a model directory the browser page loads)'))
+    .requiredOption('-o, --out <path>', 'output file (safetensors, onnx) or directory (web)')
+    .option('--format <f>', EXPORT_FORMATS.join(', '), 'safetensors')
+    .action(
+      action(async (f: Flags) => {
+        if (!(EXPORT_FORMATS as readonly string[]).includes(f.format)) {
+          throw new OptionError(`--format: expected one of ${EXPORT_FORMATS.join(', ')}, received "${f.format}"`);
+        }
+        const net = await loadFromFlags(f);
+        const m = net.model;
+        if (f.format === 'safetensors') saveTorchvisionSafetensors(m, f.out);
+        else if (f.format === 'onnx') {
+          mkdirSync(dirname(f.out), { recursive: true });
+          writeFileAtomic(f.out, lowerToOnnx(m.graph('eval'), { mode: 'eval', weights: m.weights }).bytes);
+        } else saveModelDir(m, f.out);
+        log(`wrote ${f.out} (${f.format})`);
+      }),
+    );
+}

@@ -1,0 +1,52 @@
+/** `googlenet predict`: classify image files with a model directory or torchvision weights. */
+import type { Command } from 'commander';
+import { decodeImageFile } from '../infer/decode-node.js';
+import { preprocess, stackBatch } from '../infer/image.js';
+import { topK } from '../infer/classifier.js';
+import { action, addModelFlags, intOption, loadFromFlags, printJson, type ModelFlags } from './common.js';
+
+interface Flags extends ModelFlags {
+  resize?: number;
+  crop?: number;
+  topK: number;
+  json: boolean;
+  logits: boolean;
+}
+
+export function register(program: Command): void {
+  addModelFlags(
+    program
+      .command('predict')
+      .description('classify images (JPEG, PNG, WebP): top-k labels with probabilities')
+      .argument('<images...>', 'image files'),
+  )
+    .option('--resize <s>', 'resize the shorter side to S (default: the model\'s, 256 for ImageNet models)', intOption('--resize'))
+    .option('--crop <s>', 'centre-crop to S×S (default: the model\'s input size, 224)', intOption('--crop'))
+    .option('--top-k <k>', 'labels per image', intOption('--top-k'), 5)
+    .option('--json', 'print a JSON array, one object per image', false)
+    .option('--logits', 'include the raw logits', false)
+    .action(
+      action(async (images: string[], f: Flags) => {
+        const net = await loadFromFlags(f);
+        const p = net.preprocessing;
+        const opts = { resize: f.resize ?? p.resize, crop: f.crop ?? p.crop, mean: p.mean, std: p.std, channels: net.model.config.inChannels as 1 | 3 };
+        const results: { file: string; top: { index: number; label: string; probability: number }[]; logits?: number[] }[] = [];
+        for (const file of images) {
+          const x = stackBatch([preprocess(await decodeImageFile(file), opts)]);
+          const logits = (await net.model.forward(x)).logits;
+          const top = topK(logits, f.topK, net.model.labels)[0]!;
+          results.push({ file, top, ...(f.logits ? { logits: Array.from(logits.data) } : {}) });
+        }
+        await net.model.dispose();
+        if (f.json) {
+          printJson(results);
+          return;
+        }
+        for (const r of results) {
+          process.stdout.write(`${r.file}\n`);
+          for (const t of r.top) process.stdout.write(`  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${t.label} (${t.index})\n`);
+          if (r.logits) process.stdout.write(`  logits: ${r.logits.map((v) => v.toFixed(5)).join(' ')}\n`);
+        }
+      }),
+    );
+}

@@ -1,0 +1,81 @@
+/**
+ * Classification in the style of tfjs-models: `classify(image, topK)` and `infer(image, { taps })`
+ * on decoded images or on already-normalized NCHW tensors. Runtime-agnostic (Node and browser).
+ */
+import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
+import type { Tensor } from '../tensor.js';
+import { preprocess, stackBatch, type RgbImage } from './image.js';
+
+export interface Prediction {
+  index: number;
+  label: string;
+  probability: number;
+}
+
+/** Numerically stable softmax of one row. */
+export function softmax(row: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]!);
+  const out = new Float64Array(row.length);
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += out[i] = Math.exp(row[i]! - max);
+  for (let i = 0; i < row.length; i++) out[i]! /= sum;
+  return out;
+}
+
+/** The k most probable classes of each row of N×K logits. */
+export function topK(logits: Tensor, k: number, labels?: readonly string[]): Prediction[][] {
+  const [n, c] = logits.dims as [number, number];
+  const out: Prediction[][] = [];
+  for (let i = 0; i < n; i++) {
+    const p = softmax(logits.data.subarray(i * c, (i + 1) * c));
+    const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]!);
+    out.push(order.slice(0, Math.min(k, c)).map((j) => ({ index: j, label: labels?.[j] ?? String(j), probability: p[j]! })));
+  }
+  return out;
+}
+
+export type ImageInput = RgbImage | Tensor;
+
+function isTensor(x: ImageInput): x is Tensor {
+  return 'dims' in x;
+}
+
+export class Classifier {
+  constructor(
+    readonly model: GoogLeNet,
+    /** Image preprocessing; defaults to the model's. */
+    readonly preprocessing: PreprocessConfig = model.preprocess ?? {
+      resize: model.config.inputSize,
+      crop: model.config.inputSize,
+      mean: [0.5],
+      std: [0.5],
+    },
+  ) {}
+
+  /** Decoded images → N×C×H×W tensor with the model's preprocessing; tensors pass through. */
+  toInput(images: ImageInput | ImageInput[]): Tensor {
+    const list = Array.isArray(images) ? images : [images];
+    if (list.length === 1 && isTensor(list[0]!)) return list[0] as Tensor;
+    const p = this.preprocessing;
+    return stackBatch(
+      list.map((img) =>
+        isTensor(img) ? img : preprocess(img, { resize: p.resize, crop: p.crop, mean: p.mean, std: p.std, channels: this.model.config.inChannels as 1 | 3 }),
+      ),
+    );
+  }
+
+  async logits(images: ImageInput | ImageInput[]): Promise<Tensor> {
+    return (await this.model.forward(this.toInput(images))).logits;
+  }
+
+  /** Top-k predictions per image. */
+  async classify(images: ImageInput | ImageInput[], k = 5): Promise<Prediction[][]> {
+    return topK(await this.logits(images), k, this.model.labels);
+  }
+
+  /** Logits and named intermediate activations (`inception4a`, `pool5`, …). */
+  async infer(images: ImageInput | ImageInput[], { taps = [] }: { taps?: string[] } = {}): Promise<Record<string, Tensor>> {
+    return this.model.infer(this.toInput(images), { taps });
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Image decoding for Node.js, with sharp (libvips): JPEG, PNG, WebP, GIF, TIFF, AVIF and anything
+ * else sharp reads. The result is what PIL gives for `Image.open(path)` followed by `convert('RGB')`
+ * or, for greyscale files, mode `L`:
+ *  - greyscale stays 1 channel (PIL `L`); ask for `channels: 3` to replicate it (`convert('RGB')`);
+ *  - an alpha channel is dropped, not composited (PIL `convert('RGB')` on RGBA / `LA`);
+ *  - EXIF orientation is ignored, pixels are returned as stored (PIL does not auto-rotate);
+ *  - an embedded ICC profile is ignored, no colour conversion (PIL does not apply it);
+ *  - 16-bit images are reduced to 8 bits by sharp (PIL's `I;16` would clip instead);
+ *  - multi-page / animated files give their first page, as `Image.open`.
+ * Browser code decodes with a canvas instead and shares everything in `image.ts`.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { ImageError } from '../errors.js';
+import { toChannels, type RgbImage } from './image.js';
+
+/** Options of `decodeImageFile` / `decodeImageBuffer`. */
+export interface DecodeOptions {
+  /**
+   * Channels of the result: 1 converts colour to greyscale (PIL `convert('L')`), 3 expands
+   * greyscale (PIL `convert('RGB')`). Default: the file's own, 1 for greyscale and 3 otherwise.
+   */
+  channels?: 1 | 3;
+}
+
+/** First line of an error's message, without sharp's "Input buffer contains" preamble. */
+function reason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const line = message.split('\n').map((s) => s.trim()).find((s) => s.length > 0) ?? 'unknown error';
+  return line.replace(/^Input (buffer|file) (contains|has) /, '');
+}
+
+/** Reasons for `readFile` failures a user can cause, by `code`. */
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'is a directory, not an image file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'no such file (a parent is not a directory)',
+};
+
+/**
+ * Decodes an encoded image held in memory. `name` (usually the file path) only labels errors:
+ * `ImageError('<name>: not a decodable image (<reason>)')`.
+ */
+export async function decodeImageBuffer(buf: Uint8Array, name: string, options: DecodeOptions = {}): Promise<RgbImage> {
+  if (buf.length === 0) throw new ImageError(`${name}: not a decodable image (empty file)`);
+  let data: Buffer;
+  let info: sharp.OutputInfo;
+  try {
+    // No .rotate()/autoOrient: EXIF orientation is left alone. ignoreIcc: no colour management.
+    const pipeline = sharp(buf, { ignoreIcc: true, autoOrient: false });
+    const meta = await pipeline.metadata();
+    // sharp would output greyscale as sRGB; keep it 1 channel, as PIL's mode L.
+    if (meta.channels <= 2 || meta.space === 'b-w' || meta.space === 'grey16') pipeline.toColourspace('b-w');
+    const out = await pipeline.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    data = out.data;
+    info = out.info;
+  } catch (err) {
+    throw new ImageError(`${name}: not a decodable image (${reason(err)})`);
+  }
+  const { width, height } = info;
+  let image: RgbImage;
+  if (info.channels === 1 || info.channels === 3) {
+    image = { width, height, channels: info.channels, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  } else {
+    // Not expected after removeAlpha() (e.g. CMYK is converted to sRGB by sharp); say so plainly.
+    throw new ImageError(`${name}: not a decodable image (${info.channels} channels after decoding, expected 1 or 3)`);
+  }
+  if (data.length !== width * height * info.channels) {
+    throw new ImageError(`${name}: not a decodable image (decoder returned ${data.length} bytes for ${width}×${height}×${info.channels})`);
+  }
+  return options.channels ? toChannels(image, options.channels) : image;
+}
+
+/**
+ * Reads and decodes an image file. Errors: `ImageError('<path>: no such file')` when it is missing,
+ * `ImageError('<path>: not a decodable image (<reason>)')` when it is not an image sharp can read.
+ */
+export async function decodeImageFile(path: string, options: DecodeOptions = {}): Promise<RgbImage> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    throw new ImageError(`${path}: ${FILE_ERRORS[code] ?? `cannot be read (${reason(err)})`}`);
+  }
+  return decodeImageBuffer(buf, path, options);
+}
