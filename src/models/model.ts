@@ -58,7 +58,8 @@ export interface CreateOptions {
  * batch norm γ = 1, β = 0, running mean 0, variance 1; biases U(±1/√fan_in) as PyTorch's default.
  * Without batch norm (the paper preset) conv weights use He initialization so that 22 layers train.
  */
-export function initWeights(specs: Iterable<ParamSpec>, cfg: GoogLeNetConfig, rng: Rng): Weights {
+export function initWeights(params: Iterable<ParamSpec>, cfg: GoogLeNetConfig, rng: Rng): Weights {
+  const specs = [...params];
   const w: Weights = new Map();
   const fanIn = new Map<string, number>();
   for (const p of specs) if (p.role === 'conv.weight' || p.role === 'linear.weight') fanIn.set(p.name.replace(/\.weight$/, ''), numel(p.shape.slice(1)));
