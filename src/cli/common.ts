@@ -23,6 +23,13 @@ export function floatOption(flag: string, min = 0, max = Infinity): (v: string) 
   };
 }
 
+export function channelsOption(flag: string): (v: string) => 1 | 3 {
+  return (v) => {
+    if (v !== '1' && v !== '3') throw new InvalidArgumentError(`${flag} expects 1 or 3, received "${v}"`);
+    return Number(v) as 1 | 3;
+  };
+}
+
 export function presetOption(v: string): Preset {
   if (!(PRESETS as readonly string[]).includes(v)) throw new InvalidArgumentError(`--preset expects one of ${PRESETS.join(', ')}, received "${v}"`);
   return v as Preset;
@@ -44,7 +51,8 @@ export function addModelFlags(cmd: Command): Command {
     .option('--weights <file>', 'a torchvision state dict (.pth or .safetensors)')
     .option('--preset <name>', `architecture for --weights: ${PRESETS.join(', ')}`, presetOption, 'torchvision')
     .option('--num-classes <n>', 'classes of the --weights model', intOption('--num-classes'), 1000)
-    .option('--transform-input', "torchvision's transform_input (for its official ImageNet weights)", false);
+    .option('--transform-input', "torchvision's transform_input (for its official ImageNet weights)", false)
+    .option('--aux', 'build the auxiliary classifiers and load them from the --weights file', false);
 }
 
 export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {

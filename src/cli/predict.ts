@@ -1,5 +1,6 @@
 /** `googlenet predict`: classify image files with a model directory or torchvision weights. */
 import type { Command } from 'commander';
+import { OptionError } from '../errors.js';
 import { decodeImageFile } from '../infer/decode-node.js';
 import { preprocess, stackBatch } from '../infer/image.js';
 import { topK } from '../infer/classifier.js';
@@ -30,6 +31,8 @@ export function register(program: Command): void {
         const net = await loadFromFlags(f);
         const p = net.preprocessing;
         const opts = { resize: f.resize ?? p.resize, crop: f.crop ?? p.crop, mean: p.mean, std: p.std, channels: net.model.config.inChannels as 1 | 3 };
+        const size = net.model.config.inputSize;
+        if (opts.crop !== size) throw new OptionError(`--crop: this model takes ${size}×${size} inputs, received ${opts.crop}`);
         const results: { file: string; top: { index: number; label: string; probability: number }[]; logits?: number[] }[] = [];
         for (const file of images) {
           const x = stackBatch([preprocess(await decodeImageFile(file), opts)]);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { resolveConfig, type Preset } from '../models/config.js';
 import { buildGoogLeNet } from '../models/googlenet.js';
 import { compareNaive, formatNaive, formatSummary, gapVersusDense, summarize } from '../models/summary.js';
-import { action, floatOption, intOption, presetOption, printJson } from './common.js';
+import { action, channelsOption, floatOption, intOption, presetOption, printJson } from './common.js';
 
 interface Flags {
   preset: Preset;
@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .option('--preset <name>', 'paper, bn, torchvision or cifar', presetOption, 'torchvision')
     .option('--aux', 'include the auxiliary classifiers (training graph)', false)
     .option('--num-classes <n>', 'classes', intOption('--num-classes'))
-    .option('--in-channels <c>', '1 or 3', intOption('--in-channels'))
+    .option('--in-channels <c>', '1 or 3', channelsOption('--in-channels'))
     .option('--input-size <s>', 'square input size', intOption('--input-size'))
     .option('--width <w>', 'width multiplier', floatOption('--width', 0.01, 4))
     .option('--compare-naive', 'per Inception module: naive vs 1×1-reduced parameters and MACs', false)

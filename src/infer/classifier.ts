@@ -2,9 +2,21 @@
  * Classification in the style of tfjs-models: `classify(image, topK)` and `infer(image, { taps })`
  * on decoded images or on already-normalized NCHW tensors. Runtime-agnostic (Node and browser).
  */
+import type { GoogLeNetConfig } from '../models/config.js';
 import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
 import type { Tensor } from '../tensor.js';
-import { preprocess, stackBatch, type RgbImage } from './image.js';
+import { IMAGENET_MEAN, IMAGENET_STD, preprocess, stackBatch, type RgbImage } from './image.js';
+
+/**
+ * The preprocessing of a model that does not carry its own: ImageNet mean/std for RGB (0.5/0.5
+ * for greyscale); resize the shorter side to 256 and crop 224 at 224 (scaled alike for larger
+ * inputs), a plain resize to the input size for small inputs.
+ */
+export function defaultPreprocess(cfg: GoogLeNetConfig): PreprocessConfig {
+  const grey = cfg.inChannels === 1;
+  const resize = cfg.inputSize >= 224 ? Math.round((cfg.inputSize * 256) / 224) : cfg.inputSize;
+  return { resize, crop: cfg.inputSize, mean: grey ? [0.5] : [...IMAGENET_MEAN], std: grey ? [0.5] : [...IMAGENET_STD] };
+}
 
 export interface Prediction {
   index: number;
@@ -44,13 +56,8 @@ function isTensor(x: ImageInput): x is Tensor {
 export class Classifier {
   constructor(
     readonly model: GoogLeNet,
-    /** Image preprocessing; defaults to the model's. */
-    readonly preprocessing: PreprocessConfig = model.preprocess ?? {
-      resize: model.config.inputSize,
-      crop: model.config.inputSize,
-      mean: [0.5],
-      std: [0.5],
-    },
+    /** Image preprocessing; defaults to the model's, else {@link defaultPreprocess}. */
+    readonly preprocessing: PreprocessConfig = model.preprocess ?? defaultPreprocess(model.config),
   ) {}
 
   /** Decoded images → N×C×H×W tensor with the model's preprocessing; tensors pass through. */

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WeightFormatError } from '../errors.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../infer/image.js';
+import { defaultPreprocess } from '../infer/classifier.js';
 import { resolveConfig, type GoogLeNetConfig, type GoogLeNetOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 export type { PreprocessConfig };
@@ -29,14 +29,8 @@ export interface ModelDirConfig {
   source?: string;
 }
 
-/** ImageNet preprocessing at 224 (resize 256, crop 224), or a plain resize for small inputs. */
-export function defaultPreprocess(cfg: GoogLeNetConfig): PreprocessConfig {
-  const channels = cfg.inChannels;
-  const mean = channels === 1 ? [0.5] : [...IMAGENET_MEAN];
-  const std = channels === 1 ? [0.5] : [...IMAGENET_STD];
-  const resize = cfg.inputSize >= 224 ? Math.round((cfg.inputSize * 256) / 224) : cfg.inputSize;
-  return { resize, crop: cfg.inputSize, mean, std };
-}
+// Shared with Classifier (runtime-agnostic), which falls back to it for models without their own.
+export { defaultPreprocess };
 
 function toStored(model: GoogLeNet): Map<string, StoredTensor> {
   const out = new Map<string, StoredTensor>();
