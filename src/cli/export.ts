@@ -1,11 +1,12 @@
 /** `googlenet export`: a model as torchvision safetensors, an ONNX inference graph, or a web bundle. */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { OptionError } from '../errors.js';
 import { lowerToOnnx } from '../graph/lower.js';
-import { saveModelDir, saveTorchvisionSafetensors } from '../weights/model-dir.js';
+import { readModelDirConfig, saveModelDir, saveTorchvisionSafetensors } from '../weights/model-dir.js';
 import { writeFileAtomic } from '../weights/safetensors.js';
+import { webManifest } from '../web/model-dir.js';
 import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
 
 export const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;
@@ -26,11 +27,17 @@ export function register(program: Command): void {
         }
         const net = await loadFromFlags(f);
         const m = net.model;
+        if (f.format !== 'web') mkdirSync(dirname(f.out), { recursive: true });
         if (f.format === 'safetensors') saveTorchvisionSafetensors(m, f.out);
         else if (f.format === 'onnx') {
-          mkdirSync(dirname(f.out), { recursive: true });
           writeFileAtomic(f.out, lowerToOnnx(m.graph('eval'), { mode: 'eval', weights: m.weights }).bytes);
-        } else saveModelDir(m, f.out);
+        } else {
+          // The page loads config.json + model.safetensors; manifest.json lets it list the model first.
+          const source = f.model ? readModelDirConfig(f.model).source : f.weights ? `imported from ${basename(f.weights)}` : undefined;
+          saveModelDir(m, f.out, source ? { source } : {});
+          const manifest = webManifest(m, { name: basename(resolve(f.out)), weightsBytes: statSync(join(f.out, 'model.safetensors')).size, ...(source ? { source } : {}) });
+          writeFileAtomic(join(f.out, 'manifest.json'), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
+        }
         log(`wrote ${f.out} (${f.format})`);
       }),
     );

@@ -2,10 +2,13 @@
 /** The `googlenet` command: each sub-command lives in its own file and calls the library. */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { register as registerDownload } from './download.js';
+import { register as registerEval } from './eval.js';
 import { register as registerExport } from './export.js';
 import { register as registerImport } from './import.js';
 import { register as registerPredict } from './predict.js';
 import { register as registerSummary } from './summary.js';
+import { register as registerTrain } from './train.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('googlenet')
@@ -13,8 +16,10 @@ const program = new Command('googlenet')
   .version(pkg.version)
   .option('--verbose', 'print stack traces on errors')
   .showHelpAfterError(false)
-  .configureOutput({ outputError: (s, write) => write(`googlenet: ${s.replace(/^error: /, '')}`) });
+  // Commander wraps a parser's message ("option '--top-k <k>' argument '0' is invalid. …"); ours
+  // already names the flag and the value, so print it alone.
+  .configureOutput({ outputError: (s, write) => write(`googlenet: ${s.replace(/^error: /, '').replace(/^option '[^']*' argument '.*?' is invalid\. /s, '')}`) });
 
-for (const register of [registerSummary, registerPredict, registerImport, registerExport]) register(program);
+for (const register of [registerSummary, registerPredict, registerImport, registerExport, registerTrain, registerEval, registerDownload]) register(program);
 program.commands.forEach((c) => c.option('--verbose', 'print stack traces on errors').configureOutput(program.configureOutput()));
 await program.parseAsync(process.argv);

@@ -45,13 +45,19 @@ export interface OrtEngineOptions {
   defaultThreads?: number;
 }
 
+/** `GOOGLENET_ORT_OPT` (disabled, basic, extended, all) overrides ORT's graph optimizations, for debugging. */
+function ortOptLevel(): InferenceSession.SessionOptions['graphOptimizationLevel'] {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.GOOGLENET_ORT_OPT;
+  return (env as InferenceSession.SessionOptions['graphOptimizationLevel']) ?? 'all';
+}
+
 export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
   return {
     name: o.name,
     async createSession(model, options = {}) {
       const threads = options.threads ?? o.defaultThreads;
       const session = await ort.InferenceSession.create(model, {
-        graphOptimizationLevel: (process.env.GOOGLENET_ORT_OPT as 'all') ?? 'all',
+        graphOptimizationLevel: ortOptLevel(),
         executionMode: 'sequential',
         ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
         ...(o.executionProviders ? { executionProviders: o.executionProviders } : {}),

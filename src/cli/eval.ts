@@ -1,0 +1,97 @@
+/**
+ * `googlenet eval`: top-1/top-5 (and errors), per-class accuracy and the confusion matrix of a
+ * model — or of an ensemble of several `--model`s (softmax averaged) — on a dataset's test split,
+ * with 1, 10 or 144 crops per image. Ends with seed 000's "Accuracy of Test Data: X%".
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { basename, join, resolve } from 'node:path';
+import { DATASET_NAMES, openDataset, type DatasetName } from '../data/dataset.js';
+import { CROP_COUNTS, isCropCount, type CropCount } from '../eval/crops.js';
+import { evaluate } from '../eval/evaluate.js';
+import { formatMetrics } from '../eval/metrics.js';
+import type { GoogLeNet } from '../models/model.js';
+import { writeEvalFiles } from '../train/loop.js';
+import { loadModelDir } from '../weights/model-dir.js';
+import { action, intOption, log, printJson } from './common.js';
+import { choiceOption, datasetOption } from './train.js';
+
+interface Flags {
+  model: string[];
+  dataset: DatasetName;
+  data?: string;
+  valData?: string;
+  split: 'train' | 'test';
+  limitTest?: number;
+  crops: CropCount;
+  batchSize?: number;
+  threads?: number;
+  out?: string;
+  files: boolean;
+  json: boolean;
+}
+
+function cropsOption(v: string): CropCount {
+  const n = Number(v);
+  if (!isCropCount(n)) throw new InvalidArgumentError(`--crops expects one of ${CROP_COUNTS.join(', ')}, received "${v}"`);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('evaluate a model (or an ensemble) on a dataset: top-1/top-5, per-class accuracy, confusion matrix')
+    .requiredOption('--model <dir>', 'a model directory or training run folder; repeat for an ensemble (softmax averaged)', (v: string, prev: string[] = []) => [...prev, v])
+    .requiredOption('--dataset <name>', DATASET_NAMES.join(', '), datasetOption)
+    .option('--data <dir>', 'dataset folder (not needed for fashion-mnist-subset, nor fashion-mnist when Debian\'s dataset-fashion-mnist is installed)')
+    .option('--val-data <dir>', 'folder datasets: the validation folder')
+    .option('--split <split>', 'train or test', choiceOption('--split', ['train', 'test'] as const), 'test')
+    .option('--limit-test <n>', 'evaluate the first N images only', intOption('--limit-test'))
+    .option('--crops <n>', 'views per image: 1 (centre), 10 (corners + centre, mirrored), 144 (paper: 4 scales × 3 squares × 6 crops × mirror)', cropsOption, 1)
+    .option('--batch-size <n>', 'images per forward pass', intOption('--batch-size'))
+    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', intOption('--threads'))
+    .option('--out <dir>', 'where eval.json and confusion.{json,svg,png} go (default runs/eval/<model>-<dataset>)')
+    .option('--no-files', 'write no files, print only')
+    .option('--json', 'print one JSON object (top1, top5 as fractions in [0, 1])', false)
+    .action(
+      action(async (f: Flags) => {
+        const dataset = await openDataset({
+          name: f.dataset,
+          split: f.split,
+          ...(f.data ? { data: f.data } : {}),
+          ...(f.valData ? { valData: f.valData } : {}),
+          onWarning: log,
+        });
+        const models: GoogLeNet[] = f.model.map((dir) => loadModelDir(dir, f.threads ? { threads: f.threads } : {}));
+        const t0 = performance.now();
+        const total = Math.min(dataset.size, f.limitTest ?? Infinity);
+        let lastLog = 0;
+        const m = await evaluate(models, dataset, {
+          crops: f.crops,
+          ...(f.limitTest ? { limit: f.limitTest } : {}),
+          ...(f.batchSize ? { batchSize: f.batchSize } : {}),
+          onProgress: (done) => {
+            const t = performance.now();
+            if (t - lastLog > 5000 && done < total) {
+              lastLog = t;
+              log(`evaluated ${done}/${total} images`);
+            }
+          },
+        });
+        const seconds = (performance.now() - t0) / 1000;
+        await Promise.all(models.map((x) => x.dispose()));
+        let files: string[] = [];
+        if (f.files) {
+          const out = resolve(f.out ?? join('runs', 'eval', `${basename(resolve(f.model[0]!))}${f.model.length > 1 ? `+${f.model.length - 1}` : ''}-${f.dataset}${f.crops > 1 ? `-${f.crops}crops` : ''}`));
+          const title = `${f.model.map((d) => basename(resolve(d))).join(' + ')} on ${f.dataset} ${f.split}${f.crops > 1 ? `, ${f.crops} crops` : ''}`;
+          files = [join(out, 'eval.json'), ...(await writeEvalFiles(out, m, title))];
+        }
+        if (f.json) {
+          printJson({ models: f.model, dataset: f.dataset, split: f.split, crops: f.crops, ...m, seconds, files });
+          return;
+        }
+        process.stdout.write(`${f.model.length > 1 ? `ensemble of ${f.model.length} models` : f.model[0]} on ${f.dataset} (${f.split}), ${f.crops} crop${f.crops > 1 ? 's' : ''} per image, ${seconds.toFixed(1)} s\n`);
+        process.stdout.write(formatMetrics(m) + '\n');
+        if (files.length) log(`wrote ${files.join(', ')}`);
+      }),
+    );
+}

@@ -1,0 +1,530 @@
+/**
+ * The training engine: the network's train-mode graph, differentiated (`graph/autodiff.ts`), with
+ * the loss and the optimizer update, lowered into ONE ONNX graph, so that a whole training step is
+ * one `session.run`:
+ *
+ *   in:  input N×C×H×W, labels [N], params [P], optimizer state [P] per slot, bn_stats [S],
+ *        lr, step, seed (scalars)
+ *   out: loss, per-head losses, correct (int64), params_out [P], <slot>_out [P], bn_stats_out [S]
+ *
+ * Trainable parameters travel as one flat vector (sliced inside the graph), so the optimizer is a
+ * handful of vector ops and the JS side holds three arrays whatever the network. Frozen
+ * parameters travel in a second flat vector that gets no gradient; nodes that lead only to
+ * frozen parameters get no backward at all (fine-tuning the head differentiates the head only).
+ *
+ *   const step = createTrainStep(model, { optimizer: { type: 'adam', lr: 1e-3 } });
+ *   const { loss, correct } = await step.step(x, labels, { lr: schedule(i) });
+ *   step.syncWeights(); // model.weights now holds the trained values
+ */
+import { OptionError } from '../errors.js';
+import { backward, lowerForward } from '../graph/autodiff.js';
+import type { Graph, ParamSpec } from '../graph/ir.js';
+import { isTrainable } from '../graph/ir.js';
+import { OnnxGraphBuilder } from '../graph/onnx.js';
+import type { FloatType } from '../graph/ops.js';
+import type { GoogLeNet } from '../models/model.js';
+import type { Session } from '../runtime/engine.js';
+import { numel, type Tensor, type TensorArray } from '../tensor.js';
+import { softmaxCrossEntropy } from './loss.js';
+import { emitClipByNorm, emitUpdate, resolveOptimizer, stateSlots, type OptimizerOptions, type ResolvedOptimizer } from './optim.js';
+
+export interface TrainStepOptions {
+  /** The optimizer and its hyper-parameters (PyTorch semantics). */
+  optimizer: OptimizerOptions;
+  /** Weight of each auxiliary head's loss: main + auxWeight·(aux1 + aux2). Default 0.3 (the paper). */
+  auxWeight?: number;
+  /** Label smoothing ε of every head's cross-entropy. Default 0. */
+  labelSmoothing?: number;
+  /** Clip the global gradient L2 norm to this value (PyTorch's `clip_grad_norm_`). Default: no clipping. */
+  clipGradNorm?: number;
+  /** Parameters that get no gradient and no update (fine-tuning the head only). Default: none frozen. */
+  freeze?: (name: string) => boolean;
+  /** Seed of the dropout masks: step t uses a seed derived from (seed, t) unless `step()` passes one. Default 0. */
+  seed?: number;
+  /** Intra-op threads of the step's session. Default: the engine's (all cores in Node). */
+  threads?: number;
+}
+
+export interface StepOptions {
+  /** Learning rate of this step. Default: the optimizer's `lr`. */
+  lr?: number;
+  /** Dropout seed of this step (an integer in [0, 2³¹)). Default: derived from the trainer's seed and the step number. */
+  seed?: number;
+}
+
+export interface StepResult {
+  /** main + auxWeight·(aux1 + aux2), batch mean. */
+  loss: number;
+  /** Top-1 correct predictions of the main head in this batch. */
+  correct: number;
+  /** Per-head losses (unweighted). */
+  losses: { main: number; aux1?: number; aux2?: number };
+  /** Global gradient norm before clipping (with `clipGradNorm`). */
+  gradNorm?: number;
+  /** The optimizer step just taken (1 for the first). */
+  step: number;
+}
+
+export interface GradientsResult {
+  loss: number;
+  losses: { main: number; aux1?: number; aux2?: number };
+  /** ∂loss/∂p for every trainable, unfrozen parameter (PyTorch layouts). */
+  grads: Map<string, Float32Array>;
+  /** Batch-norm running statistics after this forward pass, keyed `running_mean.<bn>` / `running_var.<bn>`. */
+  runningStats: Map<string, Float32Array>;
+}
+
+/** A checkpointable optimizer state. `state` is keyed `<slot>.<parameter>` (e.g. `exp_avg.fc.weight`). */
+export interface OptimizerState {
+  type: 'sgd' | 'adam';
+  /** Optimizer steps taken. */
+  step: number;
+  state: Map<string, Float32Array>;
+}
+
+/** Where each parameter lives in a flat vector. */
+export interface FlatSlot {
+  name: string;
+  shape: readonly number[];
+  offset: number;
+  size: number;
+}
+
+export class FlatLayout {
+  readonly slots: FlatSlot[] = [];
+  readonly byName = new Map<string, FlatSlot>();
+  total = 0;
+  constructor(entries: Iterable<{ name: string; shape: readonly number[] }>) {
+    for (const e of entries) {
+      const slot = { name: e.name, shape: e.shape, offset: this.total, size: numel(e.shape) };
+      this.slots.push(slot);
+      this.byName.set(e.name, slot);
+      this.total += slot.size;
+    }
+  }
+  /** Gathers named arrays into one flat vector. */
+  pack(get: (name: string) => ArrayLike<number>): Float32Array {
+    const out = new Float32Array(this.total);
+    for (const s of this.slots) {
+      const v = get(s.name);
+      if (v.length !== s.size) throw new Error(`${s.name}: ${v.length} values, expected ${s.size}`);
+      out.set(v, s.offset);
+    }
+    return out;
+  }
+  /** A copy of one entry of a flat vector. */
+  unpack(flat: Float32Array, name: string): Float32Array {
+    const s = this.byName.get(name);
+    if (!s) throw new Error(`no parameter ${name} in this layout`);
+    return flat.slice(s.offset, s.offset + s.size);
+  }
+}
+
+/** How the training graph is laid out: which values travel in which flat vector. */
+export interface TrainLayout {
+  trainable: FlatLayout;
+  frozen: FlatLayout;
+  /** Running mean and variance of every batch norm, in graph order, keyed by parameter name. */
+  stats: FlatLayout;
+  /** Side-output key (`running_mean.<bn>`) → running-stat parameter name. */
+  statKeys: Map<string, string>;
+  /** `num_batches_tracked` counters, kept in JS. */
+  counters: string[];
+}
+
+export function trainLayout(g: Graph, freeze: (name: string) => boolean): TrainLayout {
+  const specs = [...g.params.values()];
+  const trainable = specs.filter((p) => isTrainable(p) && !freeze(p.name));
+  const frozen = specs.filter((p) => isTrainable(p) && freeze(p.name));
+  const stats: ParamSpec[] = [];
+  const statKeys = new Map<string, string>();
+  const counters: string[] = [];
+  for (const n of g.nodes) {
+    if (n.op !== 'batchnorm') continue;
+    stats.push(g.params.get(n.runningMean)!, g.params.get(n.runningVar)!);
+    statKeys.set(`running_mean.${n.scope}`, n.runningMean);
+    statKeys.set(`running_var.${n.scope}`, n.runningVar);
+    counters.push(n.numBatches);
+  }
+  return { trainable: new FlatLayout(trainable), frozen: new FlatLayout(frozen), stats: new FlatLayout(stats), statKeys, counters };
+}
+
+export interface TrainGraphOptions {
+  /** 'step': forward, backward and the optimizer update; 'gradients': forward and backward, every gradient an output. */
+  kind: 'step' | 'gradients';
+  numClasses: number;
+  auxWeight: number;
+  labelSmoothing: number;
+  optimizer?: ResolvedOptimizer;
+  clipGradNorm?: number;
+  /** Element type; 'float64' only for kind 'gradients' (the float64 parity test). Default 'float32'. */
+  dtype?: FloatType;
+  /** Fuse sibling 1×1 convolutions (see `graph/autodiff.ts`). Default true. */
+  fuseSiblings?: boolean;
+}
+
+export interface TrainGraph {
+  bytes: Uint8Array;
+  /** Input names the session expects. */
+  inputs: Set<string>;
+  /** Heads present (`main`, `aux1`, `aux2`). */
+  heads: string[];
+  /** Whether the graph draws dropout masks (takes a `seed`). */
+  usesSeed: boolean;
+}
+
+/** Builds the ONNX training graph of a train-mode network graph. */
+export function buildTrainGraph(g: Graph, layout: TrainLayout, o: TrainGraphOptions): TrainGraph {
+  const b = new OnnxGraphBuilder('googlenet_train');
+  const ft = o.dtype ?? 'float32';
+  if (ft === 'float64' && o.kind !== 'gradients') throw new Error("buildTrainGraph: float64 is for kind 'gradients' only");
+  const inputs = new Set<string>();
+  const input = (name: string, dtype: FloatType | 'int64', dims: (number | string)[]): string => {
+    b.input({ name, dtype, dims });
+    inputs.add(name);
+    return name;
+  };
+  input(g.input.name, ft, ['N', ...g.input.shape]);
+  const labels = input('labels', 'int64', ['N']);
+  const P = layout.trainable.total;
+  const params = input('params', ft, [P]);
+  const frozen = layout.frozen.total > 0 ? input('frozen', ft, [layout.frozen.total]) : '';
+  const stats = layout.stats.total > 0 ? input('bn_stats', ft, [layout.stats.total]) : '';
+  const usesSeed = g.nodes.some((n) => n.op === 'dropout' && n.p > 0);
+  const seed = usesSeed ? input('seed', 'int64', []) : undefined;
+
+  // Parameters: slices of the flat inputs, reshaped to PyTorch's layouts (emitted once each).
+  const paramValues = new Map<string, string>();
+  const param = (name: string): string => {
+    let v = paramValues.get(name);
+    if (v) return v;
+    const [flat, slot] = layout.trainable.byName.has(name)
+      ? [params, layout.trainable.byName.get(name)!]
+      : layout.frozen.byName.has(name)
+        ? [frozen, layout.frozen.byName.get(name)!]
+        : [stats, layout.stats.byName.get(name)];
+    if (!slot) throw new Error(`training graph: parameter ${name} is in no flat input`);
+    const sl = b.fresh(`${name}.flat`);
+    b.node('Slice', [flat, b.constInts('start', [slot.offset]), b.constInts('end', [slot.offset + slot.size])], [sl]);
+    v = b.fresh(name);
+    b.node('Reshape', [sl, b.constInts('shape', slot.shape.length ? [...slot.shape] : [])], [v]);
+    paramValues.set(name, v);
+    return v;
+  };
+
+  const fwd = lowerForward({ b, graph: g, param, dtype: ft, fuseSiblings: o.fuseSiblings ?? true, ...(seed ? { seed } : {}) });
+  const fconst = (hint: string, dims: readonly number[], v: ArrayLike<number>): string =>
+    ft === 'float64' ? b.constant(hint, { dims, dtype: 'float64', data: Float64Array.from(v) }) : b.constFloats(hint, dims, v);
+
+  // Loss: main + auxWeight·(aux1 + aux2); each head's gradient seeds the backward pass.
+  const heads = ['logits', 'aux1', 'aux2'].filter((h) => g.outputs[h] !== undefined);
+  const seeds: Record<string, string> = {};
+  const headLoss = new Map<string, string>();
+  let correct = '';
+  for (const h of heads) {
+    const value = g.outputs[h]!;
+    const weight = h === 'logits' ? 1 : o.auxWeight;
+    const ce = softmaxCrossEntropy(b, value, labels, h === 'logits' ? 'main' : h, {
+      numClasses: o.numClasses,
+      labelSmoothing: o.labelSmoothing,
+      weight,
+      accuracy: h === 'logits',
+      dtype: ft,
+    });
+    if (ce.correct) correct = ce.correct;
+    headLoss.set(h === 'logits' ? 'main' : h, ce.loss);
+    if (weight !== 0) seeds[value] = ce.grad;
+  }
+  let loss = headLoss.get('main')!;
+  for (const h of ['aux1', 'aux2']) {
+    const l = headLoss.get(h);
+    if (!l) continue;
+    const weighted = b.fresh(`${h}.weighted`);
+    b.node('Mul', [l, fconst('aux_weight', [], [o.auxWeight])], [weighted]);
+    const sum = b.fresh('loss_sum');
+    b.node('Add', [loss, weighted], [sum]);
+    loss = sum;
+  }
+
+  const frozenNames = new Set(layout.frozen.slots.map((s) => s.name));
+  const grads = backward(g, fwd, { seeds, wrt: (p) => !frozenNames.has(p.name) });
+
+  const out = (name: string, value: string, dtype: FloatType | 'int64', dims: number[]): void => {
+    b.node('Identity', [value], [name]);
+    b.output({ name, dtype, dims });
+  };
+  out('loss', loss, ft, []);
+  for (const [h, l] of headLoss) out(`loss.${h}`, l, ft, []);
+  out('correct', correct, 'int64', []);
+  if (stats) {
+    const parts = layout.stats.slots.map((s) => {
+      const key = [...layout.statKeys].find(([, p]) => p === s.name)![0];
+      return fwd.sideValues.get(key)!;
+    });
+    const cat = b.fresh('bn_stats');
+    b.node('Concat', parts, [cat], { axis: 0 });
+    out('bn_stats_out', cat, ft, [layout.stats.total]);
+  }
+
+  // Every trainable parameter must have a gradient (a zero one if it does not reach the loss).
+  const gradOf = (s: FlatSlot): string => {
+    const gv = grads.params.get(s.name);
+    if (gv) return gv;
+    return fconst(`${s.name}.nograd`, s.shape, new Float32Array(s.size));
+  };
+
+  if (o.kind === 'gradients') {
+    for (const s of layout.trainable.slots) out(`grad.${s.name}`, gradOf(s), ft, [...s.shape]);
+    return { bytes: b.encode(), inputs, heads, usesSeed };
+  }
+
+  // Flat gradient [P] → clip → optimizer.
+  const flatParts = layout.trainable.slots.map((s) => {
+    const f = b.fresh(`${s.name}.gflat`);
+    b.node('Reshape', [gradOf(s), b.constInts('flat', [-1])], [f]);
+    return f;
+  });
+  let grad = b.fresh('grad_flat');
+  b.node('Concat', flatParts, [grad], { axis: 0 });
+  if (o.clipGradNorm !== undefined) {
+    const clipped = emitClipByNorm(b, grad, o.clipGradNorm);
+    grad = clipped.grad;
+    out('grad_norm', clipped.norm, 'float32', []);
+  }
+  const opt = o.optimizer!;
+  const slots = stateSlots(opt);
+  const state: Record<string, string> = {};
+  for (const s of slots) state[s] = input(s, 'float32', [P]);
+  const lr = input('lr', 'float32', []);
+  const step = opt.type === 'adam' ? input('step', 'float32', []) : '';
+  const upd = emitUpdate(b, opt, { params, grad, state, lr, step });
+  out('params_out', upd.params, 'float32', [P]);
+  for (const s of slots) out(`${s}_out`, upd.state[s]!, 'float32', [P]);
+  return { bytes: b.encode(), inputs, heads, usesSeed };
+}
+
+/** MurmurHash3's finalizer: derives per-step dropout seeds. */
+function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function checkOption(ok: boolean, option: string, expected: string, got: unknown): void {
+  if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`);
+}
+
+/** A compiled training step over a model's weights. Create with {@link createTrainStep}. */
+export class TrainStep {
+  readonly optimizer: ResolvedOptimizer;
+  readonly layout: TrainLayout;
+  private readonly graph: Graph;
+  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer'>> & Pick<TrainStepOptions, 'clipGradNorm' | 'threads'>;
+  private params: Float32Array;
+  private frozen: Float32Array;
+  private stats: Float32Array;
+  private state: Record<string, Float32Array> = {};
+  private counters: Map<string, bigint>;
+  private steps = 0;
+  private sessions = new Map<string, Promise<{ session: Session; graph: TrainGraph }>>();
+  private disposed = false;
+
+  constructor(
+    readonly model: GoogLeNet,
+    options: TrainStepOptions,
+  ) {
+    checkOption(options !== null && typeof options === 'object', 'createTrainStep options', 'an object with an optimizer', options);
+    this.optimizer = resolveOptimizer(options.optimizer);
+    const auxWeight = options.auxWeight ?? 0.3;
+    const labelSmoothing = options.labelSmoothing ?? 0;
+    checkOption(Number.isFinite(auxWeight) && auxWeight >= 0, 'auxWeight', 'a finite number ≥ 0', auxWeight);
+    checkOption(Number.isFinite(labelSmoothing) && labelSmoothing >= 0 && labelSmoothing < 1, 'labelSmoothing', 'a number in [0, 1)', labelSmoothing);
+    if (options.clipGradNorm !== undefined) checkOption(Number.isFinite(options.clipGradNorm) && options.clipGradNorm > 0, 'clipGradNorm', 'a positive number', options.clipGradNorm);
+    const seed = options.seed ?? 0;
+    checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
+    this.opts = { auxWeight, labelSmoothing, seed, ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}), ...(options.threads ? { threads: options.threads } : {}) };
+    this.graph = model.graph('train');
+    const freeze = options.freeze ?? (() => false);
+    this.layout = trainLayout(this.graph, freeze);
+    if (this.layout.trainable.total === 0) throw new OptionError('freeze: every parameter is frozen, nothing to train');
+    this.params = new Float32Array(0);
+    this.frozen = new Float32Array(0);
+    this.stats = new Float32Array(0);
+    this.counters = new Map();
+    this.reloadWeights();
+    for (const s of stateSlots(this.optimizer)) this.state[s] = new Float32Array(this.layout.trainable.total);
+  }
+
+  /** Re-reads the weights from `model.weights` (after loading a checkpoint into the model). */
+  reloadWeights(): void {
+    const w = this.model.weights;
+    const get = (name: string): Float32Array => {
+      const v = w.get(name);
+      if (!(v instanceof Float32Array)) throw new Error(`model.weights has no float32 value for ${name}`);
+      return v;
+    };
+    this.params = this.layout.trainable.pack(get);
+    this.frozen = this.layout.frozen.pack(get);
+    this.stats = this.layout.stats.pack(get);
+    this.counters = new Map(this.layout.counters.map((c) => [c, (w.get(c) as BigInt64Array | undefined)?.[0] ?? 0n]));
+  }
+
+  /** Optimizer steps taken so far. */
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  private session(kind: 'step' | 'gradients'): Promise<{ session: Session; graph: TrainGraph }> {
+    if (this.disposed) throw new Error('this training step was disposed');
+    let s = this.sessions.get(kind);
+    if (!s) {
+      const graph = buildTrainGraph(this.graph, this.layout, {
+        kind,
+        numClasses: this.model.config.numClasses,
+        auxWeight: this.opts.auxWeight,
+        labelSmoothing: this.opts.labelSmoothing,
+        optimizer: this.optimizer,
+        ...(this.opts.clipGradNorm !== undefined ? { clipGradNorm: this.opts.clipGradNorm } : {}),
+      });
+      s = this.model.engine.createSession(graph.bytes, this.opts.threads ? { threads: this.opts.threads } : {}).then((session) => ({ session, graph }));
+      this.sessions.set(kind, s);
+    }
+    return s;
+  }
+
+  private feeds(graph: TrainGraph, x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, seed: number): Record<string, Tensor<TensorArray>> {
+    const [c, size] = [this.graph.input.shape[0], this.graph.input.shape[1]];
+    if (x.dims.length !== 4 || x.dims[1] !== c || x.dims[2] !== size || x.dims[3] !== this.graph.input.shape[2]) {
+      throw new Error(`input: expected N×${c}×${size}×${this.graph.input.shape[2]}, got [${x.dims.join('×')}]`);
+    }
+    const n = x.dims[0]!;
+    if (y.length !== n) throw new Error(`labels: expected ${n} labels (one per image), got ${y.length}`);
+    const k = this.model.config.numClasses;
+    const labels = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = Number(y[i]!);
+      if (!Number.isInteger(v) || v < 0 || v >= k) throw new Error(`labels[${i}]: expected a class in [0, ${k}), got ${v}`);
+      labels[i] = BigInt(v);
+    }
+    const f: Record<string, Tensor<TensorArray>> = {
+      [this.graph.input.name]: x,
+      labels: { dims: [n], data: labels },
+      params: { dims: [this.params.length], data: this.params },
+    };
+    if (graph.inputs.has('frozen')) f.frozen = { dims: [this.frozen.length], data: this.frozen };
+    if (graph.inputs.has('bn_stats')) f.bn_stats = { dims: [this.stats.length], data: this.stats };
+    if (graph.usesSeed) f.seed = { dims: [], data: BigInt64Array.of(BigInt(seed)) };
+    return f;
+  }
+
+  private stepSeed(t: number, seed?: number): number {
+    if (seed !== undefined) {
+      checkOption(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 31, 'seed', 'an integer in [0, 2^31)', seed);
+      return seed;
+    }
+    return mix32(mix32(this.opts.seed >>> 0) ^ mix32(t)) & 0x7fffffff;
+  }
+
+  /** One training step: forward, backward, optimizer update, running statistics; all in one session run. */
+  async step(x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, o: StepOptions = {}): Promise<StepResult> {
+    const { session, graph } = await this.session('step');
+    const t = this.steps + 1;
+    const lr = o.lr ?? this.optimizer.lr;
+    checkOption(Number.isFinite(lr) && lr >= 0, 'lr', 'a finite number ≥ 0', lr);
+    const feeds = this.feeds(graph, x, y, this.stepSeed(t, o.seed));
+    feeds.lr = { dims: [], data: Float32Array.of(lr) };
+    if (graph.inputs.has('step')) feeds.step = { dims: [], data: Float32Array.of(t) };
+    for (const [s, v] of Object.entries(this.state)) feeds[s] = { dims: [v.length], data: v };
+    const r = await session.run(feeds);
+    this.params = r.params_out!.data as Float32Array;
+    for (const s of Object.keys(this.state)) this.state[s] = r[`${s}_out`]!.data as Float32Array;
+    if (r.bn_stats_out) this.stats = r.bn_stats_out.data as Float32Array;
+    for (const [c, v] of this.counters) this.counters.set(c, v + 1n);
+    this.steps = t;
+    const res: StepResult = { loss: r.loss!.data[0] as number, correct: Number(r.correct!.data[0]), losses: headLosses(r), step: t };
+    if (r.grad_norm) res.gradNorm = r.grad_norm.data[0] as number;
+    return res;
+  }
+
+  /** Forward and backward without an update: every gradient and the loss (tests, debugging). */
+  async gradients(x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, o: { seed?: number } = {}): Promise<GradientsResult> {
+    const { session, graph } = await this.session('gradients');
+    const r = await session.run(this.feeds(graph, x, y, this.stepSeed(this.steps + 1, o.seed)));
+    const grads = new Map<string, Float32Array>();
+    for (const s of this.layout.trainable.slots) grads.set(s.name, r[`grad.${s.name}`]!.data as Float32Array);
+    const runningStats = new Map<string, Float32Array>();
+    if (r.bn_stats_out) {
+      for (const [key, p] of this.layout.statKeys) runningStats.set(key, this.layout.stats.unpack(r.bn_stats_out.data as Float32Array, p));
+    }
+    return { loss: r.loss!.data[0] as number, losses: headLosses(r), grads, runningStats };
+  }
+
+  /** The current weights of one parameter or running statistic (a copy). */
+  weight(name: string): Float32Array {
+    for (const [l, flat] of [
+      [this.layout.trainable, this.params],
+      [this.layout.frozen, this.frozen],
+      [this.layout.stats, this.stats],
+    ] as const) {
+      if (l.byName.has(name)) return l.unpack(flat, name);
+    }
+    throw new Error(`no parameter ${name}`);
+  }
+
+  /** Writes the current weights, running statistics and batch counters into `model.weights` and invalidates its sessions. */
+  syncWeights(): void {
+    const w = this.model.weights;
+    for (const s of this.layout.trainable.slots) w.set(s.name, this.layout.trainable.unpack(this.params, s.name));
+    for (const s of this.layout.stats.slots) w.set(s.name, this.layout.stats.unpack(this.stats, s.name));
+    for (const [c, v] of this.counters) w.set(c, BigInt64Array.of(v));
+    this.model.invalidate();
+  }
+
+  /** The optimizer's state (copies), for checkpoints. */
+  optimizerState(): OptimizerState {
+    const state = new Map<string, Float32Array>();
+    for (const [slot, flat] of Object.entries(this.state)) {
+      for (const s of this.layout.trainable.slots) state.set(`${slot}.${s.name}`, this.layout.trainable.unpack(flat, s.name));
+    }
+    return { type: this.optimizer.type, step: this.steps, state };
+  }
+
+  /** Restores a state from {@link optimizerState} (same optimizer type and parameters). */
+  loadOptimizerState(s: OptimizerState): void {
+    if (s.type !== this.optimizer.type) throw new OptionError(`optimizer state: expected type ${this.optimizer.type}, received ${s.type}`);
+    checkOption(Number.isInteger(s.step) && s.step >= 0, 'optimizer state step', 'an integer ≥ 0', s.step);
+    const next: Record<string, Float32Array> = {};
+    for (const slot of Object.keys(this.state)) {
+      next[slot] = this.layout.trainable.pack((name) => {
+        const v = s.state.get(`${slot}.${name}`);
+        if (!v) throw new OptionError(`optimizer state: missing ${slot}.${name}`);
+        return v;
+      });
+    }
+    this.state = next;
+    this.steps = s.step;
+  }
+
+  /** Releases the sessions. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(all.map(async (s) => (await s).session.release()));
+  }
+}
+
+function headLosses(r: Record<string, Tensor<TensorArray>>): StepResult['losses'] {
+  const l: StepResult['losses'] = { main: r['loss.main']!.data[0] as number };
+  if (r['loss.aux1']) l.aux1 = r['loss.aux1'].data[0] as number;
+  if (r['loss.aux2']) l.aux2 = r['loss.aux2'].data[0] as number;
+  return l;
+}
+
+/** A training step for `model` (its sessions are created on the first call). */
+export function createTrainStep(model: GoogLeNet, options: TrainStepOptions): TrainStep {
+  return new TrainStep(model, options);
+}

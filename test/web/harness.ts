@@ -1,0 +1,150 @@
+/**
+ * Shared by the browser tests: builds the page once (scripts/web-assets.mjs + vite build into
+ * web-dist/), serves it from 127.0.0.1 with COOP/COEP headers (plus extra folders mounted for
+ * test models and pictures), and launches Debian's headless Chromium through playwright-core.
+ */
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, ConsoleMessage, Page } from 'playwright-core';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+export const DIST = join(REPO, 'web-dist');
+export const ARTIFACTS = join(REPO, 'test-artifacts', 'web');
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** The skip reason when no browser is installed (tests pass `{ skip: noBrowser() }`). */
+export function noBrowser(): string | false {
+  return existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the browser tests`;
+}
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name === 'public' || name.startsWith('.')) continue;
+    const p = join(dir, name);
+    const s = statSync(p);
+    t = Math.max(t, s.isDirectory() ? newest(p) : s.mtimeMs);
+  }
+  return t;
+}
+
+let built = false;
+/** Builds web-dist/ unless it is newer than every source file (or GOOGLENET_WEB_PREBUILT=1). */
+export function ensureBuilt(): void {
+  if (built) return;
+  const run = (args: string[]): void => {
+    const r = spawnSync(process.execPath, args, { cwd: REPO, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+  };
+  run(['scripts/web-assets.mjs', '--quiet']);
+  const index = join(DIST, 'index.html');
+  const stale = !existsSync(index) || statSync(index).mtimeMs < Math.max(newest(join(REPO, 'web')), newest(join(REPO, 'src')), newest(join(REPO, 'web', 'public')));
+  if (stale && process.env.GOOGLENET_WEB_PREBUILT !== '1') {
+    run([join(REPO, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn']);
+  }
+  built = true;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.css': 'text/css',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.txt': 'text/plain',
+  '.safetensors': 'application/octet-stream',
+  '.gz': 'application/gzip',
+};
+
+export interface StaticServer {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Serves `DIST` at `/` and each `mounts[prefix]` folder at `/prefix/`, with COOP/COEP. */
+export async function serve(mounts: Record<string, string> = {}): Promise<StaticServer> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    let root = DIST;
+    let rel = path;
+    for (const [prefix, dir] of Object.entries(mounts)) {
+      if (path.startsWith(`/${prefix}/`)) {
+        root = dir;
+        rel = path.slice(prefix.length + 1);
+      }
+    }
+    const file = normalize(join(root, rel.endsWith('/') ? `${rel}index.html` : rel));
+    const headers = {
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      'Cross-Origin-Embedder-Policy': 'require-corp',
+      'Cross-Origin-Resource-Policy': 'same-origin',
+      'Cache-Control': 'no-store',
+    };
+    if (!file.startsWith(resolve(root) + sep) && file !== resolve(root) || !existsSync(file) || statSync(file).isDirectory()) {
+      res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': statSync(file).size });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    server,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+/**
+ * GOOGLENET_WEB_WEBGPU=1 adds `--enable-unsafe-webgpu --use-webgpu-adapter=swiftshader`, so that
+ * headless Chromium without a GPU exposes a (software) WebGPU adapter and the page takes its WebGPU path.
+ */
+const WEBGPU_ARGS = process.env.GOOGLENET_WEB_WEBGPU === '1' ? ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'] : [];
+
+export async function launch(extraArgs: string[] = []): Promise<Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', ...WEBGPU_ARGS, ...extraArgs],
+  });
+}
+
+export interface Watched {
+  page: Page;
+  /** Console errors and uncaught exceptions so far. */
+  errors: string[];
+  /** Every request that left 127.0.0.1. */
+  external: string[];
+}
+
+/** A new page that records console errors, page errors and requests to other hosts. */
+export async function openPage(browser: Browser, url: string, initScript?: () => void): Promise<Watched> {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1360, height: 900 } });
+  const page = await context.newPage();
+  if (initScript) await page.addInitScript(initScript);
+  const errors: string[] = [];
+  const external: string[] = [];
+  page.on('console', (m: ConsoleMessage) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (!['127.0.0.1', ''].includes(u.hostname) && !['data:', 'blob:'].includes(u.protocol)) external.push(r.url());
+  });
+  page.setDefaultTimeout(120_000);
+  await page.goto(url);
+  await page.waitForFunction(() => (window as unknown as { demo?: { ready?: unknown } }).demo?.ready !== undefined);
+  await page.evaluate(() => (window as unknown as { demo: { ready: Promise<void> } }).demo.ready);
+  return { page, errors, external };
+}

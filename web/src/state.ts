@@ -1,0 +1,48 @@
+/**
+ * The page's state, also exposed as `window.demo` so that the browser tests (and the curious)
+ * can read what the page computed: logits, losses, the backend.
+ */
+import type { BackendInfo, EvalReport, GoogLeNetConfig, Prediction } from '../../src/web/index.js';
+
+export interface Classification {
+  logits: number[];
+  top: Prediction[];
+  width: number;
+  height: number;
+  originalWidth: number;
+  originalHeight: number;
+  downscaled: boolean;
+  ms: { decode: number; preprocess: number; inference: number; total: number };
+  model: string;
+}
+
+export interface DemoState {
+  /** Resolves once the backend is chosen (or has failed). */
+  ready: Promise<void>;
+  backend?: BackendInfo;
+  backendError?: string;
+  model?: { url: string; name: string; trained: boolean; config: GoogLeNetConfig; params: number };
+  /** Increments whenever a model finished loading (or failed). */
+  modelLoads: number;
+  classifications: number;
+  lastClassification?: Classification;
+  train: { losses: number[]; accuracies: number[]; steps: number; running: boolean; evals: EvalReport[] };
+}
+
+let resolveReady!: () => void;
+export const demo: DemoState = {
+  ready: new Promise<void>((r) => (resolveReady = r)),
+  modelLoads: 0,
+  classifications: 0,
+  train: { losses: [], accuracies: [], steps: 0, running: false, evals: [] },
+};
+export const markReady = (): void => resolveReady();
+
+(window as unknown as { demo: DemoState }).demo = demo;
+
+/** The backend's label, plus a note when the last graph fell back from WebGPU to WebAssembly. */
+export function backendLabel(): string {
+  const b = demo.backend;
+  if (!b) return 'no backend';
+  return b.sessionFallback ? `${b.label} — this graph ${b.sessionFallback}` : b.label;
+}
