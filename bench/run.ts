@@ -1,0 +1,320 @@
+/**
+ * `npm run bench`: this project's inference and training speed next to PyTorch's (same machine,
+ * same thread count, channels-last) and next to onnxruntime-node running PyTorch's own ONNX
+ * export. A benchmark, never a test.
+ *
+ *   npm run bench                   # the full run (~5–10 min on 2 cores)
+ *   npm run bench -- --quick        # fewer repetitions, no bn-224 training
+ *   npm run bench -- --json         # …and one JSON object on the last line
+ *   npm run bench -- --threads 4 --cases infer_b16,train_cifar
+ *
+ * Cases: infer_b1 / infer_b16 (torchvision preset, 224×224, eval), train_cifar (cifar preset,
+ * 32×32, batch 64, SGD with momentum and weight decay), train_bn224 (bn preset, 224×224, batch 16).
+ * Every case runs in its own process (so peak RSS is that case's), ours and the references
+ * alternate case by case, and each records the 1-minute load average around it: the machine may
+ * be shared, and only ratios measured in the same run are comparable.
+ *
+ * Results: a table on stdout, and bench/results/<date>.json (plus latest.json).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..');
+
+interface Options {
+  json: boolean;
+  quick: boolean;
+  threads: number;
+  cases: string[];
+  /** Internal: run one case of ours in this process and print its JSON. */
+  child?: string;
+  python?: string;
+}
+
+const ALL_CASES = ['infer_b1', 'infer_b16', 'train_cifar', 'train_bn224'];
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { json: false, quick: false, threads: 2, cases: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a}: expected a value`);
+      return v;
+    };
+    if (a === '--json') o.json = true;
+    else if (a === '--quick') o.quick = true;
+    else if (a === '--threads') o.threads = Number(value());
+    else if (a === '--cases') o.cases = value().split(',');
+    else if (a === '--child') o.child = value();
+    else if (a === '--python') o.python = value();
+    else throw new Error(`unknown flag ${a}; known: --json --quick --threads N --cases a,b --python PATH`);
+  }
+  if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error(`--threads: expected a positive integer, received ${o.threads}`);
+  if (o.cases.length === 0) o.cases = o.quick ? ALL_CASES.filter((c) => c !== 'train_bn224') : ALL_CASES;
+  for (const c of o.cases) if (!ALL_CASES.includes(c)) throw new Error(`--cases: unknown case ${c}; known: ${ALL_CASES.join(', ')}`);
+  return o;
+}
+
+/** Repetitions per case (full, quick). */
+const REPS: Record<string, [number, number]> = { infer_b1: [20, 8], infer_b16: [6, 3], train_cifar: [4, 2], train_bn224: [3, 2] };
+const WARMUP: Record<string, number> = { infer_b1: 3, infer_b16: 1, train_cifar: 2, train_bn224: 1 };
+
+interface CaseResult {
+  engine: string;
+  batch: number;
+  median_s: number;
+  times_s: number[];
+  peak_rss_mib: number;
+  /** Forward multiply-adds per image of the case's network (for GFLOP/s). */
+  macs_per_image?: number;
+  load_before: number;
+  load_after: number;
+  setup_s?: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function timeit(fn: () => Promise<unknown>, reps: number, warmup: number): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    await fn();
+    times.push((performance.now() - t) / 1000);
+  }
+  return times;
+}
+
+/** Deterministic pseudo-random inputs (the values do not matter for speed). */
+function randomInput(n: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    a[i] = s / 2 ** 32 - 0.5;
+  }
+  return a;
+}
+
+/** One case of ours (run in a child process). */
+async function runOurs(c: string, o: Options): Promise<CaseResult> {
+  await import('../src/runtime/node.js');
+  const { GoogLeNet } = await import('../src/models/model.js');
+  const { nodeMacs } = await import('../src/graph/ops.js');
+  const { createTrainStep } = await import('../src/train/engine.js');
+  const [reps, quickReps] = REPS[c]!;
+  const n = o.quick ? quickReps : reps;
+  const load_before = loadavg()[0]!;
+  const t0 = performance.now();
+  let times: number[];
+  let batch: number;
+  let macs: number;
+  let setup = 0;
+  if (c.startsWith('infer_b')) {
+    batch = Number(c.slice('infer_b'.length));
+    const m = new GoogLeNet({ preset: 'torchvision' }, { threads: o.threads });
+    macs = m.graph('eval').nodes.reduce((s, nd) => s + nodeMacs(nd, m.graph('eval')), 0);
+    const x = { dims: [batch, 3, 224, 224], data: randomInput(batch * 3 * 224 * 224) };
+    await m.forward(x);
+    setup = (performance.now() - t0) / 1000;
+    times = await timeit(() => m.forward(x), n, WARMUP[c]!);
+    await m.dispose();
+  } else {
+    const cifar = c === 'train_cifar';
+    batch = cifar ? 64 : 16;
+    const size = cifar ? 32 : 224;
+    const classes = cifar ? 10 : 1000;
+    const m = new GoogLeNet({ preset: cifar ? 'cifar' : 'bn', numClasses: classes }, { threads: o.threads });
+    macs = m.graph('train').nodes.reduce((s, nd) => s + nodeMacs(nd, m.graph('train')), 0);
+    const step = createTrainStep(m, { optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }, threads: o.threads });
+    const x = { dims: [batch, 3, size, size], data: randomInput(batch * 3 * size * size) };
+    const y = Array.from({ length: batch }, (_, i) => (i * 7) % classes);
+    await step.step(x, y);
+    setup = (performance.now() - t0) / 1000;
+    times = await timeit(() => step.step(x, y), n, WARMUP[c]! - 1);
+    await step.dispose();
+  }
+  return {
+    engine: 'googlenet-ts (onnxruntime-node)',
+    batch,
+    median_s: median(times),
+    times_s: times,
+    peak_rss_mib: process.resourceUsage().maxRSS / 1024,
+    macs_per_image: macs,
+    load_before,
+    load_after: loadavg()[0]!,
+    setup_s: setup,
+  };
+}
+
+/** onnxruntime-node on PyTorch's own ONNX export (inference cases), in a child process. */
+async function runOrtExport(c: string, o: Options, onnxPath: string): Promise<CaseResult> {
+  await import('../src/runtime/node.js');
+  const { getDefaultEngine } = await import('../src/runtime/engine.js');
+  const batch = Number(c.slice('infer_b'.length));
+  const [reps, quickReps] = REPS[c]!;
+  const load_before = loadavg()[0]!;
+  const t0 = performance.now();
+  const s = await getDefaultEngine().createSession(readFileSync(onnxPath), { threads: o.threads });
+  const x = { dims: [batch, 3, 224, 224], data: randomInput(batch * 3 * 224 * 224) };
+  await s.run({ [s.inputNames[0]!]: x });
+  const setup = (performance.now() - t0) / 1000;
+  const times = await timeit(() => s.run({ [s.inputNames[0]!]: x }), o.quick ? quickReps : reps, WARMUP[c]!);
+  await s.release();
+  return {
+    engine: 'onnxruntime-node on torch.onnx.export',
+    batch,
+    median_s: median(times),
+    times_s: times,
+    peak_rss_mib: process.resourceUsage().maxRSS / 1024,
+    load_before,
+    load_after: loadavg()[0]!,
+    setup_s: setup,
+  };
+}
+
+/** The first Python with torch and torchvision: --python, $GOOGLENET_PYTHON, python3, Debian's. */
+function findPython(o: Options): string | undefined {
+  for (const p of [o.python, process.env['GOOGLENET_PYTHON'], 'python3', '/usr/bin/python3']) {
+    if (!p) continue;
+    const r = spawnSync(p, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+    if (r.status === 0) return p;
+  }
+  return undefined;
+}
+
+function lastJson(stdout: string, what: string): Record<string, unknown> {
+  const line = stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    throw new Error(`${what}: expected a JSON line at the end of its output, got: ${line.slice(0, 200)}`);
+  }
+}
+
+function child(args: string[], what: string): CaseResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'run.ts'), ...args], { encoding: 'utf8', cwd: repo, maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
+  return lastJson(r.stdout, what) as unknown as CaseResult;
+}
+
+function torchCase(python: string, c: string, o: Options): CaseResult {
+  const [reps, quickReps] = REPS[c]!;
+  const n = o.quick ? quickReps : reps;
+  const load_before = loadavg()[0]!;
+  const args = [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', c, '--warmup', String(WARMUP[c]!)];
+  args.push(c.startsWith('train') ? '--train-reps' : '--reps', String(c === 'infer_b1' ? Math.ceil(n / 4) : n));
+  const r = spawnSync(python, args, { encoding: 'utf8', cwd: repo, maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`torch_bench.py ${c} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
+  const out = lastJson(r.stdout, `torch_bench.py ${c}`) as { cases: Record<string, { median_s: number; times_s: number[]; batch: number; peak_rss_mib: number }>; torch: string };
+  const res = out.cases[c]!;
+  return { engine: `PyTorch ${out.torch} (channels-last)`, batch: res.batch, median_s: res.median_s, times_s: res.times_s, peak_rss_mib: res.peak_rss_mib, load_before, load_after: loadavg()[0]! };
+}
+
+function fmt(x: number | undefined, digits = 1): string {
+  return x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.child) {
+    const [kind, c, onnx] = o.child.split(':') as [string, string, string?];
+    const r = kind === 'ours' ? await runOurs(c, o) : await runOrtExport(c, o, onnx!);
+    console.log(JSON.stringify(r));
+    return;
+  }
+  const log = (s: string): void => {
+    if (!o.json) console.log(s);
+    else console.error(s);
+  };
+  const python = findPython(o);
+  if (!python) log('PyTorch not found (python3 with torch and torchvision): reference columns will be empty');
+  const common = ['--threads', String(o.threads), ...(o.quick ? ['--quick'] : [])];
+  const results: Record<string, { ours?: CaseResult; torch?: CaseResult; ort?: CaseResult }> = {};
+
+  let onnxPath: string | undefined;
+  if (python && o.cases.some((c) => c.startsWith('infer'))) {
+    onnxPath = join(tmpdir(), `googlenet-torch-export-${process.pid}.onnx`);
+    const r = spawnSync(python, [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', '', '--export-onnx', onnxPath], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      log(`torch.onnx.export failed; no ORT-on-export column:\n${r.stderr.slice(-1000)}`);
+      onnxPath = undefined;
+    }
+  }
+
+  for (const c of o.cases) {
+    log(`${c} …`);
+    const entry: (typeof results)[string] = {};
+    entry.ours = child(['--child', `ours:${c}`, ...common], `our ${c}`);
+    if (python) entry.torch = torchCase(python, c, o);
+    if (onnxPath && c.startsWith('infer')) entry.ort = child(['--child', `ort:${c}:${onnxPath}`, ...common], `ORT-on-export ${c}`);
+    results[c] = entry;
+    const ips = (r?: CaseResult): string => (r ? `${fmt(r.batch / r.median_s)} img/s` : '—');
+    log(`  ours ${ips(entry.ours)} · PyTorch ${ips(entry.torch)}${entry.ort ? ` · ORT-on-export ${ips(entry.ort)}` : ''}`);
+  }
+
+  // Summary: img/s, GFLOP/s, peak memory and ratios.
+  const summary: Record<string, number | string | null> = {
+    date: new Date().toISOString(),
+    threads: o.threads,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    quick: o.quick ? 'yes' : 'no',
+  };
+  const rows: string[][] = [['case', 'ours img/s', 'PyTorch img/s', 'ORT-on-export img/s', 'ours/PyTorch', 'ours/ORT', 'ours GFLOP/s', 'peak RSS ours / PyTorch (MiB)', 'load (1-min avg)']];
+  for (const [c, e] of Object.entries(results)) {
+    const ips = (r?: CaseResult): number | undefined => (r ? r.batch / r.median_s : undefined);
+    const ours = ips(e.ours);
+    const torch = ips(e.torch);
+    const ort = ips(e.ort);
+    // Training does the forward plus about twice its work backwards: 3× forward FLOPs.
+    const flopsPerImage = e.ours?.macs_per_image ? 2 * e.ours.macs_per_image * (c.startsWith('train') ? 3 : 1) : undefined;
+    summary[`${c}_img_s`] = ours ?? null;
+    summary[`${c}_torch_img_s`] = torch ?? null;
+    if (c.startsWith('infer')) summary[`${c}_ort_img_s`] = ort ?? null;
+    summary[`${c}_ratio_torch`] = ours && torch ? ours / torch : null;
+    if (c.startsWith('infer')) summary[`${c}_ratio_ort`] = ours && ort ? ours / ort : null;
+    summary[`${c}_gflop_s`] = ours && flopsPerImage ? (ours * flopsPerImage) / 1e9 : null;
+    summary[`${c}_peak_rss_mib`] = e.ours?.peak_rss_mib ?? null;
+    summary[`${c}_torch_peak_rss_mib`] = e.torch?.peak_rss_mib ?? null;
+    summary[`${c}_ratio_rss_torch`] = e.ours && e.torch ? e.ours.peak_rss_mib / e.torch.peak_rss_mib : null;
+    const loads = [e.ours, e.torch, e.ort].filter((r): r is CaseResult => !!r).flatMap((r) => [r.load_before, r.load_after]);
+    rows.push([
+      c,
+      fmt(ours),
+      fmt(torch),
+      c.startsWith('infer') ? fmt(ort) : 'n/a',
+      ours && torch ? `${fmt(ours / torch, 2)}×` : '—',
+      ours && ort ? `${fmt(ours / ort, 2)}×` : c.startsWith('infer') ? '—' : 'n/a',
+      fmt(ours && flopsPerImage ? (ours * flopsPerImage) / 1e9 : undefined),
+      `${fmt(e.ours?.peak_rss_mib, 0)} / ${fmt(e.torch?.peak_rss_mib, 0)}`,
+      loads.length ? `${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)}` : '—',
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const table = rows.map((r, k) => `| ${r.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |${k === 0 ? `\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|` : ''}`).join('\n');
+  log(`\n${o.threads} thread(s), ${summary.cpu}\n${table}`);
+
+  const dir = join(here, 'results');
+  mkdirSync(dir, { recursive: true });
+  const payload = JSON.stringify({ summary, results }, null, 1);
+  const file = join(dir, `${(summary.date as string).replace(/[:.]/g, '-')}.json`);
+  writeFileSync(`${file}.tmp`, payload);
+  renameSync(`${file}.tmp`, file);
+  writeFileSync(join(dir, 'latest.json'), payload);
+  log(`saved ${file}`);
+  if (o.json) console.log(JSON.stringify(summary));
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
