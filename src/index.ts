@@ -72,3 +72,9 @@ export async function load(source: LoadSource, create: CreateOptions = {}): Prom
   model.preprocess ??= defaultPreprocess(model.config);
   return new NodeClassifier(model);
 }
+
+// Training and evaluation
+export { createTrainStep, TrainStep, type TrainStepOptions, type StepOptions, type StepResult, type OptimizerState } from './train/engine.js';
+export { train, type TrainResult } from './train/loop.js';
+export { evaluate, type EvaluateOptions } from './eval/evaluate.js';
+export * as data from './data/index.js';
