@@ -34,26 +34,9 @@ export function imagenetClasses(): string[] {
   return [...imagenetCache];
 }
 
-/** Fashion-MNIST's 10 classes, official order (as torchvision's `FashionMNIST.classes`). */
-export const fashionMnistClasses: readonly string[] = Object.freeze([
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
-]);
-
-/** CIFAR-10's 10 classes, official order (`batches.meta` `label_names`). */
-export const cifar10Classes: readonly string[] = Object.freeze([
-  'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
-]);
-
-/** CIFAR-100's 100 fine labels, official order (`meta` `fine_label_names`, alphabetical). */
-export const cifar100Classes: readonly string[] = Object.freeze([
-  'apple', 'aquarium_fish', 'baby', 'bear', 'beaver', 'bed', 'bee', 'beetle', 'bicycle', 'bottle',
-  'bowl', 'boy', 'bridge', 'bus', 'butterfly', 'camel', 'can', 'castle', 'caterpillar', 'cattle',
-  'chair', 'chimpanzee', 'clock', 'cloud', 'cockroach', 'couch', 'crab', 'crocodile', 'cup', 'dinosaur',
-  'dolphin', 'elephant', 'flatfish', 'forest', 'fox', 'girl', 'hamster', 'house', 'kangaroo', 'keyboard',
-  'lamp', 'lawn_mower', 'leopard', 'lion', 'lizard', 'lobster', 'man', 'maple_tree', 'motorcycle', 'mountain',
-  'mouse', 'mushroom', 'oak_tree', 'orange', 'orchid', 'otter', 'palm_tree', 'pear', 'pickup_truck', 'pine_tree',
-  'plain', 'plate', 'poppy', 'porcupine', 'possum', 'rabbit', 'raccoon', 'ray', 'road', 'rocket',
-  'rose', 'sea', 'seal', 'shark', 'shrew', 'skunk', 'skyscraper', 'snail', 'snake', 'spider',
-  'squirrel', 'streetcar', 'sunflower', 'sweet_pepper', 'table', 'tank', 'telephone', 'television', 'tiger', 'tractor',
-  'train', 'trout', 'tulip', 'turtle', 'wardrobe', 'whale', 'willow_tree', 'wolf', 'woman', 'worm',
-]);
+/** Class names of the built-in datasets, in their official orders (one list, kept in `src/data/core.ts`). */
+export {
+  FASHION_MNIST_CLASSES as fashionMnistClasses,
+  CIFAR10_CLASSES as cifar10Classes,
+  CIFAR100_CLASSES as cifar100Classes,
+} from '../data/core.js';

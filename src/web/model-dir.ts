@@ -1,29 +1,21 @@
 /**
  * Model directories in the browser: the same two files as Node's `weights/model-dir.ts`
  * (`config.json` + `model.safetensors`, torchvision names and layouts), fetched over HTTP or
- * built in memory for download. That module reads and writes the file system, so its format is
- * restated here over bytes; `test/web` checks that each side reads what the other writes.
+ * built in memory for download. The format itself (`weights/model-dir-core.ts`) is shared with
+ * Node; `test/web` checks that each side reads what the other writes.
  */
 import { GoogLeNetError, WeightFormatError } from '../errors.js';
 import { Classifier } from '../infer/classifier.js';
 import { resolveConfig, type GoogLeNetConfig } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 import { readSafetensors, writeSafetensors, type StoredTensor } from '../weights/safetensors-core.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from '../weights/model-dir-core.js';
 
-/** Same values as `weights/model-dir.ts`. */
-export const MODEL_FORMAT = 'googlenet-ts/model';
-export const MODEL_FORMAT_VERSION = 1;
+export { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from '../weights/model-dir-core.js';
+
 /** What `googlenet export --format web` adds next to the model directory's two files. */
 export const WEB_MANIFEST_FORMAT = 'googlenet-ts/web';
 
-export interface ModelDirConfig {
-  format: typeof MODEL_FORMAT;
-  version: number;
-  model: GoogLeNetConfig;
-  labels: string[] | null;
-  preprocess: PreprocessConfig;
-  source?: string;
-}
 
 /** `manifest.json` of a web export: what a page needs to list a model before downloading it. */
 export interface WebManifest {
@@ -59,20 +51,6 @@ export function isUntrainedSource(source: string | undefined): boolean {
   return /random|untrained/i.test(source ?? '');
 }
 
-/** Validates a parsed `config.json` as `readModelDirConfig` does. */
-export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig {
-  const c = (raw ?? {}) as Partial<ModelDirConfig>;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new WeightFormatError(`${file}: expected a JSON object`);
-  if (c.format !== MODEL_FORMAT) throw new WeightFormatError(`${file}: format is ${JSON.stringify(c.format)}, expected "${MODEL_FORMAT}" — not a googlenet-ts model directory`);
-  if (typeof c.version !== 'number' || c.version > MODEL_FORMAT_VERSION) {
-    throw new WeightFormatError(`${file}: format version ${String(c.version)} is newer than this googlenet-ts reads (${MODEL_FORMAT_VERSION})`);
-  }
-  if (!c.model || !c.preprocess) throw new WeightFormatError(`${file}: missing "model" or "preprocess"`);
-  if (c.labels != null && (!Array.isArray(c.labels) || !c.labels.every((s) => typeof s === 'string'))) {
-    throw new WeightFormatError(`${file}: "labels" must be an array of strings or null`);
-  }
-  return c as ModelDirConfig;
-}
 
 /**
  * Builds the model of a config and loads its weights, with the checks of Node's `loadModelDir`

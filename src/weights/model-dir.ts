@@ -8,26 +8,15 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WeightFormatError } from '../errors.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from './model-dir-core.js';
 import { defaultPreprocess } from '../infer/classifier.js';
-import { resolveConfig, type GoogLeNetConfig, type GoogLeNetOptions } from '../models/config.js';
+import { resolveConfig, type GoogLeNetOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 export type { PreprocessConfig };
 import { loadStateDict } from './formats.js';
 import { loadSafetensorsFile, saveSafetensorsFile, writeFileAtomic, type StoredTensor } from './safetensors.js';
 
-export const MODEL_FORMAT = 'googlenet-ts/model';
-export const MODEL_FORMAT_VERSION = 1;
-
-
-export interface ModelDirConfig {
-  format: typeof MODEL_FORMAT;
-  version: number;
-  model: GoogLeNetConfig;
-  labels: string[] | null;
-  preprocess: PreprocessConfig;
-  /** Free-form provenance, e.g. the weight file it was imported from. */
-  source?: string;
-}
+export { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from './model-dir-core.js';
 
 // Shared with Classifier (runtime-agnostic), which falls back to it for models without their own.
 export { defaultPreprocess };
@@ -79,13 +68,7 @@ export function readModelDirConfig(dir: string): ModelDirConfig {
   } catch (e) {
     throw new WeightFormatError(`${file}: not valid JSON (${(e as Error).message})`);
   }
-  const c = raw as Partial<ModelDirConfig>;
-  if (c.format !== MODEL_FORMAT) throw new WeightFormatError(`${file}: format is ${JSON.stringify(c.format)}, expected "${MODEL_FORMAT}"`);
-  if (typeof c.version !== 'number' || c.version > MODEL_FORMAT_VERSION) {
-    throw new WeightFormatError(`${file}: format version ${String(c.version)} is newer than this googlenet-ts reads (${MODEL_FORMAT_VERSION})`);
-  }
-  if (!c.model || !c.preprocess) throw new WeightFormatError(`${file}: missing "model" or "preprocess"`);
-  return c as ModelDirConfig;
+  return checkModelDirConfig(raw, file);
 }
 
 /** Loads a model directory: config, labels, preprocessing and weights. */
