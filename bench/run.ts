@@ -11,8 +11,10 @@
  * Cases: infer_b1 / infer_b16 (torchvision preset, 224×224, eval), train_cifar (cifar preset,
  * 32×32, batch 64, SGD with momentum and weight decay), train_bn224 (bn preset, 224×224, batch 16).
  * Every case runs in its own process (so peak RSS is that case's), ours and the references
- * alternate case by case, and each records the 1-minute load average around it: the machine may
- * be shared, and only ratios measured in the same run are comparable.
+ * alternate case by case (inference: three rounds of all engines, repetitions pooled), and each
+ * records the 1-minute load average around it: the machine may
+ * be shared, and only ratios measured in the same run are comparable. PyTorch runs with
+ * OMP_WAIT_POLICY=PASSIVE unless set (its spinning default collapses under shared load).
  *
  * Results: a table on stdout, and bench/results/<date>.json (plus latest.json).
  */
@@ -63,6 +65,8 @@ function parseArgs(argv: string[]): Options {
 /** Repetitions per case (full, quick). */
 const REPS: Record<string, [number, number]> = { infer_b1: [20, 8], infer_b16: [6, 3], train_cifar: [4, 2], train_bn224: [3, 2] };
 const WARMUP: Record<string, number> = { infer_b1: 3, infer_b16: 1, train_cifar: 2, train_bn224: 1 };
+/** Rounds of alternating engines for the inference cases (full run). */
+const INFER_ROUNDS = 3;
 
 interface CaseResult {
   engine: string;
@@ -213,11 +217,35 @@ function torchCase(python: string, c: string, o: Options): CaseResult {
   const load_before = loadavg()[0]!;
   const args = [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', c, '--warmup', String(WARMUP[c]!)];
   args.push(c.startsWith('train') ? '--train-reps' : '--reps', String(c === 'infer_b1' ? Math.ceil(n / 4) : n));
-  const r = spawnSync(python, args, { encoding: 'utf8', cwd: repo, maxBuffer: 1 << 26 });
+  const r = spawnSync(python, args, { encoding: 'utf8', cwd: repo, maxBuffer: 1 << 26, env: torchEnv() });
   if (r.status !== 0) throw new Error(`torch_bench.py ${c} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
   const out = lastJson(r.stdout, `torch_bench.py ${c}`) as { cases: Record<string, { median_s: number; times_s: number[]; batch: number; peak_rss_mib: number }>; torch: string };
   const res = out.cases[c]!;
   return { engine: `PyTorch ${out.torch} (channels-last)`, batch: res.batch, median_s: res.median_s, times_s: res.times_s, peak_rss_mib: res.peak_rss_mib, load_before, load_after: loadavg()[0]! };
+}
+
+/**
+ * PyTorch's environment: OpenMP threads wait passively unless the user chose otherwise. With the
+ * default (spinning) wait policy PyTorch collapses when another process shares the cores
+ * (measured: batch-1 inference 1.68 s → 0.12 s per image at load 4 on 2 cores), which would
+ * flatter our ratios.
+ */
+function torchEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, OMP_WAIT_POLICY: process.env['OMP_WAIT_POLICY'] ?? 'PASSIVE' };
+}
+
+/** One result from several rounds: all repetitions pooled, the median over them, the largest peak RSS. */
+function pool(rs: CaseResult[]): CaseResult | undefined {
+  if (rs.length === 0) return undefined;
+  const times = rs.flatMap((r) => r.times_s);
+  return {
+    ...rs[0]!,
+    times_s: times,
+    median_s: median(times),
+    peak_rss_mib: Math.max(...rs.map((r) => r.peak_rss_mib)),
+    load_before: Math.min(...rs.map((r) => r.load_before)),
+    load_after: Math.max(...rs.map((r) => r.load_after)),
+  };
 }
 
 function fmt(x: number | undefined, digits = 1): string {
@@ -244,7 +272,7 @@ async function main(): Promise<void> {
   let onnxPath: string | undefined;
   if (python && o.cases.some((c) => c.startsWith('infer'))) {
     onnxPath = join(tmpdir(), `googlenet-torch-export-${process.pid}.onnx`);
-    const r = spawnSync(python, [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', '', '--export-onnx', onnxPath], { encoding: 'utf8' });
+    const r = spawnSync(python, [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', '', '--export-onnx', onnxPath], { encoding: 'utf8', env: torchEnv() });
     if (r.status !== 0) {
       log(`torch.onnx.export failed; no ORT-on-export column:\n${r.stderr.slice(-1000)}`);
       onnxPath = undefined;
@@ -253,10 +281,20 @@ async function main(): Promise<void> {
 
   for (const c of o.cases) {
     log(`${c} …`);
+    // Inference is cheap: alternate the engines over several rounds and pool the repetitions, so
+    // that load from other processes falls on all of them alike.
+    const rounds = c.startsWith('infer') && !o.quick ? INFER_ROUNDS : 1;
+    const runs: { ours: CaseResult[]; torch: CaseResult[]; ort: CaseResult[] } = { ours: [], torch: [], ort: [] };
+    for (let r = 0; r < rounds; r++) {
+      runs.ours.push(child(['--child', `ours:${c}`, ...common], `our ${c}`));
+      if (python) runs.torch.push(torchCase(python, c, o));
+      if (onnxPath && c.startsWith('infer')) runs.ort.push(child(['--child', `ort:${c}:${onnxPath}`, ...common], `ORT-on-export ${c}`));
+    }
     const entry: (typeof results)[string] = {};
-    entry.ours = child(['--child', `ours:${c}`, ...common], `our ${c}`);
-    if (python) entry.torch = torchCase(python, c, o);
-    if (onnxPath && c.startsWith('infer')) entry.ort = child(['--child', `ort:${c}:${onnxPath}`, ...common], `ORT-on-export ${c}`);
+    for (const k of ['ours', 'torch', 'ort'] as const) {
+      const p = pool(runs[k]);
+      if (p) entry[k] = p;
+    }
     results[c] = entry;
     const ips = (r?: CaseResult): string => (r ? `${fmt(r.batch / r.median_s)} img/s` : '—');
     log(`  ours ${ips(entry.ours)} · PyTorch ${ips(entry.torch)}${entry.ort ? ` · ORT-on-export ${ips(entry.ort)}` : ''}`);
@@ -268,6 +306,7 @@ async function main(): Promise<void> {
     threads: o.threads,
     cpu: cpus()[0]?.model ?? 'unknown',
     quick: o.quick ? 'yes' : 'no',
+    torch_omp_wait_policy: torchEnv()['OMP_WAIT_POLICY'] ?? null,
   };
   const rows: string[][] = [['case', 'ours img/s', 'PyTorch img/s', 'ORT-on-export img/s', 'ours/PyTorch', 'ours/ORT', 'ours GFLOP/s', 'peak RSS ours / PyTorch (MiB)', 'load (1-min avg)']];
   for (const [c, e] of Object.entries(results)) {

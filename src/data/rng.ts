@@ -12,7 +12,7 @@ import { OptionError } from '../errors.js';
 const TWO_POW_32 = 4294967296;
 
 /** MurmurHash3's 32-bit finalizer: a bijective avalanche mix of a uint32. */
-function fmix32(h: number): number {
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -157,6 +157,9 @@ const CASES: Case[] = [
   { name: 'conv 3×3 stride 2 no pad (floor drops a row)', dtype: f32, input: [2, 8, 8], build: (x) => L.conv2d(x, 'c', { out: 3, kernel: 3, stride: 2 }) },
   { name: 'conv 1×1 stride 2', dtype: f32, input: [3, 5, 5], build: (x) => L.conv2d(x, 'c', { out: 2, kernel: 1, stride: 2 }) },
   { name: 'batchnorm (train mode)', dtype: f64, input: [3, 4, 4], build: (x) => L.batchNorm(x, 'bn') },
+  // float32 runs the production lowering (fused BatchNormalization kernels for the affine passes).
+  { name: 'batchnorm (train mode)', dtype: f32, input: [3, 4, 4], build: (x) => L.batchNorm(x, 'bn'), eps: 3e-3, tol: 3e-3 },
+  { name: 'conv → batchnorm → relu (BasicConv2d)', dtype: f32, input: [3, 5, 5], build: (x) => L.basicConv(x, 'b', { out: 4, kernel: 3, pad: 1 }), eps: 3e-3, tol: 1e-2 },
   { name: 'relu', dtype: f64, input: [3, 4, 4], build: (x) => L.relu(x, 'r') },
   // float32: ONNX Runtime has no double LRN or AveragePool (and its LRN takes odd sizes only).
   { name: 'lrn size 5 (paper)', dtype: f32, input: [7, 3, 3], build: (x) => L.lrn(x, 'n', { size: 5, alpha: 0.5, beta: 0.75, k: 1 }), inputScale: 2, tol: 3e-3 },
@@ -244,8 +247,61 @@ function convGradsRef(x: Float32Array, w: Float32Array, dy: Float32Array, n: num
   return { dx, dw };
 }
 
+interface ConvCase {
+  cin: number;
+  cout: number;
+  h: number;
+  k: number;
+  s: number;
+  p: number;
+}
+
+/** Our float32 dx and dW of one convolution against {@link convGradsRef} (relative error < 1e-6). */
+async function checkConvAgainstLoops(c: ConvCase): Promise<void> {
+  const n = 3;
+  const gb = new GraphBuilder();
+  const x = gb.input('x', [c.cin, c.h, c.h]);
+  const y = L.conv2d(x, 'c', { out: c.cout, kernel: c.k, stride: c.s, pad: c.p });
+  gb.output('y', y);
+  const g = gb.build();
+  const ho = y.shape[1]!;
+  const b = new OnnxGraphBuilder('conv');
+  b.input({ name: 'x', dtype: 'float32', dims: [n, c.cin, c.h, c.h] });
+  b.input({ name: 'dy', dtype: 'float32', dims: [n, c.cout, ho, ho] });
+  b.input({ name: 'c.weight', dtype: 'float32', dims: [c.cout, c.cin, c.k, c.k] });
+  const fwd = lowerForward({ b, graph: g, param: (p) => p });
+  const gr = backward(g, fwd, { seeds: { [y.id]: 'dy' }, inputGrad: true });
+  b.node('Identity', [gr.input!], ['dx']);
+  b.node('Identity', [gr.params.get('c.weight')!], ['dw']);
+  b.output({ name: 'dx', dtype: 'float32', dims: [n, c.cin, c.h, c.h] });
+  b.output({ name: 'dw', dtype: 'float32', dims: [c.cout, c.cin, c.k, c.k] });
+  const session = await getDefaultEngine().createSession(b.encode(), { threads: 1 });
+  const r = rand(c.cin * 31 + c.k);
+  const xs = Float32Array.from({ length: n * c.cin * c.h * c.h }, r);
+  const ws = Float32Array.from({ length: c.cout * c.cin * c.k * c.k }, r);
+  const dys = Float32Array.from({ length: n * c.cout * ho * ho }, r);
+  const out = await session.run({ x: { dims: [n, c.cin, c.h, c.h], data: xs }, dy: { dims: [n, c.cout, ho, ho], data: dys }, 'c.weight': { dims: [c.cout, c.cin, c.k, c.k], data: ws } });
+  await session.release();
+  const ref = convGradsRef(xs, ws, dys, n, c.cin, c.h, c.cout, c.k, c.s, c.p);
+  const ex = relativeError(out.dx!.data as Float32Array, ref.dx);
+  const ew = relativeError(out.dw!.data as Float32Array, ref.dw);
+  assert.ok(ex < 1e-6, `dx relative error ${ex}`);
+  assert.ok(ew < 1e-6, `dW relative error ${ew}`);
+}
+
+/** Runs `f` with some of {@link convGradConfig} changed, then restores it. */
+async function withConvConfig(change: Partial<typeof convGradConfig>, f: () => Promise<void>): Promise<void> {
+  const prev = { ...convGradConfig };
+  Object.assign(convGradConfig, change);
+  try {
+    await f();
+  } finally {
+    Object.assign(convGradConfig, prev);
+  }
+}
+
 describe('float32 conv gradients against direct float64 loops', () => {
-  const configs = [
+  const configs: ConvCase[] = [
     { cin: 16, cout: 24, h: 9, k: 3, s: 1, p: 1 },
     { cin: 8, cout: 12, h: 8, k: 5, s: 1, p: 2 },
     { cin: 3, cout: 8, h: 15, k: 7, s: 2, p: 3 },
@@ -254,43 +310,10 @@ describe('float32 conv gradients against direct float64 loops', () => {
   ];
   for (const method of ['unfold', 'shift'] as ConvWeightGradMethod[]) {
     for (const c of configs) {
-      it(`${c.k}×${c.k}/${c.s} pad ${c.p}, ${c.cin}→${c.cout} on ${c.h}×${c.h}, weight gradient '${method}'`, async () => {
-        const prev = convGradConfig.weightGrad;
-        convGradConfig.weightGrad = method;
-        try {
-          const n = 3;
-          const gb = new GraphBuilder();
-          const x = gb.input('x', [c.cin, c.h, c.h]);
-          const y = L.conv2d(x, 'c', { out: c.cout, kernel: c.k, stride: c.s, pad: c.p });
-          gb.output('y', y);
-          const g = gb.build();
-          const ho = y.shape[1]!;
-          const b = new OnnxGraphBuilder('conv');
-          b.input({ name: 'x', dtype: 'float32', dims: [n, c.cin, c.h, c.h] });
-          b.input({ name: 'dy', dtype: 'float32', dims: [n, c.cout, ho, ho] });
-          b.input({ name: 'c.weight', dtype: 'float32', dims: [c.cout, c.cin, c.k, c.k] });
-          const fwd = lowerForward({ b, graph: g, param: (p) => p });
-          const gr = backward(g, fwd, { seeds: { [y.id]: 'dy' }, inputGrad: true });
-          b.node('Identity', [gr.input!], ['dx']);
-          b.node('Identity', [gr.params.get('c.weight')!], ['dw']);
-          b.output({ name: 'dx', dtype: 'float32', dims: [n, c.cin, c.h, c.h] });
-          b.output({ name: 'dw', dtype: 'float32', dims: [c.cout, c.cin, c.k, c.k] });
-          const session = await getDefaultEngine().createSession(b.encode(), { threads: 1 });
-          const r = rand(c.cin * 31 + c.k);
-          const xs = Float32Array.from({ length: n * c.cin * c.h * c.h }, r);
-          const ws = Float32Array.from({ length: c.cout * c.cin * c.k * c.k }, r);
-          const dys = Float32Array.from({ length: n * c.cout * ho * ho }, r);
-          const out = await session.run({ x: { dims: [n, c.cin, c.h, c.h], data: xs }, dy: { dims: [n, c.cout, ho, ho], data: dys }, 'c.weight': { dims: [c.cout, c.cin, c.k, c.k], data: ws } });
-          await session.release();
-          const ref = convGradsRef(xs, ws, dys, n, c.cin, c.h, c.cout, c.k, c.s, c.p);
-          assert.ok(relativeError(out.dx!.data as Float32Array, ref.dx) < 1e-6, `dx relative error ${relativeError(out.dx!.data as Float32Array, ref.dx)}`);
-          assert.ok(relativeError(out.dw!.data as Float32Array, ref.dw) < 1e-6, `dW relative error ${relativeError(out.dw!.data as Float32Array, ref.dw)}`);
-        } finally {
-          convGradConfig.weightGrad = prev;
-        }
-      });
+      it(`${c.k}×${c.k}/${c.s} pad ${c.p}, ${c.cin}→${c.cout} on ${c.h}×${c.h}, weight gradient '${method}'`, () => withConvConfig({ weightGrad: method }, () => checkConvAgainstLoops(c)));
     }
   }
+  it("1×1 input gradient as a MatMul ('matmul')", () => withConvConfig({ inputGrad1x1: 'matmul' }, () => checkConvAgainstLoops({ cin: 24, cout: 16, h: 6, k: 1, s: 1, p: 0 })));
 });
 
 describe('softmax cross-entropy gradient against finite differences [float64]', () => {

@@ -445,7 +445,8 @@ export const OPS: OpTable = {
       // Train mode, composed from reductions with the textbook variance E[(x − mean)²]
       // (E[x²] − mean² loses precision). Batch statistics normalize; running statistics are
       // updated PyTorch's way (unbiased variance) and returned as side outputs.
-      // y = (x − μ)·(γ/σ) + β: two full passes after the centring (x̂ is never materialized).
+      // The normalization itself is ONNX Runtime's inference-mode BatchNormalization fed the batch's
+      // mean and variance: (x − μ)/√(σ² + ε)·γ + β in one fused pass (x̂ is never materialized).
       const [c, h, w] = chw(ctx.shape(n.input), n.id);
       const axes = b.constInts('axes_nhw', [0, 2, 3]);
       const mean = emit(b, 'ReduceMean', [n.input, axes], `${n.id}.mean`, { keepdims: 1 });
@@ -453,14 +454,17 @@ export const OPS: OpTable = {
       const variance = emit(b, 'ReduceMean', [emit(b, 'Mul', [xc, xc], `${n.id}.sq`), axes], `${n.id}.var`, { keepdims: 1 });
       const invstd = emit(b, 'Reciprocal', [emit(b, 'Sqrt', [emit(b, 'Add', [variance, fconst(ctx, 'eps', [], [n.eps])], `${n.id}.vareps`)], `${n.id}.std`)], `${n.id}.invstd`);
       const shape4 = b.constInts('shape_c11', [1, c, 1, 1]);
-      const gamma = emit(b, 'Reshape', [ctx.param(n.weight), shape4], `${n.id}.gamma`);
-      const beta = emit(b, 'Reshape', [ctx.param(n.bias), shape4], `${n.id}.beta`);
-      const scale = emit(b, 'Mul', [gamma, invstd], `${n.id}.scale`);
-      b.node('Add', [emit(b, 'Mul', [xc, scale], `${n.id}.scaled`), beta], [n.id]);
-      // Running statistics: new = (1 − m)·old + m·batch, the variance unbiased by count/(count − 1).
+      const scale = emit(b, 'Mul', [emit(b, 'Reshape', [ctx.param(n.weight), shape4], `${n.id}.gamma`), invstd], `${n.id}.scale`);
       const flatShape = b.constInts('shape_c', [c]);
       const meanC = emit(b, 'Reshape', [mean, flatShape], `${n.id}.meanC`);
       const varC = emit(b, 'Reshape', [variance, flatShape], `${n.id}.varC`);
+      if (ctx.dtype === 'float64') {
+        // ONNX's epsilon attribute is float32: compose in float64 to keep ε exact.
+        b.node('Add', [emit(b, 'Mul', [xc, scale], `${n.id}.scaled`), emit(b, 'Reshape', [ctx.param(n.bias), shape4], `${n.id}.beta`)], [n.id]);
+      } else {
+        b.node('BatchNormalization', [n.input, ctx.param(n.weight), ctx.param(n.bias), meanC, varC], [n.id], { epsilon: { float: n.eps } });
+      }
+      // Running statistics: new = (1 − m)·old + m·batch, the variance unbiased by count/(count − 1).
       const xShape = emit(b, 'Shape', [n.input], `${n.id}.xshape`);
       const nSlice = emit(b, 'Slice', [xShape, b.constInts('s0', [0]), b.constInts('s1', [1])], `${n.id}.n`);
       const nF = emit(b, 'Cast', [nSlice], `${n.id}.nF`, { to: floatCode(ctx) });
@@ -483,7 +487,7 @@ export const OPS: OpTable = {
     // With x̂ = (x − μ)/σ over the batch (M = N·H·W values per channel):
     // dβ = Σ dy, dγ = Σ dy·x̂ = Σ dy·(x − μ) / σ,
     // dx = γ/σ · (dy − dβ/M − x̂·dγ/M) = dy·(γ/σ) + (x − μ)·(−γ/σ³·Σ dy·(x − μ)/M) − (γ/σ)·dβ/M,
-    // per-channel coefficients on two full tensors (three passes and three reductions in all).
+    // per-channel coefficients on two full tensors (three passes and two reductions in all).
     backward(n, ctx, { dy, saved, needInput, needParam }) {
       const { b } = ctx;
       const { xc, invstd, scale, count } = saved;
@@ -500,7 +504,15 @@ export const OPS: OpTable = {
         // Per channel: k1 = −γ/σ³·Σ dy·(x − μ)/M, k0 = −(γ/σ)·Σ dy/M.
         const k1 = emit(b, 'Neg', [emit(b, 'Mul', [emit(b, 'Mul', [scale, emit(b, 'Mul', [invstd, invstd], `${n.id}.inv2`)], `${n.id}.s3`), emit(b, 'Mul', [dyxc, inv], `${n.id}.mdyxc`)], `${n.id}.k1p`)], `${n.id}.k1`);
         const k0 = emit(b, 'Neg', [emit(b, 'Mul', [scale, emit(b, 'Mul', [dbeta, inv], `${n.id}.mdy`)], `${n.id}.k0p`)], `${n.id}.k0`);
-        const direct = emit(b, 'Add', [emit(b, 'Mul', [dy, scale], `${n.id}.dys`), k0], `${n.id}.dyk`);
+        // dy·(γ/σ) + k0 in one pass: inference-mode BatchNormalization with mean 0, variance 1, ε 0.
+        const flatC = (v: string, hint: string): string => emit(b, 'Reshape', [v, flat], hint);
+        const direct = ctx.dtype === 'float64' ? emit(b, 'Add', [emit(b, 'Mul', [dy, scale], `${n.id}.dys`), k0], `${n.id}.dyk`) : emit(
+          b,
+          'BatchNormalization',
+          [dy, flatC(scale, `${n.id}.scaleC`), flatC(k0, `${n.id}.k0C`), fconst(ctx, 'zeros_c', [c], new Float32Array(c)), fconst(ctx, 'ones_c', [c], new Float32Array(c).fill(1))],
+          `${n.id}.dyk`,
+          { epsilon: { float: 0 } },
+        );
         g.inputs[0] = emit(b, 'Add', [direct, emit(b, 'Mul', [xc, k1], `${n.id}.xck`)], `${n.id}.dx`);
       }
       return g;

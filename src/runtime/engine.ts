@@ -9,6 +9,11 @@ import type { Tensor, TensorArray } from '../tensor.js';
 export interface SessionOptions {
   /** Intra-op threads. Default: the engine's default (all cores in Node). */
   threads?: number;
+  /**
+   * ONNX Runtime's memory-pattern pre-allocation. Default true; training steps turn it off
+   * (measured on the cifar step: 7.1 → 4.5 GiB peak at the same speed).
+   */
+  memoryPattern?: boolean;
 }
 
 export interface Session {
@@ -60,6 +65,7 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
         graphOptimizationLevel: ortOptLevel(),
         executionMode: 'sequential',
         ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+        ...(options.memoryPattern === false ? { enableMemPattern: false } : {}),
         ...(o.executionProviders ? { executionProviders: o.executionProviders } : {}),
       });
       return {

