@@ -2,9 +2,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { DATASET_NAMES, type DatasetName } from '../data/dataset.js';
 import { PRESETS } from '../models/config.js';
-import { KEEP, OPTIMIZERS, type OptimizerName, type TrainOptions } from '../train/config.js';
+import { KEEP, OPTIMIZERS, type TrainOptions } from '../train/config.js';
 import { train } from '../train/loop.js';
-import { SCHEDULES, type ScheduleType } from '../train/schedule.js';
+import { SCHEDULES } from '../train/schedule.js';
 import { action, floatOption, intOption, log, presetOption, printJson } from './common.js';
 
 /** A parser for a flag that takes one of `choices`; the message names the flag and the value. */
@@ -28,57 +28,8 @@ export function positiveOption(flag: string, max = Infinity): (v: string) => num
 
 export const datasetOption = choiceOption<DatasetName>('--dataset', DATASET_NAMES);
 
-interface Flags {
-  dataset: DatasetName;
-  data?: string;
-  valData?: string;
-  out: string;
-  resume?: boolean;
-  preset?: TrainOptions['preset'];
-  width?: number;
-  aux?: boolean;
-  numClasses?: number;
-  inChannels?: number;
-  inputSize?: number;
-  dropout?: number;
-  from?: string;
-  fromPreset?: TrainOptions['preset'];
-  fromNumClasses?: number;
-  fromTransformInput?: boolean;
-  freezeBackbone?: boolean;
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  optimizer?: OptimizerName;
-  momentum?: number;
-  nesterov?: boolean;
-  weightDecay?: number;
-  schedule?: ScheduleType;
-  warmupEpochs?: number;
-  gamma?: number;
-  decayEvery?: number;
-  minLr?: number;
-  auxWeight?: number;
-  labelSmoothing?: number;
-  clipGradNorm?: number;
-  ema?: number;
-  emaEvery?: number;
-  padding?: number;
-  flip?: boolean;
-  inceptionCrop?: boolean;
-  photometric?: boolean;
-  limitTrain?: number;
-  limitTest?: number;
-  valHoldout?: number;
-  keep?: 'best' | 'last';
-  seed?: number;
-  workers?: number;
-  threads?: number;
-  logEvery?: number;
-  maxSteps?: number;
-  progress?: 'auto' | 'tty' | 'plain' | 'none';
-  json: boolean;
-}
+/** Flags as commander parses them: the library's options, plus the CLI's own output switches. */
+type Flags = TrainOptions & { progress?: 'auto' | 'tty' | 'plain' | 'none'; json: boolean };
 
 /** Flags as given (undefined = not given, so the library's defaults and `--resume` apply). */
 function toOptions(f: Flags): TrainOptions {
