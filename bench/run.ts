@@ -9,7 +9,9 @@
  *   npm run bench -- --threads 4 --cases infer_b16,train_cifar
  *
  * Cases: infer_b1 / infer_b16 (torchvision preset, 224×224, eval), train_cifar (cifar preset,
- * 32×32, batch 64, SGD with momentum and weight decay), train_bn224 (bn preset, 224×224, batch 16).
+ * 32×32, batch 64, SGD with momentum and weight decay), train_bn224 (bn preset, 224×224, batch 16),
+ * and the data-pipeline cases (`pipeline.ts`): training from a JPEG folder through the DataLoader
+ * against training on tensors in memory, in one process.
  * Every case runs in its own process (so peak RSS is that case's), ours and the references
  * alternate case by case (inference: three rounds of all engines, repetitions pooled), and each
  * records the 1-minute load average around it: the machine may
@@ -23,6 +25,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PIPELINE_CASES, runPipelineCase, type PipelineResult } from './pipeline.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -37,7 +40,9 @@ interface Options {
   python?: string;
 }
 
-const ALL_CASES = ['infer_b1', 'infer_b16', 'train_cifar', 'train_bn224'];
+const ALL_CASES: string[] = ['infer_b1', 'infer_b16', 'train_cifar', 'train_bn224', ...PIPELINE_CASES];
+/** Cases left out of `--quick`. */
+const SLOW_CASES = new Set(['train_bn224', 'pipeline_bn224']);
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { json: false, quick: false, threads: 2, cases: [] };
@@ -57,7 +62,7 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`unknown flag ${a}; known: --json --quick --threads N --cases a,b --python PATH`);
   }
   if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error(`--threads: expected a positive integer, received ${o.threads}`);
-  if (o.cases.length === 0) o.cases = o.quick ? ALL_CASES.filter((c) => c !== 'train_bn224') : ALL_CASES;
+  if (o.cases.length === 0) o.cases = o.quick ? ALL_CASES.filter((c) => !SLOW_CASES.has(c)) : ALL_CASES;
   for (const c of o.cases) if (!ALL_CASES.includes(c)) throw new Error(`--cases: unknown case ${c}; known: ${ALL_CASES.join(', ')}`);
   return o;
 }
@@ -205,10 +210,14 @@ function lastJson(stdout: string, what: string): Record<string, unknown> {
   }
 }
 
-function child(args: string[], what: string): CaseResult {
+function childJson(args: string[], what: string): Record<string, unknown> {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'run.ts'), ...args], { encoding: 'utf8', cwd: repo, maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
-  return lastJson(r.stdout, what) as unknown as CaseResult;
+  return lastJson(r.stdout, what);
+}
+
+function child(args: string[], what: string): CaseResult {
+  return childJson(args, what) as unknown as CaseResult;
 }
 
 function torchCase(python: string, c: string, o: Options): CaseResult {
@@ -256,7 +265,7 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (o.child) {
     const [kind, c, onnx] = o.child.split(':') as [string, string, string?];
-    const r = kind === 'ours' ? await runOurs(c, o) : await runOrtExport(c, o, onnx!);
+    const r = kind === 'ours' ? await runOurs(c, o) : kind === 'pipe' ? await runPipelineCase(c, o) : await runOrtExport(c, o, onnx!);
     console.log(JSON.stringify(r));
     return;
   }
@@ -268,6 +277,7 @@ async function main(): Promise<void> {
   if (!python) log('PyTorch not found (python3 with torch and torchvision): reference columns will be empty');
   const common = ['--threads', String(o.threads), ...(o.quick ? ['--quick'] : [])];
   const results: Record<string, { ours?: CaseResult; torch?: CaseResult; ort?: CaseResult }> = {};
+  const pipelines: Record<string, PipelineResult> = {};
 
   let onnxPath: string | undefined;
   if (python && o.cases.some((c) => c.startsWith('infer'))) {
@@ -281,6 +291,12 @@ async function main(): Promise<void> {
 
   for (const c of o.cases) {
     log(`${c} …`);
+    if (c.startsWith('pipeline')) {
+      const p = childJson(['--child', `pipe:${c}`, ...common], `our ${c}`) as unknown as PipelineResult;
+      pipelines[c] = p;
+      log(`  JPEG folder ${fmt(p.folder.img_s)} img/s · tensors ${fmt(p.tensors.img_s)} img/s · ratio ${fmt(p.folder.img_s / p.tensors.img_s, 3)}`);
+      continue;
+    }
     // Inference is cheap: alternate the engines over several rounds and pool the repetitions, so
     // that load from other processes falls on all of them alike.
     const rounds = c.startsWith('infer') && !o.quick ? INFER_ROUNDS : 1;
@@ -338,13 +354,25 @@ async function main(): Promise<void> {
       loads.length ? `${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)}` : '—',
     ]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const table = rows.map((r, k) => `| ${r.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |${k === 0 ? `\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|` : ''}`).join('\n');
-  log(`\n${o.threads} thread(s), ${summary.cpu}\n${table}`);
+  const prows: string[][] = [['case', 'JPEG folder img/s', 'tensors img/s', 'folder/tensors', 'steps per mode', 'worker threads, prefetch', 'load (1-min avg)']];
+  for (const [c, p] of Object.entries(pipelines)) {
+    const ratio = p.folder.img_s / p.tensors.img_s;
+    summary[`${c}_img_s`] = p.folder.img_s;
+    summary[`${c}_tensors_img_s`] = p.tensors.img_s;
+    summary[`${c}_ratio_tensors`] = ratio;
+    prows.push([c, fmt(p.folder.img_s), fmt(p.tensors.img_s), `${fmt(ratio, 3)}×`, String(p.folder.steps), `${p.workers}, ${p.prefetch}`, `${fmt(p.load_before, 2)}–${fmt(p.load_after, 2)}`]);
+  }
+  const render = (rs: string[][]): string => {
+    const widths = rs[0]!.map((_, i) => Math.max(...rs.map((r) => r[i]!.length)));
+    return rs.map((r, k) => `| ${r.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |${k === 0 ? `\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|` : ''}`).join('\n');
+  };
+  log(`\n${o.threads} thread(s), ${summary.cpu}`);
+  if (rows.length > 1) log(render(rows));
+  if (prows.length > 1) log(`\n${render(prows)}`);
 
   const dir = join(here, 'results');
   mkdirSync(dir, { recursive: true });
-  const payload = JSON.stringify({ summary, results }, null, 1);
+  const payload = JSON.stringify({ summary, results, pipelines }, null, 1);
   const file = join(dir, `${(summary.date as string).replace(/[:.]/g, '-')}.json`);
   writeFileSync(`${file}.tmp`, payload);
   renameSync(`${file}.tmp`, file);
