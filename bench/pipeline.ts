@@ -22,6 +22,7 @@ import { mkdir } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { Rng } from '../src/data/rng.js';
 
 export const PIPELINE_CASES = ['pipeline_cifar', 'pipeline_narrow', 'pipeline_bn224'] as const;
 
@@ -68,39 +69,27 @@ export interface PipelineResult {
   setup_s: number;
 }
 
-/** Deterministic generator (xorshift32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
-
 /**
  * Writes `n` JPEG files (quality 90) in 10 class folders: smooth colour fields upsampled from a
  * coarse random grid plus pixel noise, so they compress and decode like photographs rather than
  * like flat colour or pure noise. Returns the mean file size.
  */
 async function makeJpegFolder(root: string, n: number, side: [number, number]): Promise<number> {
-  const rand = rng(20261122);
+  const rand = new Rng(20261122);
   let bytes = 0;
   for (let c = 0; c < 10; c++) await mkdir(join(root, `class${c}`), { recursive: true });
   const jobs: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
-    const w = side[0] + Math.floor(rand() * (side[1] - side[0] + 1));
-    const h = side[0] + Math.floor(rand() * (side[1] - side[0] + 1));
+    const w = side[0] + rand.int(side[1] - side[0] + 1);
+    const h = side[0] + rand.int(side[1] - side[0] + 1);
     const g = 6;
     const coarse = Buffer.alloc(g * g * 3);
-    for (let k = 0; k < coarse.length; k++) coarse[k] = Math.floor(rand() * 256);
-    const noiseSeed = Math.floor(rand() * 2 ** 31);
+    for (let k = 0; k < coarse.length; k++) coarse[k] = rand.int(256);
+    const noise = rand.fork();
     jobs.push(
       (async () => {
         const smooth = await sharp(coarse, { raw: { width: g, height: g, channels: 3 } }).resize(w, h, { kernel: 'cubic' }).raw().toBuffer();
-        const r = rng(noiseSeed);
-        for (let k = 0; k < smooth.length; k++) smooth[k] = Math.max(0, Math.min(255, (smooth[k] as number) + Math.round((r() - 0.5) * 24)));
+        for (let k = 0; k < smooth.length; k++) smooth[k] = Math.max(0, Math.min(255, (smooth[k] as number) + Math.round(noise.uniform(-12, 12))));
         const { size } = await sharp(smooth, { raw: { width: w, height: h, channels: 3 } })
           .jpeg({ quality: 90 })
           .toFile(join(root, `class${i % 10}`, `${String(i).padStart(5, '0')}.jpg`));
