@@ -5,13 +5,12 @@
  * where the torchvision fixtures are not needed; fixture tests skip with a message when absent.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import '../src/runtime/node.js';
 import { softmax } from '../src/infer/classifier.js';
@@ -21,44 +20,11 @@ import { loadStateDict } from '../src/weights/formats.js';
 import { saveModelDir } from '../src/weights/model-dir.js';
 import { openZip } from '../src/weights/pth.js';
 import { saveSafetensorsFile, type StoredTensor } from '../src/weights/safetensors.js';
+import { REPO, cli, cliAsync, ok, type Run } from './cli-run.js';
 import { fixturePath, missingFixture } from './fixtures.js';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(REPO, 'src', 'cli', 'main.ts');
 const PYTHON = '/usr/bin/python3';
 const IMAGENET: string[] = JSON.parse(readFileSync(join(REPO, 'assets', 'imagenet-classes.json'), 'utf8')) as string[];
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `googlenet …` from the repository root. */
-function cli(...args: string[]): Run {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 26 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Runs and expects success; returns stdout. */
-function ok(...args: string[]): string {
-  const r = cli(...args);
-  assert.equal(r.status, 0, `googlenet ${args.join(' ')} failed:\n${r.stderr}`);
-  return r.stdout;
-}
-
-/** `cli` without blocking, so that independent runs overlap (most of a run is start-up). */
-function cliAsync(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 /** Asserts exit code 1, nothing on stdout, and exactly `googlenet: <message>` on stderr (no stack). */
 function fails(args: string[], message: string | RegExp): void {
@@ -68,7 +34,7 @@ function fails(args: string[], message: string | RegExp): void {
 /** {@link fails} for several runs at once, at most 3 at a time. */
 async function failsAll(cases: [args: string[], message: string | RegExp][]): Promise<void> {
   const results: Run[] = [];
-  for (let i = 0; i < cases.length; i += 3) results.push(...(await Promise.all(cases.slice(i, i + 3).map(([args]) => cliAsync(...args)))));
+  for (let i = 0; i < cases.length; i += 3) results.push(...(await Promise.all(cases.slice(i, i + 3).map(([args]) => cliAsync(args)))));
   cases.forEach(([args, message], i) => checkFailure(args, results[i]!, message));
 }
 

@@ -6,57 +6,22 @@
  * `export` load the run folder; and every bad input gets its one-line message and exit code 1.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { encodeCifarRecords } from '../src/data/cifar.js';
 import { openDataset } from '../src/data/dataset.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { readMetrics, type StepRecord } from '../src/train/metrics.js';
+import { cli, cliAsync, ok } from './cli-run.js';
 import { fixturePath, missingFixture } from './fixtures.js';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(REPO, 'src', 'cli', 'main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'train-e2e-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Run {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 26 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(...args: string[]): string {
-  const r = cli(...args);
-  assert.equal(r.status, 0, `googlenet ${args.join(' ')} failed:\n${r.stderr}`);
-  return r.stdout;
-}
-
-/** Runs without blocking this process (a server in it may have to answer). */
-function cliAsync(args: string[], onStderr?: (text: string, kill: (s: NodeJS.Signals) => void) => void): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      onStderr?.(stderr, (s) => p.kill(s));
-    });
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 /** The bad-input contract: exit 1, one line on stderr, exactly this message. */
 function fails(message: string | RegExp, ...args: string[]): void {

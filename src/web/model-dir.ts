@@ -9,7 +9,7 @@ import { Classifier } from '../infer/classifier.js';
 import { resolveConfig, type GoogLeNetConfig } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 import { readSafetensors, writeSafetensors, type StoredTensor } from '../weights/safetensors-core.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from '../weights/model-dir-core.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, storedStateDict, type ModelDirConfig } from '../weights/model-dir-core.js';
 
 export { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from '../weights/model-dir-core.js';
 
@@ -177,15 +177,6 @@ export async function fetchModelDir(url: string, o: FetchModelOptions = {}): Pro
   return modelFromFiles(cfg, bytes, { config: configUrl, weights: weightsUrl }, create);
 }
 
-function toStored(model: GoogLeNet): Map<string, StoredTensor> {
-  const out = new Map<string, StoredTensor>();
-  for (const [k, t] of model.stateDict()) {
-    const data = t.data as Float32Array | BigInt64Array;
-    out.set(k, { dtype: data instanceof BigInt64Array ? 'I64' : 'F32', dims: [...t.dims], data });
-  }
-  return out;
-}
-
 /** The two files of a model directory (what Node's `saveModelDir` writes), as bytes. */
 export function modelDirFiles(model: GoogLeNet, extra: { labels?: string[] | null; preprocess?: PreprocessConfig; source?: string } = {}): {
   'config.json': Uint8Array;
@@ -205,7 +196,7 @@ export function modelDirFiles(model: GoogLeNet, extra: { labels?: string[] | nul
   };
   return {
     'config.json': new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'),
-    'model.safetensors': writeSafetensors(toStored(model), { format: 'pt', producer: 'googlenet-ts' }),
+    'model.safetensors': writeSafetensors(storedStateDict(model), { format: 'pt', producer: 'googlenet-ts' }),
   };
 }
 

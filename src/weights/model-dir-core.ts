@@ -4,7 +4,8 @@
  */
 import { WeightFormatError } from '../errors.js';
 import type { GoogLeNetConfig } from '../models/config.js';
-import type { PreprocessConfig } from '../models/model.js';
+import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
+import type { StoredTensor } from './safetensors-core.js';
 
 export const MODEL_FORMAT = 'googlenet-ts/model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -33,4 +34,14 @@ export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig 
     throw new WeightFormatError(`${file}: "labels" must be an array of strings or null`);
   }
   return c as ModelDirConfig;
+}
+
+/** The model's state dict as the tensors of its `model.safetensors` (F32 weights, I64 counters). */
+export function storedStateDict(model: GoogLeNet): Map<string, StoredTensor> {
+  const out = new Map<string, StoredTensor>();
+  for (const [k, t] of model.stateDict()) {
+    const data = t.data as Float32Array | BigInt64Array;
+    out.set(k, { dtype: data instanceof BigInt64Array ? 'I64' : 'F32', dims: [...t.dims], data });
+  }
+  return out;
 }

@@ -8,31 +8,22 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WeightFormatError } from '../errors.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from './model-dir-core.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, storedStateDict, type ModelDirConfig } from './model-dir-core.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import { resolveConfig, type GoogLeNetOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 export type { PreprocessConfig };
 import { loadStateDict } from './formats.js';
-import { loadSafetensorsFile, saveSafetensorsFile, writeFileAtomic, type StoredTensor } from './safetensors.js';
+import { loadSafetensorsFile, saveSafetensorsFile, writeFileAtomic } from './safetensors.js';
 
 export { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from './model-dir-core.js';
 
 // Shared with Classifier (runtime-agnostic), which falls back to it for models without their own.
 export { defaultPreprocess };
 
-function toStored(model: GoogLeNet): Map<string, StoredTensor> {
-  const out = new Map<string, StoredTensor>();
-  for (const [k, t] of model.stateDict()) {
-    const data = t.data as Float32Array | BigInt64Array;
-    out.set(k, { dtype: data instanceof BigInt64Array ? 'I64' : 'F32', dims: [...t.dims], data });
-  }
-  return out;
-}
-
 /** Writes the weights under torchvision's names (PyTorch's `load_state_dict(strict=True)` takes them). */
 export function saveTorchvisionSafetensors(model: GoogLeNet, path: string): void {
-  saveSafetensorsFile(path, toStored(model), { format: 'pt', producer: 'googlenet-ts' });
+  saveSafetensorsFile(path, storedStateDict(model), { format: 'pt', producer: 'googlenet-ts' });
 }
 
 export function saveModelDir(

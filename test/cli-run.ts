@@ -1,0 +1,50 @@
+/**
+ * Runs the `googlenet` command from the repository root, through tsx (no build needed): the
+ * helpers the CLI tests share.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
+export const MAIN = join(REPO, 'src', 'cli', 'main.ts');
+
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `googlenet …` and waits for it. */
+export function cli(...args: string[]): Run {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 26 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs and expects success; returns stdout. */
+export function ok(...args: string[]): string {
+  const r = cli(...args);
+  assert.equal(r.status, 0, `googlenet ${args.join(' ')} failed:\n${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * `cli` without blocking this process, so that independent runs overlap (most of a run is
+ * start-up) and a server in this process can answer. `onStderr` sees the stderr so far after
+ * each chunk, with a way to signal the child.
+ */
+export function cliAsync(args: string[], onStderr?: (text: string, kill: (s: NodeJS.Signals) => void) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      onStderr?.(stderr, (s) => child.kill(s));
+    });
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
