@@ -3,20 +3,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WeightFormatError } from '../errors.js';
 import { detectWeightFormat, loadStateDict } from './formats.js';
 import { writeSafetensors } from './safetensors.js';
 
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
+import { refuses } from '../../test/weights-helpers.js';
 
-function refuses(fn: () => unknown, message: string | RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof WeightFormatError, `expected a WeightFormatError, got ${String(e)}`);
-    if (typeof message === 'string') assert.equal(e.message, message);
-    else assert.match(e.message, message);
-    return true;
-  });
-}
 
 test('loadStateDict picks the format by content, not by extension', (t) => {
   const pth = fixturePath('googlenet-tv-noaux10.pth');

@@ -1,43 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
-import { WeightFormatError } from '../errors.js';
 import { numel } from '../tensor.js';
 import { loadPthFile, openZip, readPth } from './pth.js';
 import type { StoredTensor } from './safetensors.js';
 
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
+import { PYTHON, python, refuses, withTmp } from '../../test/weights-helpers.js';
 
 const PTH = 'googlenet-tv-noaux10.pth';
-const PYTHON = '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 const NO_TORCH = `${PYTHON} cannot import torch (install python3-torch)`;
 
-/** Runs a Python script (argv after it); returns stdout, fails the test with stderr. */
-function python(script: string, ...args: string[]): string {
-  const r = spawnSync(PYTHON, ['-c', script, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
-}
-
-function withTmp<T>(fn: (dir: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), 'pth-test-'));
-  try { return fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
-}
-
-/** Asserts that `fn` throws a WeightFormatError whose message matches. */
-function refuses(fn: () => unknown, message: string | RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof WeightFormatError, `expected a WeightFormatError, got ${String(e)}`);
-    if (typeof message === 'string') assert.equal(e.message, message);
-    else assert.match(e.message, message);
-    return true;
-  });
-}
 
 const isTrainable = (key: string): boolean => !/running_(mean|var)$|num_batches_tracked$/.test(key);
 

@@ -1,41 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WeightFormatError } from '../errors.js';
 import { numel } from '../tensor.js';
 import {
   loadSafetensorsFile, parseSafetensors, readSafetensors, saveSafetensorsFile, writeSafetensors, type StoredTensor,
 } from './safetensors.js';
 
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
+import { PYTHON, python, refuses, withTmp } from '../../test/weights-helpers.js';
 
 const ST = 'googlenet-tv-aux10.safetensors';
-const PYTHON = '/usr/bin/python3';
 const hasNumpy = spawnSync(PYTHON, ['-c', 'import numpy, torch'], { stdio: 'ignore' }).status === 0;
 const NO_NUMPY = `${PYTHON} cannot import numpy and torch (install python3-torch)`;
 
-function python(script: string, ...args: string[]): string {
-  const r = spawnSync(PYTHON, ['-c', script, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
-}
-
-function withTmp<T>(fn: (dir: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), 'safetensors-test-'));
-  try { return fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
-}
-
-function refuses(fn: () => unknown, message: string | RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof WeightFormatError, `expected a WeightFormatError, got ${String(e)}`);
-    if (typeof message === 'string') assert.equal(e.message, message);
-    else assert.match(e.message, message);
-    return true;
-  });
-}
 
 /** A safetensors file from a header object (unpadded) and data bytes. */
 function craft(header: unknown, data: Uint8Array = new Uint8Array(0), headerText = JSON.stringify(header)): Uint8Array {
