@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WeightFormatError } from '../src/errors.js';
+import type { StoredTensor } from '../src/weights/safetensors-core.js';
 
 /** Debian's Python, where python3-torch installs. */
 export const PYTHON = '/usr/bin/python3';
@@ -34,4 +35,20 @@ export function refuses(fn: () => unknown, message: string | RegExp): void {
     else assert.match(e.message, message);
     return true;
   });
+}
+
+/** Per tensor, what a Python reader printed: [shape, sum, max |x|, first three values]. */
+export type TensorSummaries = Record<string, [number[], number, number, number[]]>;
+
+/** Asserts that a loaded state dict has exactly the keys, shapes, first values and sums a Python reader saw. */
+export function matchesSummary(sd: Map<string, StoredTensor>, ref: TensorSummaries): void {
+  assert.deepEqual([...sd.keys()], Object.keys(ref));
+  for (const [key, [dims, sum, absMax, head]] of Object.entries(ref)) {
+    const v = sd.get(key)!;
+    assert.deepEqual(v.dims, dims, key);
+    const xs = v.data instanceof BigInt64Array ? [...v.data].map(Number) : [...(v.data as Float32Array)];
+    assert.deepEqual(xs.slice(0, 3), head, key);
+    const s = xs.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(s - sum) <= 1e-9 * Math.max(1, xs.length * absMax), `${key}: sum ${s} vs ${sum}`);
+  }
 }

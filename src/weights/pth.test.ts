@@ -9,7 +9,7 @@ import { loadPthFile, openZip, readPth } from './pth.js';
 import type { StoredTensor } from './safetensors.js';
 
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
-import { PYTHON, python, refuses, withTmp } from '../../test/weights-helpers.js';
+import { PYTHON, matchesSummary, python, refuses, withTmp, type TensorSummaries } from '../../test/weights-helpers.js';
 
 const PTH = 'googlenet-tv-noaux10.pth';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
@@ -167,17 +167,9 @@ test('the .pth fixture matches torch.load value for value', (t) => {
 import json, sys, torch
 sd = torch.load(sys.argv[1])
 print(json.dumps({k: [list(v.shape), v.double().sum().item(), v.double().abs().max().item(), v.flatten()[:3].tolist()] for k, v in sd.items()}))
-`, path)) as Record<string, [number[], number, number, number[]]>;
+`, path)) as TensorSummaries;
   const sd = loadPthFile(path);
-  assert.deepEqual([...sd.keys()], Object.keys(ref));
-  for (const [key, [dims, sum, absMax, head]] of Object.entries(ref)) {
-    const v = sd.get(key)!;
-    assert.deepEqual(v.dims, dims, key);
-    const xs = v.data instanceof BigInt64Array ? [...v.data].map(Number) : [...(v.data as Float32Array)];
-    assert.deepEqual(xs.slice(0, 3), head, key);
-    const s = xs.reduce((a, b) => a + b, 0);
-    assert.ok(Math.abs(s - sum) <= 1e-9 * Math.max(1, xs.length * absMax), `${key}: sum ${s} vs ${sum}`);
-  }
+  matchesSummary(sd, ref);
 });
 
 // ---------------------------------------------------------------------------------------------
