@@ -22,7 +22,7 @@ import { mkdir } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { Rng } from '../src/data/rng.js';
+import { Rng } from '../src/rng.js';
 
 export const PIPELINE_CASES = ['pipeline_cifar', 'pipeline_narrow', 'pipeline_bn224'] as const;
 

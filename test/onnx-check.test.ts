@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Rng } from '../src/data/rng.js';
+import { Rng } from '../src/rng.js';
 import { GraphBuilder } from '../src/graph/builder.js';
 import type { Graph } from '../src/graph/ir.js';
 import { lowerToOnnx, type Weights } from '../src/graph/lower.js';

@@ -4,7 +4,7 @@
  * randomness is `sampleRng(seed, epoch, index)` — independent of batch layout and worker.
  */
 import type { Dataset, DatasetSource, Sample } from './core.js';
-import { Rng } from './rng.js';
+import { Rng } from '../rng.js';
 import type { TransformConfig, TransformPipeline } from './transforms.js';
 
 /** Stream tags, so order and augmentation draws never share a stream. */

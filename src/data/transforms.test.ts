@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OptionError } from '../errors.js';
 import type { RawImage } from './core.js';
-import { Rng } from './rng.js';
+import { Rng } from '../rng.js';
 import {
   TransformPipeline,
   centerCrop,

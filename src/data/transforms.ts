@@ -13,7 +13,7 @@
  */
 import { OptionError } from '../errors.js';
 import type { DatasetInfo, RawImage } from './core.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 
 /** A rectangle in pixel coordinates (may be fractional for `resize`'s `box`). */
 export interface Box {

@@ -11,7 +11,7 @@ import { isTrainable } from '../graph/ir.js';
 import { lowerToOnnx, type Weights } from '../graph/lower.js';
 import { getDefaultEngine, type Engine, type Session } from '../runtime/engine.js';
 import { numel, type Tensor, type TensorArray } from '../tensor.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../rng.js';
 import { resolveConfig, type GoogLeNetConfig, type GoogLeNetOptions } from './config.js';
 import { buildGoogLeNet } from './googlenet.js';
 

@@ -25,7 +25,7 @@ import type { FloatType } from '../graph/ops.js';
 import type { GoogLeNet } from '../models/model.js';
 import type { Session, SessionOptions } from '../runtime/engine.js';
 import { numel, type Tensor, type TensorArray } from '../tensor.js';
-import { fmix32 } from '../data/rng.js';
+import { fmix32 } from '../rng.js';
 import { softmaxCrossEntropy } from './loss.js';
 import { emitClipByNorm, emitUpdate, resolveOptimizer, stateSlots, type OptimizerOptions, type ResolvedOptimizer } from './optim.js';
 

@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path';
 import { openDataset, SubsetDataset, type Dataset, type DatasetInfo } from '../data/dataset.js';
 import { infoOf } from '../data/core.js';
 import { DataLoader } from '../data/loader.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../rng.js';
 import { resolveTransformConfig } from '../data/transforms.js';
 import { GoogLeNetError, OptionError } from '../errors.js';
 import { evaluate } from '../eval/evaluate.js';

@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import '../../src/runtime/node.js';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/rng.js';
 import { GoogLeNet } from '../../src/models/model.js';
 import type { GoogLeNetOptions } from '../../src/models/config.js';
 import type { PreprocessConfig } from '../../src/models/model.js';

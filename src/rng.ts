@@ -7,7 +7,7 @@
  * Streams for independent purposes are derived from a tuple of integer keys
  * (`Rng.fromKeys(seed, epoch, index)`), never from wall-clock time or `Math.random`.
  */
-import { OptionError } from '../errors.js';
+import { OptionError } from './errors.js';
 
 const TWO_POW_32 = 4294967296;
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { OptionError } from '../errors.js';
+import { OptionError } from './errors.js';
 import { Rng, hashSeed } from './rng.js';
 
 test('xoshiro128** matches the reference C implementation from state [1, 2, 3, 4]', () => {
