@@ -109,8 +109,8 @@ export async function runPipelineCase(c: string, o: { threads: number; quick: bo
   await import('../src/runtime/node.js');
   const { GoogLeNet } = await import('../src/models/model.js');
   const { createTrainStep } = await import('../src/train/engine.js');
-  const { openImageFolder } = await import('../src/data/folder.js');
-  const { DataLoader } = await import('../src/data/loader.js');
+  const { openImageFolder } = await import('../src/data/folder-node.js');
+  const { DataLoader } = await import('../src/data/loader-node.js');
 
   const load_before = loadavg()[0]!;
   const t0 = performance.now();

@@ -13,10 +13,11 @@ import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { load } from '../src/index.js';
-import { openDataset } from '../src/data/dataset.js';
+import { openDataset } from '../src/data/dataset-node.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import { formatMetrics } from '../src/eval/metrics.js';
-import { train, writeEvalFiles } from '../src/train/loop.js';
+import { writeEvalFiles } from '../src/eval/files-node.js';
+import { train } from '../src/train/train-node.js';
 import { loadModelDir } from '../src/weights/model-dir.js';
 
 /** Chosen so that training takes about 4–5 minutes on 2 CPU cores (docs/RESULTS.md has the measurement). */

@@ -12,7 +12,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { encodeIdx, findIdxFiles, parseIdx, readMaybeGzip } from '../src/data/idx.js';
+import { findIdxFiles, readMaybeGzip } from '../src/data/idx-node.js';
+import { encodeIdx, parseIdx } from '../src/data/idx.js';
 import { FASHION_MNIST_CLASSES } from '../src/data/core.js';
 
 const { values } = parseArgs({

@@ -21,3 +21,11 @@ export class DatasetFormatError extends GoogLeNetError {
 export class ImageError extends GoogLeNetError {
   override name = 'ImageError';
 }
+/** A file that could not be written (disk full, read-only folder); the previous file is untouched. */
+export class FileWriteError extends GoogLeNetError {
+  override name = 'FileWriteError';
+}
+/** A checkpoint that could not be written; the previous checkpoint is untouched. */
+export class CheckpointWriteError extends FileWriteError {
+  override name = 'CheckpointWriteError';
+}

@@ -75,6 +75,6 @@ export async function load(source: LoadSource, create: CreateOptions = {}): Prom
 
 // Training and evaluation
 export { createTrainStep, TrainStep, type TrainStepOptions, type StepOptions, type StepResult, type OptimizerState } from './train/engine.js';
-export { train, type TrainResult } from './train/loop.js';
+export { train, type TrainResult } from './train/train-node.js';
 export { evaluate, type EvaluateOptions } from './eval/evaluate.js';
 export * as data from './data/index.js';

@@ -14,9 +14,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { encodeCifarRecords } from '../src/data/cifar.js';
-import { openDataset } from '../src/data/dataset.js';
-import { loadCheckpoint } from '../src/train/checkpoint.js';
-import { readMetrics, type StepRecord } from '../src/train/metrics.js';
+import { openDataset } from '../src/data/dataset-node.js';
+import { loadCheckpoint } from '../src/train/checkpoint-node.js';
+import type { StepRecord } from '../src/train/metrics.js';
+import { readMetrics } from '../src/train/metrics-node.js';
 import { cli, cliAsync, ok } from './cli-run.js';
 import { fixturePath, missingFixture } from './fixtures.js';
 

@@ -5,12 +5,12 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { basename, join, resolve } from 'node:path';
-import { DATASET_NAMES, openDataset, type DatasetName } from '../data/dataset.js';
+import { DATASET_NAMES, openDataset, type DatasetName } from '../data/dataset-node.js';
 import { CROP_COUNTS, isCropCount, type CropCount } from '../eval/crops.js';
 import { evaluate } from '../eval/evaluate.js';
 import { formatMetrics } from '../eval/metrics.js';
 import type { GoogLeNet } from '../models/model.js';
-import { writeEvalFiles } from '../train/loop.js';
+import { writeEvalFiles } from '../eval/files-node.js';
 import { loadModelDir } from '../weights/model-dir.js';
 import { action, intOption, log, printJson } from './common.js';
 import { choiceOption, datasetOption } from './train.js';

@@ -6,7 +6,7 @@ import { OptionError } from '../errors.js';
 import { lowerToOnnx } from '../graph/lower.js';
 import { readModelDirConfig, saveModelDir, saveTorchvisionSafetensors } from '../weights/model-dir.js';
 import { writeFileAtomic } from '../weights/safetensors.js';
-import { webManifest } from '../web/model-dir.js';
+import { webManifest } from '../weights/model-dir-core.js';
 import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
 
 export const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;

@@ -1,9 +1,9 @@
 /** `googlenet train`: flags → `TrainOptions` → `train()` (src/train/loop.ts). */
 import { InvalidArgumentError, type Command } from 'commander';
-import { DATASET_NAMES, type DatasetName } from '../data/dataset.js';
+import { DATASET_NAMES, type DatasetName } from '../data/dataset-node.js';
 import { PRESETS } from '../models/config.js';
 import { KEEP, OPTIMIZERS, type TrainOptions } from '../train/config.js';
-import { train } from '../train/loop.js';
+import { train } from '../train/train-node.js';
 import { SCHEDULES } from '../train/schedule.js';
 import { action, floatOption, intOption, log, presetOption, printJson } from './common.js';
 
@@ -39,6 +39,30 @@ function toOptions(f: Flags): TrainOptions {
   if (flip === false) o.flip = false;
   for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
   return o as unknown as TrainOptions;
+}
+
+/**
+ * Runs `fn` with an AbortSignal that SIGINT or SIGTERM aborts (the run stops after the current
+ * step with a checkpoint); a second signal exits at once, keeping the last checkpoint.
+ */
+async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      process.stderr.write(`\n${sig} again: exiting now; the last checkpoint is kept\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${sig}: stopping after this step and saving a checkpoint (send it again to exit at once)\n`);
+    stop.abort(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(stop.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 export function register(program: Command): void {
@@ -96,7 +120,7 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object with the result on stdout', false)
     .action(
       action(async (f: Flags) => {
-        const r = await train(toOptions(f), { progress: f.progress ?? 'auto' });
+        const r = await withStopSignals((signal) => train(toOptions(f), { progress: f.progress ?? 'auto', signal }));
         const pct = (v: number): string => `${(100 * v).toFixed(2)}%`;
         if (r.status === 'interrupted' && f.maxSteps === undefined) process.exitCode = 130;
         if (f.json) {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { DatasetFormatError } from '../errors.js';
-import { encodeCifarRecords, loadCifar, parseCifarRecords } from './cifar.js';
+import { loadCifar } from './cifar-node.js';
+import { encodeCifarRecords, parseCifarRecords } from './cifar.js';
 import { CIFAR10_CLASSES, DATASET_STATS } from './core.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-cifar-'));

@@ -6,15 +6,13 @@
  * of 1 coarse-label byte + 1 fine-label byte + 3072 pixel bytes. Pixels are 3×32×32 planes
  * (all R, then G, then B), row-major; they are stored here as HWC.
  */
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { DatasetFormatError } from '../errors.js';
 import { CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLASSES, DATASET_STATS, MemoryDataset, type DatasetInfo } from './core.js';
 
 export type CifarVariant = 'cifar10' | 'cifar100';
 
-const PIXELS = 3 * 32 * 32;
+/** Bytes of one 3×32×32 image. */
+export const PIXELS = 3 * 32 * 32;
 
 interface VariantSpec {
   labelBytes: 1 | 2;
@@ -121,24 +119,6 @@ export function encodeCifarRecords(variant: CifarVariant, images: Uint8Array, la
   return out;
 }
 
-/** The folder holding the batch files: `dir` itself or `dir/cifar-10-batches-bin` (`dir/cifar-100-binary`). */
-export function findCifarDir(variant: CifarVariant, dir: string): string {
-  const spec = CIFAR_SPECS[variant];
-  const first = spec.train[0] as string;
-  for (const d of [dir, join(dir, spec.folder)]) if (existsSync(join(d, first)) || existsSync(join(d, spec.test[0] as string))) return d;
-  throw new DatasetFormatError(`${variant}: cannot find ${first} in ${dir} or ${join(dir, spec.folder)}; run \`googlenet download ${variant} --dir ${dir}\``);
-}
-
-async function readClassNames(dir: string, variant: CifarVariant): Promise<string[]> {
-  const spec = CIFAR_SPECS[variant];
-  const p = join(dir, spec.classNamesFile);
-  if (existsSync(p)) {
-    const names = (await readFile(p, 'utf8')).split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
-    if (names.length === spec.numClasses) return names;
-  }
-  return [...spec.defaultClasses];
-}
-
 /** A loaded CIFAR split; for CIFAR-100 `coarseLabels` holds the 20 superclass labels. */
 export class CifarDataset extends MemoryDataset {
   readonly coarseLabels: Uint8Array | undefined;
@@ -150,36 +130,3 @@ export class CifarDataset extends MemoryDataset {
   }
 }
 
-/**
- * Loads a CIFAR-10/100 split from the binary files in `dir` (or its `cifar-10-batches-bin` /
- * `cifar-100-binary` sub-folder) into shared memory.
- * @throws DatasetFormatError naming the missing or malformed file.
- */
-export async function loadCifar(variant: CifarVariant, dir: string, split: 'train' | 'test'): Promise<CifarDataset> {
-  const spec = CIFAR_SPECS[variant];
-  const root = findCifarDir(variant, dir);
-  const files = (split === 'train' ? spec.train : spec.test).map((f) => join(root, f));
-  const rec = spec.labelBytes + PIXELS;
-  const bufs: Uint8Array[] = [];
-  for (const f of files) {
-    if (!existsSync(f)) throw new DatasetFormatError(`${variant}: missing ${f} (expected ${files.map((x) => x.slice(root.length + 1)).join(', ')} in ${root})`);
-    bufs.push(await readFile(f));
-  }
-  const n = bufs.reduce((a, b) => a + Math.floor(b.length / rec), 0);
-  const images = new Uint8Array(new SharedArrayBuffer(n * PIXELS));
-  const labels = new Uint8Array(n);
-  const coarse = spec.labelBytes === 2 ? new Uint8Array(n) : undefined;
-  let start = 0;
-  bufs.forEach((b, i) => {
-    parseCifarRecords(b, files[i] as string, variant, coarse ? { images, labels, coarse, start } : { images, labels, start });
-    start += b.length / rec;
-  });
-  const stats = DATASET_STATS[variant];
-  const classes = await readClassNames(root, variant);
-  return new CifarDataset(
-    { name: variant, numClasses: spec.numClasses, classes, channels: 3, height: 32, width: 32, mean: [...stats.mean], std: [...stats.std] },
-    images,
-    labels,
-    coarse,
-  );
-}

@@ -57,9 +57,12 @@ export type DatasetSource =
   | { kind: 'folder'; info: DatasetInfo; root: string; files: string[]; labels: Int32Array; onUnreadable: 'skip' | 'error' }
   | { kind: 'subset'; parent: DatasetSource; indices: Int32Array };
 
-/** A copy of `a` backed by a SharedArrayBuffer (or `a` itself when it already is), so workers share it. */
+/**
+ * A copy of `a` backed by a SharedArrayBuffer (or `a` itself when it already is), so workers share
+ * it. Where there is no SharedArrayBuffer (a page that is not cross-origin isolated), `a` itself.
+ */
 export function toShared(a: Uint8Array): Uint8Array {
-  if (a.buffer instanceof SharedArrayBuffer) return a;
+  if (typeof SharedArrayBuffer === 'undefined' || a.buffer instanceof SharedArrayBuffer) return a;
   const out = new Uint8Array(new SharedArrayBuffer(a.length));
   out.set(a);
   return out;
@@ -185,6 +188,9 @@ export class SubsetDataset implements Dataset {
   }
 }
 
+export type DatasetName = 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder' | 'fashion-mnist-subset';
+export const DATASET_NAMES: readonly DatasetName[] = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'folder', 'fashion-mnist-subset'];
+
 /** Per-dataset normalization statistics (mean/std of pixel/255 over the training split). */
 export const DATASET_STATS: Readonly<Record<'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'imagenet', { mean: readonly number[]; std: readonly number[] }>> = {
   'fashion-mnist': { mean: [0.286], std: [0.353] },
@@ -215,3 +221,10 @@ export const CIFAR100_COARSE_CLASSES: readonly string[] = [
   'large_omnivores_and_herbivores', 'medium_mammals', 'non-insect_invertebrates', 'people', 'reptiles', 'small_mammals',
   'trees', 'vehicles_1', 'vehicles_2',
 ];
+
+/** The metadata of the IDX datasets (greyscale 28×28; height and width come from the files). */
+export function idxDatasetInfo(name: 'fashion-mnist' | 'mnist' | 'fashion-mnist-subset'): Omit<DatasetInfo, 'height' | 'width' | 'channels'> {
+  const stats = DATASET_STATS[name === 'mnist' ? 'mnist' : 'fashion-mnist'];
+  const classes = name === 'mnist' ? MNIST_CLASSES : FASHION_MNIST_CLASSES;
+  return { name, numClasses: 10, classes: [...classes], mean: [...stats.mean], std: [...stats.std] };
+}

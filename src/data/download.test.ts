@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { DatasetFormatError, OptionError } from '../errors.js';
 import { encodeCifarRecords } from './cifar.js';
-import { openDataset } from './dataset.js';
+import { openDataset } from './dataset-node.js';
 import { DOWNLOADS, download, extractTarGz } from './download.js';
 import { encodeIdx } from './idx.js';
 

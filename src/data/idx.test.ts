@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { DatasetFormatError } from '../errors.js';
-import { encodeIdx, findIdxFiles, loadIdxDataset, parseIdx } from './idx.js';
+import { findIdxFiles, loadIdxDataset } from './idx-node.js';
+import { encodeIdx, parseIdx } from './idx.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-idx-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -10,8 +10,8 @@ import sharp from 'sharp';
 import ts from 'typescript';
 import { DatasetFormatError, OptionError } from '../errors.js';
 import { MemoryDataset, toShared } from './core.js';
-import { openImageFolder } from './folder.js';
-import { DataLoader, epochOrder, type Batch } from './loader.js';
+import { openImageFolder } from './folder-node.js';
+import { DataLoader, epochOrder, type Batch } from './loader-node.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
@@ -198,7 +198,7 @@ console.log(JSON.stringify(digests));
 }
 
 test('a process that never calls close() still exits (idle workers are unref\'d)', async () => {
-  const code = childScript(pathToFileURL(join(here, 'loader.ts')).href, pathToFileURL(join(here, 'core.ts')).href, false);
+  const code = childScript(pathToFileURL(join(here, 'loader-node.ts')).href, pathToFileURL(join(here, 'core.ts')).href, false);
   const r = await runNode(['--import', 'tsx'], code);
   assert.equal(r.code, 0, r.out);
   const expected = (await collect(new DataLoader(memory(37), { batchSize: 8, transform: { ...TRAIN, inceptionCrop: true }, seed: 5, workers: 0 }), 2)).map(digest);
@@ -208,14 +208,14 @@ test('a process that never calls close() still exits (idle workers are unref\'d)
 test('compiled to .js (no tsx), the worker entry next to loader.js gives the same batches', async () => {
   const out = join(repo, 'test-artifacts', `dist-check-${process.pid}`);
   try {
-    const files = [join(repo, 'src', 'errors.ts'), ...readdirSync(here).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => join(here, f))];
+    const files = [join(repo, 'src', 'errors.ts'), join(repo, 'src', 'rng.ts'), ...readdirSync(here).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => join(here, f))];
     for (const f of files) {
       const js = ts.transpileModule(readFileSync(f, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 }, fileName: f }).outputText;
       const dest = join(out, f.slice(join(repo, 'src').length + 1).replace(/\.ts$/, '.js'));
       mkdirSync(dirname(dest), { recursive: true });
       writeFileSync(dest, js);
     }
-    const code = childScript(pathToFileURL(join(out, 'data', 'loader.js')).href, pathToFileURL(join(out, 'data', 'core.js')).href, true);
+    const code = childScript(pathToFileURL(join(out, 'data', 'loader-node.js')).href, pathToFileURL(join(out, 'data', 'core.js')).href, true);
     const r = await runNode([], code);
     assert.equal(r.code, 0, r.out);
     const expected = (await collect(new DataLoader(memory(37), { batchSize: 8, transform: { ...TRAIN, inceptionCrop: true }, seed: 5, workers: 0 }), 2)).map(digest);

@@ -1,6 +1,8 @@
 /**
- * The DataLoader: seeded per-epoch order, batching, and prefetching with decoding + augmentation
- * in a pool of worker threads.
+ * The DataLoader: seeded per-epoch order, batching, and prefetching. Batches are prepared on the
+ * main thread, or by a {@link BatchPool} when one is given — Node's `loader-node.ts` gives a pool
+ * of worker threads that decode and augment in parallel. Nothing here imports Node or the DOM:
+ * the browser trains through this loader too.
  *
  * Determinism: the order of epoch e is `epochOrder(size, seed, e)` and sample i's augmentation
  * uses `sampleRng(seed, e, i)`, so batch b of epoch e is a pure function of (dataset, transform,
@@ -13,10 +15,8 @@
  * await loader.close();
  * ```
  */
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { DatasetFormatError, GoogLeNetError, ImageError, OptionError, WeightFormatError } from '../errors.js';
-import { epochOrder, prepareBatch, type PreparedBatch, type WorkerInit, type WorkerReply, type WorkerTask } from './batch.js';
+import { OptionError } from '../errors.js';
+import { epochOrder, prepareBatch, type PreparedBatch, type WorkerInit } from './batch.js';
 import type { Dataset } from './core.js';
 import { TransformPipeline, resolveTransformConfig, type TransformConfig, type TransformOptions } from './transforms.js';
 
@@ -50,11 +50,13 @@ export interface DataLoaderOptions {
   /** Drop the last, smaller batch; default false. */
   dropLast?: boolean;
   /**
-   * Worker threads that decode and augment; default min(2, available cores). 0 prepares batches
-   * on the main thread (fine for small in-memory datasets and for debugging; image folders
-   * should use workers). Datasets without `source()` always use the main thread.
+   * Workers that decode and augment (with `pool`); default 0 here, min(2, cores) in Node's
+   * `DataLoader`. 0 prepares batches on the main thread (fine for small in-memory datasets and for
+   * debugging; image folders should use workers). Datasets without `source()` always use the main thread.
    */
   workers?: number;
+  /** Starts the workers (Node: worker threads); required for `workers` > 0. */
+  pool?: BatchPoolFactory;
   /** Batches prepared ahead of the consumer; default 2 × workers (at least 1). */
   prefetch?: number;
   /** Receives warnings from the dataset (skipped files), each once; default `console.warn`. */
@@ -65,135 +67,14 @@ function isPipelineConfig(t: TransformConfig | TransformOptions): t is Transform
   return 'mean' in t && 'std' in t && 'resize' in t && 'channels' in t && 'inputSize' in t && 'padding' in t && 'flip' in t && 'inceptionCrop' in t && 'photometric' in t;
 }
 
-const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
-  DatasetFormatError,
-  ImageError,
-  OptionError,
-  WeightFormatError,
-  GoogLeNetError,
-  RangeError,
-  TypeError,
-};
-
-/** Rebuilds an error thrown in a worker with its class and exact message. */
-function reviveError(name: string, message: string, stack?: string): Error {
-  const Ctor = ERROR_CLASSES[name] ?? Error;
-  const e = new Ctor(message);
-  if (stack) e.stack = stack;
-  return e;
+/** Prepares batches away from the main thread; the loader sends it index lists. */
+export interface BatchPool {
+  run(indices: Int32Array, seed: number, epoch: number): Promise<PreparedBatch>;
+  close(): Promise<void>;
 }
 
-/** Starts a worker on the sibling entry file: `.ts` under tsx (registered in the worker), `.js` when compiled. */
-function startWorker(init: WorkerInit): Worker {
-  const self = import.meta.url;
-  if (/\.[cm]?ts$/.test(self)) {
-    const entry = new URL('./loader-worker.ts', self).href;
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-    return new Worker(code, { eval: true, workerData: init, execArgv: [] });
-  }
-  // Inherit the parent's flags except those a worker rejects (`node --input-type=module -e …`).
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  return new Worker(new URL('./loader-worker.js', self), { workerData: init, execArgv });
-}
-
-interface Job {
-  task: WorkerTask;
-  resolve: (b: PreparedBatch) => void;
-  reject: (e: Error) => void;
-}
-
-interface Slot {
-  worker: Worker;
-  job: Job | null;
-}
-
-/** A fixed set of workers, one task each at a time; idle workers are unref'd so they never keep the process alive. */
-class WorkerPool {
-  private readonly slots: Slot[] = [];
-  private readonly queue: Job[] = [];
-  private nextId = 0;
-  private failure: Error | null = null;
-  private closed = false;
-
-  constructor(
-    private readonly size: number,
-    private readonly init: WorkerInit,
-    private readonly onWarning: (message: string) => void,
-  ) {}
-
-  run(indices: Int32Array, seed: number, epoch: number): Promise<PreparedBatch> {
-    if (this.closed) return Promise.reject(new Error('DataLoader is closed'));
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.slots.length === 0) for (let i = 0; i < this.size; i++) this.slots.push(this.spawn());
-    return new Promise((resolve, reject) => {
-      this.queue.push({ task: { id: this.nextId++, indices, seed, epoch }, resolve, reject });
-      this.pump();
-    });
-  }
-
-  private spawn(): Slot {
-    const worker = startWorker(this.init);
-    const slot: Slot = { worker, job: null };
-    worker.unref();
-    worker.on('message', (m: WorkerReply) => {
-      if (m.type === 'warning') {
-        this.onWarning(m.message);
-        return;
-      }
-      const job = slot.job;
-      if (!job || job.task.id !== m.id) return;
-      slot.job = null;
-      worker.unref();
-      if (m.type === 'result') job.resolve({ x: m.x, y: m.y });
-      else job.reject(reviveError(m.name, m.message, m.stack));
-      this.pump();
-    });
-    worker.on('error', (e: Error) => this.fail(new Error(`DataLoader worker failed: ${e.message}`)));
-    worker.on('exit', (code) => {
-      if (!this.closed) this.fail(new Error(`DataLoader worker exited unexpectedly (code ${code})`));
-    });
-    return slot;
-  }
-
-  private pump(): void {
-    for (const slot of this.slots) {
-      if (slot.job || this.queue.length === 0) continue;
-      const job = this.queue.shift() as Job;
-      slot.job = job;
-      slot.worker.ref();
-      slot.worker.postMessage(job.task);
-    }
-  }
-
-  private fail(e: Error): void {
-    if (this.failure || this.closed) return;
-    this.failure = e;
-    for (const slot of this.slots) {
-      slot.job?.reject(e);
-      slot.job = null;
-    }
-    for (const job of this.queue.splice(0)) job.reject(e);
-    void this.terminate();
-  }
-
-  private async terminate(): Promise<void> {
-    const slots = this.slots.splice(0);
-    await Promise.all(slots.map((s) => s.worker.terminate()));
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const e = new Error('DataLoader is closed');
-    for (const slot of this.slots) {
-      slot.job?.reject(e);
-      slot.job = null;
-    }
-    for (const job of this.queue.splice(0)) job.reject(e);
-    await this.terminate();
-  }
-}
+/** Starts `workers` workers that rebuild the dataset and pipeline from `init`; warnings go to `onWarning`. */
+export type BatchPoolFactory = (workers: number, init: WorkerInit, onWarning: (message: string) => void) => BatchPool;
 
 /** Batches of a dataset, in a seeded order, prepared ahead by worker threads. */
 export class DataLoader {
@@ -206,7 +87,7 @@ export class DataLoader {
   /** Worker threads in use (0 = main thread). */
   readonly workers: number;
   readonly prefetch: number;
-  private readonly pool: WorkerPool | null;
+  private readonly pool: BatchPool | null;
   private readonly warn: (message: string) => void;
   private readonly warned = new Set<string>();
   private cached: { epoch: number; order: Int32Array } | null = null;
@@ -224,8 +105,9 @@ export class DataLoader {
     this.seed = options.seed ?? 0;
     this.dropLast = options.dropLast ?? false;
     if (this.dropLast && dataset.size < batchSize) throw new OptionError(`DataLoader: dropLast with batchSize ${batchSize} leaves no batch of the ${dataset.size} samples of ${dataset.name}`);
-    const requested = options.workers ?? Math.min(2, availableParallelism());
+    const requested = options.workers ?? 0;
     if (!Number.isInteger(requested) || requested < 0) throw new OptionError(`DataLoader workers must be a non-negative integer. Received: workers=${requested}`);
+    if (requested > 0 && !options.pool) throw new OptionError(`DataLoader: workers=${requested} needs a worker pool (Node's DataLoader has one); pass workers: 0`);
     this.workers = dataset.source ? requested : 0;
     this.prefetch = options.prefetch ?? Math.max(1, 2 * this.workers);
     if (!Number.isInteger(this.prefetch) || this.prefetch < 1) throw new OptionError(`DataLoader prefetch must be a positive integer. Received: prefetch=${this.prefetch}`);
@@ -235,7 +117,7 @@ export class DataLoader {
       this.warned.add(m);
       warn(m);
     };
-    this.pool = this.workers > 0 && dataset.source ? new WorkerPool(this.workers, { source: dataset.source(), transform: this.pipeline.config }, this.warn) : null;
+    this.pool = this.workers > 0 && dataset.source && options.pool ? options.pool(this.workers, { source: dataset.source(), transform: this.pipeline.config }, this.warn) : null;
   }
 
   /** Batches per epoch. */

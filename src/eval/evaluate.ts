@@ -10,7 +10,7 @@ import type { Dataset, RawImage } from '../data/core.js';
 import { normalizeInto, toChannels } from '../data/transforms.js';
 import { OptionError } from '../errors.js';
 import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
-import { defaultPreprocess } from '../weights/model-dir.js';
+import { defaultPreprocess } from '../infer/classifier.js';
 import { cropViews, isCropCount, type CropCount } from './crops.js';
 import { MetricsAccumulator, softmaxRows, type EvalMetrics } from './metrics.js';
 
@@ -25,6 +25,8 @@ export interface EvaluateOptions {
   maxRows?: number;
   /** Called after each batch with (images done, total). */
   onProgress?: (done: number, total: number) => void;
+  /** Stops after the current batch; the metrics then cover the images done so far. */
+  signal?: AbortSignal;
 }
 
 interface ViewSpec {
@@ -91,7 +93,7 @@ export async function evaluate(modelOrModels: GoogLeNet | readonly GoogLeNet[], 
   const total = Math.min(dataset.size, options.limit ?? Infinity);
   const batch = options.batchSize ?? (crops === 1 ? 64 : Math.max(1, Math.ceil(256 / crops)));
   const acc = new MetricsAccumulator(dataset.numClasses, dataset.classes);
-  for (let i0 = 0; i0 < total; i0 += batch) {
+  for (let i0 = 0; i0 < total && !options.signal?.aborted; i0 += batch) {
     const i1 = Math.min(total, i0 + batch);
     const images: RawImage[] = [];
     const labels = new Int32Array(i1 - i0);

@@ -3,7 +3,7 @@
  * seeds' arithmetic: naive vs reduced Inception modules, global average pooling vs a dense layer.
  */
 import type { Graph, OpNode } from '../graph/ir.js';
-import { isTrainable } from '../graph/ir.js';
+import { isTrainable, nodeParams } from '../graph/ir.js';
 import { nodeMacs } from '../graph/ops.js';
 import { numel } from '../tensor.js';
 import type { GoogLeNetConfig } from './config.js';
@@ -28,16 +28,21 @@ export interface Summary {
   macs: number;
 }
 
-function topLevel(n: OpNode): string {
-  return n.scope.split('.')[0]!.replace(/#\d+$/, '');
+/** The module a node belongs to, `depth` levels deep (`inception3a`, `inception3a.branch2`). */
+function moduleOf(n: OpNode, depth: number): string {
+  return n.scope.split('.').slice(0, depth).join('.').replace(/#\d+$/, '');
 }
 
-/** One row per top-level module, in execution order; totals over the whole graph. */
-export function summarize(g: Graph, preset = ''): Summary {
+/**
+ * One row per module, in execution order; totals over the whole graph. `depth` 1 (default) gives
+ * the top-level modules (`conv1`, `inception3a`, …), 2 their children (`inception3a.branch1`, …),
+ * as torchinfo's `depth`.
+ */
+export function summarize(g: Graph, preset = '', depth = 1): Summary {
   const rows = new Map<string, LayerRow>();
   const counted = new Set<string>();
   for (const n of g.nodes) {
-    const name = topLevel(n);
+    const name = moduleOf(n, depth);
     let row = rows.get(name);
     if (!row) {
       row = { name, outputShape: [], params: 0, macs: 0 };
@@ -45,7 +50,7 @@ export function summarize(g: Graph, preset = ''): Summary {
     }
     row.outputShape = [...g.shapes.get(n.id)!];
     row.macs += nodeMacs(n, g);
-    for (const p of nodeParamsOf(n)) {
+    for (const p of nodeParams(n)) {
       const spec = g.params.get(p);
       if (!spec || counted.has(p) || !isTrainable(spec)) continue;
       counted.add(p);
@@ -60,12 +65,6 @@ export function summarize(g: Graph, preset = ''): Summary {
     params: layers.reduce((s, r) => s + r.params, 0),
     macs: layers.reduce((s, r) => s + r.macs, 0),
   };
-}
-
-function nodeParamsOf(n: OpNode): string[] {
-  if (n.op === 'conv' || n.op === 'linear') return n.bias ? [n.weight, n.bias] : [n.weight];
-  if (n.op === 'batchnorm') return [n.weight, n.bias];
-  return [];
 }
 
 const fmt = (x: number): string => x.toLocaleString('en-US');

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { saveSafetensorsFile } from '../weights/safetensors.js';
-import { CHECKPOINT_VERSION, decodeState, encodeCheckpoint, encodeState, loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointIo } from './checkpoint.js';
+import type { FileIo as CheckpointIo } from '../files-node.js';
+import { CHECKPOINT_VERSION, decodeState, encodeCheckpoint, encodeState, type Checkpoint } from './checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint-node.js';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'ckpt-test-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

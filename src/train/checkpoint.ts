@@ -10,16 +10,14 @@
  * config, the best validation result so far, and the optimizer state's non-tensor skeleton. A
  * checkpoint can be resumed or evaluated with no other flags.
  *
- * Writes are atomic: bytes go to a temporary file in the same folder, are fsync'd, then renamed
- * over the old checkpoint. A failed write (disk full, read-only folder, a crash) deletes the
- * temporary file and leaves the previous checkpoint exactly as it was.
+ * This module turns checkpoints into bytes and back; `checkpoint-node.ts` writes them atomically:
+ * a failed write (disk full, read-only folder, a crash) leaves the previous checkpoint exactly as
+ * it was.
  */
-import * as fs from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { WeightFormatError } from '../errors.js';
 import type { Weights } from '../graph/lower.js';
 import type { TensorArray } from '../tensor.js';
-import { parseSafetensors, writeSafetensors, type StoredDType, type StoredTensor } from '../weights/safetensors.js';
+import { parseSafetensors, writeSafetensors, type StoredDType, type StoredTensor } from '../weights/safetensors-core.js';
 import type { EmaState } from './ema.js';
 
 export const CHECKPOINT_FORMAT = 'googlenet-ts/checkpoint';
@@ -75,30 +73,6 @@ interface Meta {
   optimizer: unknown;
   ema: { decay: number; warmup: boolean; steps: number } | null;
   loop?: unknown;
-}
-
-/** The file-system calls a write makes; tests replace them to make a write fail midway. */
-export interface CheckpointIo {
-  openSync: typeof fs.openSync;
-  writeSync: (fd: number, buffer: Uint8Array, offset: number, length: number) => number;
-  fsyncSync: typeof fs.fsyncSync;
-  closeSync: typeof fs.closeSync;
-  renameSync: typeof fs.renameSync;
-  rmSync: typeof fs.rmSync;
-}
-
-const NODE_IO: CheckpointIo = {
-  openSync: fs.openSync,
-  writeSync: (fd, b, o, l) => fs.writeSync(fd, b, o, l),
-  fsyncSync: fs.fsyncSync,
-  closeSync: fs.closeSync,
-  renameSync: fs.renameSync,
-  rmSync: fs.rmSync,
-};
-
-/** A checkpoint that could not be written; the previous file is untouched. */
-export class CheckpointWriteError extends WeightFormatError {
-  override name = 'CheckpointWriteError';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,71 +203,4 @@ export function decodeCheckpoint<C = unknown>(bytes: Uint8Array, file = '<checkp
     ...(meta.loop !== undefined ? { loop: meta.loop } : {}),
     savedAt: meta.savedAt,
   };
-}
-
-/**
- * Writes `bytes` to `path` atomically (same-folder temporary file, fsync, rename, folder fsync).
- * On failure the temporary file is removed and `path` keeps its previous content.
- * @param what names the file in the error ("checkpoint", "file").
- * @throws CheckpointWriteError naming the file and the cause.
- */
-export function writeAtomic(path: string, bytes: Uint8Array, io: CheckpointIo = NODE_IO, what = 'file'): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = io.openSync(tmp, 'w');
-    for (let at = 0; at < bytes.length;) {
-      const n = io.writeSync(fd, bytes, at, bytes.length - at);
-      if (!(n > 0)) throw new Error(`write returned ${n}`);
-      at += n;
-    }
-    io.fsyncSync(fd);
-    io.closeSync(fd);
-    fd = undefined;
-    io.renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) {
-      try {
-        io.closeSync(fd);
-      } catch {
-        /* already failing */
-      }
-    }
-    try {
-      io.rmSync(tmp, { force: true });
-    } catch {
-      /* nothing to remove */
-    }
-    const err = e as NodeJS.ErrnoException;
-    const msg = err.message.split('\n')[0]!;
-    const cause = err.code && !msg.startsWith(err.code) ? `${err.code}: ${msg}` : msg;
-    throw new CheckpointWriteError(`${path}: cannot write ${what} (${cause}); the previous ${what === 'file' ? 'file' : what} is unchanged`);
-  }
-  try {
-    const d = fs.openSync(dirname(path), 'r');
-    try {
-      fs.fsyncSync(d);
-    } finally {
-      fs.closeSync(d);
-    }
-  } catch {
-    /* best effort: not every platform can fsync a folder */
-  }
-}
-
-/** Writes a checkpoint atomically (see `writeAtomic`). */
-export function saveCheckpoint<C>(path: string, c: Checkpoint<C>, io?: CheckpointIo): void {
-  writeAtomic(path, encodeCheckpoint(c), io, 'checkpoint');
-}
-
-/** Reads a checkpoint file. @throws WeightFormatError for a missing, truncated or foreign file. */
-export function loadCheckpoint<C = unknown>(path: string): Checkpoint<C> {
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new WeightFormatError(code === 'ENOENT' ? `${path}: no checkpoint to resume from (no such file)` : `${path}: cannot read checkpoint (${(e as Error).message})`);
-  }
-  return decodeCheckpoint<C>(bytes, path);
 }

@@ -7,8 +7,7 @@
  * datasets: their image size) and the normalization unless they are set explicitly; `--from`
  * decides the architecture and the normalization (the pretrained model's).
  */
-import type { DatasetInfo, DatasetName } from '../data/dataset.js';
-import { DATASET_NAMES } from '../data/dataset.js';
+import { DATASET_NAMES, type DatasetInfo, type DatasetName } from '../data/core.js';
 import type { TransformConfig } from '../data/transforms.js';
 import { OptionError } from '../errors.js';
 import { PRESETS, type GoogLeNetConfig, type Preset } from '../models/config.js';

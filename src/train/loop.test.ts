@@ -13,11 +13,13 @@ import '../runtime/node.js';
 import type { GoogLeNet } from '../models/model.js';
 import type { Tensor } from '../tensor.js';
 import { loadModelDir } from '../weights/model-dir.js';
-import { loadCheckpoint, type CheckpointIo } from './checkpoint.js';
+import type { FileIo as CheckpointIo } from '../files-node.js';
+import { loadCheckpoint } from './checkpoint-node.js';
 import type { TrainOptions } from './config.js';
 import type { OptimizerState } from './engine.js';
-import { train, type StepFactory, type TrainStepLike } from './loop.js';
-import { readMetrics } from './metrics.js';
+import type { StepFactory, TrainStepLike } from './loop.js';
+import { train } from './train-node.js';
+import { readMetrics } from './metrics-node.js';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'loop-test-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -75,7 +77,7 @@ const base = (out: string, extra: Partial<TrainOptions> = {}): TrainOptions => (
   ...extra,
 });
 
-const quiet = { progress: 'none' as const, handleSignals: true };
+const quiet = { progress: 'none' as const };
 
 function bias(run: string): number[] {
   return Array.from(loadCheckpoint(join(dir, run, 'checkpoint.safetensors')).weights.get('fc.bias') as Float32Array);
@@ -86,7 +88,8 @@ test('an interrupted run (SIGINT mid-epoch) resumed ends with the same weights, 
   assert.equal(full.status, 'completed');
   assert.deepEqual(full.position, { epoch: 2, batch: 0, step: 6 });
 
-  const cut = await train(base('cut'), { ...quiet, createStep: fake((t) => void (t === 4 && process.emit('SIGINT'))) });
+  const stop = new AbortController(); // what the CLI aborts on SIGINT
+  const cut = await train(base('cut'), { ...quiet, signal: stop.signal, createStep: fake((t) => void (t === 4 && stop.abort('SIGINT'))) });
   assert.equal(cut.status, 'interrupted');
   assert.deepEqual(loadCheckpoint(join(dir, 'cut', 'checkpoint.safetensors')).position, { epoch: 1, batch: 1, step: 4 });
   const resumed = await train({ ...base('cut'), resume: true }, { ...quiet, createStep: fake() });

@@ -3,7 +3,8 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { MetricsLog, RunningMean, readMetrics } from './metrics.js';
+import { RunningMean } from './metrics.js';
+import { MetricsLog, readMetrics } from './metrics-node.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'metrics-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,5 +1,6 @@
 /**
- * `DIR/metrics.jsonl`: one JSON object per line, appended as training goes.
+ * The training metrics records: `DIR/metrics.jsonl` holds one per line, appended as training goes
+ * (`metrics-node.ts` writes and reads the file).
  *
  *   { "type": "step",  "epoch": 0, "step": 50,  "loss": 1.93, "acc": 0.31, "lr": 2e-4, "imgPerSec": 210, "time": 12.5 }
  *   { "type": "epoch", "epoch": 0, "step": 300, "loss": 1.41, "acc": 0.52, "top1": 0.71, "top5": 0.98, "emaTop1": 0.69, … }
@@ -8,9 +9,6 @@
  * validation `top1`. `loss`/`acc` of a step line are the means over the steps since the previous
  * step line; of an epoch line, over the whole epoch.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { writeAtomic } from './checkpoint.js';
 
 export interface StepRecord {
   type: 'step';
@@ -47,43 +45,6 @@ export interface EpochRecord {
 }
 
 export type MetricsRecord = StepRecord | EpochRecord;
-
-/** Appends records to a metrics.jsonl file. */
-export class MetricsLog {
-  constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-  }
-
-  append(r: MetricsRecord): void {
-    appendFileSync(this.path, JSON.stringify(r) + '\n');
-  }
-
-  /**
-   * Keeps only the records at or before `step` (a resumed run drops what an interrupted run logged
-   * after its last checkpoint, so the file reads as one run). Rewritten atomically.
-   */
-  truncateAfter(step: number): void {
-    if (!existsSync(this.path)) return;
-    const kept = readMetrics(this.path).filter((r) => r.step <= step);
-    writeAtomic(this.path, new TextEncoder().encode(kept.map((r) => JSON.stringify(r) + '\n').join('')));
-  }
-}
-
-/** Parses a metrics.jsonl file (blank and unparseable trailing lines — a torn write — are skipped). */
-export function readMetrics(path: string): MetricsRecord[] {
-  if (!existsSync(path)) return [];
-  const out: MetricsRecord[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line) as MetricsRecord;
-      if (r && typeof r === 'object' && typeof r.step === 'number') out.push(r);
-    } catch {
-      /* torn last line */
-    }
-  }
-  return out;
-}
 
 /** Running means of loss and accuracy, reset on demand (per logging window or per epoch). */
 export class RunningMean {

@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import sharp from 'sharp';
-import { writeAtomic } from './checkpoint.js';
+import { writeFileAtomic } from '../files-node.js';
 import type { EpochRecord, MetricsRecord, StepRecord } from './metrics.js';
 
 export interface Series {
@@ -181,8 +181,8 @@ export async function svgToPng(svg: string): Promise<Uint8Array> {
 /** Writes `base.svg` and `base.png` atomically; returns both paths. */
 export async function writeSvgAndPng(base: string, svg: string): Promise<[string, string]> {
   mkdirSync(dirname(base), { recursive: true });
-  writeAtomic(`${base}.svg`, new TextEncoder().encode(svg));
-  writeAtomic(`${base}.png`, await svgToPng(svg));
+  writeFileAtomic(`${base}.svg`, new TextEncoder().encode(svg));
+  writeFileAtomic(`${base}.png`, await svgToPng(svg));
   return [`${base}.svg`, `${base}.png`];
 }
 

@@ -31,10 +31,12 @@ export { Classifier, softmax, topK, type Prediction, type ImageInput } from '../
 export { readSafetensors, parseSafetensors, writeSafetensors, type StoredTensor } from '../weights/safetensors-core.js';
 export { getDefaultEngine, setDefaultEngine, ortEngine, type Engine, type Session } from '../runtime/engine.js';
 export { createTrainStep, type TrainStep, type TrainStepOptions, type StepResult } from '../train/engine.js';
+export type { Dataset } from '../data/core.js';
+export { evaluate, type EvaluateOptions } from '../eval/evaluate.js';
+export type { EvalMetrics } from '../eval/metrics.js';
 export { BackendError, initBrowserEngine, currentBackend, wasmSimdSupported, type BackendInfo, type BrowserEngineOptions } from './engine.js';
 export { decodeImage, type DecodedImage, type DecodeImageOptions } from './decode.js';
 export {
-  ModelLoadError,
   MODEL_FORMAT,
   MODEL_FORMAT_VERSION,
   WEB_MANIFEST_FORMAT,
@@ -46,11 +48,12 @@ export {
   modelFromFiles,
   webManifest,
   type ModelDirConfig,
+  type ModelDirFiles,
   type WebManifest,
-  type FetchModelOptions,
-} from './model-dir.js';
-export { FASHION_CLASSES, FASHION_STATS, fetchIdxSplit, gunzip, imageAt, makeBatch, parseIdxBytes, type ImageSet } from './fashion.js';
-export { BrowserTrainer, evaluateModel, resolveTrainOptions, trainModelOptions, type BrowserTrainOptions, type EvalReport, type StepReport } from './train.js';
+} from '../weights/model-dir-core.js';
+export { ModelLoadError, type FetchModelOptions } from './model-dir.js';
+export { fetchIdxDataset } from './data.js';
+export { BrowserTrainer, resolveTrainOptions, trainModelOptions, type BrowserTrainOptions, type BrowserTrainSinks, type EvalReport, type StepReport } from './train.js';
 export { zipFiles, crc32 } from './zip.js';
 
 /**

@@ -1,19 +1,22 @@
 /**
- * Training in the browser on the same training graph as Node: `createTrainStep` from
- * `src/train/engine.ts` compiles forward, backward, loss and optimizer update of the model's
- * train-mode graph into one ONNX graph, which onnxruntime-web runs here exactly as
- * onnxruntime-node runs it there. This module only feeds it batches of the embedded
- * Fashion-MNIST subset, evaluates, and packs the result as a model directory.
+ * Training in the browser through the same loop as `googlenet train` (`src/train/loop.ts`): the
+ * same setup, training graph (`createTrainStep`: forward, backward, loss and optimizer update as
+ * one ONNX graph), loader, validation and model-directory writer, on onnxruntime-web. This module
+ * only chooses the page's options and keeps the run in memory: no checkpoint files, and the
+ * "published" model is the one the page downloads.
  */
-import { topK } from '../infer/classifier.js';
-import { epochOrder } from '../data/batch.js';
-import { GoogLeNet } from '../models/model.js';
+import type { Dataset } from '../data/core.js';
+import { evaluate } from '../eval/evaluate.js';
+import type { EvalMetrics } from '../eval/metrics.js';
 import type { GoogLeNetOptions } from '../models/config.js';
-import { createTrainStep, type StepResult, type TrainStep } from '../train/engine.js';
-import { learningRate, type ScheduleConfig } from '../train/schedule.js';
-import type { Engine } from '../runtime/engine.js';
-import { FASHION_CLASSES, FASHION_STATS, makeBatch, type ImageSet } from './fashion.js';
-import { modelDirFiles } from './model-dir.js';
+import type { GoogLeNet } from '../models/model.js';
+import { biasCorrectedBatchNorm } from '../train/bn.js';
+import type { TrainOptions } from '../train/config.js';
+import { copyModel, runTraining, syncWeights, type RunOutcome, type StepReport, type TrainRun } from '../train/loop.js';
+import { createRun, disposeRun, resolveTrainConfig, selectSplits } from '../train/setup.js';
+import { modelDirFiles, type ModelDirFiles } from '../weights/model-dir-core.js';
+
+export type { StepReport } from '../train/loop.js';
 
 export interface BrowserTrainOptions {
   /** Width multiplier of the narrow GoogLeNet (cifar preset). Default 0.125. */
@@ -26,19 +29,9 @@ export interface BrowserTrainOptions {
   /** Peak learning rate (cosine schedule with a short warm-up). Default 2e-3 (adam) / 0.05 (sgd). */
   lr?: number;
   seed?: number;
-  engine?: Engine;
 }
 
-export interface StepReport extends StepResult {
-  epoch: number;
-  /** Steps done / total steps of the run. */
-  done: number;
-  total: number;
-  lr: number;
-  batchSize: number;
-  ms: number;
-}
-
+/** What the page shows of an evaluation. */
 export interface EvalReport {
   accuracy: number;
   loss: number;
@@ -49,7 +42,7 @@ export interface EvalReport {
 }
 
 /** The training options with defaults filled in. */
-export function resolveTrainOptions(o: BrowserTrainOptions): Required<Omit<BrowserTrainOptions, 'engine'>> {
+export function resolveTrainOptions(o: BrowserTrainOptions): Required<BrowserTrainOptions> {
   const optimizer = o.optimizer ?? 'adam';
   return {
     width: o.width ?? 0.125,
@@ -67,119 +60,122 @@ export function trainModelOptions(o: { width: number; aux: boolean }): GoogLeNet
   return { preset: 'cifar', numClasses: 10, inChannels: 1, inputSize: 28, width: o.width, auxLogits: o.aux };
 }
 
+/** The page's run as `googlenet train` options: cosine schedule with a short warm-up, no augmentation. */
+function pageTrainOptions(o: Required<BrowserTrainOptions>): TrainOptions {
+  return {
+    dataset: 'fashion-mnist-subset',
+    out: '(in the page)',
+    preset: 'cifar',
+    width: o.width,
+    aux: o.aux,
+    batchSize: o.batchSize,
+    epochs: o.epochs,
+    lr: o.lr,
+    ...(o.optimizer === 'sgd' ? { optimizer: 'sgd', momentum: 0.9, weightDecay: 5e-4, nesterov: true } : { optimizer: 'adam' }),
+    schedule: 'cosine',
+    warmupEpochs: Math.min(0.2, o.epochs / 10),
+    seed: o.seed,
+    padding: 0,
+    flip: false,
+    keep: 'last',
+    workers: 0,
+  };
+}
+
+/** Where the page hears from a run. */
+export interface BrowserTrainSinks {
+  /** After every step; awaited, so the page can draw between steps. */
+  step?(r: StepReport): void | Promise<void>;
+  /** After every epoch: validation on the test set. */
+  epoch?(r: EvalReport, epoch: number): void;
+  log?(message: string): void;
+}
+
+/** A training run of the page: start, pause (abort the signal), resume, evaluate, download. */
 export class BrowserTrainer {
-  readonly model: GoogLeNet;
-  readonly options: Required<Omit<BrowserTrainOptions, 'engine'>>;
-  readonly stepsPerEpoch: number;
-  readonly totalSteps: number;
-  private readonly trainStep: TrainStep;
-  private readonly schedule: ScheduleConfig;
-  private order: Int32Array = new Int32Array(0);
-  private orderEpoch = -1;
-  private done = 0;
+  readonly options: Required<BrowserTrainOptions>;
 
-  constructor(
-    readonly train: ImageSet,
-    options: BrowserTrainOptions = {},
+  private constructor(
+    private readonly run: TrainRun,
+    options: Required<BrowserTrainOptions>,
   ) {
-    this.options = resolveTrainOptions(options);
-    const o = this.options;
-    this.model = new GoogLeNet(trainModelOptions(o), { seed: o.seed, ...(options.engine ? { engine: options.engine } : {}) });
-    this.model.labels = [...FASHION_CLASSES];
-    this.model.preprocess = { resize: 28, crop: 28, mean: [...FASHION_STATS.mean], std: [...FASHION_STATS.std] };
-    this.trainStep = createTrainStep(this.model, {
-      optimizer: o.optimizer === 'adam' ? { type: 'adam', lr: o.lr } : { type: 'sgd', lr: o.lr, momentum: 0.9, weightDecay: 5e-4, nesterov: true },
-      auxWeight: 0.3,
-      seed: o.seed,
-    });
-    this.stepsPerEpoch = Math.floor(train.count / o.batchSize);
-    this.totalSteps = this.stepsPerEpoch * o.epochs;
-    this.schedule = { type: 'cosine', lr: o.lr, stepsPerEpoch: this.stepsPerEpoch, epochs: o.epochs, warmupEpochs: Math.min(0.2, o.epochs / 10) };
+    this.options = options;
   }
 
+  /** Sets a run up on the training set, validating on `test` after every epoch. */
+  static create(train: Dataset, test: Dataset | null, options: BrowserTrainOptions = {}): BrowserTrainer {
+    const o = resolveTrainOptions(options);
+    const splits = selectSplits(train, test, { limitTrain: null, limitTest: null, valHoldout: 0, seed: o.seed });
+    const { cfg, model } = resolveTrainConfig(pageTrainOptions(o), splits, null, () => undefined);
+    return new BrowserTrainer(createRun(cfg, model, splits), o);
+  }
+
+  get model(): GoogLeNet {
+    return this.run.model;
+  }
+  get stepsPerEpoch(): number {
+    return this.run.cfg.stepsPerEpoch;
+  }
+  get totalSteps(): number {
+    return this.run.cfg.stepsPerEpoch * this.run.cfg.epochs;
+  }
   get stepsDone(): number {
-    return this.done;
+    return this.run.position.step;
   }
-
   get finished(): boolean {
-    return this.done >= this.totalSteps;
+    return this.stepsDone >= this.totalSteps;
   }
 
-  /** One optimizer step on the next batch of the epoch's shuffled order. */
-  async step(): Promise<StepReport> {
-    if (this.finished) throw new Error('training is finished');
-    const o = this.options;
-    const epoch = Math.floor(this.done / this.stepsPerEpoch);
-    if (epoch !== this.orderEpoch) {
-      this.order = epochOrder(this.train.count, o.seed, epoch);
-      this.orderEpoch = epoch;
-    }
-    const k = this.done % this.stepsPerEpoch;
-    const idx = this.order.subarray(k * o.batchSize, (k + 1) * o.batchSize);
-    const { x, labels } = makeBatch(this.train, idx, this.model.config.inputSize);
-    const lr = learningRate(this.schedule, { step: this.done });
+  /** Trains from where the run stands until it is finished or `signal` aborts (after the current step). */
+  async train(sinks: BrowserTrainSinks = {}, signal?: AbortSignal): Promise<RunOutcome['status']> {
+    const outcome = await runTraining(
+      this.run,
+      {
+        log: (m) => sinks.log?.(m),
+        step: (r) => sinks.step?.(r),
+        publish: (_model, p) => {
+          if (p.which === 'model' && p.metrics) sinks.epoch?.(report(p.metrics, 0), this.run.position.epoch);
+        },
+      },
+      signal ? { signal } : {},
+    );
+    return outcome.status;
+  }
+
+  /**
+   * The model as the page keeps it: the current weights with bias-corrected batch-norm statistics,
+   * exactly what `googlenet train` saves in its run folder.
+   */
+  snapshot(): GoogLeNet {
+    syncWeights(this.run);
+    const m = this.run.model;
+    return copyModel(m, biasCorrectedBatchNorm(m.graph('train'), m.weights), null);
+  }
+
+  /** Accuracy and mean cross-entropy of the current weights on `set`; `signal` stops early. */
+  async evaluate(set: Dataset, o: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {}): Promise<EvalReport> {
     const t0 = performance.now();
-    const r = await this.trainStep.step(x, labels, { lr });
-    this.done++;
-    return { ...r, epoch, done: this.done, total: this.totalSteps, lr, batchSize: idx.length, ms: performance.now() - t0 };
-  }
-
-  /** Copies the trained weights into `model` (call before evaluating or saving). */
-  sync(): void {
-    this.trainStep.syncWeights();
-  }
-
-  /** Accuracy and mean cross-entropy of the eval-mode model on `set` (after {@link sync}). */
-  async evaluate(set: ImageSet, o: { batchSize?: number; onProgress?: (done: number, total: number) => void; shouldStop?: () => boolean } = {}): Promise<EvalReport> {
-    return evaluateModel(this.model, set, o);
+    const model = this.snapshot();
+    try {
+      return report(await evaluate(model, set, { batchSize: 100, ...o }), performance.now() - t0);
+    } finally {
+      await model.dispose();
+    }
   }
 
   /** The model directory (config.json + model.safetensors) that Node's `--model` loads. */
-  files(): { 'config.json': Uint8Array; 'model.safetensors': Uint8Array } {
-    this.sync();
+  files(): ModelDirFiles {
     const o = this.options;
-    return modelDirFiles(this.model, {
-      source: `trained in the browser on the Fashion-MNIST subset: ${this.done} steps of batch ${o.batchSize}, ${o.optimizer} lr ${o.lr}, width ${o.width}`,
+    return modelDirFiles(this.snapshot(), {
+      source: `trained in the browser on the Fashion-MNIST subset: ${this.stepsDone} steps of batch ${o.batchSize}, ${o.optimizer} lr ${o.lr}, width ${o.width}`,
     });
   }
 
   async dispose(): Promise<void> {
-    await this.trainStep.dispose();
-    await this.model.dispose();
+    await disposeRun(this.run);
   }
 }
 
-/** Accuracy and mean cross-entropy of a model on an image set (inputs normalized as Fashion-MNIST). */
-export async function evaluateModel(model: GoogLeNet, set: ImageSet, o: { batchSize?: number; onProgress?: (done: number, total: number) => void; shouldStop?: () => boolean } = {}): Promise<EvalReport> {
-  const bs = o.batchSize ?? 100;
-  const t0 = performance.now();
-  const k = model.config.numClasses;
-  let correct = 0;
-  let lossSum = 0;
-  let count = 0;
-  const hit = new Array<number>(k).fill(0);
-  const seen = new Array<number>(k).fill(0);
-  const stats = model.preprocess ? { mean: model.preprocess.mean, std: model.preprocess.std } : FASHION_STATS;
-  for (let start = 0; start < set.count; start += bs) {
-    if (o.shouldStop?.()) break;
-    const idx = Int32Array.from({ length: Math.min(bs, set.count - start) }, (_, i) => start + i);
-    const { x, labels } = makeBatch(set, idx, model.config.inputSize, stats);
-    const logits = (await model.forward(x)).logits;
-    const probs = topK(logits, k);
-    for (let i = 0; i < idx.length; i++) {
-      const y = Number(labels[i]);
-      const row = probs[i]!;
-      const pred = row[0]!.index;
-      const py = row.find((p) => p.index === y)!.probability;
-      lossSum += -Math.log(Math.max(py, 1e-12));
-      seen[y]!++;
-      if (pred === y) {
-        correct++;
-        hit[y]!++;
-      }
-    }
-    count += idx.length;
-    o.onProgress?.(count, set.count);
-  }
-  return { accuracy: count ? correct / count : 0, loss: count ? lossSum / count : 0, count, perClass: hit.map((h, i) => (seen[i] ? h / seen[i]! : 0)), ms: performance.now() - t0 };
+function report(m: EvalMetrics, ms: number): EvalReport {
+  return { accuracy: m.top1, loss: m.loss, count: m.n, perClass: m.perClass.map((p) => p.accuracy ?? 0), ms };
 }

@@ -1,11 +1,17 @@
 /**
- * The model-directory format shared by Node (`model-dir.ts`, files) and the browser
- * (`web/model-dir.ts`, HTTP): `config.json` + `model.safetensors`. No I/O here.
+ * The model-directory format, bytes in and bytes out, shared by Node (`model-dir.ts`: files) and
+ * the browser (`web/model-dir.ts`: HTTP, downloads). A model directory holds
+ *
+ *   config.json        { format, version, model (the full resolved config), labels, preprocess, source? }
+ *   model.safetensors  the weights under torchvision's names and layouts
+ *
+ * so that loading needs no other flags; `googlenet export --format web` adds `manifest.json`.
  */
 import { WeightFormatError } from '../errors.js';
-import type { GoogLeNetConfig } from '../models/config.js';
-import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
-import type { StoredTensor } from './safetensors-core.js';
+import { defaultPreprocess } from '../infer/classifier.js';
+import { resolveConfig, type GoogLeNetConfig } from '../models/config.js';
+import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
+import { readSafetensors, writeSafetensors, type StoredTensor } from './safetensors-core.js';
 
 export const MODEL_FORMAT = 'googlenet-ts/model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -18,6 +24,20 @@ export interface ModelDirConfig {
   labels: string[] | null;
   preprocess: PreprocessConfig;
   /** Free-form provenance, e.g. the weight file it was imported from. */
+  source?: string;
+}
+
+/** The two files of a model directory. */
+export interface ModelDirFiles {
+  'config.json': Uint8Array;
+  'model.safetensors': Uint8Array;
+}
+
+/** What a saved model directory carries beside the weights; each defaults to the model's own. */
+export interface ModelDirExtras {
+  labels?: string[] | null;
+  preprocess?: PreprocessConfig;
+  /** Provenance, e.g. "googlenet-ts train: weights after epoch 3". */
   source?: string;
 }
 
@@ -36,6 +56,17 @@ export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig 
   return c as ModelDirConfig;
 }
 
+/** Parses the text of a `config.json`. */
+export function parseModelDirConfig(text: string, file: string): ModelDirConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new WeightFormatError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  return checkModelDirConfig(raw, file);
+}
+
 /** The model's state dict as the tensors of its `model.safetensors` (F32 weights, I64 counters). */
 export function storedStateDict(model: GoogLeNet): Map<string, StoredTensor> {
   const out = new Map<string, StoredTensor>();
@@ -44,4 +75,128 @@ export function storedStateDict(model: GoogLeNet): Map<string, StoredTensor> {
     out.set(k, { dtype: data instanceof BigInt64Array ? 'I64' : 'F32', dims: [...t.dims], data });
   }
   return out;
+}
+
+/** The weights as torchvision-named safetensors bytes (PyTorch's `load_state_dict(strict=True)` takes them). */
+export function torchvisionSafetensors(model: GoogLeNet): Uint8Array {
+  return writeSafetensors(storedStateDict(model), { format: 'pt', producer: 'googlenet-ts' });
+}
+
+/**
+ * The config a model directory of `model` holds.
+ * @throws WeightFormatError when the labels do not match the classes.
+ */
+export function modelDirConfig(model: GoogLeNet, extra: ModelDirExtras = {}, where = 'model directory'): ModelDirConfig {
+  const labels = extra.labels ?? model.labels ?? null;
+  if (labels && labels.length !== model.config.numClasses) {
+    throw new WeightFormatError(`${where}: ${labels.length} labels for a model with ${model.config.numClasses} classes`);
+  }
+  const { source } = extra;
+  return {
+    format: MODEL_FORMAT,
+    version: MODEL_FORMAT_VERSION,
+    model: model.config,
+    labels,
+    preprocess: extra.preprocess ?? model.preprocess ?? defaultPreprocess(model.config),
+    ...(source ? { source } : {}),
+  };
+}
+
+/** The two files of a model directory, as bytes (what Node's `saveModelDir` writes and the page downloads). */
+export function modelDirFiles(model: GoogLeNet, extra: ModelDirExtras = {}, where?: string): ModelDirFiles {
+  const config = modelDirConfig(model, extra, where);
+  return {
+    'config.json': new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'),
+    'model.safetensors': torchvisionSafetensors(model),
+  };
+}
+
+export function describeConfig(c: GoogLeNetConfig): string {
+  return `preset ${c.preset}, ${c.numClasses} classes, ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}${c.auxLogits ? ', aux heads' : ''}`;
+}
+
+const sources = new WeakMap<GoogLeNet, string>();
+
+/** The `source` line of the config.json a model was loaded from (provenance), if any. */
+export function modelSource(model: GoogLeNet): string | undefined {
+  return sources.get(model);
+}
+
+/** Whether a provenance line says the weights are a random initialization. */
+export function isUntrainedSource(source: string | undefined): boolean {
+  return /random|untrained/i.test(source ?? '');
+}
+
+/**
+ * Builds the model of a config and loads its weights, checking keys, shapes and dtypes: a weight
+ * file that does not fit its config is a WeightFormatError naming the first mismatching tensor.
+ * @param names how the two files are named in messages (paths or URLs).
+ */
+export function modelFromFiles(cfg: ModelDirConfig, weights: Uint8Array, names: { config: string; weights: string }, create: CreateOptions = {}): GoogLeNet {
+  let model: GoogLeNet;
+  try {
+    model = new GoogLeNet(resolveConfig(cfg.model), create, new Map());
+  } catch (e) {
+    throw new WeightFormatError(`${names.config}: ${(e as Error).message}`);
+  }
+  let sd: Map<string, StoredTensor>;
+  try {
+    sd = readSafetensors(weights, names.weights);
+  } catch (e) {
+    throw new WeightFormatError(`${(e as Error).message} — the weight file is damaged or not safetensors`);
+  }
+  try {
+    model.loadStateDict(sd, names.weights);
+  } catch (e) {
+    throw new WeightFormatError(`the weight file does not match its config.json (${describeConfig(model.config)}): ${(e as Error).message}`);
+  }
+  if (cfg.labels) {
+    if (cfg.labels.length !== model.config.numClasses) {
+      throw new WeightFormatError(`${names.config}: ${cfg.labels.length} labels for a model with ${model.config.numClasses} classes`);
+    }
+    model.labels = cfg.labels;
+  }
+  model.preprocess = cfg.preprocess;
+  if (typeof cfg.source === 'string') sources.set(model, cfg.source);
+  return model;
+}
+
+/** What `googlenet export --format web` adds next to the model directory's two files. */
+export const WEB_MANIFEST_FORMAT = 'googlenet-ts/web';
+
+/** `manifest.json` of a web export: what a page needs to list a model before downloading it. */
+export interface WebManifest {
+  format: typeof WEB_MANIFEST_FORMAT;
+  version: 1;
+  name: string;
+  description: string;
+  /** False for random-initialization models (the page labels them as untrained). */
+  trained: boolean;
+  preset: string;
+  numClasses: number;
+  inChannels: number;
+  inputSize: number;
+  params: number;
+  labels: string[] | null;
+  files: { config: string; weights: string; weightsBytes: number };
+}
+
+/** The manifest `googlenet export --format web` writes next to the two files. */
+export function webManifest(model: GoogLeNet, o: { name: string; description?: string; trained?: boolean; weightsBytes: number; source?: string }): WebManifest {
+  const c = model.config;
+  const trained = o.trained ?? !isUntrainedSource(o.source);
+  return {
+    format: WEB_MANIFEST_FORMAT,
+    version: 1,
+    name: o.name,
+    description: o.description ?? `GoogLeNet, ${describeConfig(c)}${trained ? '' : ' — untrained (random weights)'}`,
+    trained,
+    preset: c.preset,
+    numClasses: c.numClasses,
+    inChannels: c.inChannels,
+    inputSize: c.inputSize,
+    params: model.numParams(),
+    labels: model.labels ?? null,
+    files: { config: 'config.json', weights: 'model.safetensors', weightsBytes: o.weightsBytes },
+  };
 }

@@ -1,21 +1,20 @@
 /**
- * The project's own model format: one directory holding
- *   config.json        { format, version, model (the full resolved config), labels, preprocess }
- *   model.safetensors  the weights under torchvision's names and layouts
- * so that loading needs no other flags. Training run directories carry these two files too.
- * Writes are atomic (temp file, fsync, rename).
+ * Model directories on disk (the format is `model-dir-core.ts`'s): saving writes both files
+ * atomically, loading reads them with the same checks as the browser. Training run folders are
+ * model directories too.
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WeightFormatError } from '../errors.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, storedStateDict, type ModelDirConfig } from './model-dir-core.js';
+import { writeFileAtomic } from '../files-node.js';
 import { defaultPreprocess } from '../infer/classifier.js';
-import { resolveConfig, type GoogLeNetOptions } from '../models/config.js';
+import type { GoogLeNetOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
-export type { PreprocessConfig };
 import { loadStateDict } from './formats.js';
-import { loadSafetensorsFile, saveSafetensorsFile, writeFileAtomic } from './safetensors.js';
+import { modelDirFiles, modelFromFiles, parseModelDirConfig, torchvisionSafetensors, type ModelDirConfig, type ModelDirExtras } from './model-dir-core.js';
+import { readWeightBytes } from './safetensors.js';
 
+export type { PreprocessConfig };
 export { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from './model-dir-core.js';
 
 // Shared with Classifier (runtime-agnostic), which falls back to it for models without their own.
@@ -23,29 +22,15 @@ export { defaultPreprocess };
 
 /** Writes the weights under torchvision's names (PyTorch's `load_state_dict(strict=True)` takes them). */
 export function saveTorchvisionSafetensors(model: GoogLeNet, path: string): void {
-  saveSafetensorsFile(path, storedStateDict(model), { format: 'pt', producer: 'googlenet-ts' });
+  writeFileAtomic(path, torchvisionSafetensors(model), { what: 'weights' });
 }
 
-export function saveModelDir(
-  model: GoogLeNet,
-  dir: string,
-  extra: { labels?: string[] | null; preprocess?: PreprocessConfig; source?: string } = {},
-): void {
+/** Writes `dir/config.json` and `dir/model.safetensors`, each atomically. */
+export function saveModelDir(model: GoogLeNet, dir: string, extra: ModelDirExtras = {}): void {
+  const files = modelDirFiles(model, extra, dir);
   mkdirSync(dir, { recursive: true });
-  const labels = extra.labels ?? model.labels ?? null;
-  if (labels && labels.length !== model.config.numClasses) {
-    throw new WeightFormatError(`${dir}: ${labels.length} labels for a model with ${model.config.numClasses} classes`);
-  }
-  const config: ModelDirConfig = {
-    format: MODEL_FORMAT,
-    version: MODEL_FORMAT_VERSION,
-    model: model.config,
-    labels,
-    preprocess: extra.preprocess ?? model.preprocess ?? defaultPreprocess(model.config),
-    ...(extra.source ? { source: extra.source } : {}),
-  };
-  saveTorchvisionSafetensors(model, join(dir, 'model.safetensors'));
-  writeFileAtomic(join(dir, 'config.json'), new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'));
+  writeFileAtomic(join(dir, 'model.safetensors'), files['model.safetensors'], { what: 'weights' });
+  writeFileAtomic(join(dir, 'config.json'), files['config.json'], { what: 'model config' });
 }
 
 export function readModelDirConfig(dir: string): ModelDirConfig {
@@ -53,30 +38,15 @@ export function readModelDirConfig(dir: string): ModelDirConfig {
   if (!existsSync(dir)) throw new WeightFormatError(`${dir}: no such model directory`);
   if (!statSync(dir).isDirectory()) throw new WeightFormatError(`${dir}: not a model directory (expected a folder with config.json and model.safetensors)`);
   if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — not a googlenet-ts model directory`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new WeightFormatError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  return checkModelDirConfig(raw, file);
+  return parseModelDirConfig(readFileSync(file, 'utf8'), file);
 }
 
 /** Loads a model directory: config, labels, preprocessing and weights. */
 export function loadModelDir(dir: string, create: CreateOptions = {}): GoogLeNet {
   const cfg = readModelDirConfig(dir);
-  let model: GoogLeNet;
-  try {
-    model = new GoogLeNet(resolveConfig(cfg.model), create, new Map());
-  } catch (e) {
-    throw new WeightFormatError(`${join(dir, 'config.json')}: ${(e as Error).message}`);
-  }
   const file = join(dir, 'model.safetensors');
   if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — the model directory has no weights`);
-  model.loadStateDict(loadSafetensorsFile(file), file);
-  if (cfg.labels) model.labels = cfg.labels;
-  model.preprocess = cfg.preprocess;
-  return model;
+  return modelFromFiles(cfg, readWeightBytes(file), { config: join(dir, 'config.json'), weights: file }, create);
 }
 
 /**

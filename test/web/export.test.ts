@@ -11,9 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import '../../src/runtime/node.js';
 import { GoogLeNet } from '../../src/models/model.js';
 import { loadModelDir, saveModelDir } from '../../src/weights/model-dir.js';
-import { checkModelDirConfig, modelDirFiles, modelFromFiles, modelSource, WEB_MANIFEST_FORMAT, type WebManifest } from '../../src/web/model-dir.js';
+import { checkModelDirConfig, modelDirFiles, modelFromFiles, modelSource, WEB_MANIFEST_FORMAT, type WebManifest } from '../../src/weights/model-dir-core.js';
 import { crc32, zipFiles } from '../../src/web/zip.js';
-import { makeBatch, parseIdxBytes } from '../../src/web/fashion.js';
+import { idxDatasetInfo } from '../../src/data/core.js';
+import { idxDataset, parseIdx } from '../../src/data/idx.js';
+import { DataLoader } from '../../src/data/loader.js';
 import { exportWeb, googlenet, makeModelDir } from './fixtures.js';
 
 describe('googlenet export --format web', { timeout: 300_000 }, () => {
@@ -104,15 +106,18 @@ describe('googlenet export --format web', { timeout: 300_000 }, () => {
     const { gunzipSync } = await import('node:zlib');
     const raw = gunzipSync(readFileSync(new URL('../../assets/fashion-mnist-subset/t10k-images-idx3-ubyte.gz', import.meta.url)));
     const lraw = gunzipSync(readFileSync(new URL('../../assets/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz', import.meta.url)));
-    const im = parseIdxBytes(new Uint8Array(raw), 't10k-images', 3);
-    const lb = parseIdxBytes(new Uint8Array(lraw), 't10k-labels', 1);
+    const im = parseIdx(new Uint8Array(raw), 't10k-images', 3);
+    const lb = parseIdx(new Uint8Array(lraw), 't10k-labels', 1);
     assert.deepEqual(im.dims, [1000, 28, 28]);
-    const set = { count: 1000, height: 28, width: 28, images: im.data, labels: lb.data };
-    const { x, labels } = makeBatch(set, [0, 5], 28);
-    assert.deepEqual(x.dims, [2, 1, 28, 28]);
-    assert.equal(labels[1], BigInt(lb.data[5]!));
-    const f = Math.fround;
-    assert.equal(x.data[28 * 28 + 100], f(f(f(im.data[5 * 784 + 100]! / 255) - f(0.286)) / f(0.353)));
-    assert.throws(() => parseIdxBytes(new Uint8Array(raw.subarray(0, 100)), 'cut', 3), /expected 784016 bytes, found 100/);
+    // The page's dataset and loader are the core ones: plain normalization, no augmentation.
+    const set = idxDataset({ name: 't10k-images', bytes: new Uint8Array(raw) }, { name: 't10k-labels', bytes: new Uint8Array(lraw) }, idxDatasetInfo('fashion-mnist-subset'));
+    const loader = new DataLoader(set, { batchSize: 2, transform: { train: true, inputSize: 28, padding: 0, flip: false }, shuffle: false, workers: 0 });
+    const { x, y } = await loader.getBatch(0, 0);
+    assert.deepEqual([...loader.batchIndices(0, 0)], [0, 1]);
+    assert.equal(x.length, 2 * 28 * 28);
+    assert.equal(y[1], lb.data[1]);
+    assert.equal(x[28 * 28 + 100], Math.fround(im.data[784 + 100]! * (1 / (255 * 0.353)) - 0.286 / 0.353));
+    assert.throws(() => parseIdx(new Uint8Array(raw.subarray(0, 100)), 'cut', 3), /expected 784016 bytes .*found 100/);
   });
+
 });

@@ -9,8 +9,6 @@ import {
   compareNaive,
   gapVersusDense,
   INCEPTION_TABLE,
-  isTrainable,
-  nodeParams,
   PRESETS,
   resolveConfig,
   scaleChannels,
@@ -20,7 +18,6 @@ import {
   type LayerRow,
   type Preset,
 } from '../../src/web/index.js';
-import { nodeMacs } from '../../src/graph/ops.js';
 import { $, fmt, h, short } from './util.js';
 
 const PRESET_NOTES: Record<Preset, string> = {
@@ -38,19 +35,12 @@ function graphOf(p: Preset, withAux: boolean): { cfg: GoogLeNetConfig; g: Graph 
   return { cfg, g: buildGoogLeNet(cfg, { mode: withAux ? 'train' : 'eval' }) };
 }
 
-/** Params and MACs of one branch of an Inception module (nodes scoped `<module>.branchK`). */
+/** Params and MACs of each branch of an Inception module (rows `<module>.branchK` of a depth-2 summary). */
 function branchStats(g: Graph, module: string): Map<string, { params: number; macs: number }> {
   const out = new Map<string, { params: number; macs: number }>();
-  for (const n of g.nodes) {
-    const parts = n.scope.split('.');
-    if (parts[0] !== module || !parts[1]?.startsWith('branch')) continue;
-    const s = out.get(parts[1]) ?? { params: 0, macs: 0 };
-    s.macs += nodeMacs(n, g);
-    for (const p of nodeParams(n)) {
-      const spec = g.params.get(p);
-      if (spec && isTrainable(spec)) s.params += spec.shape.reduce((a, b) => a * b, 1);
-    }
-    out.set(parts[1], s);
+  for (const row of summarize(g, '', 2).layers) {
+    const [name, branch] = row.name.split('.');
+    if (name === module && branch?.startsWith('branch')) out.set(branch, { params: row.params, macs: row.macs });
   }
   return out;
 }

@@ -1,34 +1,35 @@
 /**
- * View 3: train a narrow GoogLeNet on the embedded Fashion-MNIST subset with the same training
- * graph as Node (`createTrainStep`, via `BrowserTrainer`), with a live chart, pause/resume,
+ * View 3: train a narrow GoogLeNet on the embedded Fashion-MNIST subset through the same training
+ * loop and graph as `googlenet train` (via `BrowserTrainer`), with a live chart, pause/resume,
  * evaluation on the test subset and download of the model directory.
  */
 import {
   BrowserTrainer,
-  FASHION_CLASSES,
   buildGoogLeNet,
   resolveConfig,
   summarize,
   checkModelDirConfig,
-  fetchIdxSplit,
+  fetchIdxDataset,
   modelFromFiles,
   resolveTrainOptions,
   trainModelOptions,
   zipFiles,
   type BrowserTrainOptions,
+  type Dataset,
   type EvalReport,
-  type ImageSet,
 } from '../../src/web/index.js';
 import { drawChart, smooth } from './chart.js';
 import { useModel } from './classify.js';
 import { backendLabel, demo } from './state.js';
 import { $, clearError, download, fmt, h, nextFrame, setProgress, showError } from './util.js';
 
-let data: { train: ImageSet; test: ImageSet } | undefined;
+let data: { train: Dataset; test: Dataset } | undefined;
 let trainer: BrowserTrainer | undefined;
 let running = false;
 let busy = false;
-let stopEval = false;
+/** Pauses training (after the current step) and stops an evaluation. */
+let pause: AbortController | undefined;
+let stopEval: AbortController | undefined;
 const losses: [number, number][] = [];
 const accs: number[] = [];
 const testPoints: [number, number][] = [];
@@ -93,10 +94,10 @@ function setButtons(): void {
   $<HTMLFormElement>('train-form').querySelectorAll('input,select').forEach((e) => ((e as HTMLInputElement).disabled = has));
 }
 
-async function ensureData(): Promise<{ train: ImageSet; test: ImageSet }> {
+async function ensureData(): Promise<{ train: Dataset; test: Dataset }> {
   if (!data) {
     els.status().textContent = 'Loading the Fashion-MNIST subset (gzipped IDX, 1.7 MB)…';
-    const [train, test] = await Promise.all([fetchIdxSplit('data/fashion-mnist-subset/', 'train'), fetchIdxSplit('data/fashion-mnist-subset/', 'test')]);
+    const [train, test] = await Promise.all([fetchIdxDataset('data/fashion-mnist-subset/', 'train'), fetchIdxDataset('data/fashion-mnist-subset/', 'test')]);
     data = { train, test };
   }
   return data;
@@ -112,28 +113,31 @@ async function start(): Promise<void> {
     if (!trainer) {
       els.status().textContent = 'Building and compiling the training graph (forward + backward + optimizer)…';
       await nextFrame();
-      trainer = new BrowserTrainer(d.train, readForm());
+      trainer = BrowserTrainer.create(d.train, d.test, readForm());
       losses.length = 0;
       accs.length = 0;
       testPoints.length = 0;
       setButtons();
     }
     const t = trainer;
-    while (running && !t.finished) {
-      const r = await t.step();
-      losses.push([r.done, r.loss]);
-      accs.push(r.correct / r.batchSize);
-      demo.train.losses.push(r.loss);
-      demo.train.accuracies.push(r.correct / r.batchSize);
-      demo.train.steps = r.done;
-      setProgress(els.progress(), r.done / r.total);
-      els.status().textContent = `step ${fmt(r.done)} / ${fmt(r.total)} · epoch ${r.epoch + 1} / ${t.options.epochs} · loss ${r.loss.toFixed(3)} · batch accuracy ${((100 * r.correct) / r.batchSize).toFixed(0)}% · lr ${r.lr.toPrecision(2)} · ${Math.round(r.ms)} ms/step on ${backendLabel()}`;
-      redraw();
-      if (r.done % t.stepsPerEpoch === 0 && running) {
-        await evaluate(`after epoch ${r.done / t.stepsPerEpoch}`);
-      }
-      await nextFrame();
-    }
+    pause = new AbortController();
+    await t.train(
+      {
+        step: async (r) => {
+          losses.push([r.step, r.loss]);
+          accs.push(r.correct / r.batchSize);
+          demo.train.losses.push(r.loss);
+          demo.train.accuracies.push(r.correct / r.batchSize);
+          demo.train.steps = r.step;
+          setProgress(els.progress(), r.step / r.totalSteps);
+          els.status().textContent = `step ${fmt(r.step)} / ${fmt(r.totalSteps)} · epoch ${r.epoch + 1} / ${r.epochs} · loss ${r.loss.toFixed(3)} · batch accuracy ${((100 * r.correct) / r.batchSize).toFixed(0)}% · lr ${r.lr.toPrecision(2)} · ${Math.round(1000 * r.seconds)} ms/step on ${backendLabel()}`;
+          redraw();
+          await nextFrame();
+        },
+        epoch: (r, epoch) => showEval(r, `after epoch ${epoch + 1}`),
+      },
+      pause.signal,
+    );
     if (t.finished) els.status().textContent += ' · finished';
     else els.status().textContent += ' · paused';
   } catch (e) {
@@ -152,30 +156,33 @@ function renderEval(r: EvalReport, when: string): void {
       'div',
       { class: 'perclass' },
       ...r.perClass.map((a, i) =>
-        h('div', { class: 'barrow' }, h('span', { text: FASHION_CLASSES[i]! }), h('span', { class: 'hbar', style: `width:${(a * 100).toFixed(1)}%` }), h('span', { text: `${(a * 100).toFixed(0)}%` })),
+        h('div', { class: 'barrow' }, h('span', { text: trainer?.model.labels?.[i] ?? String(i) }), h('span', { class: 'hbar', style: `width:${(a * 100).toFixed(1)}%` }), h('span', { text: `${(a * 100).toFixed(0)}%` })),
       ),
     ),
   );
 }
 
-async function evaluate(when = ''): Promise<void> {
+function showEval(r: EvalReport, when: string): void {
+  testPoints.push([trainer?.stepsDone ?? 0, r.accuracy]);
+  demo.train.evals.push(r);
+  renderEval(r, when);
+  redraw();
+}
+
+async function evaluate(): Promise<void> {
   if (!trainer || !data) return;
   busy = true;
-  stopEval = false;
+  stopEval = new AbortController();
   setButtons();
   const prev = els.status().textContent;
   try {
-    trainer.sync();
     const r = await trainer.evaluate(data.test, {
       onProgress: (a, b) => {
         els.status().textContent = `Evaluating on the test subset: ${a} / ${b}…`;
       },
-      shouldStop: () => stopEval,
+      signal: stopEval.signal,
     });
-    testPoints.push([trainer.stepsDone, r.accuracy]);
-    demo.train.evals.push(r);
-    renderEval(r, when || `after ${fmt(trainer.stepsDone)} steps`);
-    redraw();
+    showEval(r, `after ${fmt(trainer.stepsDone)} steps`);
   } catch (e) {
     showError(els.error(), e, 'Evaluation failed: ');
   } finally {
@@ -198,12 +205,13 @@ export function initTrain(): void {
   });
   els.start().addEventListener('click', () => void start());
   els.pause().addEventListener('click', () => {
-    running = false;
+    pause?.abort('paused');
     els.pause().disabled = true;
   });
   els.evalBtn().addEventListener('click', () => void evaluate());
   els.reset().addEventListener('click', () => {
-    stopEval = true;
+    pause?.abort('reset');
+    stopEval?.abort();
     const t = trainer;
     trainer = undefined;
     void t?.dispose();

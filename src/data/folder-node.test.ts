@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { DatasetFormatError, OptionError } from '../errors.js';
-import { DATASET_STATS, openDataset } from './dataset.js';
-import { decodeImageFile, listImageFolder, openImageFolder } from './folder.js';
+import { DATASET_STATS, openDataset } from './dataset-node.js';
+import { decodeImageFile, listImageFolder, openImageFolder } from './folder-node.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-folder-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

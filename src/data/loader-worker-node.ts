@@ -1,15 +1,15 @@
 /**
  * Entry point of a DataLoader worker thread: rebuilds the dataset and the transform pipeline from
  * `workerData`, then answers batch tasks with `prepareBatch` (the pixels travel back as a
- * transferred buffer, not a copy). Started by `loader.ts`; not imported by anything else.
+ * transferred buffer, not a copy). Started by `loader-node.ts`; not imported by anything else.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { prepareBatch, type WorkerInit, type WorkerReply, type WorkerTask } from './batch.js';
-import { datasetFromSource } from './dataset.js';
+import { datasetFromSource } from './dataset-node.js';
 import { TransformPipeline } from './transforms.js';
 
 const port = parentPort;
-if (!port) throw new Error('loader-worker.ts must be started as a worker thread by DataLoader');
+if (!port) throw new Error('loader-worker-node.ts must be started as a worker thread by DataLoader');
 
 const init = workerData as WorkerInit;
 const reply = (m: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);

@@ -15,23 +15,21 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { OptionError } from '../errors.js';
-import { loadCifar } from './cifar.js';
+import { loadCifar } from './cifar-node.js';
 import {
-  DATASET_STATS,
-  FASHION_MNIST_CLASSES,
-  MNIST_CLASSES,
+  DATASET_NAMES,
   MemoryDataset,
+  idxDatasetInfo,
   SubsetDataset,
   type Dataset,
+  type DatasetName,
   type DatasetSource,
 } from './core.js';
-import { FolderDataset, listClassFolders, openImageFolder, resolveFolderSplit, type OnUnreadable } from './folder.js';
-import { findIdxFiles, loadIdxDataset } from './idx.js';
+import { FolderDataset, listClassFolders, openImageFolder, resolveFolderSplit, type OnUnreadable } from './folder-node.js';
+import { findIdxFiles, loadIdxDataset } from './idx-node.js';
 
 export * from './core.js';
 
-export type DatasetName = 'fashion-mnist' | 'mnist' | 'cifar10' | 'cifar100' | 'folder' | 'fashion-mnist-subset';
-export const DATASET_NAMES: readonly DatasetName[] = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'folder', 'fashion-mnist-subset'];
 
 /** Where Debian's `dataset-fashion-mnist` package installs the four gzipped IDX files. */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -92,16 +90,11 @@ export async function openDataset(options: OpenDatasetOptions): Promise<Dataset>
       } else {
         dir = needData(`a folder with the four IDX files; \`googlenet download ${name} --dir DIR\` fetches them`);
       }
-      const files = findIdxFiles(dir, split, name);
-      const stats = DATASET_STATS[name];
-      const classes = name === 'mnist' ? MNIST_CLASSES : FASHION_MNIST_CLASSES;
-      return loadIdxDataset({ ...files, info: { name, numClasses: 10, classes: [...classes], mean: [...stats.mean], std: [...stats.std] } });
+      return loadIdxDataset({ ...findIdxFiles(dir, split, name), info: idxDatasetInfo(name) });
     }
     case 'fashion-mnist-subset': {
       const dir = options.data ?? embeddedSubsetDir();
-      const files = findIdxFiles(dir, split, name);
-      const stats = DATASET_STATS['fashion-mnist'];
-      return loadIdxDataset({ ...files, info: { name, numClasses: 10, classes: [...FASHION_MNIST_CLASSES], mean: [...stats.mean], std: [...stats.std] } });
+      return loadIdxDataset({ ...findIdxFiles(dir, split, name), info: idxDatasetInfo(name) });
     }
     case 'cifar10':
     case 'cifar100':

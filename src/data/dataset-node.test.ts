@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { OptionError } from '../errors.js';
-import { DEBIAN_FASHION_MNIST_DIR, MemoryDataset, SubsetDataset, datasetFromSource, embeddedSubsetDir, openDataset, type DatasetName } from './dataset.js';
+import { DEBIAN_FASHION_MNIST_DIR, MemoryDataset, SubsetDataset, datasetFromSource, embeddedSubsetDir, openDataset, type DatasetName } from './dataset-node.js';
 import { encodeIdx } from './idx.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-dataset-'));

@@ -1,0 +1,86 @@
+/**
+ * Writing files so that nothing is ever half-written: every file the library writes (model
+ * directories, checkpoints, metrics, plots, exports) goes through {@link writeFileAtomic}.
+ */
+import * as fs from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { FileWriteError } from './errors.js';
+
+/** The file-system calls of a write; tests replace them to make a write fail midway. */
+export interface FileIo {
+  openSync: typeof fs.openSync;
+  writeSync: (fd: number, buffer: Uint8Array, offset: number, length: number) => number;
+  fsyncSync: typeof fs.fsyncSync;
+  closeSync: typeof fs.closeSync;
+  renameSync: typeof fs.renameSync;
+  rmSync: typeof fs.rmSync;
+}
+
+export const NODE_IO: FileIo = {
+  openSync: fs.openSync,
+  writeSync: (fd, b, o, l) => fs.writeSync(fd, b, o, l),
+  fsyncSync: fs.fsyncSync,
+  closeSync: fs.closeSync,
+  renameSync: fs.renameSync,
+  rmSync: fs.rmSync,
+};
+
+export interface WriteOptions {
+  /** Names the file in the error ("checkpoint", "model weights"). Default "file". */
+  what?: string;
+  io?: FileIo;
+  /** The error class thrown. Default FileWriteError. */
+  error?: new (message: string) => Error;
+}
+
+/**
+ * Writes `bytes` to `path` atomically: a same-folder temporary file, fsync, rename, folder fsync.
+ * On failure the temporary file is removed and `path` keeps its previous content (or stays absent).
+ * @throws FileWriteError (or `o.error`) naming the file and the cause.
+ */
+export function writeFileAtomic(path: string, bytes: Uint8Array, o: WriteOptions = {}): void {
+  const io = o.io ?? NODE_IO;
+  const what = o.what ?? 'file';
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = io.openSync(tmp, 'w');
+    for (let at = 0; at < bytes.length;) {
+      const n = io.writeSync(fd, bytes, at, bytes.length - at);
+      if (!(n > 0)) throw new Error(`write returned ${n}`);
+      at += n;
+    }
+    io.fsyncSync(fd);
+    io.closeSync(fd);
+    fd = undefined;
+    io.renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== undefined) {
+      try {
+        io.closeSync(fd);
+      } catch {
+        /* already failing */
+      }
+    }
+    try {
+      io.rmSync(tmp, { force: true });
+    } catch {
+      /* nothing to remove */
+    }
+    const err = e as NodeJS.ErrnoException;
+    const msg = err.message.split('\n')[0]!;
+    const cause = err.code && !msg.startsWith(err.code) ? `${err.code}: ${msg}` : msg;
+    const kept = fs.existsSync(path) ? `the previous ${what} is unchanged` : 'nothing was written';
+    throw new (o.error ?? FileWriteError)(`${path}: cannot write ${what} (${cause}); ${kept}`);
+  }
+  try {
+    const d = fs.openSync(dirname(path), 'r');
+    try {
+      fs.fsyncSync(d);
+    } finally {
+      fs.closeSync(d);
+    }
+  } catch {
+    /* best effort: not every platform can fsync a folder */
+  }
+}

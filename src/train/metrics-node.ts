@@ -1,0 +1,44 @@
+/** `DIR/metrics.jsonl`: training records (`metrics.ts`) appended as training goes, and read back. */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../files-node.js';
+import type { MetricsRecord } from './metrics.js';
+
+export type { EpochRecord, MetricsRecord, StepRecord } from './metrics.js';
+
+/** Appends records to a metrics.jsonl file. */
+export class MetricsLog {
+  constructor(readonly path: string) {}
+
+  append(r: MetricsRecord): void {
+    mkdirSync(dirname(this.path), { recursive: true });
+    appendFileSync(this.path, JSON.stringify(r) + '\n');
+  }
+
+  /**
+   * Keeps only the records at or before `step` (a resumed run drops what an interrupted run logged
+   * after its last checkpoint, so the file reads as one run). Rewritten atomically.
+   */
+  truncateAfter(step: number): void {
+    if (!existsSync(this.path)) return;
+    const kept = readMetrics(this.path).filter((r) => r.step <= step);
+    writeFileAtomic(this.path, new TextEncoder().encode(kept.map((r) => JSON.stringify(r) + '\n').join('')));
+  }
+}
+
+/** Parses a metrics.jsonl file (blank and unparseable trailing lines — a torn write — are skipped). */
+export function readMetrics(path: string): MetricsRecord[] {
+  if (!existsSync(path)) return [];
+  const out: MetricsRecord[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as MetricsRecord;
+      if (r && typeof r === 'object' && typeof r.step === 'number') out.push(r);
+    } catch {
+      /* torn last line */
+    }
+  }
+  return out;
+}
+
