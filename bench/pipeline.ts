@@ -106,7 +106,7 @@ async function makeJpegFolder(root: string, n: number, side: [number, number]): 
 export async function runPipelineCase(c: string, o: { threads: number; quick: boolean }): Promise<PipelineResult> {
   const spec = SPECS[c as (typeof PIPELINE_CASES)[number]];
   if (!spec) throw new Error(`unknown pipeline case ${c}`);
-  await import('../src/runtime/node.js');
+  await import('../src/runtime/engine-node.js');
   const { GoogLeNet } = await import('../src/models/model.js');
   const { createTrainStep } = await import('../src/train/engine.js');
   const { openImageFolder } = await import('../src/data/folder-node.js');

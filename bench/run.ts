@@ -116,7 +116,7 @@ function randomInput(n: number): Float32Array {
 
 /** One case of ours (run in a child process). */
 async function runOurs(c: string, o: Options): Promise<CaseResult> {
-  await import('../src/runtime/node.js');
+  await import('../src/runtime/engine-node.js');
   const { GoogLeNet } = await import('../src/models/model.js');
   const { nodeMacs } = await import('../src/graph/ops.js');
   const { createTrainStep } = await import('../src/train/engine.js');
@@ -167,7 +167,7 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
 
 /** onnxruntime-node on PyTorch's own ONNX export (inference cases), in a child process. */
 async function runOrtExport(c: string, o: Options, onnxPath: string): Promise<CaseResult> {
-  await import('../src/runtime/node.js');
+  await import('../src/runtime/engine-node.js');
   const { getDefaultEngine } = await import('../src/runtime/engine.js');
   const batch = Number(c.slice('infer_b'.length));
   const [reps, quickReps] = REPS[c]!;

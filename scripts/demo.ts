@@ -18,7 +18,7 @@ import { evaluate } from '../src/eval/evaluate.js';
 import { formatMetrics } from '../src/eval/metrics.js';
 import { writeEvalFiles } from '../src/eval/files-node.js';
 import { train } from '../src/train/train-node.js';
-import { loadModelDir } from '../src/weights/model-dir.js';
+import { loadModelDir } from '../src/weights/model-dir-node.js';
 
 /** Chosen so that training takes about 4–5 minutes on 2 CPU cores (docs/RESULTS.md has the measurement). */
 const DEFAULTS = { width: 0.125, epochs: 8, lr: 2e-3 } as const;

@@ -6,8 +6,8 @@
  *   node --import tsx scripts/web-demo-model.ts OUT_DIR [--seed N] [--width W] [--channels 1|3] [--size S]
  */
 import { GoogLeNet } from '../src/models/model.js';
-import '../src/runtime/node.js';
-import { saveModelDir } from '../src/weights/model-dir.js';
+import '../src/runtime/engine-node.js';
+import { saveModelDir } from '../src/weights/model-dir-node.js';
 
 const FASHION = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 

@@ -6,13 +6,13 @@
  *   const net = await load({ model: 'models/fashion-mnist' });
  *   console.log(await net.classify('shoe.png', 3));
  */
-import './runtime/node.js';
+import './runtime/engine-node.js';
 import { decodeImageFile } from './infer/decode-node.js';
 import { Classifier, type ImageInput, type Prediction } from './infer/classifier.js';
-import { imagenetClasses } from './infer/labels.js';
+import { imagenetClasses } from './infer/labels-node.js';
 import type { GoogLeNetOptions } from './models/config.js';
 import { GoogLeNet, type CreateOptions } from './models/model.js';
-import { defaultPreprocess, importWeights, loadModelDir } from './weights/model-dir.js';
+import { defaultPreprocess, importWeights, loadModelDir } from './weights/model-dir-node.js';
 
 export * from './errors.js';
 export * from './tensor.js';
@@ -26,9 +26,9 @@ export { GoogLeNet, initWeights, type ForwardOutput, type PreprocessConfig, type
 export * from './models/summary.js';
 export * from './infer/image.js';
 export { decodeImageFile, decodeImageBuffer } from './infer/decode-node.js';
-export { imagenetClasses, fashionMnistClasses, cifar10Classes, cifar100Classes } from './infer/labels.js';
+export { imagenetClasses, fashionMnistClasses, cifar10Classes, cifar100Classes } from './infer/labels-node.js';
 export { Classifier, softmax, topK, type Prediction, type ImageInput } from './infer/classifier.js';
-export { loadModelDir, saveModelDir, importWeights, saveTorchvisionSafetensors, defaultPreprocess } from './weights/model-dir.js';
+export { loadModelDir, saveModelDir, importWeights, saveTorchvisionSafetensors, defaultPreprocess } from './weights/model-dir-node.js';
 export { loadStateDict } from './weights/formats.js';
 export { getDefaultEngine, setDefaultEngine, type Engine, type Session } from './runtime/engine.js';
 

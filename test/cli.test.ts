@@ -12,14 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import '../src/runtime/node.js';
+import '../src/runtime/engine-node.js';
 import { softmax } from '../src/infer/classifier.js';
 import { GoogLeNet } from '../src/models/model.js';
 import { relativeError } from '../src/tensor.js';
 import { loadStateDict } from '../src/weights/formats.js';
-import { saveModelDir } from '../src/weights/model-dir.js';
+import { saveModelDir } from '../src/weights/model-dir-node.js';
 import { openZip } from '../src/weights/pth.js';
-import { saveSafetensorsFile, type StoredTensor } from '../src/weights/safetensors.js';
+import { saveSafetensorsFile, type StoredTensor } from '../src/weights/safetensors-node.js';
 import { REPO, cli, cliAsync, ok, type Run } from './cli-run.js';
 import { fixturePath, missingFixture } from './fixtures.js';
 

@@ -12,7 +12,7 @@ import { runInNewContext } from 'node:vm';
 import { load, type NodeClassifier } from '../src/index.js';
 import type { RgbImage } from '../src/infer/image.js';
 import type { GoogLeNet } from '../src/models/model.js';
-import { nodeEngine } from '../src/runtime/node.js';
+import { nodeEngine } from '../src/runtime/engine-node.js';
 import type { Engine } from '../src/runtime/engine.js';
 
 const MB = 1 << 20;

@@ -8,12 +8,12 @@ import { test } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import '../src/runtime/node.js';
+import '../src/runtime/engine-node.js';
 import { GoogLeNet } from '../src/models/model.js';
 import { relativeError, type Tensor } from '../src/tensor.js';
-import { loadSafetensorsFile } from '../src/weights/safetensors.js';
+import { loadSafetensorsFile } from '../src/weights/safetensors-node.js';
 import { loadStateDict } from '../src/weights/formats.js';
-import { saveModelDir } from '../src/weights/model-dir.js';
+import { saveModelDir } from '../src/weights/model-dir-node.js';
 import { fixturePath, missingFixture } from './fixtures.js';
 
 const TOL = 1e-4;

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WeightFormatError } from '../src/errors.js';
-import type { StoredTensor } from '../src/weights/safetensors-core.js';
+import type { StoredTensor } from '../src/weights/safetensors.js';
 
 /** Debian's Python, where python3-torch installs. */
 export const PYTHON = '/usr/bin/python3';

@@ -1,7 +1,7 @@
-/** `googlenet download NAME`: the official dataset files, checksummed (src/data/download.ts). */
+/** `googlenet download NAME`: the official dataset files, checksummed (src/data/download-node.ts). */
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
-import { DOWNLOAD_NAMES, download } from '../data/download.js';
+import { DOWNLOAD_NAMES, download } from '../data/download-node.js';
 import { action, log, printJson } from './common.js';
 
 interface Flags {

@@ -11,7 +11,7 @@ import { evaluate } from '../eval/evaluate.js';
 import { formatMetrics } from '../eval/metrics.js';
 import type { GoogLeNet } from '../models/model.js';
 import { writeEvalFiles } from '../eval/files-node.js';
-import { loadModelDir } from '../weights/model-dir.js';
+import { loadModelDir } from '../weights/model-dir-node.js';
 import { action, intOption, log, printJson } from './common.js';
 import { choiceOption, datasetOption } from './train.js';
 

@@ -4,9 +4,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { OptionError } from '../errors.js';
 import { lowerToOnnx } from '../graph/lower.js';
-import { readModelDirConfig, saveModelDir, saveTorchvisionSafetensors } from '../weights/model-dir.js';
-import { writeFileAtomic } from '../weights/safetensors.js';
-import { webManifest } from '../weights/model-dir-core.js';
+import { readModelDirConfig, saveModelDir, saveTorchvisionSafetensors } from '../weights/model-dir-node.js';
+import { writeFileAtomic } from '../files-node.js';
+import { webManifest } from '../weights/model-dir.js';
 import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
 
 export const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;

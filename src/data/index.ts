@@ -7,7 +7,7 @@
  * - `idx.ts`, `cifar.ts` the file formats, bytes in (`idx-node.ts`, `cifar-node.ts`: from files); `folder-node.ts` image folders
  * - `transforms.ts` seeded image transforms and `TransformPipeline`
  * - `loader.ts`     `DataLoader`: seeded order, batching, prefetching (`loader-node.ts`: worker threads)
- * - `download.ts`   `download`: official files with checksums
+ * - `download-node.ts``download`: official files with checksums
  */
 export * from '../rng.js';
 export * from './dataset-node.js';
@@ -19,4 +19,4 @@ export * from './folder-node.js';
 export * from './transforms.js';
 export * from './loader-node.js';
 export { prepareBatch, type PreparedBatch } from './batch.js';
-export * from './download.js';
+export * from './download-node.js';

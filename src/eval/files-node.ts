@@ -2,7 +2,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../files-node.js';
-import { confusionSvg, writeSvgAndPng } from '../train/plot.js';
+import { confusionSvg } from '../train/plot.js';
+import { writeSvgAndPng } from '../train/plot-node.js';
 import type { EvalMetrics } from './metrics.js';
 
 /** Writes eval.json and confusion.{json,svg,png} of `m` into `dir`; returns the confusion files. */

@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import '../runtime/node.js';
+import '../runtime/engine-node.js';
 import { getDefaultEngine } from '../runtime/engine.js';
 import { GraphBuilder, type Sym } from './builder.js';
 import type { Graph } from './ir.js';

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { ImageError } from '../errors.js';
 import { decodeImageBuffer, decodeImageFile } from './decode-node.js';
 import { preprocess, toChannels, type RgbImage } from './image.js';
-import { IMAGENET_CLASSES_PATH, cifar100Classes, cifar10Classes, fashionMnistClasses, imagenetClasses } from './labels.js';
+import { IMAGENET_CLASSES_PATH, cifar100Classes, cifar10Classes, fashionMnistClasses, imagenetClasses } from './labels-node.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

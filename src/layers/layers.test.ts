@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import '../runtime/node.js';
+import '../runtime/engine-node.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { lowerToOnnx } from '../graph/lower.js';
 import { getDefaultEngine } from '../runtime/engine.js';

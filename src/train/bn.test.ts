@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import '../runtime/node.js';
+import '../runtime/engine-node.js';
 import { GoogLeNet } from '../models/model.js';
 import { biasCorrectedBatchNorm } from './bn.js';
 

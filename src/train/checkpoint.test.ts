@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { saveSafetensorsFile } from '../weights/safetensors.js';
+import { saveSafetensorsFile } from '../weights/safetensors-node.js';
 import type { FileIo as CheckpointIo } from '../files-node.js';
 import { CHECKPOINT_VERSION, decodeState, encodeCheckpoint, encodeState, type Checkpoint } from './checkpoint.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint-node.js';

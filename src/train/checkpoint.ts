@@ -17,7 +17,7 @@
 import { WeightFormatError } from '../errors.js';
 import type { Weights } from '../graph/lower.js';
 import type { TensorArray } from '../tensor.js';
-import { parseSafetensors, writeSafetensors, type StoredDType, type StoredTensor } from '../weights/safetensors-core.js';
+import { parseSafetensors, writeSafetensors, type StoredDType, type StoredTensor } from '../weights/safetensors.js';
 import type { EmaState } from './ema.js';
 
 export const CHECKPOINT_FORMAT = 'googlenet-ts/checkpoint';

@@ -16,14 +16,14 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import '../runtime/node.js';
+import '../runtime/engine-node.js';
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
 import { OnnxGraphBuilder } from '../graph/onnx.js';
 import { GoogLeNet } from '../models/model.js';
 import { PRESETS } from '../models/config.js';
 import { getDefaultEngine } from '../runtime/engine.js';
 import { relativeError, type Tensor, type TensorArray } from '../tensor.js';
-import { loadSafetensorsFile, type StoredTensor } from '../weights/safetensors.js';
+import { loadSafetensorsFile, type StoredTensor } from '../weights/safetensors-node.js';
 import { buildTrainGraph, createTrainStep, trainLayout, type TrainStep } from './engine.js';
 import { emitUpdate, resolveOptimizer, stateSlots, type OptimizerOptions } from './optim.js';
 

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import type { MetricsRecord } from './metrics.js';
-import { confusionSvg, lineChartSvg, niceTicks, svgToPng, trainingCharts, writeTrainingPlots, xmlEscape } from './plot.js';
+import { svgToPng, writeTrainingPlots } from './plot-node.js';
+import { confusionSvg, lineChartSvg, niceTicks, trainingCharts, xmlEscape } from './plot.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'plot-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,15 +1,11 @@
 /**
  * Plots without a plotting library: line charts and a confusion-matrix heatmap written as SVG
- * strings (pure functions of their data), and PNG by letting sharp (librsvg) render the SVG.
+ * strings, pure functions of their data (`plot-node.ts` renders them to PNG and writes the files).
  *
  * After every epoch the trainer writes `loss.svg`/`loss.png` (training loss per logging window
  * and per epoch, validation loss) and `accuracy.svg`/`accuracy.png` (training accuracy,
- * validation top-1, EMA top-1) — seed 000's `plt.plot(loss_arr)`, kept up to date.
+ * validation top-1, EMA top-1) — the CIFAR-10 tutorial's `plt.plot(loss_arr)`, kept up to date.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import sharp from 'sharp';
-import { writeFileAtomic } from '../files-node.js';
 import type { EpochRecord, MetricsRecord, StepRecord } from './metrics.js';
 
 export interface Series {
@@ -173,19 +169,6 @@ export function confusionSvg(matrix: readonly (readonly number[])[], classes: re
   return parts.join('\n') + '\n';
 }
 
-/** Renders an SVG document to PNG bytes (sharp / librsvg). */
-export async function svgToPng(svg: string): Promise<Uint8Array> {
-  return new Uint8Array(await sharp(Buffer.from(svg)).png().toBuffer());
-}
-
-/** Writes `base.svg` and `base.png` atomically; returns both paths. */
-export async function writeSvgAndPng(base: string, svg: string): Promise<[string, string]> {
-  mkdirSync(dirname(base), { recursive: true });
-  writeFileAtomic(`${base}.svg`, new TextEncoder().encode(svg));
-  writeFileAtomic(`${base}.png`, await svgToPng(svg));
-  return [`${base}.svg`, `${base}.png`];
-}
-
 /** The loss and accuracy charts of a run's metrics (x in epochs). */
 export function trainingCharts(records: readonly MetricsRecord[], stepsPerEpoch: number, title = ''): { loss: string; accuracy: string } {
   const steps = records.filter((r): r is StepRecord => r.type === 'step');
@@ -214,10 +197,4 @@ export function trainingCharts(records: readonly MetricsRecord[], stepsPerEpoch:
     loss: lineChartSvg(lossSeries, { title: `${prefix}loss${yMax !== undefined ? ' (validation clipped)' : ''}`, xLabel: 'epoch', yLabel: 'cross-entropy loss', yMin: 0, ...(yMax !== undefined ? { yMax } : {}) }),
     accuracy: lineChartSvg(accSeries, { title: `${prefix}accuracy`, xLabel: 'epoch', yLabel: 'accuracy (%)' }),
   };
-}
-
-/** Writes loss.{svg,png} and accuracy.{svg,png} into `dir`; returns the paths. */
-export async function writeTrainingPlots(dir: string, records: readonly MetricsRecord[], stepsPerEpoch: number, title = ''): Promise<string[]> {
-  const c = trainingCharts(records, stepsPerEpoch, title);
-  return [...(await writeSvgAndPng(`${dir}/loss`, c.loss)), ...(await writeSvgAndPng(`${dir}/accuracy`, c.accuracy))];
 }

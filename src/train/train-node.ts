@@ -25,14 +25,14 @@ import type { EvalMetrics } from '../eval/metrics.js';
 import { writeFileAtomic, type FileIo } from '../files-node.js';
 import { resolveConfig } from '../models/config.js';
 import { GoogLeNet, type StateTensor } from '../models/model.js';
-import { importWeights, loadModelDir, saveModelDir } from '../weights/model-dir.js';
+import { importWeights, loadModelDir, saveModelDir } from '../weights/model-dir-node.js';
 import type { BestRecord, Checkpoint, TrainPosition } from './checkpoint.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint-node.js';
 import { validateTrainOptions, type TrainConfig, type TrainOptions } from './config.js';
 import { runTraining, type RunOutcome, type StepFactory, type TrainRun, type TrainSinks } from './loop.js';
 import type { EpochRecord } from './metrics.js';
 import { MetricsLog, readMetrics } from './metrics-node.js';
-import { writeTrainingPlots } from './plot.js';
+import { writeTrainingPlots } from './plot-node.js';
 import { Progress, type ProgressMode } from './progress.js';
 import { createRun, disposeRun, resolveTrainConfig, resumedConfig, selectSplits, type Splits } from './setup.js';
 

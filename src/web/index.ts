@@ -28,7 +28,7 @@ export { GoogLeNet, initWeights, type ForwardOutput, type PreprocessConfig, type
 export * from '../models/summary.js';
 export * from '../infer/image.js';
 export { Classifier, softmax, topK, type Prediction, type ImageInput } from '../infer/classifier.js';
-export { readSafetensors, parseSafetensors, writeSafetensors, type StoredTensor } from '../weights/safetensors-core.js';
+export { readSafetensors, parseSafetensors, writeSafetensors, type StoredTensor } from '../weights/safetensors.js';
 export { getDefaultEngine, setDefaultEngine, ortEngine, type Engine, type Session } from '../runtime/engine.js';
 export { createTrainStep, type TrainStep, type TrainStepOptions, type StepResult } from '../train/engine.js';
 export type { Dataset } from '../data/core.js';
@@ -50,7 +50,7 @@ export {
   type ModelDirConfig,
   type ModelDirFiles,
   type WebManifest,
-} from '../weights/model-dir-core.js';
+} from '../weights/model-dir.js';
 export { ModelLoadError, type FetchModelOptions } from './model-dir.js';
 export { fetchIdxDataset } from './data.js';
 export { BrowserTrainer, resolveTrainOptions, trainModelOptions, type BrowserTrainOptions, type BrowserTrainSinks, type EvalReport, type StepReport } from './train.js';

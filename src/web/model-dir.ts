@@ -1,11 +1,11 @@
 /**
  * Model directories over HTTP: `<url>/config.json` and `<url>/model.safetensors`, fetched with
  * progress and an idle timeout, then read by the same `modelFromFiles` as Node
- * (`weights/model-dir-core.ts`, which also writes the files the page downloads).
+ * (`weights/model-dir.ts`, which also writes the files the page downloads).
  */
 import { GoogLeNetError } from '../errors.js';
 import type { CreateOptions, GoogLeNet } from '../models/model.js';
-import { checkModelDirConfig, modelFromFiles } from '../weights/model-dir-core.js';
+import { checkModelDirConfig, modelFromFiles } from '../weights/model-dir.js';
 
 /** A model URL that cannot be fetched (network error, HTTP error, wrong content). */
 export class ModelLoadError extends GoogLeNetError {

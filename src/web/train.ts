@@ -14,7 +14,7 @@ import { biasCorrectedBatchNorm } from '../train/bn.js';
 import type { TrainOptions } from '../train/config.js';
 import { copyModel, runTraining, syncWeights, type RunOutcome, type StepReport, type TrainRun } from '../train/loop.js';
 import { createRun, disposeRun, resolveTrainConfig, selectSplits } from '../train/setup.js';
-import { modelDirFiles, type ModelDirFiles } from '../weights/model-dir-core.js';
+import { modelDirFiles, type ModelDirFiles } from '../weights/model-dir.js';
 
 export type { StepReport } from '../train/loop.js';
 

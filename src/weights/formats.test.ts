@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { detectWeightFormat, loadStateDict } from './formats.js';
-import { writeSafetensors } from './safetensors.js';
+import { writeSafetensors } from './safetensors-node.js';
 
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
 import { refuses } from '../../test/weights-helpers.js';

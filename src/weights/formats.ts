@@ -5,7 +5,7 @@
  */
 import { WeightFormatError } from '../errors.js';
 import { readPth } from './pth.js';
-import { readSafetensors, readWeightBytes, type StoredTensor } from './safetensors.js';
+import { readSafetensors, readWeightBytes, type StoredTensor } from './safetensors-node.js';
 
 export type WeightFileFormat = 'pth' | 'safetensors';
 

@@ -1,61 +1,202 @@
 /**
- * Model directories on disk (the format is `model-dir-core.ts`'s): saving writes both files
- * atomically, loading reads them with the same checks as the browser. Training run folders are
- * model directories too.
+ * The model-directory format, bytes in and bytes out, shared by Node (`model-dir.ts`: files) and
+ * the browser (`web/model-dir.ts`: HTTP, downloads). A model directory holds
+ *
+ *   config.json        { format, version, model (the full resolved config), labels, preprocess, source? }
+ *   model.safetensors  the weights under torchvision's names and layouts
+ *
+ * so that loading needs no other flags; `googlenet export --format web` adds `manifest.json`.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { WeightFormatError } from '../errors.js';
-import { writeFileAtomic } from '../files-node.js';
 import { defaultPreprocess } from '../infer/classifier.js';
-import type { GoogLeNetOptions } from '../models/config.js';
+import { resolveConfig, type GoogLeNetConfig } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
-import { loadStateDict } from './formats.js';
-import { modelDirFiles, modelFromFiles, parseModelDirConfig, torchvisionSafetensors, type ModelDirConfig, type ModelDirExtras } from './model-dir-core.js';
-import { readWeightBytes } from './safetensors.js';
+import { readSafetensors, writeSafetensors, type StoredTensor } from './safetensors.js';
 
-export type { PreprocessConfig };
-export { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from './model-dir-core.js';
+export const MODEL_FORMAT = 'googlenet-ts/model';
+export const MODEL_FORMAT_VERSION = 1;
 
-// Shared with Classifier (runtime-agnostic), which falls back to it for models without their own.
-export { defaultPreprocess };
-
-/** Writes the weights under torchvision's names (PyTorch's `load_state_dict(strict=True)` takes them). */
-export function saveTorchvisionSafetensors(model: GoogLeNet, path: string): void {
-  writeFileAtomic(path, torchvisionSafetensors(model), { what: 'weights' });
+export interface ModelDirConfig {
+  format: typeof MODEL_FORMAT;
+  version: number;
+  /** The full resolved model config (preset and every option). */
+  model: GoogLeNetConfig;
+  labels: string[] | null;
+  preprocess: PreprocessConfig;
+  /** Free-form provenance, e.g. the weight file it was imported from. */
+  source?: string;
 }
 
-/** Writes `dir/config.json` and `dir/model.safetensors`, each atomically. */
-export function saveModelDir(model: GoogLeNet, dir: string, extra: ModelDirExtras = {}): void {
-  const files = modelDirFiles(model, extra, dir);
-  mkdirSync(dir, { recursive: true });
-  writeFileAtomic(join(dir, 'model.safetensors'), files['model.safetensors'], { what: 'weights' });
-  writeFileAtomic(join(dir, 'config.json'), files['config.json'], { what: 'model config' });
+/** The two files of a model directory. */
+export interface ModelDirFiles {
+  'config.json': Uint8Array;
+  'model.safetensors': Uint8Array;
 }
 
-export function readModelDirConfig(dir: string): ModelDirConfig {
-  const file = join(dir, 'config.json');
-  if (!existsSync(dir)) throw new WeightFormatError(`${dir}: no such model directory`);
-  if (!statSync(dir).isDirectory()) throw new WeightFormatError(`${dir}: not a model directory (expected a folder with config.json and model.safetensors)`);
-  if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — not a googlenet-ts model directory`);
-  return parseModelDirConfig(readFileSync(file, 'utf8'), file);
+/** What a saved model directory carries beside the weights; each defaults to the model's own. */
+export interface ModelDirExtras {
+  labels?: string[] | null;
+  preprocess?: PreprocessConfig;
+  /** Provenance, e.g. "googlenet-ts train: weights after epoch 3". */
+  source?: string;
 }
 
-/** Loads a model directory: config, labels, preprocessing and weights. */
-export function loadModelDir(dir: string, create: CreateOptions = {}): GoogLeNet {
-  const cfg = readModelDirConfig(dir);
-  const file = join(dir, 'model.safetensors');
-  if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — the model directory has no weights`);
-  return modelFromFiles(cfg, readWeightBytes(file), { config: join(dir, 'config.json'), weights: file }, create);
+/** Validates a parsed `config.json`; `file` names it in the messages. */
+export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig {
+  const c = (raw ?? {}) as Partial<ModelDirConfig>;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new WeightFormatError(`${file}: expected a JSON object`);
+  if (c.format !== MODEL_FORMAT) throw new WeightFormatError(`${file}: format is ${JSON.stringify(c.format)}, expected "${MODEL_FORMAT}" — not a googlenet-ts model directory`);
+  if (typeof c.version !== 'number' || c.version > MODEL_FORMAT_VERSION) {
+    throw new WeightFormatError(`${file}: format version ${String(c.version)} is newer than this googlenet-ts reads (${MODEL_FORMAT_VERSION})`);
+  }
+  if (!c.model || !c.preprocess) throw new WeightFormatError(`${file}: missing "model" or "preprocess"`);
+  if (c.labels != null && (!Array.isArray(c.labels) || !c.labels.every((s) => typeof s === 'string'))) {
+    throw new WeightFormatError(`${file}: "labels" must be an array of strings or null`);
+  }
+  return c as ModelDirConfig;
+}
+
+/** Parses the text of a `config.json`. */
+export function parseModelDirConfig(text: string, file: string): ModelDirConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new WeightFormatError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  return checkModelDirConfig(raw, file);
+}
+
+/** The model's state dict as the tensors of its `model.safetensors` (F32 weights, I64 counters). */
+export function storedStateDict(model: GoogLeNet): Map<string, StoredTensor> {
+  const out = new Map<string, StoredTensor>();
+  for (const [k, t] of model.stateDict()) {
+    const data = t.data as Float32Array | BigInt64Array;
+    out.set(k, { dtype: data instanceof BigInt64Array ? 'I64' : 'F32', dims: [...t.dims], data });
+  }
+  return out;
+}
+
+/** The weights as torchvision-named safetensors bytes (PyTorch's `load_state_dict(strict=True)` takes them). */
+export function torchvisionSafetensors(model: GoogLeNet): Uint8Array {
+  return writeSafetensors(storedStateDict(model), { format: 'pt', producer: 'googlenet-ts' });
 }
 
 /**
- * Builds a model for a torchvision state dict (`.pth` or `.safetensors`). The file's aux keys are
- * used when `auxLogits` is on and ignored otherwise.
+ * The config a model directory of `model` holds.
+ * @throws WeightFormatError when the labels do not match the classes.
  */
-export function importWeights(file: string, options: GoogLeNetOptions, create: CreateOptions = {}): GoogLeNet {
-  const sd = loadStateDict(file);
-  const model = new GoogLeNet(options, create, new Map());
-  model.loadStateDict(sd, file);
+export function modelDirConfig(model: GoogLeNet, extra: ModelDirExtras = {}, where = 'model directory'): ModelDirConfig {
+  const labels = extra.labels ?? model.labels ?? null;
+  if (labels && labels.length !== model.config.numClasses) {
+    throw new WeightFormatError(`${where}: ${labels.length} labels for a model with ${model.config.numClasses} classes`);
+  }
+  const { source } = extra;
+  return {
+    format: MODEL_FORMAT,
+    version: MODEL_FORMAT_VERSION,
+    model: model.config,
+    labels,
+    preprocess: extra.preprocess ?? model.preprocess ?? defaultPreprocess(model.config),
+    ...(source ? { source } : {}),
+  };
+}
+
+/** The two files of a model directory, as bytes (what Node's `saveModelDir` writes and the page downloads). */
+export function modelDirFiles(model: GoogLeNet, extra: ModelDirExtras = {}, where?: string): ModelDirFiles {
+  const config = modelDirConfig(model, extra, where);
+  return {
+    'config.json': new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'),
+    'model.safetensors': torchvisionSafetensors(model),
+  };
+}
+
+export function describeConfig(c: GoogLeNetConfig): string {
+  return `preset ${c.preset}, ${c.numClasses} classes, ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}${c.auxLogits ? ', aux heads' : ''}`;
+}
+
+const sources = new WeakMap<GoogLeNet, string>();
+
+/** The `source` line of the config.json a model was loaded from (provenance), if any. */
+export function modelSource(model: GoogLeNet): string | undefined {
+  return sources.get(model);
+}
+
+/** Whether a provenance line says the weights are a random initialization. */
+export function isUntrainedSource(source: string | undefined): boolean {
+  return /random|untrained/i.test(source ?? '');
+}
+
+/**
+ * Builds the model of a config and loads its weights, checking keys, shapes and dtypes: a weight
+ * file that does not fit its config is a WeightFormatError naming the first mismatching tensor.
+ * @param names how the two files are named in messages (paths or URLs).
+ */
+export function modelFromFiles(cfg: ModelDirConfig, weights: Uint8Array, names: { config: string; weights: string }, create: CreateOptions = {}): GoogLeNet {
+  let model: GoogLeNet;
+  try {
+    model = new GoogLeNet(resolveConfig(cfg.model), create, new Map());
+  } catch (e) {
+    throw new WeightFormatError(`${names.config}: ${(e as Error).message}`);
+  }
+  let sd: Map<string, StoredTensor>;
+  try {
+    sd = readSafetensors(weights, names.weights);
+  } catch (e) {
+    throw new WeightFormatError(`${(e as Error).message} — the weight file is damaged or not safetensors`);
+  }
+  try {
+    model.loadStateDict(sd, names.weights);
+  } catch (e) {
+    throw new WeightFormatError(`the weight file does not match its config.json (${describeConfig(model.config)}): ${(e as Error).message}`);
+  }
+  if (cfg.labels) {
+    if (cfg.labels.length !== model.config.numClasses) {
+      throw new WeightFormatError(`${names.config}: ${cfg.labels.length} labels for a model with ${model.config.numClasses} classes`);
+    }
+    model.labels = cfg.labels;
+  }
+  model.preprocess = cfg.preprocess;
+  if (typeof cfg.source === 'string') sources.set(model, cfg.source);
   return model;
+}
+
+/** What `googlenet export --format web` adds next to the model directory's two files. */
+export const WEB_MANIFEST_FORMAT = 'googlenet-ts/web';
+
+/** `manifest.json` of a web export: what a page needs to list a model before downloading it. */
+export interface WebManifest {
+  format: typeof WEB_MANIFEST_FORMAT;
+  version: 1;
+  name: string;
+  description: string;
+  /** False for random-initialization models (the page labels them as untrained). */
+  trained: boolean;
+  preset: string;
+  numClasses: number;
+  inChannels: number;
+  inputSize: number;
+  params: number;
+  labels: string[] | null;
+  files: { config: string; weights: string; weightsBytes: number };
+}
+
+/** The manifest `googlenet export --format web` writes next to the two files. */
+export function webManifest(model: GoogLeNet, o: { name: string; description?: string; trained?: boolean; weightsBytes: number; source?: string }): WebManifest {
+  const c = model.config;
+  const trained = o.trained ?? !isUntrainedSource(o.source);
+  return {
+    format: WEB_MANIFEST_FORMAT,
+    version: 1,
+    name: o.name,
+    description: o.description ?? `GoogLeNet, ${describeConfig(c)}${trained ? '' : ' — untrained (random weights)'}`,
+    trained,
+    preset: c.preset,
+    numClasses: c.numClasses,
+    inChannels: c.inChannels,
+    inputSize: c.inputSize,
+    params: model.numParams(),
+    labels: model.labels ?? null,
+    files: { config: 'config.json', weights: 'model.safetensors', weightsBytes: o.weightsBytes },
+  };
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { numel } from '../tensor.js';
 import { loadPthFile, openZip, readPth } from './pth.js';
-import type { StoredTensor } from './safetensors.js';
+import type { StoredTensor } from './safetensors-node.js';
 
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
 import { PYTHON, matchesSummary, python, refuses, withTmp, type TensorSummaries } from '../../test/weights-helpers.js';

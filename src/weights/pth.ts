@@ -12,7 +12,7 @@
 import * as zlib from 'node:zlib';
 import { WeightFormatError } from '../errors.js';
 import { numel, type TensorArray } from '../tensor.js';
-import { DTYPE_BYTES, decodeTensorBytes, readWeightBytes, widenedDType, type StoredDType, type StoredTensor } from './safetensors.js';
+import { DTYPE_BYTES, decodeTensorBytes, readWeightBytes, widenedDType, type StoredDType, type StoredTensor } from './safetensors-node.js';
 
 // ---------------------------------------------------------------------------------------------
 // Zip

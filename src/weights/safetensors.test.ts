@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { numel } from '../tensor.js';
 import {
   loadSafetensorsFile, parseSafetensors, readSafetensors, saveSafetensorsFile, writeSafetensors, type StoredTensor,
-} from './safetensors.js';
+} from './safetensors-node.js';
 
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
 import { PYTHON, matchesSummary, python, refuses, withTmp, type TensorSummaries } from '../../test/weights-helpers.js';

@@ -8,12 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import '../../src/runtime/node.js';
+import '../../src/runtime/engine-node.js';
 import { Rng } from '../../src/rng.js';
 import { GoogLeNet } from '../../src/models/model.js';
 import type { GoogLeNetOptions } from '../../src/models/config.js';
 import type { PreprocessConfig } from '../../src/models/model.js';
-import { saveModelDir } from '../../src/weights/model-dir.js';
+import { saveModelDir } from '../../src/weights/model-dir-node.js';
 import { REPO } from './harness.js';
 
 /** Runs the `googlenet` CLI from source; returns stdout. */

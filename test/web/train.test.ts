@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { loadModelDir } from '../../src/weights/model-dir.js';
+import { loadModelDir } from '../../src/weights/model-dir-node.js';
 import { ARTIFACTS, REPO, ensureBuilt, launch, noBrowser, openPage, serve, type StaticServer, type Watched } from './harness.js';
 import { nodeLogits, relErr } from './fixtures.js';
 

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { DatasetFormatError, OptionError } from '../errors.js';
 import { encodeCifarRecords } from './cifar.js';
 import { openDataset } from './dataset-node.js';
-import { DOWNLOADS, download, extractTarGz } from './download.js';
+import { DOWNLOADS, download, extractTarGz } from './download-node.js';
 import { encodeIdx } from './idx.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-download-'));

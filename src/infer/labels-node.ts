@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { DatasetFormatError } from '../errors.js';
 
 /**
- * The ImageNet-1k class file, resolved from this module: `src/infer/labels.ts` (tsx) and
- * `dist/infer/labels.js` (compiled) both sit two folders below the package root.
+ * The ImageNet-1k class file, resolved from this module: `src/infer/labels-node.ts` (tsx) and
+ * `dist/infer/labels-node.js` (compiled) both sit two folders below the package root.
  */
 export const IMAGENET_CLASSES_PATH: string = fileURLToPath(new URL('../../assets/imagenet-classes.json', import.meta.url));
 

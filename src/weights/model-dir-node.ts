@@ -1,0 +1,61 @@
+/**
+ * Model directories on disk (the format is `model-dir.ts`'s): saving writes both files
+ * atomically, loading reads them with the same checks as the browser. Training run folders are
+ * model directories too.
+ */
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { WeightFormatError } from '../errors.js';
+import { writeFileAtomic } from '../files-node.js';
+import { defaultPreprocess } from '../infer/classifier.js';
+import type { GoogLeNetOptions } from '../models/config.js';
+import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
+import { loadStateDict } from './formats.js';
+import { modelDirFiles, modelFromFiles, parseModelDirConfig, torchvisionSafetensors, type ModelDirConfig, type ModelDirExtras } from './model-dir.js';
+import { readWeightBytes } from './safetensors-node.js';
+
+export type { PreprocessConfig };
+export { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from './model-dir.js';
+
+// Shared with Classifier (runtime-agnostic), which falls back to it for models without their own.
+export { defaultPreprocess };
+
+/** Writes the weights under torchvision's names (PyTorch's `load_state_dict(strict=True)` takes them). */
+export function saveTorchvisionSafetensors(model: GoogLeNet, path: string): void {
+  writeFileAtomic(path, torchvisionSafetensors(model), { what: 'weights' });
+}
+
+/** Writes `dir/config.json` and `dir/model.safetensors`, each atomically. */
+export function saveModelDir(model: GoogLeNet, dir: string, extra: ModelDirExtras = {}): void {
+  const files = modelDirFiles(model, extra, dir);
+  mkdirSync(dir, { recursive: true });
+  writeFileAtomic(join(dir, 'model.safetensors'), files['model.safetensors'], { what: 'weights' });
+  writeFileAtomic(join(dir, 'config.json'), files['config.json'], { what: 'model config' });
+}
+
+export function readModelDirConfig(dir: string): ModelDirConfig {
+  const file = join(dir, 'config.json');
+  if (!existsSync(dir)) throw new WeightFormatError(`${dir}: no such model directory`);
+  if (!statSync(dir).isDirectory()) throw new WeightFormatError(`${dir}: not a model directory (expected a folder with config.json and model.safetensors)`);
+  if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — not a googlenet-ts model directory`);
+  return parseModelDirConfig(readFileSync(file, 'utf8'), file);
+}
+
+/** Loads a model directory: config, labels, preprocessing and weights. */
+export function loadModelDir(dir: string, create: CreateOptions = {}): GoogLeNet {
+  const cfg = readModelDirConfig(dir);
+  const file = join(dir, 'model.safetensors');
+  if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — the model directory has no weights`);
+  return modelFromFiles(cfg, readWeightBytes(file), { config: join(dir, 'config.json'), weights: file }, create);
+}
+
+/**
+ * Builds a model for a torchvision state dict (`.pth` or `.safetensors`). The file's aux keys are
+ * used when `auxLogits` is on and ignored otherwise.
+ */
+export function importWeights(file: string, options: GoogLeNetOptions, create: CreateOptions = {}): GoogLeNet {
+  const sd = loadStateDict(file);
+  const model = new GoogLeNet(options, create, new Map());
+  model.loadStateDict(sd, file);
+  return model;
+}
