@@ -17,7 +17,7 @@
  */
 import type { Batch } from '../data/loader.js';
 import type { Dataset } from '../data/core.js';
-import { GoogLeNetError } from '../errors.js';
+import { TrainingDivergedError } from '../errors.js';
 import { evaluate } from '../eval/evaluate.js';
 import type { EvalMetrics } from '../eval/metrics.js';
 import type { Weights } from '../graph/lower.js';
@@ -149,10 +149,6 @@ export interface RunOutcome {
   published: EvalMetrics | null;
 }
 
-/** The loss went NaN or infinite. */
-export class TrainingDivergedError extends GoogLeNetError {
-  override name = 'TrainingDivergedError';
-}
 
 const now = (): number => performance.now() / 1000;
 

@@ -36,7 +36,8 @@ import { writeTrainingPlots } from './plot-node.js';
 import { Progress, type ProgressMode } from './progress.js';
 import { createRun, disposeRun, resolveTrainConfig, resumedConfig, selectSplits, type Splits } from './setup.js';
 
-export { TrainingDivergedError, type StepFactory, type TrainStepLike } from './loop.js';
+export { TrainingDivergedError } from '../errors.js';
+export type { StepFactory, TrainStepLike } from './loop.js';
 
 export interface TrainHooks {
   /** 'auto' (default): a bar when stderr is a terminal, plain lines otherwise. */

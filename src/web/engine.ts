@@ -8,7 +8,7 @@
  * from a CDN, so a page works offline once served.
  */
 import * as ort from 'onnxruntime-web';
-import { GoogLeNetError } from '../errors.js';
+import { BackendError } from '../errors.js';
 import { OnnxGraphBuilder } from '../graph/onnx.js';
 import { ortEngine, setDefaultEngine, type Engine, type OrtModule, type Session } from '../runtime/engine.js';
 
@@ -20,10 +20,6 @@ import { ortEngine, setDefaultEngine, type Engine, type OrtModule, type Session 
   else g.process.env ??= {};
 }
 
-/** No execution provider works in this browser (no WebAssembly, no SIMD, wasm files missing…). */
-export class BackendError extends GoogLeNetError {
-  override name = 'BackendError';
-}
 
 export type BackendKind = 'webgpu' | 'wasm';
 

@@ -34,7 +34,7 @@ export { createTrainStep, type TrainStep, type TrainStepOptions, type StepResult
 export type { Dataset } from '../data/core.js';
 export { evaluate, type EvaluateOptions } from '../eval/evaluate.js';
 export type { EvalMetrics } from '../eval/metrics.js';
-export { BackendError, initBrowserEngine, currentBackend, wasmSimdSupported, type BackendInfo, type BrowserEngineOptions } from './engine.js';
+export { initBrowserEngine, currentBackend, wasmSimdSupported, type BackendInfo, type BrowserEngineOptions } from './engine.js';
 export { decodeImage, type DecodedImage, type DecodeImageOptions } from './decode.js';
 export {
   MODEL_FORMAT,
@@ -51,7 +51,7 @@ export {
   type ModelDirFiles,
   type WebManifest,
 } from '../weights/model-dir.js';
-export { ModelLoadError, type FetchModelOptions } from './model-dir.js';
+export type { FetchModelOptions } from './model-dir.js';
 export { fetchIdxDataset } from './data.js';
 export { BrowserTrainer, resolveTrainOptions, trainModelOptions, type BrowserTrainOptions, type BrowserTrainSinks, type EvalReport, type StepReport } from './train.js';
 export { zipFiles, crc32 } from './zip.js';

@@ -3,14 +3,10 @@
  * progress and an idle timeout, then read by the same `modelFromFiles` as Node
  * (`weights/model-dir.ts`, which also writes the files the page downloads).
  */
-import { GoogLeNetError } from '../errors.js';
+import { ModelLoadError } from '../errors.js';
 import type { CreateOptions, GoogLeNet } from '../models/model.js';
 import { checkModelDirConfig, modelFromFiles } from '../weights/model-dir.js';
 
-/** A model URL that cannot be fetched (network error, HTTP error, wrong content). */
-export class ModelLoadError extends GoogLeNetError {
-  override name = 'ModelLoadError';
-}
 
 export interface FetchModelOptions extends CreateOptions {
   /** Called as the weight file arrives (`total` is 0 when the server sends no length). */
