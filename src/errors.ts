@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'MODEL_LOAD'
   | 'BACKEND'
   | 'TRAINING_DIVERGED'
+  | 'CLOSED'
   | 'INTERNAL';
 
 /** Where an error comes from: the file or the option it concerns, and the underlying error. */
@@ -84,6 +85,11 @@ export class BackendError extends GoogLeNetError {
 export class TrainingDivergedError extends GoogLeNetError {
   override name = 'TrainingDivergedError';
   override readonly code: ErrorCode = 'TRAINING_DIVERGED';
+}
+/** An object used after its close() or dispose() (a DataLoader, a training step, a session). */
+export class ClosedError extends GoogLeNetError {
+  override name = 'ClosedError';
+  override readonly code: ErrorCode = 'CLOSED';
 }
 /**
  * A broken invariant inside googlenet-ts (a graph that does not fit together, an operation

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { FileWriteError } from './errors.js';
+import { FileWriteError, InternalError } from './errors.js';
 
 /** The file-system calls of a write; tests replace them to make a write fail midway. */
 export interface FileIo {
@@ -47,7 +47,7 @@ export function writeFileAtomic(path: string, bytes: Uint8Array, o: WriteOptions
     fd = io.openSync(tmp, 'w');
     for (let at = 0; at < bytes.length;) {
       const n = io.writeSync(fd, bytes, at, bytes.length - at);
-      if (!(n > 0)) throw new Error(`write returned ${n}`);
+      if (!(n > 0)) throw new InternalError(`write returned ${n}`);
       at += n;
     }
     io.fsyncSync(fd);

@@ -3,6 +3,7 @@
  * Images and activations are NCHW, conv weights OIHW and linear weights [out, in] — PyTorch's
  * (and ONNX's) layouts, so torchvision weights need no transposition.
  */
+import { OptionError } from './errors.js';
 export type TensorArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8';
 
@@ -19,7 +20,7 @@ export function numel(dims: readonly number[]): number {
 
 export function tensor(dims: number[], data?: Float32Array): Tensor {
   const n = numel(dims);
-  if (data && data.length !== n) throw new Error(`tensor: ${data.length} values do not fill dims [${dims.join(', ')}] (${n})`);
+  if (data && data.length !== n) throw new OptionError(`tensor: ${data.length} values do not fill dims [${dims.join(', ')}] (${n})`);
   return { dims: [...dims], data: data ?? new Float32Array(n) };
 }
 
@@ -33,7 +34,7 @@ export function dtypeOf(a: TensorArray): DType {
 
 /** ‖a − b‖ / ‖b‖, the parity metric used against torchvision. */
 export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`relativeError: lengths differ (${a.length} vs ${b.length})`);
+  if (a.length !== b.length) throw new OptionError(`relativeError: lengths differ (${a.length} vs ${b.length})`);
   let num = 0;
   let den = 0;
   for (let i = 0; i < a.length; i++) {

@@ -7,7 +7,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import sharp from 'sharp';
-import { DatasetFormatError } from '../errors.js';
+import { DatasetFormatError, ImageError, InternalError } from '../errors.js';
 import { DATASET_STATS, type Dataset, type DatasetInfo, type DatasetSource, type RawImage, type Sample } from './core.js';
 
 /** File extensions read by default (case-insensitive). */
@@ -122,7 +122,7 @@ export async function decodeImageFile(file: string): Promise<RawImage> {
     for (let i = 0; i < width * height; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = bytes[i] as number;
     return { width, height, channels: 3, data: rgb };
   }
-  throw new Error(`unexpected ${channels} channels after conversion to sRGB`);
+  throw new InternalError(`unexpected ${channels} channels after conversion to sRGB`);
 }
 
 /** Options of `FolderDataset`. */
@@ -225,7 +225,7 @@ export async function verifyFolder(listing: FolderListing, onUnreadable: OnUnrea
       const i = next++;
       try {
         const m = await sharp(listing.files[i] as string).metadata();
-        if (!m.width || !m.height) throw new Error('no image dimensions');
+        if (!m.width || !m.height) throw new ImageError('no image dimensions');
         ok[i] = 1;
       } catch (e) {
         errors.push({ i, why: (e as Error).message.split('\n')[0] ?? '' });

@@ -7,9 +7,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { prepareBatch, type WorkerInit, type WorkerReply, type WorkerTask } from './batch.js';
 import { datasetFromSource } from './dataset-node.js';
 import { TransformPipeline } from './transforms.js';
+import { InternalError } from '../errors.js';
 
 const port = parentPort;
-if (!port) throw new Error('loader-worker-node.ts must be started as a worker thread by DataLoader');
+if (!port) throw new InternalError('loader-worker-node.ts must be started as a worker thread by DataLoader');
 
 const init = workerData as WorkerInit;
 const reply = (m: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);

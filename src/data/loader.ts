@@ -15,7 +15,7 @@
  * await loader.close();
  * ```
  */
-import { OptionError } from '../errors.js';
+import { ClosedError, OptionError } from '../errors.js';
 import { epochOrder, prepareBatch, type PreparedBatch, type WorkerInit } from './batch.js';
 import type { Dataset } from './core.js';
 import { TransformPipeline, resolveTransformConfig, type TransformConfig, type TransformOptions } from './transforms.js';
@@ -140,7 +140,7 @@ export class DataLoader {
 
   /** Prepares batch `b` of `epoch` (on a worker when there are any). */
   async getBatch(epoch: number, b: number): Promise<Batch> {
-    if (this.closed) throw new Error('DataLoader is closed');
+    if (this.closed) throw new ClosedError('DataLoader is closed');
     const indices = this.batchIndices(epoch, b);
     const { x, y } = this.pool
       ? await this.pool.run(indices, this.seed, epoch)

@@ -5,6 +5,7 @@
  */
 import { Sym } from '../graph/builder.js';
 import type { Pads } from '../graph/ir.js';
+import { OptionError } from '../errors.js';
 
 /** How a conv block normalizes: batch norm with a bias-free conv (torchvision), or conv bias (paper). */
 export type Norm = 'batchnorm' | 'none';
@@ -127,7 +128,7 @@ export function dropout(x: Sym, name: string, p: number): Sym {
 
 /** Fully connected layer: `<name>.weight` [out, in], `<name>.bias` [out]. */
 export function linear(x: Sym, name: string, o: { out: number; bias?: boolean }): Sym {
-  if (x.shape.length !== 1) throw new Error(`${name}: linear expects a flat input, got [${x.shape.join('×')}]`);
+  if (x.shape.length !== 1) throw new OptionError(`${name}: linear expects a flat input, got [${x.shape.join('×')}]`);
   const b = x.builder;
   const weight = b.param(`${name}.weight`, [o.out, x.shape[0]!], 'linear.weight');
   const bias = o.bias === false ? undefined : b.param(`${name}.bias`, [o.out], 'linear.bias');

@@ -5,6 +5,7 @@
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import type { Tensor, TensorArray } from '../tensor.js';
+import { BackendError, OptionError } from '../errors.js';
 
 export interface SessionOptions {
   /** Intra-op threads. Default: the engine's default (all cores in Node). */
@@ -75,7 +76,7 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
           const ortFeeds: Record<string, OrtTensor> = {};
           for (const [k, t] of Object.entries(feeds)) {
             const type = ORT_TYPE[t.data.constructor.name];
-            if (!type) throw new Error(`session input ${k}: unsupported array type ${t.data.constructor.name}`);
+            if (!type) throw new OptionError(`session input ${k}: unsupported array type ${t.data.constructor.name}`, { option: k });
             ortFeeds[k] = new ort.Tensor(type, t.data as OrtTensor.DataType, t.dims);
           }
           const res = outputs ? await session.run(ortFeeds, outputs as string[]) : await session.run(ortFeeds);
@@ -100,6 +101,6 @@ export function setDefaultEngine(e: Engine): void {
 }
 
 export function getDefaultEngine(): Engine {
-  if (!defaultEngine) throw new Error('no ONNX Runtime engine set: import googlenet-ts (Node) or googlenet-ts/browser first');
+  if (!defaultEngine) throw new BackendError('no ONNX Runtime engine set: import googlenet-ts (Node) or googlenet-ts/browser first');
   return defaultEngine;
 }

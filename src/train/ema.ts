@@ -64,13 +64,13 @@ export class Ema {
     const a = 1 - d;
     for (const [k, s] of this.shadow) {
       const w = weights.get(k);
-      if (!w) throw new Error(`Ema.update: the model has no tensor "${k}"`);
+      if (!w) throw new OptionError(`Ema.update: the model has no tensor "${k}"`);
       if (s instanceof BigInt64Array) {
         s.set(w as BigInt64Array);
         continue;
       }
       const wf = w as Float32Array;
-      if (wf.length !== s.length) throw new Error(`Ema.update: "${k}" has ${wf.length} values, the average ${s.length}`);
+      if (wf.length !== s.length) throw new OptionError(`Ema.update: "${k}" has ${wf.length} values, the average ${s.length}`);
       for (let i = 0; i < s.length; i++) s[i] = (s[i] as number) * d + (wf[i] as number) * a;
     }
   }

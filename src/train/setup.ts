@@ -8,7 +8,7 @@
 import { SubsetDataset, infoOf, type Dataset, type DatasetInfo } from '../data/core.js';
 import { DataLoader, type BatchPoolFactory } from '../data/loader.js';
 import { resolveTransformConfig } from '../data/transforms.js';
-import { OptionError } from '../errors.js';
+import { InternalError, OptionError } from '../errors.js';
 import { resolveConfig } from '../models/config.js';
 import { GoogLeNet } from '../models/model.js';
 import { Rng } from '../rng.js';
@@ -226,7 +226,7 @@ export function createRun(cfg: TrainConfig, model: GoogLeNet, splits: Splits, o:
     ...(o.pool ? { pool: o.pool } : {}),
     ...(o.onWarning ? { onWarning: o.onWarning } : {}),
   });
-  if (loader.numBatches !== cfg.stepsPerEpoch) throw new Error(`internal: ${loader.numBatches} batches per epoch, the config says ${cfg.stepsPerEpoch}`);
+  if (loader.numBatches !== cfg.stepsPerEpoch) throw new InternalError(`${loader.numBatches} batches per epoch, the config says ${cfg.stepsPerEpoch}`);
   const loop = ckpt?.loop as LoopState | undefined;
   let ema: Ema | null = null;
   if (cfg.ema) ema = ckpt?.ema ? Ema.fromState(ckpt.ema) : new Ema(model.weights, { decay: cfg.ema.decay });

@@ -75,7 +75,7 @@ async function probe(engine: Engine): Promise<void> {
   try {
     const r = await s.run({ x: { dims: [1, 4], data: Float32Array.of(-1, 0, 1, 2) } });
     const y = r.y?.data;
-    if (!y || y[0] !== 0 || y[3] !== 2) throw new Error('the probe model gave a wrong result');
+    if (!y || y[0] !== 0 || y[3] !== 2) throw new BackendError('the probe model gave a wrong result');
   } finally {
     await s.release();
   }

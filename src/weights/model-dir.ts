@@ -53,6 +53,11 @@ export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig 
   if (c.labels != null && (!Array.isArray(c.labels) || !c.labels.every((s) => typeof s === 'string'))) {
     throw new WeightFormatError(`${file}: "labels" must be an array of strings or null`);
   }
+  try {
+    resolveConfig(c.model);
+  } catch (e) {
+    throw new WeightFormatError(`${file}: ${(e as Error).message}`, { file, cause: e });
+  }
   return c as ModelDirConfig;
 }
 
