@@ -8,29 +8,18 @@
  */
 import './runtime/engine-node.js';
 import { decodeImageFile } from './infer/decode-node.js';
-import { Classifier, type ImageInput, type Prediction } from './infer/classifier.js';
+import { Classifier, defaultPreprocess, type ImageClassifier, type ImageInput, type Prediction } from './infer/classifier.js';
 import { imagenetClasses } from './infer/labels-node.js';
 import type { GoogLeNetOptions } from './models/config.js';
 import { GoogLeNet, type CreateOptions } from './models/model.js';
-import { defaultPreprocess, importWeights, loadModelDir } from './weights/model-dir-node.js';
+import { importWeights, loadModelDir } from './weights/model-dir-node.js';
 
-export * from './errors.js';
-export * from './tensor.js';
-export * from './graph/ir.js';
-export { GraphBuilder, Sym } from './graph/builder.js';
-export { lowerToOnnx, foldBatchNorm, type Weights } from './graph/lower.js';
-export * as layers from './layers/index.js';
-export * from './models/config.js';
-export { buildGoogLeNet, INCEPTION_TABLE, STEM, AUX, scaleChannels } from './models/googlenet.js';
-export { GoogLeNet, initWeights, type ForwardOutput, type PreprocessConfig, type CreateOptions } from './models/model.js';
-export * from './models/summary.js';
-export * from './infer/image.js';
+export * from './api.js';
 export { decodeImageFile, decodeImageBuffer } from './infer/decode-node.js';
-export { imagenetClasses, fashionMnistClasses, cifar10Classes, cifar100Classes } from './infer/labels-node.js';
-export { Classifier, softmax, topK, type Prediction, type ImageInput } from './infer/classifier.js';
-export { loadModelDir, saveModelDir, importWeights, saveTorchvisionSafetensors, defaultPreprocess } from './weights/model-dir-node.js';
+export { imagenetClasses, IMAGENET_CLASSES_PATH } from './infer/labels-node.js';
+export { loadModelDir, saveModelDir, importWeights, saveTorchvisionSafetensors } from './weights/model-dir-node.js';
+export { loadSafetensorsFile, saveSafetensorsFile } from './weights/safetensors-node.js';
 export { loadStateDict } from './weights/formats.js';
-export { getDefaultEngine, setDefaultEngine, type Engine, type Session } from './runtime/engine.js';
 
 export type LoadSource =
   | string
@@ -39,7 +28,7 @@ export type LoadSource =
   | ({ random: true; seed?: number } & GoogLeNetOptions);
 
 /** A classifier that also takes image file paths (decoded with sharp). */
-export class NodeClassifier extends Classifier {
+export class NodeClassifier extends Classifier implements ImageClassifier<string> {
   private async decode(images: string | ImageInput | (string | ImageInput)[]): Promise<ImageInput[]> {
     const list = Array.isArray(images) ? images : [images];
     return Promise.all(list.map((x) => (typeof x === 'string' ? decodeImageFile(x) : x)));
@@ -57,7 +46,7 @@ export class NodeClassifier extends Classifier {
  * (`{ weights, preset, numClasses, … }`), or fresh weights (`{ random: true, … }`).
  * 1000-class models get the ImageNet labels unless they carry their own.
  */
-export async function load(source: LoadSource, create: CreateOptions = {}): Promise<NodeClassifier> {
+export async function loadModel(source: LoadSource, create: CreateOptions = {}): Promise<GoogLeNet> {
   let model: GoogLeNet;
   if (typeof source === 'string') model = loadModelDir(source, create);
   else if ('model' in source) model = loadModelDir(source.model, create);
@@ -70,11 +59,14 @@ export async function load(source: LoadSource, create: CreateOptions = {}): Prom
   }
   if (!model.labels && model.config.numClasses === 1000) model.labels = imagenetClasses();
   model.preprocess ??= defaultPreprocess(model.config);
-  return new NodeClassifier(model);
+  return model;
 }
 
-// Training and evaluation
-export { createTrainStep, TrainStep, type TrainStepOptions, type StepOptions, type StepResult, type OptimizerState } from './train/engine.js';
+/** Loads a model (see {@link loadModel}) and returns its classifier: `(await load(dir)).classify('shoe.png')`. */
+export async function load(source: LoadSource, create: CreateOptions = {}): Promise<NodeClassifier> {
+  return new NodeClassifier(await loadModel(source, create));
+}
+
+// Training from files (run folders, checkpoints, plots) and the datasets the CLI reads.
 export { train, type TrainResult } from './train/train-node.js';
-export { evaluate, type EvaluateOptions } from './eval/evaluate.js';
 export * as data from './data/index.js';

@@ -53,7 +53,23 @@ function isTensor(x: ImageInput): x is Tensor {
   return 'dims' in x;
 }
 
-export class Classifier {
+/**
+ * What `load()` returns in Node and in the browser: one model's predictions and activations.
+ * `I` is what the entry accepts as a picture besides decoded images and tensors: a file path
+ * in Node, a Blob, `<img>` or ImageBitmap in the browser.
+ */
+export interface ImageClassifier<I = ImageInput> {
+  readonly model: GoogLeNet;
+  /** Top-k predictions per picture, most probable first. */
+  classify(images: I | ImageInput | (I | ImageInput)[], k?: number): Promise<Prediction[][]>;
+  /** Logits and named activations (`inception4a`, `pool5`, …) of the pictures as one batch. */
+  infer(images: I | ImageInput | (I | ImageInput)[], options?: { taps?: string[] }): Promise<Record<string, Tensor>>;
+  /** Releases the model's ONNX Runtime sessions. */
+  dispose(): Promise<void>;
+}
+
+/** Classifies decoded images and tensors; the entries extend it to decode their own inputs. */
+export class Classifier implements ImageClassifier<never> {
   constructor(
     readonly model: GoogLeNet,
     /** Image preprocessing; defaults to the model's, else {@link defaultPreprocess}. */
@@ -84,5 +100,9 @@ export class Classifier {
   /** Logits and named intermediate activations (`inception4a`, `pool5`, …). */
   async infer(images: ImageInput | ImageInput[], { taps = [] }: { taps?: string[] } = {}): Promise<Record<string, Tensor>> {
     return this.model.infer(this.toInput(images), { taps });
+  }
+
+  async dispose(): Promise<void> {
+    await this.model.dispose();
   }
 }

@@ -2,59 +2,31 @@
  * googlenet-ts for browsers (`googlenet-ts/browser`): the same model code, graphs, weight format
  * and preprocessing as Node, on onnxruntime-web (WebGPU, else WebAssembly with SIMD and threads).
  *
- *   import { init, loadModel, decodeImage, Classifier } from 'googlenet-ts/browser';
+ *   import { init, load } from 'googlenet-ts/browser';
  *   const backend = await init();                    // { kind: 'wasm', label: 'WebAssembly (SIMD, 4 threads)' }
- *   const model = await loadModel('models/fashion-mnist/');
- *   const top5 = await new Classifier(model).classify(await decodeImage(file), 5);
+ *   const net = await load('models/fashion-mnist/');
+ *   const [top5] = await net.classify(file, 5);      // a File/Blob, <img>, ImageBitmap or decoded image
  *
  * Serve the page with `Cross-Origin-Opener-Policy: same-origin` and
  * `Cross-Origin-Embedder-Policy: require-corp` for multi-threaded WebAssembly, and serve
  * onnxruntime-web's `dist/ort-wasm-simd-threaded*.{wasm,mjs}` under `ort/` (or pass `wasmPaths`).
  * Nothing here imports a Node module.
  */
-import type { GoogLeNet } from '../models/model.js';
+import { Classifier, type ImageClassifier, type ImageInput, type Prediction } from '../infer/classifier.js';
+import type { GoogLeNetOptions } from '../models/config.js';
+import { GoogLeNet } from '../models/model.js';
+import type { Tensor } from '../tensor.js';
+import { decodeImage } from './decode.js';
 import { currentBackend, initBrowserEngine, type BackendInfo, type BrowserEngineOptions } from './engine.js';
 import { fetchModelDir, type FetchModelOptions } from './model-dir.js';
 
-export * from '../errors.js';
-export * from '../tensor.js';
-export * from '../graph/ir.js';
-export { GraphBuilder, Sym } from '../graph/builder.js';
-export { lowerToOnnx, foldBatchNorm, type Weights } from '../graph/lower.js';
-export * as layers from '../layers/index.js';
-export * from '../models/config.js';
-export { buildGoogLeNet, INCEPTION_TABLE, STEM, AUX, scaleChannels } from '../models/googlenet.js';
-export { GoogLeNet, initWeights, type ForwardOutput, type PreprocessConfig, type CreateOptions } from '../models/model.js';
-export * from '../models/summary.js';
-export * from '../infer/image.js';
-export { Classifier, softmax, topK, type Prediction, type ImageInput } from '../infer/classifier.js';
-export { readSafetensors, parseSafetensors, writeSafetensors, type StoredTensor } from '../weights/safetensors.js';
-export { getDefaultEngine, setDefaultEngine, ortEngine, type Engine, type Session } from '../runtime/engine.js';
-export { createTrainStep, type TrainStep, type TrainStepOptions, type StepResult } from '../train/engine.js';
-export type { Dataset } from '../data/core.js';
-export { evaluate, type EvaluateOptions } from '../eval/evaluate.js';
-export type { EvalMetrics } from '../eval/metrics.js';
+export * from '../api.js';
 export { initBrowserEngine, currentBackend, wasmSimdSupported, type BackendInfo, type BrowserEngineOptions } from './engine.js';
 export { decodeImage, type DecodedImage, type DecodeImageOptions } from './decode.js';
-export {
-  MODEL_FORMAT,
-  MODEL_FORMAT_VERSION,
-  WEB_MANIFEST_FORMAT,
-  checkModelDirConfig,
-  describeConfig,
-  isUntrainedSource,
-  modelSource,
-  modelDirFiles,
-  modelFromFiles,
-  webManifest,
-  type ModelDirConfig,
-  type ModelDirFiles,
-  type WebManifest,
-} from '../weights/model-dir.js';
 export type { FetchModelOptions } from './model-dir.js';
 export { fetchIdxDataset } from './data.js';
 export { BrowserTrainer, resolveTrainOptions, trainModelOptions, type BrowserTrainOptions, type BrowserTrainSinks, type EvalReport, type StepReport } from './train.js';
-export { zipFiles, crc32 } from './zip.js';
+export { zipFiles } from './zip.js';
 
 /**
  * Picks the execution provider (WebGPU if usable, else WebAssembly with SIMD; threads when the
@@ -70,12 +42,44 @@ export function backend(): BackendInfo | undefined {
   return currentBackend();
 }
 
+/** What {@link load} and {@link loadModel} take: a model directory's URL, or fresh weights. */
+export type LoadSource = string | { model: string } | ({ random: true; seed?: number } & GoogLeNetOptions);
+
 /**
  * Loads a model directory over HTTP (`<url>/config.json` + `<url>/model.safetensors`, what
- * `googlenet export --format web` writes), on the default browser engine unless `engine` is given.
+ * `googlenet export --format web` writes), or builds one with fresh weights (`{ random: true }`),
+ * on the default browser engine unless `engine` is given.
  * @throws ModelLoadError (404, network, not JSON) or WeightFormatError (weights do not fit the config).
  */
-export async function loadModel(url: string, options: FetchModelOptions = {}): Promise<GoogLeNet> {
+export async function loadModel(source: LoadSource, options: FetchModelOptions = {}): Promise<GoogLeNet> {
   const engine = options.engine ?? (await initBrowserEngine()).engine;
-  return fetchModelDir(url, { ...options, engine });
+  if (typeof source === 'string') return fetchModelDir(source, { ...options, engine });
+  if ('model' in source) return fetchModelDir(source.model, { ...options, engine });
+  const { random: _random, seed, ...config } = source;
+  return new GoogLeNet(config, { ...options, engine, ...(seed !== undefined ? { seed } : {}) });
+}
+
+/** A picture the browser classifier decodes itself. */
+export type BrowserImage = Blob | HTMLImageElement | ImageBitmap;
+
+/** A classifier that also takes Blobs (files, fetch responses), `<img>` elements and bitmaps. */
+export class BrowserClassifier extends Classifier implements ImageClassifier<BrowserImage> {
+  private async decode(images: BrowserImage | ImageInput | (BrowserImage | ImageInput)[]): Promise<ImageInput[]> {
+    const list = Array.isArray(images) ? images : [images];
+    return Promise.all(list.map((x) => ('dims' in x || 'data' in x ? (x as ImageInput) : decodeImage(x))));
+  }
+  override async classify(images: BrowserImage | ImageInput | (BrowserImage | ImageInput)[], k = 5): Promise<Prediction[][]> {
+    return super.classify(await this.decode(images), k);
+  }
+  override async infer(images: BrowserImage | ImageInput | (BrowserImage | ImageInput)[], o: { taps?: string[] } = {}): Promise<Record<string, Tensor>> {
+    return super.infer(await this.decode(images), o);
+  }
+}
+
+/**
+ * Loads a model (see {@link loadModel}) and returns its classifier, as `load()` does in Node:
+ * `await (await load('models/fashion-mnist/')).classify(file, 5)`.
+ */
+export async function load(source: LoadSource, options: FetchModelOptions = {}): Promise<BrowserClassifier> {
+  return new BrowserClassifier(await loadModel(source, options));
 }

@@ -1,0 +1,115 @@
+/**
+ * The public API that Node (`googlenet-ts`) and the browser (`googlenet-ts/browser`) share, as
+ * one explicit list. Both entries re-export this module and add their own way to get bytes in
+ * (files and sharp in Node; fetch, Blob and canvas in the browser). Anything not listed here or
+ * in an entry is internal and may change without notice. `docs/API.md` describes every name.
+ */
+
+// Errors: one class per kind of failure, each with a stable `code`.
+export {
+  GoogLeNetError,
+  OptionError,
+  WeightFormatError,
+  DatasetFormatError,
+  ImageError,
+  FileWriteError,
+  CheckpointWriteError,
+  ModelLoadError,
+  BackendError,
+  TrainingDivergedError,
+  ClosedError,
+  InternalError,
+  type ErrorCode,
+  type ErrorContext,
+} from './errors.js';
+
+// Tensors: dense row-major arrays with their dimensions (NCHW images, OIHW convolutions).
+export { tensor, numel, relativeError, type Tensor, type TensorArray, type DType } from './tensor.js';
+
+// The network: configuration, the Table 1 builder, the model with its weights and sessions.
+export { PRESETS, DEFAULTS, resolveConfig, type Preset, type GoogLeNetOptions, type GoogLeNetConfig } from './models/config.js';
+export { buildGoogLeNet, INCEPTION_TABLE, STEM, AUX, scaleChannels } from './models/googlenet.js';
+export {
+  GoogLeNet,
+  initWeights,
+  type ForwardOutput,
+  type ForwardOptions,
+  type PreprocessConfig,
+  type CreateOptions,
+} from './models/model.js';
+export {
+  summarize,
+  formatSummary,
+  compareNaive,
+  gapVersusDense,
+  formatNaive,
+  type LayerRow,
+  type Summary,
+  type NaiveRow,
+} from './models/summary.js';
+
+// Building other networks from the same blocks, and turning graphs into ONNX.
+export * as layers from './layers/index.js';
+export { GraphBuilder, Sym } from './graph/builder.js';
+export type { Graph, Shape, OpNode, OpKind, ParamSpec } from './graph/ir.js';
+export { lowerToOnnx, foldBatchNorm, type Weights, type LowerOptions, type LoweredModel } from './graph/lower.js';
+
+// Images and classification.
+export {
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  preprocess,
+  resize,
+  resizeShorter,
+  centerCrop,
+  toTensor,
+  stackBatch,
+  type RgbImage,
+  type PreprocessOptions,
+  type ToTensorOptions,
+} from './infer/image.js';
+export {
+  Classifier,
+  defaultPreprocess,
+  softmax,
+  topK,
+  type ImageClassifier,
+  type Prediction,
+  type ImageInput,
+} from './infer/classifier.js';
+export { FASHION_MNIST_CLASSES, CIFAR10_CLASSES, CIFAR100_CLASSES } from './data/core.js';
+
+// Weight files and model directories (bytes in, bytes out; the entries read and write them).
+export { readSafetensors, parseSafetensors, writeSafetensors, type StoredTensor, type StoredDType } from './weights/safetensors.js';
+export {
+  MODEL_FORMAT,
+  MODEL_FORMAT_VERSION,
+  WEB_MANIFEST_FORMAT,
+  checkModelDirConfig,
+  parseModelDirConfig,
+  describeConfig,
+  isUntrainedSource,
+  modelSource,
+  modelDirFiles,
+  modelFromFiles,
+  webManifest,
+  type ModelDirConfig,
+  type ModelDirFiles,
+  type WebManifest,
+} from './weights/model-dir.js';
+
+// Running graphs: the ONNX Runtime engine each entry installs as the default.
+export { getDefaultEngine, setDefaultEngine, ortEngine, type Engine, type Session, type SessionOptions } from './runtime/engine.js';
+
+// Training and evaluation: one training step is one ONNX Runtime call.
+export {
+  createTrainStep,
+  type TrainStep,
+  type TrainStepOptions,
+  type StepOptions,
+  type StepResult,
+  type OptimizerState,
+} from './train/engine.js';
+export type { Dataset } from './data/core.js';
+export { evaluate, type EvaluateOptions } from './eval/evaluate.js';
+export type { EvalMetrics } from './eval/metrics.js';
