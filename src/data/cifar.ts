@@ -7,7 +7,7 @@
  * (all R, then G, then B), row-major; they are stored here as HWC.
  */
 import { DatasetFormatError } from '../errors.js';
-import { CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLASSES, DATASET_STATS, MemoryDataset, type DatasetInfo } from './core.js';
+import { CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLASSES, MemoryDataset, type DatasetInfo } from './core.js';
 
 export type CifarVariant = 'cifar10' | 'cifar100';
 

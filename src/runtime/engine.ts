@@ -52,9 +52,11 @@ export interface OrtEngineOptions {
 }
 
 /** `GOOGLENET_ORT_OPT` (disabled, basic, extended, all) overrides ORT's graph optimizations, for debugging. */
-function ortOptLevel(): InferenceSession.SessionOptions['graphOptimizationLevel'] {
+type OptLevel = NonNullable<InferenceSession.SessionOptions['graphOptimizationLevel']>;
+
+function ortOptLevel(): OptLevel {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.GOOGLENET_ORT_OPT;
-  return (env as InferenceSession.SessionOptions['graphOptimizationLevel']) ?? 'all';
+  return (env as OptLevel | undefined) ?? 'all';
 }
 
 export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
