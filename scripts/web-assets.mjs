@@ -120,7 +120,7 @@ if (!existsSync(samplesIndex)) {
     if (i === n) continue;
     const px = img.subarray(16 + i * h * w, 16 + (i + 1) * h * w);
     const file = `fashion-${c}-${classes[c].toLowerCase().replace(/[^a-z]+/g, '-')}.png`;
-    await sharp(Buffer.from(px), { raw: { width: w, height: h, channels: 1 } }).png().toFile(join(samplesDir, file));
+    await sharp(px, { raw: { width: w, height: h, channels: 1 } }).png().toFile(join(samplesDir, file));
     list.push({ file, label: classes[c], index: c, source: `Fashion-MNIST test image ${i} of the embedded subset` });
   }
   writeFileSync(samplesIndex, JSON.stringify(list, null, 2) + '\n');

@@ -17,9 +17,9 @@ import { importWeights, loadModelDir } from './weights/model-dir-node.js';
 export * from './api.js';
 export { decodeImageFile, decodeImageBuffer } from './infer/decode-node.js';
 export { imagenetClasses, IMAGENET_CLASSES_PATH } from './infer/labels-node.js';
-export { loadModelDir, saveModelDir, importWeights, saveTorchvisionSafetensors } from './weights/model-dir-node.js';
+export { loadModelDir, readModelDirConfig, saveModelDir, importWeights, saveTorchvisionSafetensors } from './weights/model-dir-node.js';
 export { loadSafetensorsFile, saveSafetensorsFile } from './weights/safetensors-node.js';
-export { loadStateDict } from './weights/formats.js';
+export { loadStateDict } from './weights/formats-node.js';
 
 export type LoadSource =
   | string
@@ -31,7 +31,7 @@ export type LoadSource =
 export class NodeClassifier extends Classifier implements ImageClassifier<string> {
   private async decode(images: string | ImageInput | (string | ImageInput)[]): Promise<ImageInput[]> {
     const list = Array.isArray(images) ? images : [images];
-    return Promise.all(list.map((x) => (typeof x === 'string' ? decodeImageFile(x) : x)));
+    return Promise.all(list.map(async (x) => (typeof x === 'string' ? decodeImageFile(x) : x)));
   }
   override async classify(images: string | ImageInput | (string | ImageInput)[], k = 5): Promise<Prediction[][]> {
     return super.classify(await this.decode(images), k);
@@ -67,6 +67,12 @@ export async function load(source: LoadSource, create: CreateOptions = {}): Prom
   return new NodeClassifier(await loadModel(source, create));
 }
 
-// Training from files (run folders, checkpoints, plots) and the datasets the CLI reads.
+// Training from files (run folders, checkpoints, plots), evaluation reports, and the datasets the CLI reads.
 export { train, type TrainResult } from './train/train-node.js';
-export * as data from './data/index.js';
+export { OPTIMIZERS, KEEP, type TrainOptions, type OptimizerName } from './train/config.js';
+export { SCHEDULES } from './train/schedule.js';
+export { formatMetrics } from './eval/metrics.js';
+export { CROP_COUNTS, isCropCount, type CropCount } from './eval/crops.js';
+export { writeEvalFiles } from './eval/files-node.js';
+export { writeFileAtomic, type WriteOptions } from './files-node.js';
+export * as data from './data/index-node.js';

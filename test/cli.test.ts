@@ -16,7 +16,7 @@ import '../src/runtime/engine-node.js';
 import { softmax } from '../src/infer/classifier.js';
 import { GoogLeNet } from '../src/models/model.js';
 import { relativeError } from '../src/tensor.js';
-import { loadStateDict } from '../src/weights/formats.js';
+import { loadStateDict } from '../src/weights/formats-node.js';
 import { saveModelDir } from '../src/weights/model-dir-node.js';
 import { openZip } from '../src/weights/pth.js';
 import { saveSafetensorsFile, type StoredTensor } from '../src/weights/safetensors-node.js';

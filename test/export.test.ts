@@ -18,7 +18,7 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../src/infer/image.js';
 import { cifar10Classes } from '../src/infer/labels-node.js';
 import { GoogLeNet } from '../src/models/model.js';
 import { relativeError, type Tensor } from '../src/tensor.js';
-import { loadStateDict } from '../src/weights/formats.js';
+import { loadStateDict } from '../src/weights/formats-node.js';
 import { loadModelDir, saveModelDir } from '../src/weights/model-dir-node.js';
 import { loadSafetensorsFile } from '../src/weights/safetensors-node.js';
 import { fixturePath, missingFixture } from './fixtures.js';

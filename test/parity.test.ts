@@ -12,7 +12,7 @@ import '../src/runtime/engine-node.js';
 import { GoogLeNet } from '../src/models/model.js';
 import { relativeError, type Tensor } from '../src/tensor.js';
 import { loadSafetensorsFile } from '../src/weights/safetensors-node.js';
-import { loadStateDict } from '../src/weights/formats.js';
+import { loadStateDict } from '../src/weights/formats-node.js';
 import { saveModelDir } from '../src/weights/model-dir-node.js';
 import { fixturePath, missingFixture } from './fixtures.js';
 

@@ -3,9 +3,7 @@
  * flags, JSON output on stdout (logs on stderr), and one-line error reporting.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { GoogLeNetError, OptionError } from '../errors.js';
-import { load, type NodeClassifier } from '../index.js';
-import { PRESETS, type Preset } from '../models/config.js';
+import { GoogLeNetError, load, type NodeClassifier, OptionError, type Preset, PRESETS } from '../index.js';
 
 export function intOption(flag: string, min = 1): (v: string) => number {
   return (v) => {

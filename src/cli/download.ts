@@ -1,7 +1,7 @@
 /** `googlenet download NAME`: the official dataset files, checksummed (src/data/download-node.ts). */
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
-import { DOWNLOAD_NAMES, download } from '../data/download-node.js';
+import { data } from '../index.js';
 import { action, log, printJson } from './common.js';
 
 interface Flags {
@@ -14,8 +14,8 @@ interface Flags {
 export function register(program: Command): void {
   program
     .command('download')
-    .description(`download a dataset's official files and verify their MD5 checksums: ${DOWNLOAD_NAMES.join(', ')}`)
-    .argument('<name>', DOWNLOAD_NAMES.join(', '))
+    .description(`download a dataset's official files and verify their MD5 checksums: ${data.DOWNLOAD_NAMES.join(', ')}`)
+    .argument('<name>', data.DOWNLOAD_NAMES.join(', '))
     .option('--dir <dir>', 'target folder, then passed as --data (default data/<name>)')
     .option('--base-url <url>', 'a mirror serving the same file names (default: the official servers)')
     .option('--keep-archive', 'keep the CIFAR .tar.gz after extracting it', false)
@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .action(
       action(async (name: string, f: Flags) => {
         const dir = resolve(f.dir ?? join('data', name));
-        const r = await download(name, dir, {
+        const r = await data.download(name, dir, {
           ...(f.baseUrl ? { baseUrl: f.baseUrl } : {}),
           keepArchive: f.keepArchive,
           log,

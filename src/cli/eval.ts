@@ -5,19 +5,13 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { basename, join, resolve } from 'node:path';
-import { DATASET_NAMES, openDataset, type DatasetName } from '../data/dataset-node.js';
-import { CROP_COUNTS, isCropCount, type CropCount } from '../eval/crops.js';
-import { evaluate } from '../eval/evaluate.js';
-import { formatMetrics } from '../eval/metrics.js';
-import type { GoogLeNet } from '../models/model.js';
-import { writeEvalFiles } from '../eval/files-node.js';
-import { loadModelDir } from '../weights/model-dir-node.js';
 import { action, intOption, log, printJson } from './common.js';
 import { choiceOption, datasetOption } from './train.js';
+import { data, CROP_COUNTS, type CropCount, evaluate, formatMetrics, type GoogLeNet, isCropCount, loadModelDir, writeEvalFiles } from '../index.js';
 
 interface Flags {
   model: string[];
-  dataset: DatasetName;
+  dataset: data.DatasetName;
   data?: string;
   valData?: string;
   split: 'train' | 'test';
@@ -41,7 +35,7 @@ export function register(program: Command): void {
     .command('eval')
     .description('evaluate a model (or an ensemble) on a dataset: top-1/top-5, per-class accuracy, confusion matrix')
     .requiredOption('--model <dir>', 'a model directory or training run folder; repeat for an ensemble (softmax averaged)', (v: string, prev: string[] = []) => [...prev, v])
-    .requiredOption('--dataset <name>', DATASET_NAMES.join(', '), datasetOption)
+    .requiredOption('--dataset <name>', data.DATASET_NAMES.join(', '), datasetOption)
     .option('--data <dir>', 'dataset folder (not needed for fashion-mnist-subset, nor fashion-mnist when Debian\'s dataset-fashion-mnist is installed)')
     .option('--val-data <dir>', 'folder datasets: the validation folder')
     .option('--split <split>', 'train or test', choiceOption('--split', ['train', 'test'] as const), 'test')
@@ -54,7 +48,7 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object (top1, top5 as fractions in [0, 1])', false)
     .action(
       action(async (f: Flags) => {
-        const dataset = await openDataset({
+        const dataset = await data.openDataset({
           name: f.dataset,
           split: f.split,
           ...(f.data ? { data: f.data } : {}),

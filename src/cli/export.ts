@@ -2,12 +2,8 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { OptionError } from '../errors.js';
-import { lowerToOnnx } from '../graph/lower.js';
-import { readModelDirConfig, saveModelDir, saveTorchvisionSafetensors } from '../weights/model-dir-node.js';
-import { writeFileAtomic } from '../files-node.js';
-import { webManifest } from '../weights/model-dir.js';
 import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
+import { lowerToOnnx, OptionError, readModelDirConfig, saveModelDir, saveTorchvisionSafetensors, webManifest, writeFileAtomic } from '../index.js';
 
 export const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;
 

@@ -1,9 +1,7 @@
 /** `googlenet import`: a torchvision state dict (.pth or .safetensors) → a model directory. */
 import type { Command } from 'commander';
-import { imagenetClasses } from '../infer/labels-node.js';
-import type { Preset } from '../models/config.js';
-import { importWeights, saveModelDir } from '../weights/model-dir-node.js';
 import { action, intOption, log, presetOption } from './common.js';
+import { imagenetClasses, importWeights, type Preset, saveModelDir } from '../index.js';
 
 interface Flags {
   preset: Preset;

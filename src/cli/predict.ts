@@ -1,10 +1,7 @@
 /** `googlenet predict`: classify image files with a model directory or torchvision weights. */
 import type { Command } from 'commander';
-import { OptionError } from '../errors.js';
-import { decodeImageFile } from '../infer/decode-node.js';
-import { preprocess, stackBatch } from '../infer/image.js';
-import { topK } from '../infer/classifier.js';
 import { action, addModelFlags, intOption, loadFromFlags, printJson, type ModelFlags } from './common.js';
+import { decodeImageFile, OptionError, preprocess, stackBatch, topK } from '../index.js';
 
 interface Flags extends ModelFlags {
   resize?: number;

@@ -1,9 +1,7 @@
 /** `googlenet summary`: the torchinfo-style table, and the naive-vs-reduced arithmetic. */
 import type { Command } from 'commander';
-import { resolveConfig, type Preset } from '../models/config.js';
-import { buildGoogLeNet } from '../models/googlenet.js';
-import { compareNaive, formatNaive, formatSummary, gapVersusDense, summarize } from '../models/summary.js';
 import { action, channelsOption, floatOption, intOption, presetOption, printJson } from './common.js';
+import { buildGoogLeNet, compareNaive, formatNaive, formatSummary, gapVersusDense, type Preset, resolveConfig, summarize } from '../index.js';
 
 interface Flags {
   preset: Preset;

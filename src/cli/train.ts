@@ -1,11 +1,7 @@
-/** `googlenet train`: flags → `TrainOptions` → `train()` (src/train/loop.ts). */
+/** `googlenet train`: flags → `TrainOptions` → `train()` (src/train/train-node.ts). */
 import { InvalidArgumentError, type Command } from 'commander';
-import { DATASET_NAMES, type DatasetName } from '../data/dataset-node.js';
-import { PRESETS } from '../models/config.js';
-import { KEEP, OPTIMIZERS, type TrainOptions } from '../train/config.js';
-import { train } from '../train/train-node.js';
-import { SCHEDULES } from '../train/schedule.js';
 import { action, floatOption, intOption, log, presetOption, printJson } from './common.js';
+import { data, KEEP, OPTIMIZERS, PRESETS, SCHEDULES, train, type TrainOptions } from '../index.js';
 
 /** A parser for a flag that takes one of `choices`; the message names the flag and the value. */
 export function choiceOption<T extends string>(flag: string, choices: readonly T[]): (v: string) => T {
@@ -26,7 +22,7 @@ export function positiveOption(flag: string, max = Infinity): (v: string) => num
   };
 }
 
-export const datasetOption = choiceOption<DatasetName>('--dataset', DATASET_NAMES);
+export const datasetOption = choiceOption<data.DatasetName>('--dataset', data.DATASET_NAMES);
 
 /** Flags as commander parses them: the library's options, plus the CLI's own output switches. */
 type Flags = TrainOptions & { progress?: 'auto' | 'tty' | 'plain' | 'none'; json: boolean };
@@ -69,7 +65,7 @@ export function register(program: Command): void {
   program
     .command('train')
     .description('train GoogLeNet on a dataset; the --out folder gets checkpoints, metrics, curves and the model itself')
-    .requiredOption('--dataset <name>', DATASET_NAMES.join(', '), datasetOption)
+    .requiredOption('--dataset <name>', data.DATASET_NAMES.join(', '), datasetOption)
     .option('--data <dir>', 'dataset folder (not needed for fashion-mnist-subset, nor fashion-mnist when Debian\'s dataset-fashion-mnist is installed)')
     .option('--val-data <dir>', 'folder datasets: a separate validation folder')
     .requiredOption('--out <dir>', 'run folder (a model directory once an epoch is done)')

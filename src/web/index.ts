@@ -66,7 +66,7 @@ export type BrowserImage = Blob | HTMLImageElement | ImageBitmap;
 export class BrowserClassifier extends Classifier implements ImageClassifier<BrowserImage> {
   private async decode(images: BrowserImage | ImageInput | (BrowserImage | ImageInput)[]): Promise<ImageInput[]> {
     const list = Array.isArray(images) ? images : [images];
-    return Promise.all(list.map((x) => ('dims' in x || 'data' in x ? (x as ImageInput) : decodeImage(x))));
+    return Promise.all(list.map(async (x) => ('dims' in x || 'data' in x ? (x as ImageInput) : decodeImage(x))));
   }
   override async classify(images: BrowserImage | ImageInput | (BrowserImage | ImageInput)[], k = 5): Promise<Prediction[][]> {
     return super.classify(await this.decode(images), k);

@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../files-node.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import type { GoogLeNetOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
-import { loadStateDict } from './formats.js';
+import { loadStateDict } from './formats-node.js';
 import { modelDirFiles, modelFromFiles, parseModelDirConfig, torchvisionSafetensors, type ModelDirConfig, type ModelDirExtras } from './model-dir.js';
 import { readWeightBytes } from './safetensors-node.js';
 

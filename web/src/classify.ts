@@ -5,6 +5,7 @@ import {
   describeConfig,
   isUntrainedSource,
   loadModel,
+  ModelLoadError,
   modelSource,
   topK,
   type DecodedImage,
@@ -95,7 +96,7 @@ export async function loadModelList(): Promise<void> {
   const sel = els.select();
   try {
     const res = await fetch('models/index.json', { cache: 'no-cache' });
-    if (!res.ok) throw new Error(`models/index.json: HTTP ${res.status} (run scripts/web-assets.mjs before building the page)`);
+    if (!res.ok) throw new ModelLoadError(`models/index.json: HTTP ${res.status} (run scripts/web-assets.mjs before building the page)`);
     const idx = (await res.json()) as { default: string | null; models: ModelEntry[] };
     entries = idx.models;
     sel.replaceChildren(...entries.map((e) => h('option', { value: e.path, text: `${e.name}${e.trained ? '' : ' (untrained)'}` })));
@@ -112,7 +113,7 @@ export async function loadModelList(): Promise<void> {
 async function loadSamples(): Promise<void> {
   try {
     const res = await fetch('samples/index.json');
-    if (!res.ok) throw new Error(`samples/index.json: HTTP ${res.status}`);
+    if (!res.ok) throw new ModelLoadError(`samples/index.json: HTTP ${res.status}`);
     const list = (await res.json()) as { file: string; label: string; source: string }[];
     els.samples().replaceChildren(
       ...list.map((s) =>
@@ -132,7 +133,7 @@ async function loadSamples(): Promise<void> {
 async function classifyUrl(url: string, name: string): Promise<void> {
   try {
     const res = await fetch(url);
-    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+    if (!res.ok) throw new ModelLoadError(`${url}: HTTP ${res.status}`);
     await classifyBlob(await res.blob(), name);
   } catch (e) {
     showError(els.error(), e);

@@ -1,8 +1,9 @@
 /** Small DOM helpers shared by the views. */
+import { InternalError } from '../../src/web/index.js';
 
 export function $<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
-  if (!el) throw new Error(`page: no element #${id}`);
+  if (!el) throw new InternalError(`page: no element #${id}`);
   return el as T;
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { detectWeightFormat, loadStateDict } from './formats.js';
+import { detectWeightFormat, loadStateDict } from './formats-node.js';
 import { writeSafetensors } from './safetensors-node.js';
 
 import { fixturePath, missingFixture } from '../../test/fixtures.js';

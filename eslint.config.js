@@ -1,0 +1,45 @@
+// ESLint: the rules that catch real defects in this codebase (type-aware, through typescript-eslint).
+// Formatting is Prettier's job (.prettierrc.json); module boundaries are dependency-cruiser's
+// (.dependency-cruiser.cjs). `npm run lint` runs this; `npm test` runs it first.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'web-dist/**', 'node_modules/**', 'test-artifacts/**', 'bench/results/**', 'runs/**', 'web/public/**', '**/*.cjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // A promise nobody awaits loses its error and its ordering.
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        // node:test's test()/describe() register the test; the runner awaits them.
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] },
+      ],
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false, attributes: false } }],
+      '@typescript-eslint/await-thenable': 'error',
+      // One import statement per module (type-only imports may stand apart).
+      'no-duplicate-imports': ['error', { allowSeparateTypeImports: true }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' }],
+      // Numeric code is typed all the way: an `any` hides a Float32Array/Float64Array mix-up.
+      '@typescript-eslint/no-explicit-any': 'error',
+      // Every error thrown on purpose is a typed GoogLeNetError (src/errors.ts) with a code.
+      'no-restricted-syntax': ['error', { selector: "ThrowStatement > NewExpression[callee.name='Error']", message: 'throw a class from src/errors.ts (OptionError, WeightFormatError, …, InternalError for a broken invariant)' }],
+      'max-len': ['error', { code: 160, ignoreUrls: true, ignoreRegExpLiterals: true, ignorePattern: '^\\s*(import|export) ' }],
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+    },
+  },
+  {
+    // Tests, benchmarks and scripts may throw plain errors and use test doubles.
+    files: ['test/**', 'bench/**', 'scripts/**', '**/*.test.ts'],
+    rules: { 'no-restricted-syntax': 'off', 'no-regex-spaces': 'off' },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', fetch: 'readonly', globalThis: 'readonly' } },
+  },
+);
