@@ -28,12 +28,13 @@ export { tensor, numel, relativeError, type Tensor, type TensorArray, type DType
 
 // The network: configuration, the Table 1 builder, the model with its weights and sessions.
 export { PRESETS, DEFAULTS, resolveConfig, type Preset, type GoogLeNetOptions, type GoogLeNetConfig } from './models/config.js';
-export { buildGoogLeNet, INCEPTION_TABLE, STEM, AUX, scaleChannels } from './models/googlenet.js';
+export { buildGoogLeNet, FEATURE_STAGE, INCEPTION_TABLE, STEM, AUX, scaleChannels } from './models/googlenet.js';
 export {
   GoogLeNet,
   initWeights,
   type ForwardOutput,
   type ForwardOptions,
+  type HeadOptions,
   type PreprocessConfig,
   type CreateOptions,
 } from './models/model.js';

@@ -47,6 +47,21 @@ test('safetensors aux model: eval logits match torchvision', async (t) => {
   await m.dispose();
 });
 
+test('safetensors aux model: forwardHead(forwardFeatures(x)) gives torchvision eval logits', async (t) => {
+  const p = need(t, 'googlenet-tv-aux10.safetensors', 'io-aux10.safetensors');
+  if (!p) return;
+  const [weights, ioFile] = p as [string, string];
+  const io = loadSafetensorsFile(ioFile);
+  const m = new GoogLeNet({ preset: 'torchvision', numClasses: 10, auxLogits: true }, {}, new Map());
+  m.loadStateDict(loadStateDict(weights), weights);
+  const features = await m.forwardFeatures(asTensor(io.get('input')!));
+  assert.deepEqual(features.dims, [2, 1024, 7, 7], "torchvision's avgpool input");
+  const logits = await m.forwardHead(features);
+  const err = relativeError(logits.data, io.get('eval_logits')!.data as Float32Array);
+  assert.ok(err <= TOL, `eval logits relative error ${err}`);
+  await m.dispose();
+});
+
 test('safetensors aux model: train-mode logits, aux1, aux2 (dropout 0) and running statistics match', async (t) => {
   const p = need(t, 'googlenet-tv-aux10.safetensors', 'io-aux10.safetensors', 'grads-aux10.safetensors');
   if (!p) return;

@@ -3,7 +3,7 @@
  * function that builds any variant of it into a graph.
  */
 import { GraphBuilder, Sym } from '../graph/builder.js';
-import type { Graph } from '../graph/ir.js';
+import type { Graph, Shape } from '../graph/ir.js';
 import {
   adaptiveAvgPool,
   basicConv,
@@ -50,9 +50,37 @@ export interface BuildOptions {
   mode: 'eval' | 'train';
 }
 
+/** The stage whose output is the unpooled feature map (`forwardFeatures`): N×1024×7×7 at 224². */
+export const FEATURE_STAGE = 'inception5b';
+
+/**
+ * The classifier head, torchvision's `avgpool → flatten → dropout → fc`: the feature map
+ * N×C×H×W → `preLogits` N×C (tapped as `pool5`) → `logits` N×numClasses.
+ */
+export function classifierHead(x: Sym, cfg: GoogLeNetConfig): { preLogits: Sym; logits: Sym } {
+  // N×1024×7×7 → N×1024×1×1 → N×1024 (global average pooling)
+  const preLogits = x.builder.tap('pool5', flatten(adaptiveAvgPool(x, 'avgpool', 1), 'flatten'));
+  // N×1024 → N×numClasses
+  const logits = linear(dropout(preLogits, 'dropout', cfg.dropout), 'fc', { out: cfg.numClasses });
+  return { preLogits, logits };
+}
+
+/**
+ * The head alone (`forwardHead`), as a graph whose input `features` is the feature map of
+ * `featureShape` (per sample, `[C, H, W]`). Outputs: `logits`, and `pool5` (the pre-logits).
+ */
+export function buildHead(cfg: GoogLeNetConfig, featureShape: Shape): Graph {
+  const b = new GraphBuilder();
+  const { preLogits, logits } = classifierHead(b.input('features', featureShape), cfg);
+  b.output('logits', logits);
+  b.output('pool5', preLogits);
+  return b.build();
+}
+
 /**
  * Builds the network for a resolved config. Outputs: `logits`, and in train mode with aux heads
- * `aux1`, `aux2`. Taps: every stage by name, plus `pool5` (the N×1024 features).
+ * `aux1`, `aux2`. Taps: every stage by name (`inception5b` is the unpooled feature map), plus
+ * `pool5` (the N×1024 pooled features).
  */
 export function buildGoogLeNet(cfg: GoogLeNetConfig, { mode }: BuildOptions): Graph {
   const b = new GraphBuilder();
@@ -108,10 +136,7 @@ export function buildGoogLeNet(cfg: GoogLeNetConfig, { mode }: BuildOptions): Gr
     if (aux) heads.push({ name: aux, at: x });
   }
 
-  // N×1024×7×7 → N×1024×1×1 → N×1024 (global average pooling)
-  const features = b.tap('pool5', flatten(adaptiveAvgPool(x, 'avgpool', 1), 'flatten'));
-  const logits = linear(dropout(features, 'dropout', cfg.dropout), 'fc', { out: cfg.numClasses });
-  b.output('logits', logits);
+  b.output('logits', classifierHead(x, cfg).logits);
 
   if (mode === 'train' && cfg.auxLogits) {
     for (const h of heads) {

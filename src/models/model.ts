@@ -1,19 +1,21 @@
 /**
  * The GoogLeNet model: a resolved config, its weights (torchvision names and layouts), and
- * ONNX Runtime sessions compiled from the graph on demand and cached until the weights change.
+ * ONNX Runtime sessions compiled from the graph, one per mode, cached and reused.
  *
- * Contract (timm's): `forwardFeatures(x)` → N×1024 pool5 features, `forwardHead(f)` → logits,
+ * Contract (timm's): `forwardFeatures(x)` → the unpooled N×1024×7×7 feature map (inception5b),
+ * `forwardHead(f, { preLogits })` → pooled N×1024 features or logits, both inside ONNX graphs;
  * `forward(x)` → `{ logits, aux1?, aux2? }` in every mode; `resetClassifier(n)`; named taps.
  */
-import { WeightFormatError } from '../errors.js';
-import type { Graph, ParamSpec } from '../graph/ir.js';
-import { isTrainable } from '../graph/ir.js';
+import { OptionError, WeightFormatError } from '../errors.js';
+import type { Graph, ParamSpec, Shape } from '../graph/ir.js';
+import { isTrainable, pruneGraph } from '../graph/ir.js';
 import { lowerToOnnx, type Weights } from '../graph/lower.js';
 import { getDefaultEngine, type Engine, type Session } from '../runtime/engine.js';
 import { numel, type Tensor, type TensorArray } from '../tensor.js';
 import { Rng } from '../rng.js';
 import { resolveConfig, type GoogLeNetConfig, type GoogLeNetOptions } from './config.js';
-import { buildGoogLeNet } from './googlenet.js';
+import { buildGoogLeNet, buildHead, FEATURE_STAGE } from './googlenet.js';
+import { lowerTrainForward, SessionCache, type TrainForwardModel } from './sessions.js';
 
 export interface ForwardOutput {
   logits: Tensor;
@@ -25,6 +27,11 @@ export interface ForwardOutput {
 export interface ForwardOptions {
   /** Training mode: batch statistics, live dropout, aux heads. Default false. */
   training?: boolean;
+}
+
+export interface HeadOptions {
+  /** Return the pooled N×1024 features (after dropout, identity here) instead of the logits. Default false. */
+  preLogits?: boolean;
 }
 
 /** A state-dict entry as read from a weight file. */
@@ -96,7 +103,6 @@ export function initWeights(params: Iterable<ParamSpec>, cfg: GoogLeNetConfig, r
 }
 
 export class GoogLeNet {
-  readonly config: GoogLeNetConfig;
   /** Parameters and batch-norm buffers by torchvision name. Call `invalidate()` after editing in place. */
   readonly weights: Weights;
   readonly engine: Engine;
@@ -104,18 +110,32 @@ export class GoogLeNet {
   labels?: string[];
   /** Image preprocessing, when known (model directories carry it). */
   preprocess?: PreprocessConfig;
-  private readonly threads: number | undefined;
-  private sessions = new Map<string, Promise<Session>>();
+  private cfg: GoogLeNetConfig;
   private trainGraph: Graph;
   private evalGraph: Graph;
+  /** `forwardHead`'s graph: the feature map in, `logits` and `pool5` out. */
+  private headGraph: Graph;
+  private trainForward?: TrainForwardModel;
+  private readonly sessions: SessionCache;
 
   constructor(options: GoogLeNetOptions = {}, create: CreateOptions = {}, weights?: Weights) {
-    this.config = resolveConfig(options);
+    this.cfg = resolveConfig(options);
     this.engine = create.engine ?? getDefaultEngine();
-    this.threads = create.threads;
-    this.trainGraph = buildGoogLeNet(this.config, { mode: 'train' });
-    this.evalGraph = buildGoogLeNet(this.config, { mode: 'eval' });
-    this.weights = weights ?? initWeights(this.trainGraph.params.values(), this.config, new Rng(create.seed ?? 0));
+    this.sessions = new SessionCache(this.engine, create.threads ? { threads: create.threads } : {});
+    this.trainGraph = buildGoogLeNet(this.cfg, { mode: 'train' });
+    this.evalGraph = buildGoogLeNet(this.cfg, { mode: 'eval' });
+    this.headGraph = buildHead(this.cfg, this.featureShape);
+    this.weights = weights ?? initWeights(this.trainGraph.params.values(), this.cfg, new Rng(create.seed ?? 0));
+  }
+
+  /** The resolved configuration (changed only by `resetClassifier`). */
+  get config(): GoogLeNetConfig {
+    return this.cfg;
+  }
+
+  /** Per-sample shape of `forwardFeatures`' output: `[1024, 7, 7]` at 224² (scaled by `width`). */
+  get featureShape(): Shape {
+    return this.evalGraph.shapes.get(this.evalGraph.taps[FEATURE_STAGE]!)!;
   }
 
   /** The graph of a mode (train includes the aux heads when `auxLogits`). */
@@ -133,36 +153,36 @@ export class GoogLeNet {
     return this.paramSpecs().filter(isTrainable).reduce((s, p) => s + numel(p.shape), 0);
   }
 
-  /** Drops compiled sessions so that the next call sees the current weights. */
-  invalidate(): void {
-    const old = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const s of old) void s.then((x) => x.release()).catch(() => undefined);
+  /**
+   * Replaces the sessions that hold weights as constants, so that the next call sees the current
+   * weights: all of them, or only those that read one of `names`.
+   */
+  invalidate(names?: Iterable<string>): void {
+    this.sessions.invalidate(names);
   }
 
+  /** Releases every session. The model stays usable: the next call compiles again. */
   async dispose(): Promise<void> {
-    const old = [...this.sessions.values()];
-    this.sessions.clear();
-    await Promise.all(old.map(async (s) => (await s).release()));
-  }
-
-  private session(key: string, make: () => Uint8Array): Promise<Session> {
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = this.engine.createSession(make(), this.threads ? { threads: this.threads } : {});
-      this.sessions.set(key, s);
-    }
-    return s;
+    await this.sessions.clear();
   }
 
   private checkInput(x: Tensor): void {
     const [c] = this.evalGraph.input.shape;
+    const size = this.cfg.inputSize;
     if (x.dims.length !== 4 || x.dims[1] !== c) {
-      throw new Error(`input: expected N×${c}×H×W, got [${x.dims.join('×')}]`);
+      throw new OptionError(`input: expected N×${c}×H×W, got [${x.dims.join('×')}]`, { option: 'input' });
     }
-    if (x.dims[2] !== this.config.inputSize || x.dims[3] !== this.config.inputSize) {
-      throw new Error(`input: this model was built for ${this.config.inputSize}×${this.config.inputSize} images, got ${x.dims[2]}×${x.dims[3]}`);
+    if (x.dims[2] !== size || x.dims[3] !== size) {
+      throw new OptionError(`input: this model was built for ${size}×${size} images, got ${x.dims[2]}×${x.dims[3]}`, { option: 'input' });
     }
+  }
+
+  /** An eval-mode session of `graph` computing `outputs` (name → value), weights folded in as constants. */
+  private evalSession(key: string, graph: Graph, outputs: Record<string, string>): Promise<Session> {
+    return this.sessions.get(key, () => ({
+      bytes: lowerToOnnx(graph, { mode: 'eval', weights: this.weights, outputs }).bytes,
+      baked: pruneGraph(graph, outputs).params.keys(),
+    }));
   }
 
   /** Runs the eval graph and returns the named values (outputs or taps). */
@@ -172,63 +192,78 @@ export class GoogLeNet {
     const outputs: Record<string, string> = {};
     for (const n of names) {
       const v = g.outputs[n] ?? g.taps[n];
-      if (!v) throw new Error(`unknown tap "${n}"; known: ${[...Object.keys(g.outputs), ...Object.keys(g.taps)].join(', ')}`);
+      if (!v) throw new OptionError(`taps: unknown tap "${n}"; known: ${[...Object.keys(g.outputs), ...Object.keys(g.taps)].join(', ')}`, { option: 'taps' });
       outputs[n] = v;
     }
-    const s = await this.session(`eval:${names.join(',')}`, () => lowerToOnnx(g, { mode: 'eval', weights: this.weights, outputs }).bytes);
+    const s = await this.evalSession(`eval:${names.join(',')}`, g, outputs);
     return (await s.run({ [g.input.name]: x })) as Record<string, Tensor>;
   }
 
   /**
    * Inference (default) or a train-mode forward pass. Train mode normalizes with the batch's
-   * statistics and updates the running statistics in `weights` as PyTorch does.
+   * statistics and updates the running statistics in `weights` as PyTorch does (eval sessions,
+   * which fold them in, are then replaced on their next use).
    */
   async forward(x: Tensor, { training = false }: ForwardOptions = {}): Promise<ForwardOutput> {
     if (!training) {
       const r = await this.runEval(x, ['logits']);
       return { logits: r.logits! };
     }
-    this.checkInput(x);
-    const g = this.trainGraph;
-    const lowered = lowerToOnnx(g, { mode: 'train', weights: this.weights });
-    const s = await this.session('train-forward', () => lowered.bytes);
-    const r = (await s.run({ [g.input.name]: x })) as Record<string, Tensor>;
-    // Running statistics, and PyTorch's num_batches_tracked counter.
-    for (const [k, t] of Object.entries(r)) {
-      const m = /^running_(mean|var)\.(.+)$/.exec(k);
-      if (!m) continue;
-      this.weights.set(`${m[2]}.running_${m[1]}`, t.data);
-    }
-    for (const p of g.params.values()) {
-      if (p.role === 'bn.num_batches_tracked') (this.weights.get(p.name) as BigInt64Array)[0]! += 1n;
-    }
-    this.invalidate();
+    const r = await this.runTrain(x);
     const out: ForwardOutput = { logits: r.logits! };
     if (r.aux1) out.aux1 = r.aux1;
     if (r.aux2) out.aux2 = r.aux2;
     return out;
   }
 
-  /** The N×1024 global-average-pooled features (pool5), before dropout and the classifier. */
-  async forwardFeatures(x: Tensor): Promise<Tensor> {
-    return (await this.runEval(x, ['pool5'])).pool5!;
+  /** One train-mode pass through the weights-fed session; writes back the running statistics. */
+  private async runTrain(x: Tensor): Promise<Record<string, Tensor>> {
+    this.checkInput(x);
+    const g = this.trainGraph;
+    const lowered = (this.trainForward ??= lowerTrainForward(g));
+    const s = await this.sessions.get('train', () => ({ bytes: lowered.bytes, baked: [] }));
+    const feeds: Record<string, Tensor<TensorArray>> = { [g.input.name]: x };
+    for (const p of lowered.fed) {
+      const data = this.weights.get(p.name);
+      if (!data) throw new OptionError(`weights: no value for ${p.name}`, { option: 'weights' });
+      feeds[p.name] = { dims: [...p.shape], data };
+    }
+    const r = (await s.run(feeds)) as Record<string, Tensor>;
+    // Running statistics, and PyTorch's num_batches_tracked counter.
+    const changed: string[] = [];
+    for (const [k, t] of Object.entries(r)) {
+      const m = /^running_(mean|var)\.(.+)$/.exec(k);
+      if (!m) continue;
+      const name = `${m[2]}.running_${m[1]}`;
+      this.weights.set(name, t.data);
+      changed.push(name);
+    }
+    for (const p of g.params.values()) {
+      if (p.role === 'bn.num_batches_tracked') (this.weights.get(p.name) as BigInt64Array)[0]! += 1n;
+    }
+    this.sessions.invalidate(changed);
+    return r;
   }
 
-  /** The classifier on pool5 features: N×F → N×numClasses (eval mode, dropout off). */
-  forwardHead(features: Tensor): Tensor {
-    const W = this.weights.get('fc.weight') as Float32Array;
-    const bias = this.weights.get('fc.bias') as Float32Array;
-    const [n, f] = features.dims as [number, number];
-    const k = this.config.numClasses;
-    const out = new Float32Array(n * k);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < k; j++) {
-        let s = bias[j]!;
-        for (let t = 0; t < f; t++) s += features.data[i * f + t]! * W[j * f + t]!;
-        out[i * k + j] = s;
-      }
+  /** The unpooled feature map, the last Inception stage's output: N×1024×7×7 at 224² (timm's `forward_features`). */
+  async forwardFeatures(x: Tensor): Promise<Tensor> {
+    return (await this.runEval(x, [FEATURE_STAGE]))[FEATURE_STAGE]!;
+  }
+
+  /**
+   * The head on a feature map from `forwardFeatures`, in eval mode (timm's `forward_head`):
+   * global average pool → N×1024, dropout (identity) and the classifier → N×numClasses; with
+   * `preLogits`, the pooled N×1024 features.
+   */
+  async forwardHead(features: Tensor, { preLogits = false }: HeadOptions = {}): Promise<Tensor> {
+    const want = this.featureShape;
+    if (features.dims.length !== 4 || features.dims.slice(1).join() !== want.join()) {
+      throw new OptionError(`features: expected N×${want.join('×')} (forwardFeatures' output), got [${features.dims.join('×')}]`, { option: 'features' });
     }
-    return { dims: [n, k], data: out };
+    const g = this.headGraph;
+    const name = preLogits ? 'pool5' : 'logits';
+    const s = await this.evalSession(`head:${name}`, g, { [name]: g.outputs[name]! });
+    return (await s.run({ [g.input.name]: features }))[name] as Tensor;
   }
 
   /** Logits plus any named taps (`inception4a`, `pool5`, …) in one pass. */
@@ -236,18 +271,22 @@ export class GoogLeNet {
     return this.runEval(x, ['logits', ...taps]);
   }
 
-  /** Replaces the classifier (and aux classifiers) for `numClasses`, freshly initialized. */
+  /**
+   * Replaces the classifier (and aux classifiers) for `numClasses`, freshly initialized, in place
+   * (timm's `reset_classifier`); every other weight is kept. Forgets `labels`.
+   */
   resetClassifier(numClasses: number, seed = 0): void {
-    const cfg = resolveConfig({ ...this.config, numClasses });
-    const fresh = new GoogLeNet(cfg, { engine: this.engine }, new Map());
-    const heads = fresh.paramSpecs().filter((p) => /^(fc|aux[12]\.fc2)\./.test(p.name));
-    const init = initWeights(heads, cfg, new Rng(seed));
-    (this as { config: GoogLeNetConfig }).config = cfg;
-    this.trainGraph = fresh.trainGraph;
-    this.evalGraph = fresh.evalGraph;
-    for (const [k, v] of init) this.weights.set(k, v);
+    const cfg = resolveConfig({ ...this.cfg, numClasses });
+    const trainGraph = buildGoogLeNet(cfg, { mode: 'train' });
+    const heads = [...trainGraph.params.values()].filter((p) => /^(fc|aux[12]\.fc2)\./.test(p.name));
+    for (const [k, v] of initWeights(heads, cfg, new Rng(seed))) this.weights.set(k, v);
+    this.cfg = cfg;
+    this.trainGraph = trainGraph;
+    this.evalGraph = buildGoogLeNet(cfg, { mode: 'eval' });
+    this.headGraph = buildHead(cfg, this.featureShape);
+    delete this.trainForward;
     delete this.labels;
-    this.invalidate();
+    void this.sessions.clear().catch(() => undefined);
   }
 
   /**
