@@ -1,7 +1,7 @@
 /**
  * `googlenet eval`: top-1/top-5 (and errors), per-class accuracy and the confusion matrix of a
  * model — or of an ensemble of several `--model`s (softmax averaged) — on a dataset's test split,
- * with 1, 10 or 144 crops per image. Ends with seed 000's "Accuracy of Test Data: X%".
+ * with 1, 10 or 144 crops per image. Ends with the "Accuracy of Test Data: X%" line of the PyTorch CIFAR-10 tutorial.
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { basename, join, resolve } from 'node:path';

@@ -46,7 +46,7 @@ test('softmax rows sum to 1 and survive large logits', () => {
   assert.ok(Math.abs(p[3]! + p[4]! + p[5]! - 1) < 1e-12);
 });
 
-test("labels out of range are refused; the report ends with seed 000's line", () => {
+test("labels out of range are refused; the report ends with the tutorial's Accuracy of Test Data line", () => {
   assert.throws(() => classificationMetrics([0.5, 0.5], [2], 2), /metrics: label 2 is out of range \[0, 2\)/);
   const text = formatMetrics(classificationMetrics([0.2, 0.8, 0.9, 0.1, 0.3, 0.7], [1, 0, 0], 2, ['cat', 'dog']));
   assert.match(text, /top-1 accuracy: 66\.67%   top-1 error: 33\.33%/);

@@ -117,7 +117,7 @@ export function classificationMetrics(probs: ArrayLike<number>, labels: ArrayLik
   return acc.result();
 }
 
-/** The metrics as the text `googlenet eval` prints (ending with seed 000's line). */
+/** The metrics as the text `googlenet eval` prints (ending with the PyTorch CIFAR-10 tutorial's "Accuracy of Test Data" line). */
 export function formatMetrics(m: EvalMetrics, options: { confusion?: boolean } = {}): string {
   const pct = (v: number | null): string => (v === null ? '   n/a' : `${(100 * v).toFixed(2).padStart(6)}%`);
   const lines: string[] = [];

@@ -1,6 +1,6 @@
 /**
  * GoogLeNet's building blocks as graph-builder functions (`Sym → Sym`), usable on their own to
- * compose other networks the way seed 002 composes Inception blocks with the Keras functional API.
+ * compose other networks the way the Keras tutorial composes Inception blocks with the Keras functional API.
  * Parameter names follow torchvision's modules (`<name>.conv.weight`, `<name>.bn.running_mean`).
  */
 import { Sym } from '../graph/builder.js';
@@ -180,7 +180,7 @@ export function inception(x: Sym, o: InceptionOptions): Sym {
 }
 
 /**
- * The naive Inception module (seed 002): 1×1, 3×3 and 5×5 convolutions and a 3×3 max pool side by
+ * The naive Inception module (the Keras tutorial's `naive_inception`): 1×1, 3×3 and 5×5 convolutions and a 3×3 max pool side by
  * side on the full input, concatenated. N×C×H×W → N×(c1 + c3 + c5 + C)×H×W.
  */
 export function naiveInception(x: Sym, o: { name: string; ch1x1: number; ch3x3: number; ch5x5: number; norm?: Norm }): Sym {

@@ -16,7 +16,7 @@ export interface GoogLeNetOptions {
   auxLogits?: boolean;
   /** Input channels: 3 (RGB) or 1 (greyscale). Default 3. */
   inChannels?: number;
-  /** Width multiplier on every hidden channel count (seed 000's `base_dim` idea). Default 1. */
+  /** Width multiplier on every hidden channel count (the PyTorch tutorial's `base_dim` idea). Default 1. */
   width?: number;
   /** Dropout before the final fc. Default 0.4 (paper, bn, cifar) or 0.2 (torchvision). */
   dropout?: number;

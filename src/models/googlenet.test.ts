@@ -16,7 +16,7 @@ function count(o: GoogLeNetOptions): number {
 test('exact parameter counts per preset, without and with aux heads', () => {
   const expected: Record<string, [number, number]> = {
     paper: [6_998_552, 13_378_280],
-    bn: [7_005_832, 13_385_816], // seed 001's torchinfo total
+    bn: [7_005_832, 13_385_816], // torchinfo's total in the Inception v1 summary
     torchvision: [6_624_904, 13_004_888],
   };
   for (const [preset, [noAux, aux]] of Object.entries(expected)) {

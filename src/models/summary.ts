@@ -1,6 +1,6 @@
 /**
  * torchinfo-style summaries of a graph (layer, output shape, parameters, multiply-adds) and the
- * seeds' arithmetic: naive vs reduced Inception modules, global average pooling vs a dense layer.
+ * tutorials' parameter arithmetic: naive vs reduced Inception modules, global average pooling vs a dense layer.
  */
 import type { Graph, OpNode } from '../graph/ir.js';
 import { isTrainable, nodeParams } from '../graph/ir.js';
@@ -100,7 +100,7 @@ export interface NaiveRow {
 
 /**
  * Per Inception module: the naive module (1×1, 3×3, 5×5 convs and a 3×3 pool on the full input,
- * seed 002) against the module with 1×1 reductions, with the same output widths of the conv
+ * the Keras tutorial) against the module with 1×1 reductions, with the same output widths of the conv
  * branches. Weights only (as the seeds count: 192→128 3×3 is 221,184; via a 96-channel 1×1, 129,024).
  */
 export function compareNaive(cfg: GoogLeNetConfig, g: Graph): NaiveRow[] {

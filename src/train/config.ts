@@ -56,9 +56,9 @@ export interface TrainOptions {
 
   /** Passes over the training set. [10] */
   epochs?: number;
-  /** Images per step (seed 000: 100). [100] */
+  /** Images per step (the PyTorch CIFAR-10 tutorial: 100). [100] */
   batchSize?: number;
-  /** Peak learning rate. [2e-4 for adam/adamw (seed 000), 0.01 for sgd] */
+  /** Peak learning rate. [2e-4 for adam/adamw (the PyTorch CIFAR-10 tutorial's Adam recipe), 0.01 for sgd] */
   lr?: number;
   /** ['adam'] */
   optimizer?: OptimizerName;

@@ -1,7 +1,7 @@
 /**
  * View 2: the network of the paper's Table 1 as a diagram, for every preset, with each stage's
  * output shape, parameters and multiply-adds computed from the very graph that runs
- * (`buildGoogLeNet` + `summarize`), and the seeds' arithmetic: naive vs reduced Inception
+ * (`buildGoogLeNet` + `summarize`), and the tutorials' parameter arithmetic: naive vs reduced Inception
  * modules, global average pooling vs a dense layer.
  */
 import {
