@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'web-dist/**', 'node_modules/**', 'test-artifacts/**', 'bench/results/**', 'runs/**', 'web/public/**', '**/*.cjs'] },
+  { ignores: ['dist/**', 'web-dist/**', 'node_modules/**', 'test-artifacts/**', 'bench/results/**', 'runs/**', 'web/public/**', 'src/graph/onnx-proto.ts', 'test/fixtures/**', '**/*.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
