@@ -54,7 +54,7 @@ export {
 export type { FetchModelOptions } from './model-dir.js';
 export { fetchIdxDataset } from './data.js';
 export { BrowserTrainer, resolveTrainOptions, trainModelOptions, type BrowserTrainOptions, type BrowserTrainSinks, type EvalReport, type StepReport } from './train.js';
-export { zipFiles, crc32 } from './zip.js';
+export { zipFiles } from './zip.js';
 
 /**
  * Picks the execution provider (WebGPU if usable, else WebAssembly with SIMD; threads when the
