@@ -18,7 +18,7 @@ import { GoogLeNet } from '../src/models/model.js';
 import { relativeError } from '../src/tensor.js';
 import { loadStateDict } from '../src/weights/formats-node.js';
 import { saveModelDir } from '../src/weights/model-dir-node.js';
-import { openZip } from '../src/weights/pth.js';
+import { openZip } from '../src/weights/zip-reader.js';
 import { saveSafetensorsFile, type StoredTensor } from '../src/weights/safetensors-node.js';
 import { REPO, cli, cliAsync, ok, type Run } from './cli-run.js';
 import { fixturePath, missingFixture } from './fixtures.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,14 +10,14 @@ import { gzipSync } from 'node:zlib';
 import { DatasetFormatError, OptionError } from '../errors.js';
 import { encodeCifarRecords } from './cifar.js';
 import { openDataset } from './dataset-node.js';
-import { DOWNLOADS, download, extractTarGz } from './download-node.js';
+import { DOWNLOADS, download, extractTarGz, extractTarGzInto } from './download-node.js';
 import { encodeIdx } from './idx.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-download-'));
 const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
 
-/** A minimal ustar writer (regular files, folders), the format `tar czf` produces. */
-function tar(entries: { name: string; data?: Uint8Array; type?: '0' | '5' | '2' }[]): Uint8Array {
+/** A minimal ustar writer (regular files, folders, links), the format `tar czf` produces. */
+function tar(entries: { name: string; data?: Uint8Array; type?: '0' | '5' | '2' | '1'; linkpath?: string }[]): Uint8Array {
   const blocks: Uint8Array[] = [];
   for (const e of entries) {
     const h = new Uint8Array(512);
@@ -31,6 +31,7 @@ function tar(entries: { name: string; data?: Uint8Array; type?: '0' | '5' | '2' 
     put('00000000000\0', 136);
     put('        ', 148);
     put(e.type ?? '0', 156);
+    if (e.linkpath) put(e.linkpath, 157);
     put('ustar\0', 257);
     put('00', 263);
     let sum = 0;
@@ -212,4 +213,73 @@ test('archives: a path leaving the folder, a truncated archive and a missing mem
     (e: unknown) => e instanceof DatasetFormatError && e.message === `${join(partial, 'cifar-10-binary.tar.gz')}: the archive has no cifar-10-batches-bin/data_batch_9.bin`,
   );
   assert.deepEqual(readdirSync(partial), ['cifar-10-binary.tar.gz']);
+});
+
+/** Writes `entries` as a .tar.gz in tmp; returns its path. */
+function tarGz(name: string, entries: Parameters<typeof tar>[0], trailing = 0): string {
+  const file = join(tmp, name);
+  writeFileSync(file, gzipSync(new Uint8Array([...tar(entries), ...new Uint8Array(trailing)])));
+  return file;
+}
+
+/** Asserts that `p` rejects with a DatasetFormatError whose message is `message`. */
+async function refused(p: Promise<unknown>, message: string): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof DatasetFormatError, String(e));
+    assert.equal(e.message, message);
+    return true;
+  });
+}
+
+test('path traversal: "..", absolute and nested ".." paths are refused; nothing lands outside; a late refusal leaves no debris', async () => {
+  const outside = join(tmp, 'outside-traversal');
+  const names = ['../outside-traversal/a.bin', `${outside}/b.bin`, 'ok/../../outside-traversal/c.bin', './../outside-traversal/d.bin'];
+  for (const [i, name] of names.entries()) {
+    const file = tarGz(`trav-${i}.tar.gz`, [{ name: 'ok.txt', data: new Uint8Array(3) }, { name, data: new Uint8Array(5) }]);
+    const dest = join(tmp, `trav-out-${i}`, 'deep');
+    await refused(extractTarGz(file, dest), `${file}: refusing to extract ${JSON.stringify(name)}: the path leaves the target folder`);
+    assert.ok(!existsSync(outside), name);
+  }
+  // Refused after a 3 MB member: the temporary folder is removed with nothing still being written into it.
+  const dir = join(tmp, 'late');
+  mkdirSync(dir);
+  const late = tarGz('late.tar.gz', [{ name: 'big/one.bin', data: new Uint8Array(3_000_000).fill(7) }, { name: '../late.bin', data: new Uint8Array(4) }]);
+  await refused(extractTarGzInto(late, dir), `${late}: refusing to extract "../late.bin": the path leaves the target folder`);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(readdirSync(dir), []);
+  assert.ok(!existsSync(join(tmp, 'late.bin')));
+});
+
+test('symbolic and hard links are never created, so nothing is written through them', async () => {
+  const file = tarGz('links.tar.gz', [
+    { name: 'd/', type: '5' },
+    { name: 'd/link', type: '2', linkpath: '../../outside-links' },
+    { name: 'd/abs', type: '2', linkpath: '/etc' },
+    { name: 'd/hard', type: '1', linkpath: '/etc/passwd' },
+    { name: 'd/link/pwned.txt', data: new TextEncoder().encode('inside') },
+    { name: 'd/abs/passwd', data: new TextEncoder().encode('inside too') },
+  ]);
+  const dest = join(tmp, 'links-out');
+  assert.deepEqual(await extractTarGz(file, dest), ['d/link/pwned.txt', 'd/abs/passwd']);
+  for (const p of ['d/link', 'd/abs']) assert.ok(lstatSync(join(dest, p)).isDirectory(), `${p} is a plain folder, not a link`);
+  assert.equal(readFileSync(join(dest, 'd/link/pwned.txt'), 'utf8'), 'inside');
+  assert.ok(!existsSync(join(dest, 'd/hard')));
+  assert.ok(!existsSync(join(tmp, 'outside-links')));
+  assert.notEqual(readFileSync('/etc/passwd', 'utf8'), 'inside too');
+});
+
+test('limits and corruption: too many bytes (declared or trailing), too many entries, a bad header checksum', async () => {
+  const big = tarGz('big.tar.gz', [{ name: 'small.bin', data: new Uint8Array(10) }, { name: 'big.bin', data: new Uint8Array(2000) }]);
+  await refused(extractTarGz(big, join(tmp, 'big-out'), { maxBytes: 1000 }), `${big}: the archive unpacks to more than 1000 bytes (at "big.bin"; limit maxBytes)`);
+  assert.ok(!existsSync(join(tmp, 'big-out', 'big.bin')));
+  // A gzip bomb hiding after the end of the tar: stopped by the bytes gunzipped, not only those extracted.
+  const bomb = tarGz('bomb.tar.gz', [{ name: 'a.bin', data: new Uint8Array(10) }], 20_000_000);
+  await refused(extractTarGz(bomb, join(tmp, 'bomb-out'), { maxBytes: 1 << 20 }), `${bomb}: the archive unpacks to more than 1048576 bytes (limit maxBytes)`);
+  const many = tarGz('many.tar.gz', [{ name: 'a', data: new Uint8Array(1) }, { name: 'b', data: new Uint8Array(1) }, { name: 'c', data: new Uint8Array(1) }]);
+  await refused(extractTarGz(many, join(tmp, 'many-out'), { maxEntries: 2 }), `${many}: the archive holds more than 2 entries (limit maxEntries)`);
+  const raw = tar([{ name: 'a.bin', data: new Uint8Array(1) }, { name: 'b.bin', data: new Uint8Array(1) }]);
+  raw[1024]! ^= 1; // b.bin's name, its checksum unchanged
+  const bad = join(tmp, 'bad-sum.tar.gz');
+  writeFileSync(bad, gzipSync(raw));
+  await refused(extractTarGz(bad, join(tmp, 'bad-sum-out')), `${bad}: corrupt tar header (checksum failure)`);
 });

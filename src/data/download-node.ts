@@ -3,17 +3,19 @@
  * or CIFAR-100 (binary version), verifies their MD5 checksums, and leaves them in the layout
  * `openDataset({ name, data: D })` reads. Each file is streamed to a temporary name in D and
  * renamed only after its checksum matched; on any failure the temporary file is deleted, so D
- * never holds a half-written or unverified file. CIFAR archives are extracted by a small tar
- * reader over zlib's gunzip into a temporary folder first, then moved into place.
+ * never holds a half-written or unverified file. CIFAR archives are extracted by node-tar over
+ * zlib's gunzip (files and folders only, paths kept inside, sizes capped) into a temporary folder
+ * first, then moved into place.
  *
  * Checksums: MNIST and Fashion-MNIST as torchvision's `datasets/mnist.py` lists them; the CIFAR
  * binary archives as the dataset page (cs.toronto.edu/~kriz/cifar.html) lists them.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, join, normalize, sep } from 'node:path';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join, normalize, sep } from 'node:path';
 import { createGunzip } from 'node:zlib';
+import { Unpack, type ReadEntry } from 'tar';
 import { DatasetFormatError, OptionError } from '../errors.js';
 
 export type DownloadName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'cifar100';
@@ -259,161 +261,132 @@ export async function extractTarGzInto(archive: string, dir: string, expect: { p
   }
 }
 
-function cstr(b: Uint8Array, start: number, len: number): string {
-  let end = start;
-  while (end < start + len && b[end] !== 0) end++;
-  return Buffer.from(b.subarray(start, end)).toString('utf8');
+/** The entry types written to disk; links, devices and FIFOs are skipped, never created. */
+const EXTRACTED: ReadonlySet<string> = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory']);
+
+/** Caps on what an archive may make {@link extractTarGz} do. */
+export interface ExtractLimits {
+  /**
+   * Most bytes the archive may unpack to: the tar stream inside the gzip, headers included, so
+   * this bounds both the work of gunzipping and the bytes written. Default 1 GiB (the CIFAR
+   * binary archives hold 185 MB).
+   */
+  maxBytes?: number;
+  /** Most entries (files, folders, skipped links…). Default 10 000 (the CIFAR-10 binary archive holds 9). */
+  maxEntries?: number;
 }
 
-function octal(b: Uint8Array, start: number, len: number): number {
-  if (((b[start] as number) & 0x80) !== 0) {
-    // GNU base-256 for large sizes
-    let v = (b[start] as number) & 0x7f;
-    for (let i = start + 1; i < start + len; i++) v = v * 256 + (b[i] as number);
-    return v;
-  }
-  const s = cstr(b, start, len).trim();
-  return s === '' ? 0 : parseInt(s, 8);
-}
+export const EXTRACT_LIMITS: Readonly<Required<ExtractLimits>> = { maxBytes: 2 ** 30, maxEntries: 10_000 };
 
-/** A member path made safe: relative, normalized, no `..`. */
-function safePath(name: string, archive: string): string {
+/** A member path made safe: relative, normalized, no `..`; null when it would leave the target folder. */
+function safePath(name: string): string | null {
   const n = normalize(name.replace(/\\/g, '/')).replace(/^(\.\/)+/, '');
-  if (n.startsWith('/') || n === '..' || n.startsWith('..' + sep) || n.split(/[\\/]/).includes('..')) {
-    throw new DatasetFormatError(`${archive}: refusing to extract "${name}": the path leaves the target folder`);
-  }
+  if (n.startsWith('/') || n === '..' || n.startsWith('..' + sep) || n.split(/[\\/]/).includes('..')) return null;
   return n.replace(/[\\/]+$/, '');
 }
 
 /**
- * Extracts a .tar.gz (ustar, GNU long names, pax paths; regular files and folders — links and
- * devices are skipped) into `dest`, streaming. Returns the extracted file paths (relative).
- * @throws DatasetFormatError for a bad header checksum, a truncated archive or an unsafe path.
+ * Extracts a .tar.gz into `dest` (created if needed): zlib gunzips, node-tar reads the tar
+ * (ustar, GNU and pax headers) and writes the files. Only regular files and folders are
+ * written: symbolic and hard links, devices and FIFOs are skipped; owners and modes in the
+ * archive are ignored (files rw-r--r--, folders rwxr-xr-x). Returns the extracted file paths
+ * (relative).
+ * @throws DatasetFormatError for a corrupt or truncated archive, a path that would leave `dest`
+ *   (absolute or with `..`), or an archive over `limits`; nothing more is read after the first
+ *   refused entry, and the files begun before it are complete when this throws.
  */
-export async function extractTarGz(archive: string, dest: string): Promise<string[]> {
+export async function extractTarGz(archive: string, dest: string, limits: ExtractLimits = {}): Promise<string[]> {
+  const max = { ...EXTRACT_LIMITS, ...limits };
+  await mkdir(dest, { recursive: true });
+  const out: string[] = [];
+  let failure: DatasetFormatError | null = null;
+  let bytes = 0;
+  let entries = 0;
+  const fail = (e: DatasetFormatError): false => {
+    failure ??= e;
+    return false;
+  };
+  const refuse = (msg: string): false => fail(new DatasetFormatError(`${archive}: ${msg}`, { file: archive }));
+  const unpack = new Unpack({
+    cwd: dest,
+    preserveOwner: false,
+    // Not strict, so that a link header without a target is only skipped (links are never
+    // extracted); every other warning (a bad checksum, a file that cannot be written) fails.
+    onwarn: (code, message) => {
+      if (code === 'TAR_ENTRY_INVALID' && message === 'linkpath required') return;
+      refuse(code === 'TAR_ENTRY_INVALID' ? `corrupt tar header (${message})` : `cannot extract (${message})`);
+    },
+    filter: (path, entry) => {
+      const e = entry as ReadEntry;
+      if (failure) return false;
+      if (++entries > max.maxEntries) return refuse(`the archive holds more than ${max.maxEntries} entries (limit maxEntries)`);
+      bytes += e.size;
+      if (bytes > max.maxBytes) return refuse(`the archive unpacks to more than ${max.maxBytes} bytes (at ${JSON.stringify(path)}; limit maxBytes)`);
+      if (!EXTRACTED.has(e.type)) return false;
+      const rel = safePath(path);
+      if (rel === null) return refuse(`refusing to extract ${JSON.stringify(path)}: the path leaves the target folder`);
+      e.mode = e.type === 'Directory' ? 0o755 : 0o644;
+      if (e.type !== 'Directory') out.push(rel);
+      return true;
+    },
+  });
+  await feed(archive, unpack, max.maxBytes, fail, () => failure !== null);
+  if (failure) throw failure;
+  return out;
+}
+
+/**
+ * Gunzips `archive` into `unpack` and waits until node-tar has closed, every file it began
+ * written, so the caller may delete the folder without racing a write. Input stops at the
+ * first failure (`failed()`: a refused entry; a gzip or read error; more than `maxBytes` of
+ * tar) and the tar is ended where it stands.
+ */
+async function feed(archive: string, unpack: Unpack, maxBytes: number, fail: (e: DatasetFormatError) => false, failed: () => boolean): Promise<void> {
   const source = createReadStream(archive);
   const gunzip = createGunzip();
-  source.on('error', (e) => gunzip.destroy(e));
-  source.pipe(gunzip);
+  let tarBytes = 0;
+  await new Promise<void>((resolve) => {
+    let ended = false;
+    let timer: NodeJS.Timeout | undefined;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      source.destroy();
+      gunzip.destroy();
+      unpack.end();
+      timer = setTimeout(resolve, 10_000); // node-tar closes after a truncated end; never wait forever
+    };
+    const error = (e: Error): void => {
+      fail(archiveError(archive, e));
+      end();
+    };
+    source.on('error', error);
+    gunzip.on('error', error);
+    unpack.on('error', error);
+    gunzip.on('data', (chunk: Buffer) => {
+      if (ended) return;
+      if (!unpack.write(chunk)) gunzip.pause(); // a member over the limit is refused by name, in the filter
+      tarBytes += chunk.length; // (zlib's chunks are 16 KiB: the overshoot is small)
+      if (tarBytes > maxBytes) fail(new DatasetFormatError(`${archive}: the archive unpacks to more than ${maxBytes} bytes (limit maxBytes)`, { file: archive }));
+      if (failed()) end();
+    });
+    unpack.on('drain', () => gunzip.resume());
+    gunzip.on('end', () => {
+      if (ended) return;
+      ended = true;
+      unpack.end();
+    });
+    unpack.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    source.pipe(gunzip);
+  });
+}
 
-  const out: string[] = [];
-  let header: Uint8Array = new Uint8Array(0);
-  let offset = 0; // bytes of tar consumed
-  let remaining = 0; // data bytes left in the current member
-  let padding = 0; // zero bytes after it
-  // Mutated by the helpers below: the open output file, or the collected long-name / pax data.
-  const st: { sink: FileHandle | null; collect: Uint8Array[] | null; collectKind: 'L' | 'x' | null; longName: string | null } = {
-    sink: null,
-    collect: null,
-    collectKind: null,
-    longName: null,
-  };
-  let current = '';
-  let ended = false;
-
-  const startMember = async (h: Uint8Array): Promise<void> => {
-    const stored = octal(h, 148, 8);
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : (h[i] as number);
-    if (sum !== stored) throw new DatasetFormatError(`${archive}: corrupt tar header at offset ${offset - 512} (checksum ${sum}, header says ${stored})`);
-    const type = String.fromCharCode(h[156] as number);
-    const size = octal(h, 124, 12);
-    let name = cstr(h, 0, 100);
-    if (cstr(h, 257, 5) === 'ustar') {
-      const prefix = cstr(h, 345, 155);
-      if (prefix) name = `${prefix}/${name}`;
-    }
-    if (st.longName !== null) {
-      name = st.longName;
-      st.longName = null;
-    }
-    remaining = size;
-    padding = (512 - (size % 512)) % 512;
-    current = name;
-    if (type === 'L' || type === 'x') {
-      st.collect = [];
-      st.collectKind = type;
-      if (remaining === 0) await endMember();
-      return;
-    }
-    if (type === '0' || type === '\0' || type === '7') {
-      const rel = safePath(name, archive);
-      const p = join(dest, rel);
-      await mkdir(dirname(p), { recursive: true });
-      st.sink = await open(p, 'w');
-      out.push(rel);
-      if (remaining === 0) {
-        await st.sink.close();
-        st.sink = null;
-      }
-    } else if (type === '5') {
-      await mkdir(join(dest, safePath(name, archive)), { recursive: true });
-    }
-    // other types (links, devices, global pax headers): data skipped
-  };
-
-  const endMember = async (): Promise<void> => {
-    if (st.sink) {
-      await st.sink.close();
-      st.sink = null;
-    }
-    if (st.collect) {
-      const text = Buffer.concat(st.collect).toString('utf8');
-      if (st.collectKind === 'L') st.longName = text.replace(/\0+$/, '');
-      else {
-        for (const m of text.matchAll(/(\d+) path=([^\n]*)\n/g)) st.longName = m[2] ?? null;
-      }
-      st.collect = null;
-      st.collectKind = null;
-    }
-  };
-
-  try {
-    for await (const chunk of gunzip) {
-      let buf = chunk as Buffer;
-      while (buf.length > 0 && !ended) {
-        if (remaining > 0) {
-          const take = Math.min(remaining, buf.length);
-          const part = buf.subarray(0, take);
-          if (st.sink) await st.sink.write(part);
-          else if (st.collect) st.collect.push(Buffer.from(part));
-          remaining -= take;
-          offset += take;
-          buf = buf.subarray(take);
-          if (remaining === 0) await endMember();
-          continue;
-        }
-        if (padding > 0) {
-          const take = Math.min(padding, buf.length);
-          padding -= take;
-          offset += take;
-          buf = buf.subarray(take);
-          continue;
-        }
-        const need = 512 - header.length;
-        const take = Math.min(need, buf.length);
-        header = Buffer.concat([header, buf.subarray(0, take)]);
-        offset += take;
-        buf = buf.subarray(take);
-        if (header.length < 512) continue;
-        const h = header;
-        header = new Uint8Array(0);
-        if (h.every((v) => v === 0)) {
-          ended = true;
-          break;
-        }
-        await startMember(h);
-      }
-    }
-    if (!ended && (remaining > 0 || header.length > 0)) {
-      throw new DatasetFormatError(`${archive}: truncated archive: ${current ? `member ${current} is missing ${remaining} bytes` : 'incomplete header'} at offset ${offset}`);
-    }
-  } catch (e) {
-    if (st.sink) await st.sink.close().catch(() => undefined);
-    source.destroy();
-    if (e instanceof DatasetFormatError) throw e;
-    const msg = (e as Error).message;
-    throw new DatasetFormatError(`${archive}: ${/unexpected end/i.test(msg) ? 'truncated gzip stream' : 'corrupt archive'} (${msg})`);
-  }
-  return out;
+/** zlib's, node-tar's and the file system's errors as one-line DatasetFormatErrors. */
+function archiveError(archive: string, e: Error): DatasetFormatError {
+  const msg = (e.message.split('\n')[0] ?? '').replace(/^(zlib|TAR_[A-Z_]+): /, '');
+  const what = /unexpected end/i.test(msg) ? 'truncated gzip stream' : /truncated/i.test(msg) ? 'truncated archive' : 'corrupt archive';
+  return new DatasetFormatError(`${archive}: ${what} (${msg})`, { file: archive, cause: e });
 }

@@ -67,3 +67,18 @@ test('training plots from metrics records: loss and accuracy, SVG and PNG', asyn
   const { width, height } = await sharp(png).metadata();
   assert.deepEqual([width, height], [760, 440]);
 });
+
+test('every caller-supplied text is escaped: a class name like <script>&"\' adds no markup, and the SVG still renders', async () => {
+  const evil = `<script>&"'`;
+  const escaped = /&lt;script&gt;&amp;&quot;&apos;/g;
+  const line = lineChartSvg([{ name: evil, points: [[0, 1], [1, 2]], color: `"/><script>alert(1)</script><x a="` }], { title: evil, xLabel: evil, yLabel: evil });
+  assert.equal(line.match(escaped)?.length, 4, 'title, both axis labels, the legend');
+  const heat = confusionSvg([[3, 1], [0, 4]], [evil, 'bell\u0007'], evil);
+  assert.equal(heat.match(escaped)?.length, 3, 'title, row and column name');
+  assert.ok(heat.includes('bell\ufffd') && !heat.includes('\u0007'), 'a control character (not allowed in XML) is replaced');
+  for (const svg of [line, heat]) {
+    assert.ok(!/<script|<x /.test(svg), svg);
+    assert.equal((await sharp(await svgToPng(svg)).metadata()).format, 'png'); // librsvg refuses malformed XML
+  }
+  await assert.rejects(svgToPng(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>${evil}</text></svg>`), 'unescaped, the same text breaks the document');
+});

@@ -33,9 +33,16 @@ export interface ChartOptions {
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
-/** Escapes text for SVG. */
+/**
+ * Escapes text for SVG, in content and in attribute values alike. Every string that is not a
+ * literal of this file (titles, labels, series names, class names, colours) goes through it.
+ * Characters XML 1.0 forbids (control characters, lone surrogates), which would make the whole
+ * document unreadable, become U+FFFD.
+ */
 export function xmlEscape(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+  return s
+    .replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!)
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }
 
 /** About `count` round tick values covering [lo, hi] (1, 2, 5 × 10^k steps). */
@@ -102,7 +109,7 @@ export function lineChartSvg(series: readonly Series[], o: ChartOptions): string
   parts.push(`<text x="${m.left + pw / 2}" y="${H - 14}" text-anchor="middle" font-size="13">${xmlEscape(o.xLabel)}</text>`);
   parts.push(`<text transform="translate(18 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="13">${xmlEscape(o.yLabel)}</text>`);
   series.forEach((s, i) => {
-    const color = s.color ?? PALETTE[i % PALETTE.length]!;
+    const color = xmlEscape(s.color ?? PALETTE[i % PALETTE.length]!);
     const p = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (p.length > 1) {
       const d = p.map(([x, y], j) => `${j ? 'L' : 'M'}${r(sx(x))} ${r(sy(y))}`).join(' ');
@@ -113,7 +120,7 @@ export function lineChartSvg(series: readonly Series[], o: ChartOptions): string
   // Legend: one row between the title and the plot.
   let lx = m.left;
   series.forEach((s, i) => {
-    const color = s.color ?? PALETTE[i % PALETTE.length]!;
+    const color = xmlEscape(s.color ?? PALETTE[i % PALETTE.length]!);
     const y = 40;
     parts.push(`<line x1="${lx}" x2="${lx + 22}" y1="${y - 4}" y2="${y - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
     parts.push(`<text x="${lx + 27}" y="${y}">${xmlEscape(s.name)}</text>`);

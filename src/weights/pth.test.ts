@@ -3,13 +3,15 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32, deflateRawSync } from 'node:zlib';
 import { numel } from '../tensor.js';
-import { loadPthFile, openZip, readPth } from './pth.js';
+import { readPth } from './pth.js';
+import { loadPthFile } from './pth-node.js';
+import { openZip } from './zip-reader.js';
 import type { StoredTensor } from './safetensors-node.js';
 
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
 import { PYTHON, matchesSummary, python, refuses, withTmp, type TensorSummaries } from '../../test/weights-helpers.js';
+import { dictPickle, f32, makeZip, op, pth, tensorPickle } from '../../test/pth-builders.js';
 
 const PTH = 'googlenet-tv-noaux10.pth';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
@@ -27,112 +29,6 @@ function sameTensor(a: StoredTensor | undefined, b: StoredTensor): boolean {
   return a !== undefined && a.dtype === b.dtype && a.dims.join() === b.dims.join() && a.data.constructor === b.data.constructor &&
     Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
 }
-
-// ---------------------------------------------------------------------------------------------
-// Hand-built archives and pickles, so the format's corners are tested without Python.
-
-/** A zip archive of `entries`, stored or deflated, optionally in ZIP64 form. */
-function makeZip(entries: [string, Uint8Array][], opts: { deflate?: boolean; zip64?: boolean } = {}): Uint8Array {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  const sat = opts.zip64 ? 0xffffffff : -1;
-  for (const [name, data] of entries) {
-    const body = opts.deflate ? deflateRawSync(data) : Buffer.from(data);
-    const nameBytes = Buffer.from(name);
-    const z64 = (...v: number[]): Buffer => {
-      const b = Buffer.alloc(4 + 8 * v.length);
-      b.writeUInt16LE(1, 0);
-      b.writeUInt16LE(8 * v.length, 2);
-      v.forEach((x, i) => b.writeBigUInt64LE(BigInt(x), 4 + 8 * i));
-      return b;
-    };
-    const localExtra = opts.zip64 ? z64(data.length, body.length) : Buffer.alloc(0);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(45, 4);
-    local.writeUInt16LE(opts.deflate ? 8 : 0, 8);
-    local.writeUInt32LE(crc32(data), 14);
-    local.writeUInt32LE(opts.zip64 ? sat : body.length, 18);
-    local.writeUInt32LE(opts.zip64 ? sat : data.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    local.writeUInt16LE(localExtra.length, 28);
-    const centralExtra = opts.zip64 ? z64(data.length, body.length, offset) : Buffer.alloc(0);
-    const c = Buffer.alloc(46);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt16LE(45, 4);
-    c.writeUInt16LE(45, 6);
-    c.writeUInt16LE(opts.deflate ? 8 : 0, 10);
-    c.writeUInt32LE(crc32(data), 16);
-    c.writeUInt32LE(opts.zip64 ? sat : body.length, 20);
-    c.writeUInt32LE(opts.zip64 ? sat : data.length, 24);
-    c.writeUInt16LE(nameBytes.length, 28);
-    c.writeUInt16LE(centralExtra.length, 30);
-    c.writeUInt32LE(opts.zip64 ? sat : offset, 42);
-    central.push(c, nameBytes, centralExtra);
-    parts.push(local, nameBytes, localExtra, body);
-    offset += local.length + nameBytes.length + localExtra.length + body.length;
-  }
-  const cd = Buffer.concat(central);
-  const tail: Buffer[] = [];
-  if (opts.zip64) {
-    const rec = Buffer.alloc(56);
-    rec.writeUInt32LE(0x06064b50, 0);
-    rec.writeBigUInt64LE(44n, 4);
-    rec.writeBigUInt64LE(BigInt(entries.length), 24);
-    rec.writeBigUInt64LE(BigInt(entries.length), 32);
-    rec.writeBigUInt64LE(BigInt(cd.length), 40);
-    rec.writeBigUInt64LE(BigInt(offset), 48);
-    const loc = Buffer.alloc(20);
-    loc.writeUInt32LE(0x07064b50, 0);
-    loc.writeBigUInt64LE(BigInt(offset + cd.length), 8);
-    loc.writeUInt32LE(1, 16);
-    tail.push(rec, loc);
-  }
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(opts.zip64 ? 0xffff : entries.length, 8);
-  eocd.writeUInt16LE(opts.zip64 ? 0xffff : entries.length, 10);
-  eocd.writeUInt32LE(opts.zip64 ? sat : cd.length, 12);
-  eocd.writeUInt32LE(opts.zip64 ? sat : offset, 16);
-  return new Uint8Array(Buffer.concat([...parts, cd, ...tail, eocd]));
-}
-
-/** Pickle opcodes as bytes (protocol 2, as torch.save writes them). */
-const op = {
-  proto2: [0x80, 2], mark: [0x28], tuple: [0x74], emptyTuple: [0x29], reduce: [0x52], setitems: [0x75],
-  persid: [0x51], newfalse: [0x89], stop: [0x2e], emptyDict: [0x7d],
-  str: (s: string): number[] => { const b = Buffer.from(s); return [0x58, ...u32(b.length), ...b]; },
-  int: (n: number): number[] => [0x4a, ...u32(n)],
-  global: (module: string, name: string): number[] => [0x63, ...Buffer.from(`${module}\n${name}\n`)],
-};
-function u32(n: number): number[] {
-  return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
-}
-const ints = (xs: number[]): number[] => [...op.mark, ...xs.flatMap(op.int), ...op.tuple];
-
-/** `_rebuild_tensor_v2(storage(key, numel), offset, size, stride, False, OrderedDict())`. */
-function tensorPickle(storage: string, storageNumel: number, offset: number, size: number[], stride: number[], type = 'FloatStorage'): number[] {
-  return [
-    ...op.global('torch._utils', '_rebuild_tensor_v2'), ...op.mark,
-    ...op.mark, ...op.str('storage'), ...op.global('torch', type), ...op.str(storage), ...op.str('cpu'), ...op.int(storageNumel), ...op.tuple, ...op.persid,
-    ...op.int(offset), ...ints(size), ...ints(stride), ...op.newfalse,
-    ...op.global('collections', 'OrderedDict'), ...op.emptyTuple, ...op.reduce,
-    ...op.tuple, ...op.reduce,
-  ];
-}
-
-/** An OrderedDict pickle of `items` (key, value-pickle). */
-function dictPickle(items: [string, number[]][]): Uint8Array {
-  return new Uint8Array([
-    ...op.proto2, ...op.global('collections', 'OrderedDict'), ...op.emptyTuple, ...op.reduce,
-    ...op.mark, ...items.flatMap(([k, v]) => [...op.str(k), ...v]), ...op.setitems, ...op.stop,
-  ]);
-}
-
-const f32 = (xs: number[]): Uint8Array => new Uint8Array(new Float32Array(xs).buffer);
-const pth = (pickle: Uint8Array, files: [string, Uint8Array][] = []): Uint8Array =>
-  makeZip([['archive/data.pkl', pickle], ...files.map(([n, d]): [string, Uint8Array] => [`archive/${n}`, d]), ['archive/version', Buffer.from('3\n')]]);
 
 // ---------------------------------------------------------------------------------------------
 // The real torchvision file

@@ -8,149 +8,24 @@
  *
  * The pickle is read by a RESTRICTED unpickler that never runs code: it knows only the opcodes
  * a state dict needs and the few globals on {@link ALLOWED_GLOBALS}; anything else is refused.
+ * The zip container is read by `zip-reader.ts`. No Node imports, so browsers bundle it: bytes
+ * in, tensors out (`pth-node.ts` reads files).
  */
-import * as zlib from 'node:zlib';
 import { WeightFormatError } from '../errors.js';
 import { numel, type TensorArray } from '../tensor.js';
-import { DTYPE_BYTES, decodeTensorBytes, readWeightBytes, widenedDType, type StoredDType, type StoredTensor } from './safetensors-node.js';
+import { DTYPE_BYTES, decodeTensorBytes, widenedDType, type StoredDType, type StoredTensor } from './safetensors.js';
+import { ZIP_LIMITS, openZip, quoted, type ZipEntry, type ZipLimits } from './zip-reader.js';
 
-// ---------------------------------------------------------------------------------------------
-// Zip
-
-/** One file of a zip archive, from its central directory record. */
-export interface ZipEntry {
-  name: string;
-  /** 0 = stored, 8 = deflate. */
-  method: number;
-  crc32: number;
-  compressedSize: number;
-  size: number;
-  localHeaderOffset: number;
+/** Caps on what a `.pth` file may make the reader do (see {@link ZipLimits} for the archive's). */
+export interface PthReadOptions extends ZipLimits {
+  /**
+   * Most bytes the tensors read may take, all together, once gathered into contiguous arrays
+   * (a view with stride 0 can claim far more elements than its storage holds). Default 2 GiB.
+   */
+  maxTensorBytes?: number;
 }
 
-/** A zip archive read from memory: its entries by name, and their contents. */
-export interface ZipArchive {
-  entries: Map<string, ZipEntry>;
-  /** The uncompressed, CRC-checked contents of an entry (a view of the file when stored). */
-  read(entry: ZipEntry): Uint8Array;
-}
-
-const SIG_LOCAL = 0x04034b50;
-const SIG_CENTRAL = 0x02014b50;
-const SIG_EOCD = 0x06054b50;
-const SIG_ZIP64_LOCATOR = 0x07064b50;
-const SIG_ZIP64_EOCD = 0x06064b50;
-
-/**
- * Reads a zip archive's central directory (ZIP64 included). Entries may be stored or deflated;
- * encrypted entries, multi-disk archives and other methods are refused.
- */
-export function openZip(bytes: Uint8Array, file = '<memory>'): ZipArchive {
-  const fail = (msg: string): never => { throw new WeightFormatError(`${file}: ${msg}`); };
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const u64 = (at: number, what: string): number => {
-    const v = view.getBigUint64(at, true);
-    return v > BigInt(Number.MAX_SAFE_INTEGER) ? fail(`zip ${what} ${v} is too large`) : Number(v);
-  };
-
-  // The end-of-central-directory record: 22 bytes plus a comment of up to 65535 bytes.
-  let eocd = -1;
-  for (let at = bytes.length - 22; at >= Math.max(0, bytes.length - 22 - 0xffff); at--) {
-    if (view.getUint32(at, true) === SIG_EOCD) { eocd = at; break; }
-  }
-  if (eocd < 0) fail('zip end-of-central-directory record not found (truncated or not a zip archive)');
-  let count = view.getUint16(eocd + 10, true);
-  let cdSize = view.getUint32(eocd + 12, true);
-  let cdOffset = view.getUint32(eocd + 16, true);
-  if (view.getUint16(eocd + 4, true) !== 0 || view.getUint16(eocd + 6, true) !== 0) fail('multi-disk zip archives are not supported');
-  if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
-    const loc = eocd - 20;
-    if (loc < 0 || view.getUint32(loc, true) !== SIG_ZIP64_LOCATOR) fail('ZIP64 end-of-central-directory locator not found');
-    const z = u64(loc + 8, 'ZIP64 record offset');
-    if (z + 56 > bytes.length || view.getUint32(z, true) !== SIG_ZIP64_EOCD) fail(`ZIP64 end-of-central-directory record not found at byte ${z}`);
-    count = u64(z + 32, 'entry count');
-    cdSize = u64(z + 40, 'central directory size');
-    cdOffset = u64(z + 48, 'central directory offset');
-  }
-  if (cdOffset + cdSize > bytes.length) fail(`zip central directory [${cdOffset}, ${cdOffset + cdSize}) runs past the end of the file (${bytes.length} bytes): truncated?`);
-
-  const entries = new Map<string, ZipEntry>();
-  const names = new TextDecoder();
-  let at = cdOffset;
-  for (let i = 0; i < count; i++) {
-    if (at + 46 > cdOffset + cdSize || view.getUint32(at, true) !== SIG_CENTRAL) fail(`zip central directory entry ${i} is corrupt (at byte ${at})`);
-    const flags = view.getUint16(at + 8, true);
-    const nameLen = view.getUint16(at + 28, true);
-    const extraLen = view.getUint16(at + 30, true);
-    const commentLen = view.getUint16(at + 32, true);
-    const name = names.decode(bytes.subarray(at + 46, at + 46 + nameLen));
-    const entry: ZipEntry = {
-      name,
-      method: view.getUint16(at + 10, true),
-      crc32: view.getUint32(at + 16, true),
-      compressedSize: view.getUint32(at + 20, true),
-      size: view.getUint32(at + 24, true),
-      localHeaderOffset: view.getUint32(at + 42, true),
-    };
-    if (flags & 1) fail(`zip entry "${name}" is encrypted`);
-    // ZIP64 extra field (id 1): 64-bit values for exactly the fields saturated at 0xffffffff.
-    for (let x = at + 46 + nameLen, end = x + extraLen; x + 4 <= end;) {
-      const id = view.getUint16(x, true);
-      const len = view.getUint16(x + 2, true);
-      if (id === 1) {
-        let f = x + 4;
-        const next = (what: string): number => {
-          if (f + 8 > x + 4 + len) fail(`zip entry "${name}" has a short ZIP64 extra field (no ${what})`);
-          const v = u64(f, what);
-          f += 8;
-          return v;
-        };
-        if (entry.size === 0xffffffff) entry.size = next('size');
-        if (entry.compressedSize === 0xffffffff) entry.compressedSize = next('compressed size');
-        if (entry.localHeaderOffset === 0xffffffff) entry.localHeaderOffset = next('header offset');
-      }
-      x += 4 + len;
-    }
-    entries.set(name, entry);
-    at += 46 + nameLen + extraLen + commentLen;
-  }
-
-  const read = (e: ZipEntry): Uint8Array => {
-    const h = e.localHeaderOffset;
-    if (h + 30 > bytes.length || view.getUint32(h, true) !== SIG_LOCAL) fail(`zip entry "${e.name}" has no local header at byte ${h}`);
-    const start = h + 30 + view.getUint16(h + 26, true) + view.getUint16(h + 28, true);
-    if (start + e.compressedSize > bytes.length) {
-      fail(`zip entry "${e.name}" needs bytes [${start}, ${start + e.compressedSize}) but the file has ${bytes.length}: truncated?`);
-    }
-    const raw = bytes.subarray(start, start + e.compressedSize);
-    let data: Uint8Array;
-    if (e.method === 0) data = raw;
-    else if (e.method === 8) {
-      try {
-        data = zlib.inflateRawSync(raw);
-      } catch (err) {
-        return fail(`zip entry "${e.name}" does not inflate (${(err as Error).message})`);
-      }
-    } else return fail(`zip entry "${e.name}" uses compression method ${e.method} (expected 0 = stored or 8 = deflate)`);
-    if (data.length !== e.size) fail(`zip entry "${e.name}" holds ${data.length} bytes, its directory says ${e.size}`);
-    if (crc32(data) !== e.crc32) fail(`zip entry "${e.name}" fails its CRC-32 check (corrupt file)`);
-    return data;
-  };
-  return { entries, read };
-}
-
-let crcTable: Uint32Array | undefined;
-/** CRC-32: zlib's where this Node has it (≥ 20.15), else a table-driven one. */
-function crc32(data: Uint8Array): number {
-  if (typeof zlib.crc32 === 'function') return zlib.crc32(data);
-  crcTable ??= Uint32Array.from({ length: 256 }, (_, n) => {
-    for (let k = 0; k < 8; k++) n = n & 1 ? 0xedb88320 ^ (n >>> 1) : n >>> 1;
-    return n;
-  });
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+export const PTH_LIMITS: Readonly<Required<PthReadOptions>> = { ...ZIP_LIMITS, maxTensorBytes: 2 ** 31 };
 
 // ---------------------------------------------------------------------------------------------
 // Restricted unpickler
@@ -183,39 +58,67 @@ class TensorRef {
 }
 type PyValue = null | boolean | number | bigint | string | PyValue[] | Map<PyValue, PyValue> | PyGlobal | StorageRef | TensorRef;
 
+/** A pickle's bytes and read position; failures name the byte and opcode being read. */
+class PickleBytes {
+  pos = 0;
+  op = 0;
+  opAt = 0;
+  private readonly view: DataView;
+  private readonly text = new TextDecoder('utf-8', { fatal: true });
+
+  constructor(readonly bytes: Uint8Array, private readonly fail: (msg: string) => never) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  bad(msg: string): never {
+    return this.fail(`data.pkl byte ${this.opAt} (opcode 0x${this.op.toString(16).padStart(2, '0')}): ${msg}`);
+  }
+  /** Starts the next opcode and returns it. */
+  next(): number {
+    this.opAt = this.pos;
+    this.op = this.u8();
+    return this.op;
+  }
+  take(n: number): Uint8Array {
+    if (this.pos + n > this.bytes.length) this.bad(`needs ${n} more bytes but the pickle ends at ${this.bytes.length} (truncated)`);
+    this.pos += n;
+    return this.bytes.subarray(this.pos - n, this.pos);
+  }
+  u8(): number { return this.take(1)[0]!; }
+  u16(): number { this.take(2); return this.view.getUint16(this.pos - 2, true); }
+  u32(): number { this.take(4); return this.view.getUint32(this.pos - 4, true); }
+  i32(): number { this.take(4); return this.view.getInt32(this.pos - 4, true); }
+  f64be(): number { this.take(8); return this.view.getFloat64(this.pos - 8, false); }
+  str(n: number): string {
+    const b = this.take(n);
+    try { return this.text.decode(b); } catch { return this.bad('string is not valid UTF-8'); }
+  }
+  line(): string {
+    const end = this.bytes.indexOf(0x0a, this.pos);
+    if (end < 0) this.bad('unterminated GLOBAL name');
+    return this.str(end - this.pos + 1).slice(0, -1);
+  }
+  /** LONG1/LONG4's little-endian two's complement, as a number when it is a safe integer. */
+  long(n: number): number | bigint {
+    if (n > 64) this.bad(`a ${n}-byte integer (a state dict's integers fit in 8)`);
+    const b = this.take(n);
+    let v = 0n;
+    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+    if (b.length > 0 && b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+}
+
 /**
  * Unpickles a torch state-dict pickle without executing anything: only allow-listed globals
  * are resolved (to markers), tensors become {@link TensorRef}s, and OrderedDict's `_metadata`
  * (set through BUILD) is dropped.
  */
 function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const r = new PickleBytes(bytes, fail);
+  const bad = (msg: string): never => r.bad(msg);
   const stack: PyValue[] = [];
   const marks: number[] = [];
   const memo = new Map<number, PyValue>();
-  const text = new TextDecoder('utf-8', { fatal: true });
-  let pos = 0;
-  let op = 0;
-  let opAt = 0;
-
-  const bad = (msg: string): never => fail(`data.pkl byte ${opAt} (opcode 0x${op.toString(16).padStart(2, '0')}): ${msg}`);
-  const take = (n: number): Uint8Array => {
-    if (pos + n > bytes.length) bad(`needs ${n} more bytes but the pickle ends at ${bytes.length} (truncated)`);
-    pos += n;
-    return bytes.subarray(pos - n, pos);
-  };
-  const u8 = (): number => take(1)[0]!;
-  const u16 = (): number => { take(2); return view.getUint16(pos - 2, true); };
-  const u32 = (): number => { take(4); return view.getUint32(pos - 4, true); };
-  const str = (n: number): string => {
-    const b = take(n);
-    try { return text.decode(b); } catch { return bad('string is not valid UTF-8'); }
-  };
-  const line = (): string => {
-    const end = bytes.indexOf(0x0a, pos);
-    if (end < 0) bad('unterminated GLOBAL name');
-    return str(end - pos + 1).slice(0, -1);
-  };
   const pop = (): PyValue => (stack.length > 0 ? stack.pop()! : bad('pops an empty stack'));
   const top = (): PyValue => (stack.length > 0 ? stack[stack.length - 1]! : bad('reads an empty stack'));
   const popMark = (): PyValue[] => {
@@ -226,23 +129,15 @@ function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
   const list = (v: PyValue): PyValue[] => (Array.isArray(v) ? v : bad(`expected a list, found ${typeName(v)}`));
   const global = (module: string, name: string): PyGlobal => {
     const path = `${module}.${name}`;
-    if (!ALLOWED_GLOBALS.has(path)) fail(`refused pickle global "${path}": a state dict only holds tensors`);
+    if (!ALLOWED_GLOBALS.has(path)) fail(`refused pickle global ${quoted(path)}: a state dict only holds tensors`);
     return new PyGlobal(path);
-  };
-  const long = (b: Uint8Array): number | bigint => {
-    if (b.length > 64) bad(`a ${b.length}-byte integer (a state dict's integers fit in 8)`);
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-    if (b.length > 0 && b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
-    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   };
 
   for (;;) {
-    opAt = pos;
-    op = u8();
+    const op = r.next();
     switch (op) {
-      case 0x80: u8(); break; // PROTO
-      case 0x95: take(8); break; // FRAME: frames are only a read-ahead hint
+      case 0x80: r.u8(); break; // PROTO
+      case 0x95: r.take(8); break; // FRAME: frames are only a read-ahead hint
       case 0x2e: return pop(); // STOP
       case 0x28: marks.push(stack.length); break; // MARK
       case 0x30: pop(); break; // POP
@@ -251,14 +146,14 @@ function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
       case 0x4e: stack.push(null); break; // NONE
       case 0x88: stack.push(true); break; // NEWTRUE
       case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x4a: take(4); stack.push(view.getInt32(pos - 4, true)); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: stack.push(long(take(u8()))); break; // LONG1
-      case 0x8b: stack.push(long(take(u32()))); break; // LONG4
-      case 0x47: take(8); stack.push(view.getFloat64(pos - 8, false)); break; // BINFLOAT (big-endian)
-      case 0x58: stack.push(str(u32())); break; // BINUNICODE
-      case 0x8c: stack.push(str(u8())); break; // SHORT_BINUNICODE
+      case 0x4a: stack.push(r.i32()); break; // BININT
+      case 0x4b: stack.push(r.u8()); break; // BININT1
+      case 0x4d: stack.push(r.u16()); break; // BININT2
+      case 0x8a: stack.push(r.long(r.u8())); break; // LONG1
+      case 0x8b: stack.push(r.long(r.u32())); break; // LONG4
+      case 0x47: stack.push(r.f64be()); break; // BINFLOAT (big-endian)
+      case 0x58: stack.push(r.str(r.u32())); break; // BINUNICODE
+      case 0x8c: stack.push(r.str(r.u8())); break; // SHORT_BINUNICODE
       case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
       case 0x5d: stack.push([]); break; // EMPTY_LIST
       case 0x29: stack.push([]); break; // EMPTY_TUPLE
@@ -275,7 +170,7 @@ function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
         break;
       }
       case 0x61: { const v = pop(); list(top()).push(v); break; } // APPEND
-      case 0x65: { const vs = popMark(); list(top()).push(...vs); break; } // APPENDS
+      case 0x65: { const vs = popMark(); const l = list(top()); for (const v of vs) l.push(v); break; } // APPENDS
       case 0x73: { const v = pop(); const k = pop(); dict(top()).set(k, v); break; } // SETITEM
       case 0x75: { // SETITEMS
         const items = popMark();
@@ -284,15 +179,15 @@ function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
         for (let i = 0; i < items.length; i += 2) d.set(items[i]!, items[i + 1]!);
         break;
       }
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
+      case 0x71: memo.set(r.u8(), top()); break; // BINPUT
+      case 0x72: memo.set(r.u32(), top()); break; // LONG_BINPUT
       case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
       case 0x68: case 0x6a: { // BINGET, LONG_BINGET
-        const i = op === 0x68 ? u8() : u32();
+        const i = op === 0x68 ? r.u8() : r.u32();
         stack.push(memo.has(i) ? memo.get(i)! : bad(`memo ${i} was never stored`));
         break;
       }
-      case 0x63: { const module = line(); stack.push(global(module, line())); break; } // GLOBAL
+      case 0x63: { const module = r.line(); stack.push(global(module, r.line())); break; } // GLOBAL
       case 0x93: { // STACK_GLOBAL
         const name = pop();
         const module = pop();
@@ -320,10 +215,10 @@ function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
 
 /** ('storage', <storage class>, key, location, numel) → a StorageRef. */
 function persistentLoad(pid: PyValue, bad: (msg: string) => never): StorageRef {
-  if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length !== 5) return bad(`unexpected persistent id ${describePid(pid)}`);
+  if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length !== 5) return bad(`unexpected persistent id ${show(pid)}`);
   const [, type, key, , n] = pid;
   if (!(type instanceof PyGlobal) || !Object.hasOwn(STORAGE_DTYPE, type.path)) return bad(`persistent id names ${typeName(type ?? null)}, not a storage class`);
-  if (typeof key !== 'string' || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return bad(`malformed storage persistent id ${describePid(pid)}`);
+  if (typeof key !== 'string' || !isIndex(n)) return bad(`malformed storage persistent id ${show(pid)}: expected a string key and a non-negative integer element count`);
   return new StorageRef(STORAGE_DTYPE[type.path]!, key, n);
 }
 
@@ -336,7 +231,7 @@ function call(path: string, args: PyValue[], bad: (msg: string) => never): PyVal
       const [storage, offset, size, stride] = args;
       if (!(storage instanceof StorageRef)) return bad(`_rebuild_tensor_v2 expects a storage, found ${typeName(storage ?? null)}`);
       if (!isIndex(offset) || !isIndexList(size) || !isIndexList(stride) || size.length !== stride.length) {
-        return bad('_rebuild_tensor_v2 expects (storage, offset, size, stride) with matching size and stride');
+        return bad(`_rebuild_tensor_v2 expects (storage, offset, size, stride) of non-negative integers, as many strides as sizes; found offset ${show(offset)}, size ${show(size)}, stride ${show(stride)}`);
       }
       return new TensorRef(storage, offset, size, stride);
     }
@@ -354,14 +249,19 @@ function typeName(v: PyValue): string {
   if (v === null) return 'None';
   if (Array.isArray(v)) return 'a tuple/list';
   if (v instanceof Map) return 'a dict';
-  if (v instanceof PyGlobal) return `"${v.path}"`;
+  if (v instanceof PyGlobal) return quoted(v.path);
   if (v instanceof StorageRef) return 'a storage';
   if (v instanceof TensorRef) return 'a tensor';
   return typeof v === 'bigint' ? 'a number' : `a ${typeof v}`;
 }
 
-function describePid(pid: PyValue): string {
-  return Array.isArray(pid) ? `(${pid.map((v) => (typeof v === 'string' ? JSON.stringify(v) : typeName(v))).join(', ')})` : typeName(pid);
+/** A value from the pickle for a one-line message: numbers and strings as they are, one level of tuples. */
+function show(v: PyValue | undefined): string {
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'string') return quoted(v);
+  if (!Array.isArray(v)) return typeName(v ?? null);
+  const items = v.slice(0, 8).map((x) => (Array.isArray(x) ? typeName(x) : show(x)));
+  return `(${items.join(', ')}${v.length > 8 ? `, … ${v.length} in all` : ''})`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -373,10 +273,12 @@ function describePid(pid: PyValue): string {
  * (other entries, such as `epoch` or `optimizer`, are ignored). Tensors are gathered into
  * contiguous row-major arrays (storage offset and strides honoured); half and bfloat16 are
  * widened to Float32Array and reported as `F32`, bool reads as `U8`.
+ * @throws WeightFormatError naming `file` for anything malformed or over `options`' limits.
  */
-export function readPth(bytes: Uint8Array, file = '<memory>'): Map<string, StoredTensor> {
-  const fail = (msg: string): never => { throw new WeightFormatError(`${file}: ${msg}`); };
-  const zip = openZip(bytes, file);
+export function readPth(bytes: Uint8Array, file = '<memory>', options: PthReadOptions = {}): Map<string, StoredTensor> {
+  const max = { ...PTH_LIMITS, ...options };
+  const fail = (msg: string): never => { throw new WeightFormatError(`${file}: ${msg}`, { file }); };
+  const zip = openZip(bytes, file, max);
   const pkl = [...zip.entries.keys()].filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl'))
     .sort((a, b) => a.split('/').length - b.split('/').length)[0];
   if (pkl === undefined) return fail('zip archive has no data.pkl: not a torch.save file');
@@ -385,43 +287,53 @@ export function readPth(bytes: Uint8Array, file = '<memory>'): Map<string, Store
 
   const order = entry('byteorder');
   const byteorder = order ? new TextDecoder().decode(zip.read(order)).trim() : 'little';
-  if (byteorder !== 'little' && byteorder !== 'big') fail(`byteorder is "${byteorder}", expected "little" or "big"`);
+  if (byteorder !== 'little' && byteorder !== 'big') fail(`byteorder is ${quoted(byteorder)}, expected "little" or "big"`);
 
   const root = unpickle(zip.read(entry('data.pkl')!), fail);
   if (!(root instanceof Map)) return fail(`data.pkl holds ${typeName(root)}, expected a state dict`);
   const wrapped = root.get('state_dict') ?? root.get('model');
   const dict = wrapped instanceof Map ? wrapped : root;
 
-  const storages = new Map<string, Uint8Array>();
-  const storageBytes = (s: StorageRef, key: string): Uint8Array => {
-    let b = storages.get(s.key);
-    if (!b) {
+  const storages = new Map<string, Storage>();
+  const storage = (s: StorageRef, key: string): Storage => {
+    const name = quoted(`data/${s.key}`);
+    let st = storages.get(s.key);
+    if (!st) {
       const e = entry(`data/${s.key}`);
-      if (!e) return fail(`storage "data/${s.key}" of tensor "${key}" is missing from the archive`);
-      b = zip.read(e);
-      const need = s.numel * DTYPE_BYTES[s.dtype];
-      if (b.length < need) fail(`storage "data/${s.key}" of tensor "${key}" holds ${b.length} bytes, its ${s.numel} ${s.dtype} elements need ${need}`);
-      storages.set(s.key, b);
+      if (!e) return fail(`storage ${name} of tensor ${quoted(key)} is missing from the archive`);
+      st = { bytes: zip.read(e), dtype: s.dtype, bigEndian: byteorder === 'big' };
+      storages.set(s.key, st);
     }
-    return b;
+    if (st.dtype !== s.dtype) fail(`storage ${name} is read as ${st.dtype} by one tensor and as ${s.dtype} by tensor ${quoted(key)}`);
+    const need = s.numel * DTYPE_BYTES[s.dtype];
+    if (st.bytes.length < need) fail(`storage ${name} of tensor ${quoted(key)} holds ${st.bytes.length} bytes, its ${s.numel} ${s.dtype} elements need ${need}`);
+    return st;
   };
 
   const out = new Map<string, StoredTensor>();
+  let total = 0;
   for (const [key, value] of dict) {
     if (typeof key !== 'string') return fail(`state dict has a non-string key (${typeName(key)})`);
-    if (!(value instanceof TensorRef)) return fail(`entry "${key}" is ${typeName(value)}, expected a tensor`);
-    out.set(key, materialize(key, value, storageBytes(value.storage, key), byteorder === 'big', fail));
+    if (!(value instanceof TensorRef)) return fail(`entry ${quoted(key)} is ${typeName(value)}, expected a tensor`);
+    total += numel(value.size) * DTYPE_BYTES[widenedDType(value.storage.dtype)];
+    if (total > max.maxTensorBytes) {
+      fail(`tensor ${quoted(key)} (size [${value.size.join(', ')}], stride [${value.stride.join(', ')}]) brings the tensors read to ${total} bytes, over the limit of ${max.maxTensorBytes} (option maxTensorBytes)`);
+    }
+    out.set(key, materialize(key, value, storage(value.storage, key), fail));
   }
   return out;
 }
 
-/** Reads a `.pth` file from disk (see {@link readPth}). */
-export function loadPthFile(path: string): Map<string, StoredTensor> {
-  return readPth(readWeightBytes(path), path);
+/** A storage's bytes, and its elements once decoded (kept for the views that gather from it). */
+interface Storage {
+  bytes: Uint8Array;
+  dtype: StoredDType;
+  bigEndian: boolean;
+  decoded?: TensorArray;
 }
 
 /** Copies a strided view of a storage into a contiguous tensor. */
-function materialize(key: string, t: TensorRef, storage: Uint8Array, bigEndian: boolean, fail: (msg: string) => never): StoredTensor {
+function materialize(key: string, t: TensorRef, storage: Storage, fail: (msg: string) => never): StoredTensor {
   const { dtype, numel: available } = t.storage;
   const size = DTYPE_BYTES[dtype];
   const n = numel(t.size);
@@ -430,16 +342,17 @@ function materialize(key: string, t: TensorRef, storage: Uint8Array, bigEndian: 
   let last = t.offset; // the farthest element the view reaches
   for (let d = 0; d < dims.length; d++) last += (dims[d]! - 1) * t.stride[d]!;
   if (last >= available) {
-    fail(`tensor "${key}" (size [${dims.join(', ')}], stride [${t.stride.join(', ')}], offset ${t.offset}) reaches element ${last} of storage "data/${t.storage.key}", which holds ${available}`);
+    fail(`tensor ${quoted(key)} (size [${dims.join(', ')}], stride [${t.stride.join(', ')}], offset ${t.offset}) reaches element ${last} of storage ${quoted(`data/${t.storage.key}`)}, which holds ${available}`);
   }
   let contiguous = true;
   for (let d = dims.length - 1, expect = 1; d >= 0; expect *= dims[d]!, d--) {
     if (dims[d] !== 1 && t.stride[d] !== expect) contiguous = false;
   }
-  const data = contiguous
-    ? decodeTensorBytes(storage.subarray(t.offset * size, (t.offset + n) * size), dtype, bigEndian)
-    : gather(decodeTensorBytes(storage.subarray(0, available * size), dtype, bigEndian), dims, t.stride, t.offset);
-  return { dtype: widenedDType(dtype), dims, data };
+  if (contiguous) {
+    return { dtype: widenedDType(dtype), dims, data: decodeTensorBytes(storage.bytes.subarray(t.offset * size, (t.offset + n) * size), dtype, storage.bigEndian) };
+  }
+  storage.decoded ??= decodeTensorBytes(storage.bytes.subarray(0, storage.bytes.length - (storage.bytes.length % size)), dtype, storage.bigEndian);
+  return { dtype: widenedDType(dtype), dims, data: gather(storage.decoded, dims, t.stride, t.offset) };
 }
 
 /** out[i₀,…,iₖ] = src[offset + Σ iⱼ·strideⱼ], row-major. */

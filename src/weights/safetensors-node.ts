@@ -5,7 +5,7 @@
  * counted from the end of the header.
  *
  * Also home of what every weight reader shares: {@link StoredTensor}, the byte decoder and the
- * file reader, so `pth.ts` and `formats.ts` build on this module.
+ * file reader, so `pth-node.ts` and `formats.ts` build on this module.
  */
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../files-node.js';
