@@ -4,7 +4,6 @@
  */
 import { crc32, deflateRawSync } from 'node:zlib';
 
-
 /** A zip archive of `entries`, stored or deflated, optionally in ZIP64 form. */
 export function makeZip(entries: [string, Uint8Array][], opts: { deflate?: boolean; zip64?: boolean } = {}): Uint8Array {
   const parts: Buffer[] = [];
@@ -74,12 +73,27 @@ export function makeZip(entries: [string, Uint8Array][], opts: { deflate?: boole
 
 /** Pickle opcodes as bytes (protocol 2, as torch.save writes them). */
 export const op = {
-  proto2: [0x80, 2], mark: [0x28], tuple: [0x74], emptyTuple: [0x29], reduce: [0x52], setitems: [0x75],
-  persid: [0x51], newfalse: [0x89], stop: [0x2e], emptyDict: [0x7d],
-  str: (s: string): number[] => { const b = Buffer.from(s); return [0x58, ...u32(b.length), ...b]; },
+  proto2: [0x80, 2],
+  mark: [0x28],
+  tuple: [0x74],
+  emptyTuple: [0x29],
+  reduce: [0x52],
+  setitems: [0x75],
+  persid: [0x51],
+  newfalse: [0x89],
+  stop: [0x2e],
+  emptyDict: [0x7d],
+  str: (s: string): number[] => {
+    const b = Buffer.from(s);
+    return [0x58, ...u32(b.length), ...b];
+  },
   int: (n: number): number[] => [0x4a, ...u32(n)],
   /** BINFLOAT: a big-endian float64. */
-  float: (x: number): number[] => { const b = Buffer.alloc(8); b.writeDoubleBE(x); return [0x47, ...b]; },
+  float: (x: number): number[] => {
+    const b = Buffer.alloc(8);
+    b.writeDoubleBE(x);
+    return [0x47, ...b];
+  },
   global: (module: string, name: string): number[] => [0x63, ...Buffer.from(`${module}\n${name}\n`)],
 };
 function u32(n: number): number[] {
@@ -89,29 +103,67 @@ function u32(n: number): number[] {
 export const ints = (xs: number[]): number[] => [...op.mark, ...xs.flatMap(op.int), ...op.tuple];
 
 /** `_rebuild_tensor_v2(storage(key, numel), offset, size, stride, False, OrderedDict())`. */
-export function tensorPickle(storage: string, storageNumel: number, offset: number, size: number[], stride: number[], type = 'FloatStorage'): number[] {
+export function tensorPickle(
+  storage: string,
+  storageNumel: number,
+  offset: number,
+  size: number[],
+  stride: number[],
+  type = 'FloatStorage',
+): number[] {
   return rebuildPickle({ storage, numel: op.int(storageNumel), offset: op.int(offset), size: ints(size), stride: ints(stride), type });
 }
 
 /** {@link tensorPickle} with each number given as pickle opcodes (to put a float or a string where an int belongs). */
-export function rebuildPickle(p: { storage: string; numel: number[]; offset: number[]; size: number[]; stride: number[]; type?: string }): number[] {
+export function rebuildPickle(p: {
+  storage: string;
+  numel: number[];
+  offset: number[];
+  size: number[];
+  stride: number[];
+  type?: string;
+}): number[] {
   return [
-    ...op.global('torch._utils', '_rebuild_tensor_v2'), ...op.mark,
-    ...op.mark, ...op.str('storage'), ...op.global('torch', p.type ?? 'FloatStorage'), ...op.str(p.storage), ...op.str('cpu'), ...p.numel, ...op.tuple, ...op.persid,
-    ...p.offset, ...p.size, ...p.stride, ...op.newfalse,
-    ...op.global('collections', 'OrderedDict'), ...op.emptyTuple, ...op.reduce,
-    ...op.tuple, ...op.reduce,
+    ...op.global('torch._utils', '_rebuild_tensor_v2'),
+    ...op.mark,
+    ...op.mark,
+    ...op.str('storage'),
+    ...op.global('torch', p.type ?? 'FloatStorage'),
+    ...op.str(p.storage),
+    ...op.str('cpu'),
+    ...p.numel,
+    ...op.tuple,
+    ...op.persid,
+    ...p.offset,
+    ...p.size,
+    ...p.stride,
+    ...op.newfalse,
+    ...op.global('collections', 'OrderedDict'),
+    ...op.emptyTuple,
+    ...op.reduce,
+    ...op.tuple,
+    ...op.reduce,
   ];
 }
 
 /** An OrderedDict pickle of `items` (key, value-pickle). */
 export function dictPickle(items: [string, number[]][]): Uint8Array {
   return new Uint8Array([
-    ...op.proto2, ...op.global('collections', 'OrderedDict'), ...op.emptyTuple, ...op.reduce,
-    ...op.mark, ...items.flatMap(([k, v]) => [...op.str(k), ...v]), ...op.setitems, ...op.stop,
+    ...op.proto2,
+    ...op.global('collections', 'OrderedDict'),
+    ...op.emptyTuple,
+    ...op.reduce,
+    ...op.mark,
+    ...items.flatMap(([k, v]) => [...op.str(k), ...v]),
+    ...op.setitems,
+    ...op.stop,
   ]);
 }
 
 export const f32 = (xs: number[]): Uint8Array => new Uint8Array(new Float32Array(xs).buffer);
 export const pth = (pickle: Uint8Array, files: [string, Uint8Array][] = []): Uint8Array =>
-  makeZip([['archive/data.pkl', pickle], ...files.map(([n, d]): [string, Uint8Array] => [`archive/${n}`, d]), ['archive/version', Buffer.from('3\n')]]);
+  makeZip([
+    ['archive/data.pkl', pickle],
+    ...files.map(([n, d]): [string, Uint8Array] => [`archive/${n}`, d]),
+    ['archive/version', Buffer.from('3\n')],
+  ]);

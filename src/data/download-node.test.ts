@@ -60,20 +60,45 @@ const pixels = (n: number): Uint8Array => Uint8Array.from({ length: n * 3072 }, 
 const served = new Map<string, Uint8Array>();
 const requests: string[] = [];
 const n = 6;
-served.set('/mnist/train-images-idx3-ubyte.gz', gzipSync(encodeIdx([n, 28, 28], Uint8Array.from({ length: n * 784 }, (_, i) => i % 256))));
-served.set('/mnist/train-labels-idx1-ubyte.gz', gzipSync(encodeIdx([n], Uint8Array.from({ length: n }, (_, i) => i))));
+served.set(
+  '/mnist/train-images-idx3-ubyte.gz',
+  gzipSync(
+    encodeIdx(
+      [n, 28, 28],
+      Uint8Array.from({ length: n * 784 }, (_, i) => i % 256),
+    ),
+  ),
+);
+served.set(
+  '/mnist/train-labels-idx1-ubyte.gz',
+  gzipSync(
+    encodeIdx(
+      [n],
+      Uint8Array.from({ length: n }, (_, i) => i),
+    ),
+  ),
+);
 served.set('/mnist/t10k-images-idx3-ubyte.gz', gzipSync(encodeIdx([2, 28, 28], new Uint8Array(2 * 784))));
 served.set('/mnist/t10k-labels-idx1-ubyte.gz', gzipSync(encodeIdx([2], Uint8Array.from([3, 4]))));
 const c10: { name: string; data?: Uint8Array; type?: '0' | '5' | '2' }[] = [{ name: 'cifar-10-batches-bin/', type: '5' }];
-for (let b = 1; b <= 5; b++) c10.push({ name: `cifar-10-batches-bin/data_batch_${b}.bin`, data: encodeCifarRecords('cifar10', pixels(2), [b, b + 1]) });
+for (let b = 1; b <= 5; b++)
+  c10.push({ name: `cifar-10-batches-bin/data_batch_${b}.bin`, data: encodeCifarRecords('cifar10', pixels(2), [b, b + 1]) });
 c10.push({ name: 'cifar-10-batches-bin/test_batch.bin', data: encodeCifarRecords('cifar10', pixels(3), [0, 1, 9]) });
-c10.push({ name: 'cifar-10-batches-bin/batches.meta.txt', data: new TextEncoder().encode('airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n') });
+c10.push({
+  name: 'cifar-10-batches-bin/batches.meta.txt',
+  data: new TextEncoder().encode('airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n'),
+});
 c10.push({ name: 'cifar-10-batches-bin/link', type: '2' });
 served.set('/cifar/cifar-10-binary.tar.gz', gzipSync(tar(c10)));
-served.set('/cifar/cifar-100-binary.tar.gz', gzipSync(tar([
-  { name: 'cifar-100-binary/train.bin', data: encodeCifarRecords('cifar100', pixels(4), [1, 2, 3, 99], [0, 1, 2, 19]) },
-  { name: 'cifar-100-binary/test.bin', data: encodeCifarRecords('cifar100', pixels(1), [5], [5]) },
-])));
+served.set(
+  '/cifar/cifar-100-binary.tar.gz',
+  gzipSync(
+    tar([
+      { name: 'cifar-100-binary/train.bin', data: encodeCifarRecords('cifar100', pixels(4), [1, 2, 3, 99], [0, 1, 2, 19]) },
+      { name: 'cifar-100-binary/test.bin', data: encodeCifarRecords('cifar100', pixels(1), [5], [5]) },
+    ]),
+  ),
+);
 served.set('/evil/cifar-10-binary.tar.gz', gzipSync(tar([{ name: '../escaped.bin', data: new Uint8Array(10) }])));
 const good = served.get('/cifar/cifar-10-binary.tar.gz') as Uint8Array;
 served.set('/cut/cifar-10-binary.tar.gz', good.subarray(0, Math.floor(good.length / 2)));
@@ -106,9 +131,13 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const noPartFiles = (dir: string): void => assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), []);
+const noPartFiles = (dir: string): void =>
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+  );
 
-test('the checksum table holds torchvision\'s MD5s and the CIFAR binary archives\'', () => {
+test("the checksum table holds torchvision's MD5s and the CIFAR binary archives'", () => {
   assert.equal(DOWNLOADS.mnist.files[0]?.md5, 'f68b3c2dcbeaaa9fbdd348bbdeb94873');
   assert.equal(DOWNLOADS['fashion-mnist'].files[3]?.md5, 'bb300cfdad3c16e7a12a480ee83cd310');
   assert.equal(DOWNLOADS.cifar10.files[0]?.md5, 'c32a1d4ab5d03f1284b67883e8d87530');
@@ -120,8 +149,16 @@ test('downloads, verifies and keeps MNIST files; a second run downloads nothing'
   const dir = join(tmp, 'mnist');
   const lines: string[] = [];
   const r = await download('mnist', dir, { baseUrl: `${base}/mnist/`, checksums: mnistSums, log: (l) => lines.push(l) });
-  assert.deepEqual(r.files, ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']);
-  assert.deepEqual(readFileSync(join(dir, 'train-labels-idx1-ubyte.gz')), Buffer.from(served.get('/mnist/train-labels-idx1-ubyte.gz') as Uint8Array));
+  assert.deepEqual(r.files, [
+    'train-images-idx3-ubyte.gz',
+    'train-labels-idx1-ubyte.gz',
+    't10k-images-idx3-ubyte.gz',
+    't10k-labels-idx1-ubyte.gz',
+  ]);
+  assert.deepEqual(
+    readFileSync(join(dir, 'train-labels-idx1-ubyte.gz')),
+    Buffer.from(served.get('/mnist/train-labels-idx1-ubyte.gz') as Uint8Array),
+  );
   assert.ok(lines.includes(`downloading ${base}/mnist/train-images-idx3-ubyte.gz`));
   noPartFiles(dir);
   const ds = await openDataset({ name: 'mnist', data: r.dir });
@@ -138,7 +175,10 @@ test('a wrong checksum is refused and nothing half-written is left', async () =>
   const got = mnistSums['train-images-idx3-ubyte.gz'];
   await assert.rejects(download('mnist', dir, { baseUrl: `${base}/mnist/`, checksums: wrong }), (e: unknown) => {
     assert.ok(e instanceof DatasetFormatError);
-    assert.equal(e.message, `checksum mismatch for train-images-idx3-ubyte.gz: expected 0123456789abcdef0123456789abcdef, got ${got} (from ${base}/mnist/train-images-idx3-ubyte.gz; the file was deleted)`);
+    assert.equal(
+      e.message,
+      `checksum mismatch for train-images-idx3-ubyte.gz: expected 0123456789abcdef0123456789abcdef, got ${got} (from ${base}/mnist/train-images-idx3-ubyte.gz; the file was deleted)`,
+    );
     return true;
   });
   assert.deepEqual(readdirSync(dir), []);
@@ -152,17 +192,30 @@ test('HTTP errors and unreachable servers are one line naming the URL', async ()
     return true;
   });
   await assert.rejects(
-    download('fashion-mnist', dir, { baseUrl: 'http://offline.invalid/', fetchImpl: () => Promise.reject(new TypeError('fetch failed', { cause: new Error('getaddrinfo ENOTFOUND offline.invalid') })) }),
+    download('fashion-mnist', dir, {
+      baseUrl: 'http://offline.invalid/',
+      fetchImpl: () => Promise.reject(new TypeError('fetch failed', { cause: new Error('getaddrinfo ENOTFOUND offline.invalid') })),
+    }),
     /^DatasetFormatError: cannot download http:\/\/offline.invalid\/train-images-idx3-ubyte.gz: getaddrinfo ENOTFOUND offline.invalid \(offline\?\)$/,
   );
   noPartFiles(dir);
-  await assert.rejects(download('imagenet', dir), (e: unknown) => e instanceof OptionError && e.message === 'cannot download "imagenet": expected one of mnist, fashion-mnist, cifar10, cifar100 (image folders are not downloadable)');
+  await assert.rejects(
+    download('imagenet', dir),
+    (e: unknown) =>
+      e instanceof OptionError &&
+      e.message ===
+        'cannot download "imagenet": expected one of mnist, fashion-mnist, cifar10, cifar100 (image folders are not downloadable)',
+  );
 });
 
 test('CIFAR-10/100: the tar.gz is verified, extracted into the layout the loader reads, then removed', async () => {
   const dir = join(tmp, 'cifar');
   const sum10 = md5(served.get('/cifar/cifar-10-binary.tar.gz') as Uint8Array);
-  const r = await download('cifar10', dir, { baseUrl: `${base}/cifar/`, checksums: { 'cifar-10-binary.tar.gz': sum10 }, extracts: c10Extracts });
+  const r = await download('cifar10', dir, {
+    baseUrl: `${base}/cifar/`,
+    checksums: { 'cifar-10-binary.tar.gz': sum10 },
+    extracts: c10Extracts,
+  });
   assert.equal(r.files.length, 6);
   assert.ok(!existsSync(join(dir, 'cifar-10-binary.tar.gz')));
   assert.ok(!existsSync(join(dir, 'cifar-10-batches-bin', 'link')), 'links are not extracted');
@@ -178,7 +231,12 @@ test('CIFAR-10/100: the tar.gz is verified, extracted into the layout the loader
   await download('cifar100', dir, {
     baseUrl: `${base}/cifar/`,
     checksums: { 'cifar-100-binary.tar.gz': sum100 },
-    extracts: { 'cifar-100-binary.tar.gz': [{ path: 'cifar-100-binary/train.bin', bytes: 4 * 3074 }, { path: 'cifar-100-binary/test.bin', bytes: 3074 }] },
+    extracts: {
+      'cifar-100-binary.tar.gz': [
+        { path: 'cifar-100-binary/train.bin', bytes: 4 * 3074 },
+        { path: 'cifar-100-binary/test.bin', bytes: 3074 },
+      ],
+    },
     keepArchive: true,
   });
   assert.ok(existsSync(join(dir, 'cifar-100-binary.tar.gz')));
@@ -190,11 +248,17 @@ test('CIFAR-10/100: the tar.gz is verified, extracted into the layout the loader
 test('archives: a path leaving the folder, a truncated archive and a missing member are refused; nothing is left behind', async () => {
   const evil = join(tmp, 'evil');
   const sumEvil = md5(served.get('/evil/cifar-10-binary.tar.gz') as Uint8Array);
-  await assert.rejects(download('cifar10', evil, { baseUrl: `${base}/evil/`, checksums: { 'cifar-10-binary.tar.gz': sumEvil }, extracts: c10Extracts }), (e: unknown) => {
-    assert.ok(e instanceof DatasetFormatError);
-    assert.equal(e.message, `${join(evil, 'cifar-10-binary.tar.gz')}: refusing to extract "../escaped.bin": the path leaves the target folder`);
-    return true;
-  });
+  await assert.rejects(
+    download('cifar10', evil, { baseUrl: `${base}/evil/`, checksums: { 'cifar-10-binary.tar.gz': sumEvil }, extracts: c10Extracts }),
+    (e: unknown) => {
+      assert.ok(e instanceof DatasetFormatError);
+      assert.equal(
+        e.message,
+        `${join(evil, 'cifar-10-binary.tar.gz')}: refusing to extract "../escaped.bin": the path leaves the target folder`,
+      );
+      return true;
+    },
+  );
   assert.ok(!existsSync(join(tmp, 'escaped.bin')));
   assert.deepEqual(readdirSync(evil), ['cifar-10-binary.tar.gz']); // the verified archive stays; no extraction debris
 
@@ -209,8 +273,14 @@ test('archives: a path leaving the folder, a truncated archive and a missing mem
   const partial = join(tmp, 'partial');
   const sum10 = md5(served.get('/cifar/cifar-10-binary.tar.gz') as Uint8Array);
   await assert.rejects(
-    download('cifar10', partial, { baseUrl: `${base}/cifar/`, checksums: { 'cifar-10-binary.tar.gz': sum10 }, extracts: { 'cifar-10-binary.tar.gz': [{ path: 'cifar-10-batches-bin/data_batch_9.bin', bytes: 1 }] } }),
-    (e: unknown) => e instanceof DatasetFormatError && e.message === `${join(partial, 'cifar-10-binary.tar.gz')}: the archive has no cifar-10-batches-bin/data_batch_9.bin`,
+    download('cifar10', partial, {
+      baseUrl: `${base}/cifar/`,
+      checksums: { 'cifar-10-binary.tar.gz': sum10 },
+      extracts: { 'cifar-10-binary.tar.gz': [{ path: 'cifar-10-batches-bin/data_batch_9.bin', bytes: 1 }] },
+    }),
+    (e: unknown) =>
+      e instanceof DatasetFormatError &&
+      e.message === `${join(partial, 'cifar-10-binary.tar.gz')}: the archive has no cifar-10-batches-bin/data_batch_9.bin`,
   );
   assert.deepEqual(readdirSync(partial), ['cifar-10-binary.tar.gz']);
 });
@@ -235,7 +305,10 @@ test('path traversal: "..", absolute and nested ".." paths are refused; nothing 
   const outside = join(tmp, 'outside-traversal');
   const names = ['../outside-traversal/a.bin', `${outside}/b.bin`, 'ok/../../outside-traversal/c.bin', './../outside-traversal/d.bin'];
   for (const [i, name] of names.entries()) {
-    const file = tarGz(`trav-${i}.tar.gz`, [{ name: 'ok.txt', data: new Uint8Array(3) }, { name, data: new Uint8Array(5) }]);
+    const file = tarGz(`trav-${i}.tar.gz`, [
+      { name: 'ok.txt', data: new Uint8Array(3) },
+      { name, data: new Uint8Array(5) },
+    ]);
     const dest = join(tmp, `trav-out-${i}`, 'deep');
     await refused(extractTarGz(file, dest), `${file}: refusing to extract ${JSON.stringify(name)}: the path leaves the target folder`);
     assert.ok(!existsSync(outside), name);
@@ -243,7 +316,10 @@ test('path traversal: "..", absolute and nested ".." paths are refused; nothing 
   // Refused after a 3 MB member: the temporary folder is removed with nothing still being written into it.
   const dir = join(tmp, 'late');
   mkdirSync(dir);
-  const late = tarGz('late.tar.gz', [{ name: 'big/one.bin', data: new Uint8Array(3_000_000).fill(7) }, { name: '../late.bin', data: new Uint8Array(4) }]);
+  const late = tarGz('late.tar.gz', [
+    { name: 'big/one.bin', data: new Uint8Array(3_000_000).fill(7) },
+    { name: '../late.bin', data: new Uint8Array(4) },
+  ]);
   await refused(extractTarGzInto(late, dir), `${late}: refusing to extract "../late.bin": the path leaves the target folder`);
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(readdirSync(dir), []);
@@ -269,15 +345,34 @@ test('symbolic and hard links are never created, so nothing is written through t
 });
 
 test('limits and corruption: too many bytes (declared or trailing), too many entries, a bad header checksum', async () => {
-  const big = tarGz('big.tar.gz', [{ name: 'small.bin', data: new Uint8Array(10) }, { name: 'big.bin', data: new Uint8Array(2000) }]);
-  await refused(extractTarGz(big, join(tmp, 'big-out'), { maxBytes: 1000 }), `${big}: the archive unpacks to more than 1000 bytes (at "big.bin"; limit maxBytes)`);
+  const big = tarGz('big.tar.gz', [
+    { name: 'small.bin', data: new Uint8Array(10) },
+    { name: 'big.bin', data: new Uint8Array(2000) },
+  ]);
+  await refused(
+    extractTarGz(big, join(tmp, 'big-out'), { maxBytes: 1000 }),
+    `${big}: the archive unpacks to more than 1000 bytes (at "big.bin"; limit maxBytes)`,
+  );
   assert.ok(!existsSync(join(tmp, 'big-out', 'big.bin')));
   // A gzip bomb hiding after the end of the tar: stopped by the bytes gunzipped, not only those extracted.
   const bomb = tarGz('bomb.tar.gz', [{ name: 'a.bin', data: new Uint8Array(10) }], 20_000_000);
-  await refused(extractTarGz(bomb, join(tmp, 'bomb-out'), { maxBytes: 1 << 20 }), `${bomb}: the archive unpacks to more than 1048576 bytes (limit maxBytes)`);
-  const many = tarGz('many.tar.gz', [{ name: 'a', data: new Uint8Array(1) }, { name: 'b', data: new Uint8Array(1) }, { name: 'c', data: new Uint8Array(1) }]);
-  await refused(extractTarGz(many, join(tmp, 'many-out'), { maxEntries: 2 }), `${many}: the archive holds more than 2 entries (limit maxEntries)`);
-  const raw = tar([{ name: 'a.bin', data: new Uint8Array(1) }, { name: 'b.bin', data: new Uint8Array(1) }]);
+  await refused(
+    extractTarGz(bomb, join(tmp, 'bomb-out'), { maxBytes: 1 << 20 }),
+    `${bomb}: the archive unpacks to more than 1048576 bytes (limit maxBytes)`,
+  );
+  const many = tarGz('many.tar.gz', [
+    { name: 'a', data: new Uint8Array(1) },
+    { name: 'b', data: new Uint8Array(1) },
+    { name: 'c', data: new Uint8Array(1) },
+  ]);
+  await refused(
+    extractTarGz(many, join(tmp, 'many-out'), { maxEntries: 2 }),
+    `${many}: the archive holds more than 2 entries (limit maxEntries)`,
+  );
+  const raw = tar([
+    { name: 'a.bin', data: new Uint8Array(1) },
+    { name: 'b.bin', data: new Uint8Array(1) },
+  ]);
   raw[1024]! ^= 1; // b.bin's name, its checksum unchanged
   const bad = join(tmp, 'bad-sum.tar.gz');
   writeFileSync(bad, gzipSync(raw));

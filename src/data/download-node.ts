@@ -208,7 +208,9 @@ export async function download(name: string, dir: string, options: DownloadOptio
           const got = await fetchToFile(url, tmp, fetchImpl);
           if (got !== md5) {
             await rm(tmp, { force: true });
-            throw new DatasetFormatError(`checksum mismatch for ${remote.file}: expected ${md5}, got ${got} (from ${url}; the file was deleted)`);
+            throw new DatasetFormatError(
+              `checksum mismatch for ${remote.file}: expected ${md5}, got ${got} (from ${url}; the file was deleted)`,
+            );
           }
           await rename(tmp, final);
           log(`verified ${remote.file} (md5 ${md5})`);
@@ -321,7 +323,8 @@ export async function extractTarGz(archive: string, dest: string, limits: Extrac
       if (failure) return false;
       if (++entries > max.maxEntries) return refuse(`the archive holds more than ${max.maxEntries} entries (limit maxEntries)`);
       bytes += e.size;
-      if (bytes > max.maxBytes) return refuse(`the archive unpacks to more than ${max.maxBytes} bytes (at ${JSON.stringify(path)}; limit maxBytes)`);
+      if (bytes > max.maxBytes)
+        return refuse(`the archive unpacks to more than ${max.maxBytes} bytes (at ${JSON.stringify(path)}; limit maxBytes)`);
       if (!EXTRACTED.has(e.type)) return false;
       const rel = safePath(path);
       if (rel === null) return refuse(`refusing to extract ${JSON.stringify(path)}: the path leaves the target folder`);
@@ -341,7 +344,13 @@ export async function extractTarGz(archive: string, dest: string, limits: Extrac
  * first failure (`failed()`: a refused entry; a gzip or read error; more than `maxBytes` of
  * tar) and the tar is ended where it stands.
  */
-async function feed(archive: string, unpack: Unpack, maxBytes: number, fail: (e: DatasetFormatError) => false, failed: () => boolean): Promise<void> {
+async function feed(
+  archive: string,
+  unpack: Unpack,
+  maxBytes: number,
+  fail: (e: DatasetFormatError) => false,
+  failed: () => boolean,
+): Promise<void> {
   const source = createReadStream(archive);
   const gunzip = createGunzip();
   let tarBytes = 0;
@@ -367,7 +376,8 @@ async function feed(archive: string, unpack: Unpack, maxBytes: number, fail: (e:
       if (ended) return;
       if (!unpack.write(chunk)) gunzip.pause(); // a member over the limit is refused by name, in the filter
       tarBytes += chunk.length; // (zlib's chunks are 16 KiB: the overshoot is small)
-      if (tarBytes > maxBytes) fail(new DatasetFormatError(`${archive}: the archive unpacks to more than ${maxBytes} bytes (limit maxBytes)`, { file: archive }));
+      if (tarBytes > maxBytes)
+        fail(new DatasetFormatError(`${archive}: the archive unpacks to more than ${maxBytes} bytes (limit maxBytes)`, { file: archive }));
       if (failed()) end();
     });
     unpack.on('drain', () => gunzip.resume());

@@ -32,9 +32,14 @@ export const PTH_LIMITS: Readonly<Required<PthReadOptions>> = { ...ZIP_LIMITS, m
 
 /** Storage classes → the dtype of their elements (BoolStorage holds 0/1 bytes). */
 const STORAGE_DTYPE: Readonly<Record<string, StoredDType>> = {
-  'torch.FloatStorage': 'F32', 'torch.DoubleStorage': 'F64', 'torch.HalfStorage': 'F16',
-  'torch.BFloat16Storage': 'BF16', 'torch.LongStorage': 'I64', 'torch.IntStorage': 'I32',
-  'torch.ByteStorage': 'U8', 'torch.BoolStorage': 'U8',
+  'torch.FloatStorage': 'F32',
+  'torch.DoubleStorage': 'F64',
+  'torch.HalfStorage': 'F16',
+  'torch.BFloat16Storage': 'BF16',
+  'torch.LongStorage': 'I64',
+  'torch.IntStorage': 'I32',
+  'torch.ByteStorage': 'U8',
+  'torch.BoolStorage': 'U8',
 };
 
 /** The globals the unpickler will name; nothing outside this list is ever looked up. */
@@ -50,11 +55,20 @@ class PyGlobal {
 }
 /** A storage named by a persistent id: ('storage', type, key, location, numel). */
 class StorageRef {
-  constructor(readonly dtype: StoredDType, readonly key: string, readonly numel: number) {}
+  constructor(
+    readonly dtype: StoredDType,
+    readonly key: string,
+    readonly numel: number,
+  ) {}
 }
 /** A tensor not yet read: a strided view of a storage. */
 class TensorRef {
-  constructor(readonly storage: StorageRef, readonly offset: number, readonly size: number[], readonly stride: number[]) {}
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly size: number[],
+    readonly stride: number[],
+  ) {}
 }
 type PyValue = null | boolean | number | bigint | string | PyValue[] | Map<PyValue, PyValue> | PyGlobal | StorageRef | TensorRef;
 
@@ -66,7 +80,10 @@ class PickleBytes {
   private readonly view: DataView;
   private readonly text = new TextDecoder('utf-8', { fatal: true });
 
-  constructor(readonly bytes: Uint8Array, private readonly fail: (msg: string) => never) {
+  constructor(
+    readonly bytes: Uint8Array,
+    private readonly fail: (msg: string) => never,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   bad(msg: string): never {
@@ -83,14 +100,32 @@ class PickleBytes {
     this.pos += n;
     return this.bytes.subarray(this.pos - n, this.pos);
   }
-  u8(): number { return this.take(1)[0]!; }
-  u16(): number { this.take(2); return this.view.getUint16(this.pos - 2, true); }
-  u32(): number { this.take(4); return this.view.getUint32(this.pos - 4, true); }
-  i32(): number { this.take(4); return this.view.getInt32(this.pos - 4, true); }
-  f64be(): number { this.take(8); return this.view.getFloat64(this.pos - 8, false); }
+  u8(): number {
+    return this.take(1)[0]!;
+  }
+  u16(): number {
+    this.take(2);
+    return this.view.getUint16(this.pos - 2, true);
+  }
+  u32(): number {
+    this.take(4);
+    return this.view.getUint32(this.pos - 4, true);
+  }
+  i32(): number {
+    this.take(4);
+    return this.view.getInt32(this.pos - 4, true);
+  }
+  f64be(): number {
+    this.take(8);
+    return this.view.getFloat64(this.pos - 8, false);
+  }
   str(n: number): string {
     const b = this.take(n);
-    try { return this.text.decode(b); } catch { return this.bad('string is not valid UTF-8'); }
+    try {
+      return this.text.decode(b);
+    } catch {
+      return this.bad('string is not valid UTF-8');
+    }
   }
   line(): string {
     const end = this.bytes.indexOf(0x0a, this.pos);
@@ -136,73 +171,162 @@ function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
   for (;;) {
     const op = r.next();
     switch (op) {
-      case 0x80: r.u8(); break; // PROTO
-      case 0x95: r.take(8); break; // FRAME: frames are only a read-ahead hint
-      case 0x2e: return pop(); // STOP
-      case 0x28: marks.push(stack.length); break; // MARK
-      case 0x30: pop(); break; // POP
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x4a: stack.push(r.i32()); break; // BININT
-      case 0x4b: stack.push(r.u8()); break; // BININT1
-      case 0x4d: stack.push(r.u16()); break; // BININT2
-      case 0x8a: stack.push(r.long(r.u8())); break; // LONG1
-      case 0x8b: stack.push(r.long(r.u32())); break; // LONG4
-      case 0x47: stack.push(r.f64be()); break; // BINFLOAT (big-endian)
-      case 0x58: stack.push(r.str(r.u32())); break; // BINUNICODE
-      case 0x8c: stack.push(r.str(r.u8())); break; // SHORT_BINUNICODE
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x74: stack.push(popMark()); break; // TUPLE
-      case 0x85: stack.push([pop()]); break; // TUPLE1
-      case 0x86: { const b = pop(); stack.push([pop(), b]); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); stack.push([pop(), b, c]); break; } // TUPLE3
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x64: { // DICT
+      case 0x80:
+        r.u8();
+        break; // PROTO
+      case 0x95:
+        r.take(8);
+        break; // FRAME: frames are only a read-ahead hint
+      case 0x2e:
+        return pop(); // STOP
+      case 0x28:
+        marks.push(stack.length);
+        break; // MARK
+      case 0x30:
+        pop();
+        break; // POP
+      case 0x31:
+        popMark();
+        break; // POP_MARK
+      case 0x32:
+        stack.push(top());
+        break; // DUP
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x4a:
+        stack.push(r.i32());
+        break; // BININT
+      case 0x4b:
+        stack.push(r.u8());
+        break; // BININT1
+      case 0x4d:
+        stack.push(r.u16());
+        break; // BININT2
+      case 0x8a:
+        stack.push(r.long(r.u8()));
+        break; // LONG1
+      case 0x8b:
+        stack.push(r.long(r.u32()));
+        break; // LONG4
+      case 0x47:
+        stack.push(r.f64be());
+        break; // BINFLOAT (big-endian)
+      case 0x58:
+        stack.push(r.str(r.u32()));
+        break; // BINUNICODE
+      case 0x8c:
+        stack.push(r.str(r.u8()));
+        break; // SHORT_BINUNICODE
+      case 0x7d:
+        stack.push(new Map());
+        break; // EMPTY_DICT
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        stack.push([]);
+        break; // EMPTY_TUPLE
+      case 0x74:
+        stack.push(popMark());
+        break; // TUPLE
+      case 0x85:
+        stack.push([pop()]);
+        break; // TUPLE1
+      case 0x86: {
+        const b = pop();
+        stack.push([pop(), b]);
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        stack.push([pop(), b, c]);
+        break;
+      } // TUPLE3
+      case 0x6c:
+        stack.push(popMark());
+        break; // LIST
+      case 0x64: {
+        // DICT
         const items = popMark();
         const d = new Map<PyValue, PyValue>();
         for (let i = 0; i + 1 < items.length; i += 2) d.set(items[i]!, items[i + 1]!);
         stack.push(d);
         break;
       }
-      case 0x61: { const v = pop(); list(top()).push(v); break; } // APPEND
-      case 0x65: { const vs = popMark(); const l = list(top()); for (const v of vs) l.push(v); break; } // APPENDS
-      case 0x73: { const v = pop(); const k = pop(); dict(top()).set(k, v); break; } // SETITEM
-      case 0x75: { // SETITEMS
+      case 0x61: {
+        const v = pop();
+        list(top()).push(v);
+        break;
+      } // APPEND
+      case 0x65: {
+        const vs = popMark();
+        const l = list(top());
+        for (const v of vs) l.push(v);
+        break;
+      } // APPENDS
+      case 0x73: {
+        const v = pop();
+        const k = pop();
+        dict(top()).set(k, v);
+        break;
+      } // SETITEM
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         if (items.length % 2) bad('SETITEMS with an odd number of values');
         const d = dict(top());
         for (let i = 0; i < items.length; i += 2) d.set(items[i]!, items[i + 1]!);
         break;
       }
-      case 0x71: memo.set(r.u8(), top()); break; // BINPUT
-      case 0x72: memo.set(r.u32(), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: case 0x6a: { // BINGET, LONG_BINGET
+      case 0x71:
+        memo.set(r.u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(r.u32(), top());
+        break; // LONG_BINPUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+      case 0x6a: {
+        // BINGET, LONG_BINGET
         const i = op === 0x68 ? r.u8() : r.u32();
         stack.push(memo.has(i) ? memo.get(i)! : bad(`memo ${i} was never stored`));
         break;
       }
-      case 0x63: { const module = r.line(); stack.push(global(module, r.line())); break; } // GLOBAL
-      case 0x93: { // STACK_GLOBAL
+      case 0x63: {
+        const module = r.line();
+        stack.push(global(module, r.line()));
+        break;
+      } // GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') bad('STACK_GLOBAL needs two strings');
         stack.push(global(module as string, name as string));
         break;
       }
-      case 0x51: stack.push(persistentLoad(pop(), bad)); break; // BINPERSID
-      case 0x52: { // REDUCE
+      case 0x51:
+        stack.push(persistentLoad(pop(), bad));
+        break; // BINPERSID
+      case 0x52: {
+        // REDUCE
         const args = list(pop());
         const fn = pop();
         stack.push(fn instanceof PyGlobal ? call(fn.path, args, bad) : bad(`calls ${typeName(fn)}`));
         break;
       }
-      case 0x62: { // BUILD: only OrderedDict's `_metadata` attribute reaches here; it is dropped
+      case 0x62: {
+        // BUILD: only OrderedDict's `_metadata` attribute reaches here; it is dropped
         pop();
         if (!(top() instanceof Map)) bad(`BUILD on ${typeName(top())}: only a state dict's metadata is expected`);
         break;
@@ -217,8 +341,10 @@ function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
 function persistentLoad(pid: PyValue, bad: (msg: string) => never): StorageRef {
   if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length !== 5) return bad(`unexpected persistent id ${show(pid)}`);
   const [, type, key, , n] = pid;
-  if (!(type instanceof PyGlobal) || !Object.hasOwn(STORAGE_DTYPE, type.path)) return bad(`persistent id names ${typeName(type ?? null)}, not a storage class`);
-  if (typeof key !== 'string' || !isIndex(n)) return bad(`malformed storage persistent id ${show(pid)}: expected a string key and a non-negative integer element count`);
+  if (!(type instanceof PyGlobal) || !Object.hasOwn(STORAGE_DTYPE, type.path))
+    return bad(`persistent id names ${typeName(type ?? null)}, not a storage class`);
+  if (typeof key !== 'string' || !isIndex(n))
+    return bad(`malformed storage persistent id ${show(pid)}: expected a string key and a non-negative integer element count`);
   return new StorageRef(STORAGE_DTYPE[type.path]!, key, n);
 }
 
@@ -227,11 +353,14 @@ function call(path: string, args: PyValue[], bad: (msg: string) => never): PyVal
   switch (path) {
     case 'collections.OrderedDict':
       return args.length === 0 ? new Map() : bad('OrderedDict called with arguments');
-    case 'torch._utils._rebuild_tensor_v2': { // (storage, offset, size, stride, requires_grad, hooks[, metadata])
+    case 'torch._utils._rebuild_tensor_v2': {
+      // (storage, offset, size, stride, requires_grad, hooks[, metadata])
       const [storage, offset, size, stride] = args;
       if (!(storage instanceof StorageRef)) return bad(`_rebuild_tensor_v2 expects a storage, found ${typeName(storage ?? null)}`);
       if (!isIndex(offset) || !isIndexList(size) || !isIndexList(stride) || size.length !== stride.length) {
-        return bad(`_rebuild_tensor_v2 expects (storage, offset, size, stride) of non-negative integers, as many strides as sizes; found offset ${show(offset)}, size ${show(size)}, stride ${show(stride)}`);
+        return bad(
+          `_rebuild_tensor_v2 expects (storage, offset, size, stride) of non-negative integers, as many strides as sizes; found offset ${show(offset)}, size ${show(size)}, stride ${show(stride)}`,
+        );
       }
       return new TensorRef(storage, offset, size, stride);
     }
@@ -277,9 +406,12 @@ function show(v: PyValue | undefined): string {
  */
 export function readPth(bytes: Uint8Array, file = '<memory>', options: PthReadOptions = {}): Map<string, StoredTensor> {
   const max = { ...PTH_LIMITS, ...options };
-  const fail = (msg: string): never => { throw new WeightFormatError(`${file}: ${msg}`, { file }); };
+  const fail = (msg: string): never => {
+    throw new WeightFormatError(`${file}: ${msg}`, { file });
+  };
   const zip = openZip(bytes, file, max);
-  const pkl = [...zip.entries.keys()].filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl'))
+  const pkl = [...zip.entries.keys()]
+    .filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl'))
     .sort((a, b) => a.split('/').length - b.split('/').length)[0];
   if (pkl === undefined) return fail('zip archive has no data.pkl: not a torch.save file');
   const prefix = pkl.slice(0, -'data.pkl'.length);
@@ -306,7 +438,8 @@ export function readPth(bytes: Uint8Array, file = '<memory>', options: PthReadOp
     }
     if (st.dtype !== s.dtype) fail(`storage ${name} is read as ${st.dtype} by one tensor and as ${s.dtype} by tensor ${quoted(key)}`);
     const need = s.numel * DTYPE_BYTES[s.dtype];
-    if (st.bytes.length < need) fail(`storage ${name} of tensor ${quoted(key)} holds ${st.bytes.length} bytes, its ${s.numel} ${s.dtype} elements need ${need}`);
+    if (st.bytes.length < need)
+      fail(`storage ${name} of tensor ${quoted(key)} holds ${st.bytes.length} bytes, its ${s.numel} ${s.dtype} elements need ${need}`);
     return st;
   };
 
@@ -317,7 +450,9 @@ export function readPth(bytes: Uint8Array, file = '<memory>', options: PthReadOp
     if (!(value instanceof TensorRef)) return fail(`entry ${quoted(key)} is ${typeName(value)}, expected a tensor`);
     total += numel(value.size) * DTYPE_BYTES[widenedDType(value.storage.dtype)];
     if (total > max.maxTensorBytes) {
-      fail(`tensor ${quoted(key)} (size [${value.size.join(', ')}], stride [${value.stride.join(', ')}]) brings the tensors read to ${total} bytes, over the limit of ${max.maxTensorBytes} (option maxTensorBytes)`);
+      fail(
+        `tensor ${quoted(key)} (size [${value.size.join(', ')}], stride [${value.stride.join(', ')}]) brings the tensors read to ${total} bytes, over the limit of ${max.maxTensorBytes} (option maxTensorBytes)`,
+      );
     }
     out.set(key, materialize(key, value, storage(value.storage, key), fail));
   }
@@ -342,16 +477,26 @@ function materialize(key: string, t: TensorRef, storage: Storage, fail: (msg: st
   let last = t.offset; // the farthest element the view reaches
   for (let d = 0; d < dims.length; d++) last += (dims[d]! - 1) * t.stride[d]!;
   if (last >= available) {
-    fail(`tensor ${quoted(key)} (size [${dims.join(', ')}], stride [${t.stride.join(', ')}], offset ${t.offset}) reaches element ${last} of storage ${quoted(`data/${t.storage.key}`)}, which holds ${available}`);
+    fail(
+      `tensor ${quoted(key)} (size [${dims.join(', ')}], stride [${t.stride.join(', ')}], offset ${t.offset}) reaches element ${last} of storage ${quoted(`data/${t.storage.key}`)}, which holds ${available}`,
+    );
   }
   let contiguous = true;
   for (let d = dims.length - 1, expect = 1; d >= 0; expect *= dims[d]!, d--) {
     if (dims[d] !== 1 && t.stride[d] !== expect) contiguous = false;
   }
   if (contiguous) {
-    return { dtype: widenedDType(dtype), dims, data: decodeTensorBytes(storage.bytes.subarray(t.offset * size, (t.offset + n) * size), dtype, storage.bigEndian) };
+    return {
+      dtype: widenedDType(dtype),
+      dims,
+      data: decodeTensorBytes(storage.bytes.subarray(t.offset * size, (t.offset + n) * size), dtype, storage.bigEndian),
+    };
   }
-  storage.decoded ??= decodeTensorBytes(storage.bytes.subarray(0, storage.bytes.length - (storage.bytes.length % size)), dtype, storage.bigEndian);
+  storage.decoded ??= decodeTensorBytes(
+    storage.bytes.subarray(0, storage.bytes.length - (storage.bytes.length % size)),
+    dtype,
+    storage.bigEndian,
+  );
   return { dtype: widenedDType(dtype), dims, data: gather(storage.decoded, dims, t.stride, t.offset) };
 }
 
@@ -362,7 +507,8 @@ function gather<A extends TensorArray>(src: A, dims: number[], stride: number[],
   let at = offset;
   for (let i = 0; i < out.length; i++) {
     out[i] = src[at]!;
-    for (let d = dims.length - 1; d >= 0; d--) { // odometer step over the multi-index
+    for (let d = dims.length - 1; d >= 0; d--) {
+      // odometer step over the multi-index
       at += stride[d]!;
       if (++index[d]! < dims[d]!) break;
       at -= stride[d]! * dims[d]!;

@@ -71,14 +71,18 @@ export function quoted(s: string): string {
 class ZipBytes {
   readonly view: DataView;
   readonly names = new TextDecoder();
-  constructor(readonly bytes: Uint8Array, readonly file: string) {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly file: string,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   fail(msg: string): never {
     throw new WeightFormatError(`${this.file}: ${msg}`, { file: this.file });
   }
   private need(at: number, n: number): void {
-    if (!(at >= 0 && at + n <= this.bytes.length)) this.fail(`zip structure at byte ${at} runs past the end of the file (${this.bytes.length} bytes): truncated?`);
+    if (!(at >= 0 && at + n <= this.bytes.length))
+      this.fail(`zip structure at byte ${at} runs past the end of the file (${this.bytes.length} bytes): truncated?`);
   }
   u16(at: number): number {
     this.need(at, 2);
@@ -127,7 +131,9 @@ export function openZip(bytes: Uint8Array, file = '<memory>', limits: ZipLimits 
     if (entry.method === 8) {
       inflated += entry.size;
       if (inflated > max.maxInflatedBytes) {
-        z.fail(`zip entry ${quoted(entry.name)} brings the archive's inflated size to ${inflated} bytes, over the limit of ${max.maxInflatedBytes}`);
+        z.fail(
+          `zip entry ${quoted(entry.name)} brings the archive's inflated size to ${inflated} bytes, over the limit of ${max.maxInflatedBytes}`,
+        );
       }
     }
     entries.set(entry.name, entry);
@@ -190,7 +196,9 @@ function readCentralRecord(z: ZipBytes, at: number, end: number, i: number): [Zi
   const name = z.text(at + 46, nameLen);
   const next = at + 46 + nameLen + extraLen + commentLen;
   if (next > end) {
-    z.fail(`zip entry ${quoted(name)}: its extra field and comment (${extraLen} + ${commentLen} bytes) run past the end of the central directory`);
+    z.fail(
+      `zip entry ${quoted(name)}: its extra field and comment (${extraLen} + ${commentLen} bytes) run past the end of the central directory`,
+    );
   }
   const entry: ZipEntry = {
     name,
@@ -202,15 +210,20 @@ function readCentralRecord(z: ZipBytes, at: number, end: number, i: number): [Zi
     dataOffset: -1,
   };
   if (flags & 0x41) z.fail(`zip entry ${quoted(name)} is encrypted`);
-  if (entry.method !== 0 && entry.method !== 8) z.fail(`zip entry ${quoted(name)} uses compression method ${entry.method} (expected 0 = stored or 8 = deflate)`);
+  if (entry.method !== 0 && entry.method !== 8)
+    z.fail(`zip entry ${quoted(name)} uses compression method ${entry.method} (expected 0 = stored or 8 = deflate)`);
   const disk = z.u16(at + 34);
   readZip64Extra(z, entry, at + 46 + nameLen, extraLen, disk === 0xffff);
   if (disk !== 0 && disk !== 0xffff) z.fail(`zip entry ${quoted(name)} lies on disk ${disk}: multi-disk zip archives are not supported`);
   if (entry.method === 0 && entry.compressedSize !== entry.size) {
-    z.fail(`zip entry ${quoted(name)} is stored (not compressed) but declares ${entry.compressedSize} bytes stored and ${entry.size} bytes of content`);
+    z.fail(
+      `zip entry ${quoted(name)} is stored (not compressed) but declares ${entry.compressedSize} bytes stored and ${entry.size} bytes of content`,
+    );
   }
   if (entry.method === 8 && entry.size > MAX_DEFLATE_RATIO * entry.compressedSize) {
-    z.fail(`zip entry ${quoted(name)} declares ${entry.size} bytes inflated from ${entry.compressedSize}, more than DEFLATE's ${MAX_DEFLATE_RATIO}:1 can give`);
+    z.fail(
+      `zip entry ${quoted(name)} declares ${entry.size} bytes inflated from ${entry.compressedSize}, more than DEFLATE's ${MAX_DEFLATE_RATIO}:1 can give`,
+    );
   }
   return [entry, next];
 }
@@ -222,10 +235,14 @@ function readCentralRecord(z: ZipBytes, at: number, end: number, i: number): [Zi
 function readZip64Extra(z: ZipBytes, e: ZipEntry, start: number, len: number, diskSaturated: boolean): void {
   const end = start + len;
   let found = false;
-  for (let x = start; x + 4 <= end;) { // fewer than 4 bytes left over are padding
+  for (let x = start; x + 4 <= end;) {
+    // fewer than 4 bytes left over are padding
     const id = z.u16(x);
     const size = z.u16(x + 2);
-    if (x + 4 + size > end) z.fail(`zip entry ${quoted(e.name)}: extra field 0x${id.toString(16).padStart(4, '0')} (${size} bytes) runs past the end of its extra data`);
+    if (x + 4 + size > end)
+      z.fail(
+        `zip entry ${quoted(e.name)}: extra field 0x${id.toString(16).padStart(4, '0')} (${size} bytes) runs past the end of its extra data`,
+      );
     if (id === 1 && !found) {
       found = true;
       let f = x + 4;
@@ -259,22 +276,28 @@ function checkLocalHeader(z: ZipBytes, e: ZipEntry, cdOffset: number): void {
   const extraLen = z.u16(h + 28);
   const data = h + 30 + nameLen + extraLen;
   if (data > cdOffset) {
-    z.fail(`zip entry ${quoted(e.name)}: its local header's name and extra field (${nameLen} + ${extraLen} bytes) run into the central directory at byte ${cdOffset}`);
+    z.fail(
+      `zip entry ${quoted(e.name)}: its local header's name and extra field (${nameLen} + ${extraLen} bytes) run into the central directory at byte ${cdOffset}`,
+    );
   }
   const localName = z.text(h + 30, nameLen);
   if (localName !== e.name) z.fail(`zip entry ${quoted(e.name)}: its local header at byte ${h} names ${quoted(localName)}`);
   const method = z.u16(h + 8);
-  if (method !== e.method) z.fail(`zip entry ${quoted(e.name)}: its local header says compression method ${method}, the central directory ${e.method}`);
+  if (method !== e.method)
+    z.fail(`zip entry ${quoted(e.name)}: its local header says compression method ${method}, the central directory ${e.method}`);
   if (flags & 0x41) z.fail(`zip entry ${quoted(e.name)} is encrypted`);
   // With a data descriptor (flag bit 3) the local CRC and sizes may be 0; ZIP64 saturates sizes.
   const agrees = (local: number, central: number, sized: boolean): boolean =>
     local === central || ((flags & 8) !== 0 && local === 0) || (sized && local === SATURATED);
-  if (!agrees(z.u32(h + 14), e.crc32, false)) z.fail(`zip entry ${quoted(e.name)}: its local header's CRC-32 differs from the central directory's`);
+  if (!agrees(z.u32(h + 14), e.crc32, false))
+    z.fail(`zip entry ${quoted(e.name)}: its local header's CRC-32 differs from the central directory's`);
   if (!agrees(z.u32(h + 18), e.compressedSize, true) || !agrees(z.u32(h + 22), e.size, true)) {
     z.fail(`zip entry ${quoted(e.name)}: its local header's sizes differ from the central directory's`);
   }
   if (data + e.compressedSize > cdOffset) {
-    z.fail(`zip entry ${quoted(e.name)} needs bytes [${data}, ${data + e.compressedSize}) but the central directory starts at byte ${cdOffset}: truncated?`);
+    z.fail(
+      `zip entry ${quoted(e.name)} needs bytes [${data}, ${data + e.compressedSize}) but the central directory starts at byte ${cdOffset}: truncated?`,
+    );
   }
   e.dataOffset = data;
 }
@@ -287,7 +310,9 @@ function checkNoOverlap(z: ZipBytes, entries: ZipEntry[]): void {
     const b = sorted[i]!;
     const aEnd = a.dataOffset + a.compressedSize;
     if (b.localHeaderOffset < aEnd) {
-      z.fail(`zip entry ${quoted(b.name)} starts at byte ${b.localHeaderOffset}, inside entry ${quoted(a.name)} (bytes [${a.localHeaderOffset}, ${aEnd})): overlapping entries are refused`);
+      z.fail(
+        `zip entry ${quoted(b.name)} starts at byte ${b.localHeaderOffset}, inside entry ${quoted(a.name)} (bytes [${a.localHeaderOffset}, ${aEnd})): overlapping entries are refused`,
+      );
     }
   }
 }
@@ -324,7 +349,8 @@ function inflate(z: ZipBytes, e: ZipEntry, raw: Uint8Array): Uint8Array {
       if (last) break;
     }
   } catch (err) {
-    if (err instanceof InflateOverflow) z.fail(`zip entry ${quoted(e.name)} inflates to more than the ${e.size} bytes its directory declares (a zip bomb?)`);
+    if (err instanceof InflateOverflow)
+      z.fail(`zip entry ${quoted(e.name)} inflates to more than the ${e.size} bytes its directory declares (a zip bomb?)`);
     z.fail(`zip entry ${quoted(e.name)} does not inflate (${(err as Error).message})`);
   }
   if (at !== e.size) z.fail(`zip entry ${quoted(e.name)} inflates to ${at} bytes, its directory says ${e.size}`);
