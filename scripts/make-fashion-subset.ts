@@ -63,7 +63,8 @@ for (const split of ['train', 'test'] as const) {
   await writeFile(join(out, `${prefix}-images-idx3-ubyte.gz`), imgGz);
   await writeFile(join(out, `${prefix}-labels-idx1-ubyte.gz`), lblGz);
   summary.push(
-    `| ${split} | ${keep.length} | ${perClass[split]} | ${prefix}-images-idx3-ubyte.gz (${imgGz.length} bytes), ${prefix}-labels-idx1-ubyte.gz (${lblGz.length} bytes) | first ${perClass[split]} of each class among the ${labels.data.length} official ${split} images, in file order |`,
+    `| ${split} | ${keep.length} | ${perClass[split]} | ${prefix}-images-idx3-ubyte.gz (${imgGz.length} bytes), ${prefix}-labels-idx1-ubyte.gz ` +
+      `(${lblGz.length} bytes) | first ${perClass[split]} of each class among the ${labels.data.length} official ${split} images, in file order |`,
   );
   console.log(`${split}: ${keep.length} images → ${out}`);
 }

@@ -74,7 +74,8 @@ export async function openDataset(options: OpenDatasetOptions): Promise<Dataset>
       if (name === 'fashion-mnist' && !options.data) {
         if (!existsSync(DEBIAN_FASHION_MNIST_DIR)) {
           throw new OptionError(
-            `dataset fashion-mnist: no --data DIR given and ${DEBIAN_FASHION_MNIST_DIR} does not exist; install Debian's dataset-fashion-mnist, run \`googlenet download fashion-mnist --dir DIR\`, or use --dataset fashion-mnist-subset`,
+            `dataset fashion-mnist: no --data DIR given and ${DEBIAN_FASHION_MNIST_DIR} does not exist; ` +
+              `install Debian's dataset-fashion-mnist, run \`googlenet download fashion-mnist --dir DIR\`, or use --dataset fashion-mnist-subset`,
           );
         }
         dir = DEBIAN_FASHION_MNIST_DIR;

@@ -40,9 +40,11 @@ const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
  * document unreadable, become U+FFFD.
  */
 export function xmlEscape(s: string): string {
+  // Control characters and lone surrogates make librsvg refuse the whole document.
   return s
     .replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!)
     .replace(
+      // eslint-disable-next-line no-control-regex -- matching control characters is the point
       /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
       '\ufffd',
     );

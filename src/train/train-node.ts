@@ -193,9 +193,13 @@ class RunFolder {
         JSON.stringify({ command: process.argv.slice(1), started: new Date().toISOString(), config: cfg }, null, 2) + '\n',
       ),
     );
+    const m = cfg.model;
+    const size = `${m.inChannels}×${m.inputSize}×${m.inputSize}`;
+    const steps = `${cfg.epochs} epochs × ${cfg.stepsPerEpoch} steps of ${cfg.batchSize}`;
     log(
-      `training ${cfg.model.preset} (width ${cfg.model.width}, ${model.numParams().toLocaleString('en-US')} parameters, ${cfg.model.inChannels}×${cfg.model.inputSize}×${cfg.model.inputSize}) on ${cfg.dataset.name}: ` +
-        `${cfg.dataset.trainSize} training / ${cfg.dataset.valSize} validation images, ${cfg.epochs} epochs × ${cfg.stepsPerEpoch} steps of ${cfg.batchSize}, ${cfg.optimizer.type} lr ${cfg.optimizer.lr} (${cfg.schedule.type}) → ${this.out}`,
+      `training ${m.preset} (width ${m.width}, ${model.numParams().toLocaleString('en-US')} parameters, ${size}) on ${cfg.dataset.name}: ` +
+        `${cfg.dataset.trainSize} training / ${cfg.dataset.valSize} validation images, ${steps}, ` +
+        `${cfg.optimizer.type} lr ${cfg.optimizer.lr} (${cfg.schedule.type}) → ${this.out}`,
     );
     return run;
   }

@@ -451,7 +451,8 @@ export function readPth(bytes: Uint8Array, file = '<memory>', options: PthReadOp
     total += numel(value.size) * DTYPE_BYTES[widenedDType(value.storage.dtype)];
     if (total > max.maxTensorBytes) {
       fail(
-        `tensor ${quoted(key)} (size [${value.size.join(', ')}], stride [${value.stride.join(', ')}]) brings the tensors read to ${total} bytes, over the limit of ${max.maxTensorBytes} (option maxTensorBytes)`,
+        `tensor ${quoted(key)} (size [${value.size.join(', ')}], stride [${value.stride.join(', ')}]) brings the tensors read to ${total} bytes, ` +
+          `over the limit of ${max.maxTensorBytes} (option maxTensorBytes)`,
       );
     }
     out.set(key, materialize(key, value, storage(value.storage, key), fail));
@@ -478,7 +479,8 @@ function materialize(key: string, t: TensorRef, storage: Storage, fail: (msg: st
   for (let d = 0; d < dims.length; d++) last += (dims[d]! - 1) * t.stride[d]!;
   if (last >= available) {
     fail(
-      `tensor ${quoted(key)} (size [${dims.join(', ')}], stride [${t.stride.join(', ')}], offset ${t.offset}) reaches element ${last} of storage ${quoted(`data/${t.storage.key}`)}, which holds ${available}`,
+      `tensor ${quoted(key)} (size [${dims.join(', ')}], stride [${t.stride.join(', ')}], ` +
+        `offset ${t.offset}) reaches element ${last} of storage ${quoted(`data/${t.storage.key}`)}, which holds ${available}`,
     );
   }
   let contiguous = true;

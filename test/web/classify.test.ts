@@ -114,7 +114,8 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
       const backend = await w.page.evaluate(() => (window as unknown as Demo).demo.backend!);
       const onWasm = backend.kind === 'wasm' || !!backend.sessionFallback;
       console.log(
-        `${model}: relative error ${err.toExponential(2)} on ${backend.label}${backend.sessionFallback ? ` (this graph ${backend.sessionFallback})` : ''} (logits ‖·‖ ${Math.hypot(...node).toFixed(3)})`,
+        `${model}: relative error ${err.toExponential(2)} on ${backend.label}${backend.sessionFallback ? ` (this graph ${backend.sessionFallback})` : ''} ` +
+          `(logits ‖·‖ ${Math.hypot(...node).toFixed(3)})`,
       );
       assert.equal(page.length, node.length);
       // WebGPU computes in a different order (and may use fp16 internally): a looser bound there.

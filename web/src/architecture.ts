@@ -224,7 +224,8 @@ function renderSeeds(cfg: GoogLeNetConfig, g: Graph): void {
     h(
       'p',
       { class: 'muted' },
-      `Per module for preset ${cfg.preset}: the naive module (1×1, 3×3, ${cfg.kernel5}×${cfg.kernel5} convs and a pool straight on the input) against the one with 1×1 reductions. Conv weights, multiply-adds per image.`,
+      `Per module for preset ${cfg.preset}: the naive module (1×1, 3×3, ` +
+        `${cfg.kernel5}×${cfg.kernel5} convs and a pool straight on the input) against the one with 1×1 reductions. Conv weights, multiply-adds per image.`,
     ),
   );
   const rows = compareNaive(cfg, g);
@@ -294,7 +295,9 @@ function renderSeeds(cfg: GoogLeNetConfig, g: Graph): void {
     h(
       'p',
       { class: 'muted' },
-      `A dense layer on the flattened 7·7·1024 = 50,176 values would add ${fmt(gap.denseParams)} weights — ${(gap.denseParams / summarize(graphOf(cfg.preset, false).g).params).toFixed(1)}× the whole ${cfg.preset} network. Here the only classifier weights are the final fc’s ${fc ? fmt(fc.params) : ''}.`,
+      `A dense layer on the flattened 7·7·1024 = 50,176 values would add ${fmt(gap.denseParams)} weights — ` +
+        `${(gap.denseParams / summarize(graphOf(cfg.preset, false).g).params).toFixed(1)}× the whole ${cfg.preset} network. ` +
+        `Here the only classifier weights are the final fc’s ${fc ? fmt(fc.params) : ''}.`,
     ),
   );
 }

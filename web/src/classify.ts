@@ -119,24 +119,22 @@ async function loadSamples(): Promise<void> {
     const res = await fetch('samples/index.json');
     if (!res.ok) throw new ModelLoadError(`samples/index.json: HTTP ${res.status}`);
     const list = (await res.json()) as { file: string; label: string; source: string }[];
-    els
-      .samples()
-      .replaceChildren(
-        ...list.map((s) =>
-          h(
-            'button',
-            {
-              class: 'sample',
-              type: 'button',
-              title: `${s.label} — ${s.source}`,
-              'data-file': s.file,
-              onclick: () => void classifyUrl(`samples/${s.file}`, s.label),
-            },
-            h('img', { src: `samples/${s.file}`, alt: s.label, width: 56, height: 56 }),
-            h('span', { text: s.label }),
-          ),
+    els.samples().replaceChildren(
+      ...list.map((s) =>
+        h(
+          'button',
+          {
+            class: 'sample',
+            type: 'button',
+            title: `${s.label} — ${s.source}`,
+            'data-file': s.file,
+            onclick: () => void classifyUrl(`samples/${s.file}`, s.label),
+          },
+          h('img', { src: `samples/${s.file}`, alt: s.label, width: 56, height: 56 }),
+          h('span', { text: s.label }),
         ),
-      );
+      ),
+    );
   } catch (e) {
     els.samples().textContent = `No sample pictures (${(e as Error).message}).`;
   }
@@ -195,7 +193,9 @@ export function useModel(m: GoogLeNet, name: string, url: string, trained: boole
   badge.hidden = false;
   badge.textContent = trained ? 'trained' : 'untrained — random weights';
   badge.className = `badge ${trained ? 'ok' : 'warn'}`;
-  els.info().textContent = `${name}: GoogLeNet, ${describeConfig(m.config)}, ${fmt(m.numParams())} parameters${note ? ` — ${note}` : ''}.${trained ? '' : ' Its predictions are meaningless until it is trained (see the Train tab).'}`;
+  els.info().textContent =
+    `${name}: GoogLeNet, ${describeConfig(m.config)}, ` +
+    `${fmt(m.numParams())} parameters${note ? ` — ${note}` : ''}.${trained ? '' : ' Its predictions are meaningless until it is trained (see the Train tab).'}`;
   demo.model = { url, name, trained, config: m.config, params: m.numParams() };
   if (![...els.select().options].some((o) => o.value === url)) els.select().append(h('option', { value: url, text: name }));
   els.select().value = url;
@@ -293,7 +293,9 @@ async function classifyImage(img: DecodedImage, name: string, decodeMs = 0, my =
           ),
         ),
       );
-    els.timing().textContent = `${ms.total.toFixed(1)} ms per image (decode ${ms.decode.toFixed(1)}, preprocess ${ms.preprocess.toFixed(1)}, inference ${ms.inference.toFixed(1)}) · ${backendLabel()} · ${name}`;
+    els.timing().textContent =
+      `${ms.total.toFixed(1)} ms per image (decode ${ms.decode.toFixed(1)}, ` +
+      `preprocess ${ms.preprocess.toFixed(1)}, inference ${ms.inference.toFixed(1)}) · ${backendLabel()} · ${name}`;
   } catch (e) {
     if (my !== ticket) return;
     showError(els.error(), e, 'Classification failed: ');

@@ -37,7 +37,9 @@ async function main(): Promise<void> {
     demo.backend = info;
     badge.dataset.state = 'ok';
     $('backend-label').textContent = info.label;
-    badge.title = `ONNX Runtime Web execution provider${info.fallbackReason ? ` — ${info.fallbackReason}` : ''}${info.crossOriginIsolated ? '' : ' — the page is not cross-origin isolated, so WebAssembly runs on one thread'}`;
+    const fallback = info.fallbackReason ? ` — ${info.fallbackReason}` : '';
+    const threads = info.crossOriginIsolated ? '' : ' — the page is not cross-origin isolated, so WebAssembly runs on one thread';
+    badge.title = `ONNX Runtime Web execution provider${fallback}${threads}`;
   } catch (e) {
     demo.backendError = (e as Error).message;
     badge.dataset.state = 'error';

@@ -136,7 +136,10 @@ async function start(): Promise<void> {
           demo.train.accuracies.push(r.correct / r.batchSize);
           demo.train.steps = r.step;
           setProgress(els.progress(), r.step / r.totalSteps);
-          els.status().textContent = `step ${fmt(r.step)} / ${fmt(r.totalSteps)} · epoch ${r.epoch + 1} / ${r.epochs} · loss ${r.loss.toFixed(3)} · batch accuracy ${((100 * r.correct) / r.batchSize).toFixed(0)}% · lr ${r.lr.toPrecision(2)} · ${Math.round(1000 * r.seconds)} ms/step on ${backendLabel()}`;
+          const accuracy = ((100 * r.correct) / r.batchSize).toFixed(0);
+          els.status().textContent =
+            `step ${fmt(r.step)} / ${fmt(r.totalSteps)} · epoch ${r.epoch + 1} / ${r.epochs} · loss ${r.loss.toFixed(3)} · ` +
+            `batch accuracy ${accuracy}% · lr ${r.lr.toPrecision(2)} · ${Math.round(1000 * r.seconds)} ms/step on ${backendLabel()}`;
           redraw();
           await nextFrame();
         },
