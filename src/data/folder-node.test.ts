@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { DatasetFormatError, OptionError } from '../errors.js';
 import { DATASET_STATS, openDataset } from './dataset-node.js';
-import { decodeImageFile, listImageFolder, openImageFolder } from './folder-node.js';
+import { listImageFolder, openImageFolder } from './folder-node.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-folder-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -107,7 +107,7 @@ test('unreadable files: error by default (naming the file and how to skip), or s
   const strict = await openImageFolder(dir);
   await assert.rejects(
     strict.get(1),
-    isFormatError(`cannot decode image ${bad} (Input file contains unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`),
+    isFormatError(`${bad}: not a decodable image (unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`),
   );
 
   const warnings: string[] = [];
@@ -116,20 +116,20 @@ test('unreadable files: error by default (naming the file and how to skip), or s
   assert.equal(s.label, 1);
   assert.equal(s.image.width, 4);
   await lenient.get(1);
-  assert.deepEqual(warnings, [`warning: skipping unreadable image ${bad} (Input file contains unsupported image format)`]);
+  assert.deepEqual(warnings, [`warning: skipping ${bad}: not a decodable image (unsupported image format)`]);
 
   // verify: read every header when opening; skip drops the file, error stops.
   const w2: string[] = [];
   const verified = await openImageFolder(dir, { verify: true, onUnreadable: 'skip', onWarning: (m) => w2.push(m) });
   assert.equal(verified.size, 2);
   assert.equal(w2.length, 1);
-  await assert.rejects(openImageFolder(dir, { verify: true }), isFormatError(`cannot decode image ${bad} (Input file contains unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`));
+  await assert.rejects(openImageFolder(dir, { verify: true }), isFormatError(`${bad}: not a decodable image (unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`));
   // A truncated PNG is unreadable too.
   const trunc = join(dir, 'b', '4.png');
   const full = await sharp(rgb(16, 16, 5), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
   writeFileSync(trunc, full.subarray(0, full.length - 40));
   const again = await openImageFolder(dir);
-  await assert.rejects(again.get(3), (e: unknown) => e instanceof DatasetFormatError && e.message.startsWith(`cannot decode image ${trunc} (`));
+  await assert.rejects(again.get(3), (e: unknown) => e instanceof DatasetFormatError && e.message.startsWith(`${trunc}: not a decodable image (`));
 });
 
 test('openDataset folder: data/train + data/val layout, --val-data, and a missing validation split', async () => {
@@ -164,6 +164,12 @@ test('openDataset folder: data/train + data/val layout, --val-data, and a missin
   await assert.rejects(openDataset({ name: 'folder', split: 'train' }), /^OptionError: dataset folder needs --data DIR \(a folder with one sub-folder of images per class\)$/);
 });
 
-test('decodeImageFile reports sharp errors for missing files', async () => {
-  await assert.rejects(decodeImageFile(join(tmp, 'missing.png')), /Input file is missing/);
+test('a file that disappears after listing is reported by name', async () => {
+  const dir = join(tmp, 'vanishing');
+  mkdirSync(join(dir, 'a'), { recursive: true });
+  const gone = join(dir, 'a', 'gone.png');
+  await png(gone, 2, 2, 1);
+  const ds = await openImageFolder(dir);
+  rmSync(gone);
+  await assert.rejects(ds.get(0), isFormatError(`${gone}: no such file; pass --on-unreadable skip to skip unreadable files with a warning`));
 });
