@@ -291,10 +291,26 @@ const CASES: Case[] = [
   { name: 'L 16×16 → 32×32 (×2)', image: makeImage(16, 16, 1, 21), ops: [['resize', 32, 32]] },
   { name: 'RGB 64×64 → 32×32 (÷2)', image: makeImage(64, 64, 3, 22), ops: [['resize', 32, 32]] },
   { name: 'RGB 800×601 mixed → Resize(256) (÷2.35)', image: makeImage(800, 601, 3, 23, 'mixed'), ops: [['resize_shorter', 256]] },
-  { name: 'L 10×4 → box (5, 0, 10, 4) → 2×2 (the filter reads left of the box)', image: makeImage(10, 4, 1, 40), ops: [['resize_box', 2, 2, { left: 5, top: 0, width: 5, height: 4 }]] },
-  { name: 'RGB 50×40 → box (3, 4, 33, 39) → 30×35 (integer box of the output size: a crop)', image: makeImage(50, 40, 3, 41), ops: [['resize_box', 30, 35, { left: 3, top: 4, width: 30, height: 35 }]] },
-  { name: 'RGB 64×48 → box (0, 0, 64, 48) → 64×48 (whole image: a copy)', image: makeImage(64, 48, 3, 42), ops: [['resize_box', 64, 48, { left: 0, top: 0, width: 64, height: 48 }]] },
-  { name: 'L 30×20 → box (0, 2.5, 30, 17.5) → 30×9 (vertical only, fractional)', image: makeImage(30, 20, 1, 43, 'mixed'), ops: [['resize_box', 30, 9, { left: 0, top: 2.5, width: 30, height: 15 }]] },
+  {
+    name: 'L 10×4 → box (5, 0, 10, 4) → 2×2 (the filter reads left of the box)',
+    image: makeImage(10, 4, 1, 40),
+    ops: [['resize_box', 2, 2, { left: 5, top: 0, width: 5, height: 4 }]],
+  },
+  {
+    name: 'RGB 50×40 → box (3, 4, 33, 39) → 30×35 (integer box of the output size: a crop)',
+    image: makeImage(50, 40, 3, 41),
+    ops: [['resize_box', 30, 35, { left: 3, top: 4, width: 30, height: 35 }]],
+  },
+  {
+    name: 'RGB 64×48 → box (0, 0, 64, 48) → 64×48 (whole image: a copy)',
+    image: makeImage(64, 48, 3, 42),
+    ops: [['resize_box', 64, 48, { left: 0, top: 0, width: 64, height: 48 }]],
+  },
+  {
+    name: 'L 30×20 → box (0, 2.5, 30, 17.5) → 30×9 (vertical only, fractional)',
+    image: makeImage(30, 20, 1, 43, 'mixed'),
+    ops: [['resize_box', 30, 9, { left: 0, top: 2.5, width: 30, height: 15 }]],
+  },
   ...randomBoxCases(44, 16),
   { name: 'RGB 225×227 → CenterCrop(224) (round half to even)', image: makeImage(225, 227, 3, 24), ops: [['center_crop', 224]] },
   { name: 'L 30×41 → CenterCrop(45) (zero padding)', image: makeImage(30, 41, 1, 25), ops: [['center_crop', 45]] },
@@ -310,8 +326,10 @@ test('byte-exact parity with torchvision Resize / CenterCrop / ToTensor / Normal
   const dir = mkdtempSync(join(tmpdir(), 'gl-image-parity-'));
   try {
     // PIL's box is (left, top, right, bottom), with right and bottom computed as `resize` does.
-    const pilOps = (ops: Op[]): unknown[] => ops.map((op) => (op[0] === 'resize_box' ? [op[0], op[1], op[2], [op[3].left, op[3].top, op[3].left + op[3].width, op[3].top + op[3].height]] : op));
-    writeFileSync(join(dir, 'cases.json'), JSON.stringify(CASES.map((c) => ({ w: c.image.width, h: c.image.height, c: c.image.channels, ops: pilOps(c.ops) }))));
+    const pilBox = (b: Box): number[] => [b.left, b.top, b.left + b.width, b.top + b.height];
+    const pilOps = (ops: Op[]): unknown[] => ops.map((op) => (op[0] === 'resize_box' ? [op[0], op[1], op[2], pilBox(op[3])] : op));
+    const cases = CASES.map((c) => ({ w: c.image.width, h: c.image.height, c: c.image.channels, ops: pilOps(c.ops) }));
+    writeFileSync(join(dir, 'cases.json'), JSON.stringify(cases));
     CASES.forEach((c, i) => writeFileSync(join(dir, `in_${i}.raw`), c.image.data));
     writeFileSync(join(dir, 'parity.py'), PY_SCRIPT);
     const r = spawnSync(PYTHON, [join(dir, 'parity.py'), dir], { encoding: 'utf8' });

@@ -53,7 +53,9 @@ export function normalizeInto(img: RgbImage, mean: readonly number[], std: reado
   const c = img.channels;
   const n = img.width * img.height;
   if ((mean.length !== c && mean.length !== 1) || (std.length !== c && std.length !== 1)) {
-    throw new OptionError(`normalize: mean/std need ${c} value${c === 1 ? '' : 's'} for a ${c}-channel image, got mean [${mean.join(', ')}], std [${std.join(', ')}]`);
+    throw new OptionError(
+      `normalize: mean/std need ${c} value${c === 1 ? '' : 's'} for a ${c}-channel image, got mean [${mean.join(', ')}], std [${std.join(', ')}]`,
+    );
   }
   if (offset + c * n > out.length) throw new RangeError(`normalize: output has ${out.length} floats, needs ${offset + c * n}`);
   const each = (v: readonly number[]): number[] => Array.from({ length: c }, (_, i) => (v.length === 1 ? v[0] : v[i]) as number);
@@ -94,7 +96,9 @@ function perChannel(values: readonly number[], c: number, name: string): number[
   }
   for (const v of values) {
     if (!Number.isFinite(v) || (name === 'std' && v === 0)) {
-      throw new OptionError(`toTensor: ${name} values must be finite${name === 'std' ? ' and non-zero' : ''}, received [${values.join(', ')}]`);
+      throw new OptionError(
+        `toTensor: ${name} values must be finite${name === 'std' ? ' and non-zero' : ''}, received [${values.join(', ')}]`,
+      );
     }
   }
   return Array.from({ length: c }, (_, i) => (values.length === 1 ? values[0] : values[i]) as number);

@@ -129,7 +129,8 @@ function boxEdges(img: RgbImage, box: Box | undefined): [number, number, number,
   const { top, left, height, width } = box;
   const [x0, y0, x1, y1] = [f(left), f(top), f(left + width), f(top + height)];
   if (![x0, y0, x1, y1].every(Number.isFinite) || x0 < 0 || y0 < 0 || x1 > img.width || y1 > img.height || x1 < x0 || y1 < y0) {
-    throw new OptionError(`resize: box must lie inside the ${img.width}×${img.height} image with a non-negative size, received top ${top}, left ${left}, height ${height}, width ${width}`);
+    const got = `top ${top}, left ${left}, height ${height}, width ${width}`;
+    throw new OptionError(`resize: box must lie inside the ${img.width}×${img.height} image with a non-negative size, received ${got}`);
   }
   return [x0, y0, x1, y1];
 }
@@ -150,7 +151,8 @@ export function resize(img: RgbImage, width: number, height: number, box?: Box):
   const c = img.channels;
   const [x0, y0, x1, y1] = boxEdges(img, box);
   // Pillow crops instead when the box is whole pixels of the output's size.
-  if (Number.isInteger(x0) && Number.isInteger(y0) && x1 - x0 === width && y1 - y0 === height) return crop(img, { top: y0, left: x0, height, width });
+  if (Number.isInteger(x0) && Number.isInteger(y0) && x1 - x0 === width && y1 - y0 === height)
+    return crop(img, { top: y0, left: x0, height, width });
   const needH = width !== img.width || x0 !== 0 || x1 !== width;
   const needV = height !== img.height || y0 !== 0 || y1 !== height;
 
