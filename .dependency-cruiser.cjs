@@ -23,7 +23,7 @@ module.exports = {
     },
     {
       name: 'core-has-no-node-builtins',
-      comment: 'Only *-node.ts files and cli/ may use Node\'s modules; the rest runs in browsers too.',
+      comment: "Only *-node.ts files and cli/ may use Node's modules; the rest runs in browsers too.",
       severity: 'error',
       from: { path: '^src/', pathNot: `${NODE_ONLY}|\\.test\\.ts$|^src/index\\.ts$` },
       to: { dependencyTypes: ['core'] },

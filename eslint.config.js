@@ -5,7 +5,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'web-dist/**', 'node_modules/**', 'test-artifacts/**', 'bench/results/**', 'runs/**', 'web/public/**', '**/*.cjs'] },
+  {
+    ignores: ['dist/**', 'web-dist/**', 'node_modules/**', 'test-artifacts/**', 'bench/results/**', 'runs/**', 'web/public/**', '**/*.cjs'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -24,11 +26,20 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
       // One import statement per module (type-only imports may stand apart).
       'no-duplicate-imports': ['error', { allowSeparateTypeImports: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       // Numeric code is typed all the way: an `any` hides a Float32Array/Float64Array mix-up.
       '@typescript-eslint/no-explicit-any': 'error',
       // Every error thrown on purpose is a typed GoogLeNetError (src/errors.ts) with a code.
-      'no-restricted-syntax': ['error', { selector: "ThrowStatement > NewExpression[callee.name='Error']", message: 'throw a class from src/errors.ts (OptionError, WeightFormatError, …, InternalError for a broken invariant)' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ThrowStatement > NewExpression[callee.name='Error']",
+          message: 'throw a class from src/errors.ts (OptionError, WeightFormatError, …, InternalError for a broken invariant)',
+        },
+      ],
       'max-len': ['error', { code: 160, ignoreUrls: true, ignoreRegExpLiterals: true, ignorePattern: '^\\s*(import|export) ' }],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },

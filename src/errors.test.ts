@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import * as errors from './errors.js';
 
 test('every error class has its own stable code and keeps the file, option and cause it is given', () => {
-  const classes = Object.values(errors).filter((v): v is typeof errors.GoogLeNetError => typeof v === 'function' && v.prototype instanceof Error);
+  const classes = Object.values(errors).filter(
+    (v): v is typeof errors.GoogLeNetError => typeof v === 'function' && v.prototype instanceof Error,
+  );
   const codes = new Map<string, string>();
   for (const C of classes) {
     const e = new C('m', { file: 'f.pth', option: '--lr', cause: 'why' });

@@ -22,10 +22,7 @@ export { loadSafetensorsFile, saveSafetensorsFile } from './weights/safetensors-
 export { loadStateDict } from './weights/formats-node.js';
 
 export type LoadSource =
-  | string
-  | { model: string }
-  | ({ weights: string } & GoogLeNetOptions)
-  | ({ random: true; seed?: number } & GoogLeNetOptions);
+  string | { model: string } | ({ weights: string } & GoogLeNetOptions) | ({ random: true; seed?: number } & GoogLeNetOptions);
 
 /** A classifier that also takes image file paths (decoded with sharp). */
 export class NodeClassifier extends Classifier implements ImageClassifier<string> {

@@ -8,14 +8,28 @@ import { build } from 'esbuild';
 const root = new URL('..', import.meta.url).pathname;
 
 async function exportsOf(entry: string, platform: 'node' | 'browser'): Promise<string[]> {
-  const r = await build({ entryPoints: [root + entry], bundle: true, platform, format: 'esm', write: false, metafile: true, packages: 'external', logLevel: 'silent', outdir: '/nonexistent' });
+  const r = await build({
+    entryPoints: [root + entry],
+    bundle: true,
+    platform,
+    format: 'esm',
+    write: false,
+    metafile: true,
+    packages: 'external',
+    logLevel: 'silent',
+    outdir: '/nonexistent',
+  });
   const out = Object.values(r.metafile.outputs).find((o) => o.entryPoint);
   assert.ok(out, entry);
   return out.exports.sort();
 }
 
 test('Node and browser entries share the public list and the load()/loadModel() verbs; docs/API.md names every export', async () => {
-  const [shared, node, browser] = await Promise.all([exportsOf('src/api.ts', 'browser'), exportsOf('src/index.ts', 'node'), exportsOf('src/web/index.ts', 'browser')]);
+  const [shared, node, browser] = await Promise.all([
+    exportsOf('src/api.ts', 'browser'),
+    exportsOf('src/index.ts', 'node'),
+    exportsOf('src/web/index.ts', 'browser'),
+  ]);
   for (const name of [...shared, 'load', 'loadModel']) {
     assert.ok(node.includes(name), `googlenet-ts lacks ${name}`);
     assert.ok(browser.includes(name), `googlenet-ts/browser lacks ${name}`);

@@ -63,7 +63,10 @@ let net: NodeClassifier;
 let image: RgbImage;
 
 before(async () => {
-  net = await load({ random: true, preset: 'cifar', width: 0.25, numClasses: 10, auxLogits: true, seed: 5 }, { engine: countingEngine, threads: 1 });
+  net = await load(
+    { random: true, preset: 'cifar', width: 0.25, numClasses: 10, auxLogits: true, seed: 5 },
+    { engine: countingEngine, threads: 1 },
+  );
   const data = new Uint8Array(40 * 36 * 3);
   for (let i = 0; i < data.length; i++) data[i] = (i * 37 + (i >> 5)) & 255;
   image = { width: 40, height: 36, channels: 3, data };
@@ -121,7 +124,10 @@ test('train-mode passes and taps do not accumulate sessions; dispose() releases 
   // One train-mode session for all eight passes (its weights are fed, not compiled in); the two
   // eval sessions fold in the running statistics that each pass moves, so each pass replaces them.
   assert.equal(counted.created - start, 1 + 2 * 8);
-  assert.ok(open() <= 3 && cached(net.model) <= 3, `${open()} sessions open, ${cached(net.model)} cached (one per mode: train, eval, eval with taps)`);
+  assert.ok(
+    open() <= 3 && cached(net.model) <= 3,
+    `${open()} sessions open, ${cached(net.model)} cached (one per mode: train, eval, eval with taps)`,
+  );
   assert.equal(open(), cached(net.model), 'every open session is in the cache');
   await net.model.dispose();
   assert.equal(cached(net.model), 0);

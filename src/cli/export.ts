@@ -3,7 +3,15 @@ import { mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
-import { lowerToOnnx, OptionError, readModelDirConfig, saveModelDir, saveTorchvisionSafetensors, webManifest, writeFileAtomic } from '../index.js';
+import {
+  lowerToOnnx,
+  OptionError,
+  readModelDirConfig,
+  saveModelDir,
+  saveTorchvisionSafetensors,
+  webManifest,
+  writeFileAtomic,
+} from '../index.js';
 
 export const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;
 
@@ -13,7 +21,13 @@ interface Flags extends ModelFlags {
 }
 
 export function register(program: Command): void {
-  addModelFlags(program.command('export').description('export a model: safetensors (torchvision names), onnx (inference graph), web (a model directory the browser page loads)'))
+  addModelFlags(
+    program
+      .command('export')
+      .description(
+        'export a model: safetensors (torchvision names), onnx (inference graph), web (a model directory the browser page loads)',
+      ),
+  )
     .requiredOption('-o, --out <path>', 'output file (safetensors, onnx) or directory (web)')
     .option('--format <f>', EXPORT_FORMATS.join(', '), 'safetensors')
     .action(
@@ -31,7 +45,11 @@ export function register(program: Command): void {
           // The page loads config.json + model.safetensors; manifest.json lets it list the model first.
           const source = f.model ? readModelDirConfig(f.model).source : f.weights ? `imported from ${basename(f.weights)}` : undefined;
           saveModelDir(m, f.out, source ? { source } : {});
-          const manifest = webManifest(m, { name: basename(resolve(f.out)), weightsBytes: statSync(join(f.out, 'model.safetensors')).size, ...(source ? { source } : {}) });
+          const manifest = webManifest(m, {
+            name: basename(resolve(f.out)),
+            weightsBytes: statSync(join(f.out, 'model.safetensors')).size,
+            ...(source ? { source } : {}),
+          });
           writeFileAtomic(join(f.out, 'manifest.json'), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
         }
         log(`wrote ${f.out} (${f.format})`);

@@ -1,7 +1,16 @@
 /** `googlenet summary`: the torchinfo-style table, and the naive-vs-reduced arithmetic. */
 import type { Command } from 'commander';
 import { action, channelsOption, floatOption, intOption, presetOption, printJson } from './common.js';
-import { buildGoogLeNet, compareNaive, formatNaive, formatSummary, gapVersusDense, type Preset, resolveConfig, summarize } from '../index.js';
+import {
+  buildGoogLeNet,
+  compareNaive,
+  formatNaive,
+  formatSummary,
+  gapVersusDense,
+  type Preset,
+  resolveConfig,
+  summarize,
+} from '../index.js';
 
 interface Flags {
   preset: Preset;

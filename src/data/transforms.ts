@@ -9,7 +9,14 @@ import { centerCrop, hflip, toChannels, type RgbImage } from '../image/image.js'
 import { normalizationTable } from '../image/normalize.js';
 import { resizeShorter } from '../image/resize.js';
 import type { Rng } from '../rng.js';
-import { INCEPTION_CROP_DEFAULTS, inceptionCrop, photometric, randomCrop, type InceptionCropOptions, type PhotometricOptions } from './augment.js';
+import {
+  INCEPTION_CROP_DEFAULTS,
+  inceptionCrop,
+  photometric,
+  randomCrop,
+  type InceptionCropOptions,
+  type PhotometricOptions,
+} from './augment.js';
 import type { DatasetInfo } from './core.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -73,7 +80,10 @@ function mapStats(v: readonly number[], from: number, to: 1 | 3): number[] {
  * Fills in a `TransformConfig` from options and the dataset's metadata.
  * @throws OptionError on an invalid value, saying what was received.
  */
-export function resolveTransformConfig(options: TransformOptions, dataset: Pick<DatasetInfo, 'channels' | 'height' | 'width' | 'mean' | 'std'>): TransformConfig {
+export function resolveTransformConfig(
+  options: TransformOptions,
+  dataset: Pick<DatasetInfo, 'channels' | 'height' | 'width' | 'mean' | 'std'>,
+): TransformConfig {
   const fixed = dataset.height !== null && dataset.width !== null && dataset.height === dataset.width ? dataset.height : null;
   const inputSize = options.inputSize ?? fixed ?? 224;
   const channels = options.channels ?? dataset.channels;
@@ -84,8 +94,16 @@ export function resolveTransformConfig(options: TransformOptions, dataset: Pick<
     inputSize,
     padding: options.padding ?? 0,
     flip: options.flip ?? options.train,
-    inceptionCrop: !ic ? false : ic === true ? { scale: [...INCEPTION_CROP_DEFAULTS.scale], ratio: [...INCEPTION_CROP_DEFAULTS.ratio] } : { scale: [...(ic.scale ?? INCEPTION_CROP_DEFAULTS.scale)], ratio: [...(ic.ratio ?? INCEPTION_CROP_DEFAULTS.ratio)] },
-    photometric: !ph ? false : ph === true ? { ...PHOTOMETRIC_DEFAULTS } : { brightness: ph.brightness ?? 0, contrast: ph.contrast ?? 0, saturation: ph.saturation ?? 0 },
+    inceptionCrop: !ic
+      ? false
+      : ic === true
+        ? { scale: [...INCEPTION_CROP_DEFAULTS.scale], ratio: [...INCEPTION_CROP_DEFAULTS.ratio] }
+        : { scale: [...(ic.scale ?? INCEPTION_CROP_DEFAULTS.scale)], ratio: [...(ic.ratio ?? INCEPTION_CROP_DEFAULTS.ratio)] },
+    photometric: !ph
+      ? false
+      : ph === true
+        ? { ...PHOTOMETRIC_DEFAULTS }
+        : { brightness: ph.brightness ?? 0, contrast: ph.contrast ?? 0, saturation: ph.saturation ?? 0 },
     channels,
     resize: options.resize ?? (dataset.height === null || dataset.width === null ? Math.round((inputSize * 256) / 224) : inputSize),
     mean: options.mean ? [...options.mean] : mapStats(dataset.mean, dataset.channels, channels),
@@ -105,7 +123,8 @@ export function validateTransformConfig(c: TransformConfig): void {
   if (c.channels !== 1 && c.channels !== 3) bad('channels', '1 or 3', c.channels);
   if (!Number.isInteger(c.resize) || c.resize < c.inputSize) bad('resize', `an integer ≥ inputSize (${c.inputSize})`, c.resize);
   if (c.mean.length !== c.channels || !c.mean.every(Number.isFinite)) bad('mean', `${c.channels} finite number(s)`, c.mean);
-  if (c.std.length !== c.channels || !c.std.every((s) => Number.isFinite(s) && s > 0)) bad('std', `${c.channels} positive number(s)`, c.std);
+  if (c.std.length !== c.channels || !c.std.every((s) => Number.isFinite(s) && s > 0))
+    bad('std', `${c.channels} positive number(s)`, c.std);
   if (c.inceptionCrop) {
     const [s0, s1] = c.inceptionCrop.scale;
     const [r0, r1] = c.inceptionCrop.ratio;
@@ -140,7 +159,10 @@ export class TransformPipeline {
   }
 
   /** Resolves `options` against the dataset (see `resolveTransformConfig`). */
-  static forDataset(dataset: Pick<DatasetInfo, 'channels' | 'height' | 'width' | 'mean' | 'std'>, options: TransformOptions): TransformPipeline {
+  static forDataset(
+    dataset: Pick<DatasetInfo, 'channels' | 'height' | 'width' | 'mean' | 'std'>,
+    options: TransformOptions,
+  ): TransformPipeline {
     return new TransformPipeline(resolveTransformConfig(options, dataset));
   }
 
@@ -194,7 +216,8 @@ export class TransformPipeline {
     const { channels } = this.config;
     const { width: w, height: h, channels: ic, data } = image;
     const table = this.table;
-    if (offset + channels * w * h > out.length) throw new RangeError(`TransformPipeline: output has ${out.length} floats, needs ${offset + channels * w * h}`);
+    if (offset + channels * w * h > out.length)
+      throw new RangeError(`TransformPipeline: output has ${out.length} floats, needs ${offset + channels * w * h}`);
     // HWC uint8 → CHW float32 through the normalisation table, mirrored and replicated on the fly.
     for (let ch = 0; ch < channels; ch++) {
       const base = ch * 256;

@@ -69,7 +69,8 @@ const FUSED_BIAS = '<fused bias>';
 function siblingGroups(g: Graph): Map<string, ConvNode[]> {
   const byInput = new Map<string, ConvNode[]>();
   for (const n of g.nodes) {
-    if (n.op !== 'conv' || n.kernel[0] !== 1 || n.kernel[1] !== 1 || n.stride[0] !== 1 || n.stride[1] !== 1 || n.pads.some((p) => p !== 0)) continue;
+    if (n.op !== 'conv' || n.kernel[0] !== 1 || n.kernel[1] !== 1 || n.stride[0] !== 1 || n.stride[1] !== 1 || n.pads.some((p) => p !== 0))
+      continue;
     const key = `${n.input}|${n.bias ? 'b' : ''}`;
     byInput.set(key, [...(byInput.get(key) ?? []), n]);
   }
@@ -126,14 +127,33 @@ export function lowerForward(o: ForwardCtxOptions): Forward {
     const b = o.b;
     const cat = (names: string[], hint: string): string => {
       const v = b.fresh(hint);
-      b.node('Concat', names.map((p) => ctx.param(p)), [v], { axis: 0 });
+      b.node(
+        'Concat',
+        names.map((p) => ctx.param(p)),
+        [v],
+        { axis: 0 },
+      );
       return v;
     };
-    const fusedW = cat(members.map((m) => m.weight), `${n.id}.fused_weight`);
-    const fusedB = n.bias ? cat(members.map((m) => m.bias!), `${n.id}.fused_bias`) : undefined;
+    const fusedW = cat(
+      members.map((m) => m.weight),
+      `${n.id}.fused_weight`,
+    );
+    const fusedB = n.bias
+      ? cat(
+          members.map((m) => m.bias!),
+          `${n.id}.fused_bias`,
+        )
+      : undefined;
     const sizes = members.map((m) => m.outChannels);
     const total = sizes.reduce((a, c) => a + c, 0);
-    const node: ConvNode = { ...n, id: b.fresh(`${n.id}.fused`), weight: FUSED_WEIGHT, ...(fusedB ? { bias: FUSED_BIAS } : {}), outChannels: total };
+    const node: ConvNode = {
+      ...n,
+      id: b.fresh(`${n.id}.fused`),
+      weight: FUSED_WEIGHT,
+      ...(fusedB ? { bias: FUSED_BIAS } : {}),
+      outChannels: total,
+    };
     const [, h, w] = ctx.shape(n.id);
     const gctx: LowerCtx = {
       ...ctx,
@@ -141,7 +161,12 @@ export function lowerForward(o: ForwardCtxOptions): Forward {
       param: (p) => (p === FUSED_WEIGHT ? fusedW : p === FUSED_BIAS && fusedB ? fusedB : ctx.param(p)),
     };
     saved.set(node.id, OPS.conv.lower(node, gctx) ?? {});
-    b.node('Split', [node.id, b.constInts('split', sizes)], members.map((m) => m.id), { axis: 1 });
+    b.node(
+      'Split',
+      [node.id, b.constInts('split', sizes)],
+      members.map((m) => m.id),
+      { axis: 1 },
+    );
     const group: ConvGroup = { members, node, ctx: gctx };
     for (const m of members) groups.set(m.id, group);
   }
@@ -210,7 +235,10 @@ export function backward(g: Graph, fwd: Forward, o: BackwardOptions): BackwardRe
       const dys = group.members.map((m) => total(m.id));
       if (dys.every((d) => d === undefined)) continue;
       // A member that does not reach the loss contributes a zero gradient.
-      const zero = fwd.ctx.dtype === 'float64' ? { dims: [1], dtype: 'float64' as const, data: new Float64Array(1) } : { dims: [1], dtype: 'float32' as const, data: new Float32Array(1) };
+      const zero =
+        fwd.ctx.dtype === 'float64'
+          ? { dims: [1], dtype: 'float64' as const, data: new Float64Array(1) }
+          : { dims: [1], dtype: 'float32' as const, data: new Float32Array(1) };
       const filled = group.members.map((m, k) => {
         const d = dys[k];
         if (d) return d;
@@ -227,7 +255,8 @@ export function backward(g: Graph, fwd: Forward, o: BackwardOptions): BackwardRe
         dy,
         saved: fwd.saved.get(fused.id) ?? {},
         needInput: [requires.has(n.input)],
-        needParam: (p) => group.members.some((m) => (p === FUSED_WEIGHT ? wanted(m.weight) : p === FUSED_BIAS && m.bias ? wanted(m.bias) : false)),
+        needParam: (p) =>
+          group.members.some((m) => (p === FUSED_WEIGHT ? wanted(m.weight) : p === FUSED_BIAS && m.bias ? wanted(m.bias) : false)),
       });
       if (grads.inputs[0]) add(n.input, grads.inputs[0]);
       for (const [key, pick] of [
@@ -237,7 +266,18 @@ export function backward(g: Graph, fwd: Forward, o: BackwardOptions): BackwardRe
         const gv = grads.params[key];
         if (!gv) continue;
         const parts = group.members.map((m) => b.fresh(`${pick(m)}.grad`));
-        b.node('Split', [gv, b.constInts('split', group.members.map((m) => m.outChannels))], parts, { axis: 0 });
+        b.node(
+          'Split',
+          [
+            gv,
+            b.constInts(
+              'split',
+              group.members.map((m) => m.outChannels),
+            ),
+          ],
+          parts,
+          { axis: 0 },
+        );
         group.members.forEach((m, k) => addParam(pick(m)!, parts[k]!));
       }
       continue;

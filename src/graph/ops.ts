@@ -88,7 +88,13 @@ function onnxPads(p: Pads): number[] {
 }
 
 /** Emits one single-output ONNX node and returns its (fresh) output name. */
-function emit(b: OnnxGraphBuilder, opType: string, inputs: string[], hint: string, attrs?: Parameters<OnnxGraphBuilder['node']>[3]): string {
+function emit(
+  b: OnnxGraphBuilder,
+  opType: string,
+  inputs: string[],
+  hint: string,
+  attrs?: Parameters<OnnxGraphBuilder['node']>[3],
+): string {
   const out = b.fresh(hint);
   b.node(opType, inputs, [out], attrs);
   return out;
@@ -131,7 +137,9 @@ function convInputGrad(n: Extract<OpNode, { op: 'conv' }>, ctx: LowerCtx, dy: st
     // 1×1: dx_n = Wᵀ·dy_n, one MatMul broadcast over the batch: Cin×Cout · N×Cout×HW → N×Cin×HW.
     const [cin] = chw(ctx.shape(n.input), n.id);
     const [cout] = chw(ctx.shape(n.id), n.id);
-    const wt = emit(b, 'Transpose', [emit(b, 'Reshape', [weight, b.constInts('shape', [cout, cin])], `${n.id}.w2`)], `${n.id}.w2T`, { perm: [1, 0] });
+    const wt = emit(b, 'Transpose', [emit(b, 'Reshape', [weight, b.constInts('shape', [cout, cin])], `${n.id}.w2`)], `${n.id}.w2T`, {
+      perm: [1, 0],
+    });
     const dyf = emit(b, 'Reshape', [dy, b.constInts('shape', [0, cout, h * w])], `${n.id}.dyf`);
     return emit(b, 'Reshape', [emit(b, 'MatMul', [wt, dyf], `${n.id}.dxf`), b.constInts('shape', [0, cin, h, w])], `${n.id}.dx`);
   }
@@ -143,7 +151,13 @@ function convInputGrad(n: Extract<OpNode, { op: 'conv' }>, ctx: LowerCtx, dy: st
       wt = emit(
         b,
         'Slice',
-        [wt, b.constInts('flip_starts', [-1, -1]), b.constInts('flip_ends', [NEG_INF_INDEX, NEG_INF_INDEX]), b.constInts('flip_axes', [2, 3]), b.constInts('flip_steps', [-1, -1])],
+        [
+          wt,
+          b.constInts('flip_starts', [-1, -1]),
+          b.constInts('flip_ends', [NEG_INF_INDEX, NEG_INF_INDEX]),
+          b.constInts('flip_axes', [2, 3]),
+          b.constInts('flip_steps', [-1, -1]),
+        ],
         `${n.id}.wTflip`,
       );
     }
@@ -189,10 +203,16 @@ function convLower64(n: Extract<OpNode, { op: 'conv' }>, ctx: LowerCtx): Saved {
   const [cout, ho, wo] = chw(ctx.shape(n.id), n.id);
   const [pt, pl, pb, pr] = n.pads;
   const [hp, wp] = [h + pt + pb, w + pl + pr];
-  const xp = n.pads.some((p) => p > 0) ? emit(b, 'Pad', [n.input, b.constInts('pads', [0, 0, pt, pl, 0, 0, pb, pr])], `${n.id}.xpad`) : n.input;
+  const xp = n.pads.some((p) => p > 0)
+    ? emit(b, 'Pad', [n.input, b.constInts('pads', [0, 0, pt, pl, 0, 0, pb, pr])], `${n.id}.xpad`)
+    : n.input;
   const xf = emit(b, 'Reshape', [xp, b.constInts('shape', [0, cin * hp * wp])], `${n.id}.xpf`);
   const taps = n.kernel[0] * n.kernel[1];
-  const idx = b.constant(`${n.id}.unfold_idx`, { dims: [cin * taps, ho * wo], dtype: 'int64', data: unfoldIndices(n, cin, hp, wp, ho, wo) });
+  const idx = b.constant(`${n.id}.unfold_idx`, {
+    dims: [cin * taps, ho * wo],
+    dtype: 'int64',
+    data: unfoldIndices(n, cin, hp, wp, ho, wo),
+  });
   const cols = emit(b, 'Gather', [xf, idx], `${n.id}.cols`, { axis: 1 });
   const wm = emit(b, 'Reshape', [ctx.param(n.weight), b.constInts('shape', [cout, cin * taps])], `${n.id}.wm`);
   let y = emit(b, 'MatMul', [wm, cols], `${n.id}.mm`);
@@ -216,14 +236,30 @@ function convInputGrad64(n: Extract<OpNode, { op: 'conv' }>, ctx: LowerCtx, dy: 
   const len = cin * taps * ho * wo;
   const idx = b.constant(`${n.id}.unfold_idx`, { dims: [1, len], dtype: 'int64', data: unfoldIndices(n, cin, hp, wp, ho, wo) });
   const batch = emit(b, 'Slice', [emit(b, 'Shape', [dy], `${n.id}.dyshape`), b.constInts('s0', [0]), b.constInts('s1', [1])], `${n.id}.n`);
-  const idxN = emit(b, 'Expand', [idx, emit(b, 'Concat', [batch, b.constInts('one', [1])], `${n.id}.idxshape`, { axis: 0 })], `${n.id}.idxN`);
-  const zeros = emit(b, 'ConstantOfShape', [emit(b, 'Concat', [batch, b.constInts('len', [cin * hp * wp])], `${n.id}.zshape`, { axis: 0 })], `${n.id}.zeros`, {
-    value: { tensor: { dims: [1], dtype: 'float64', data: new Float64Array(1) } },
-  });
+  const idxN = emit(
+    b,
+    'Expand',
+    [idx, emit(b, 'Concat', [batch, b.constInts('one', [1])], `${n.id}.idxshape`, { axis: 0 })],
+    `${n.id}.idxN`,
+  );
+  const zeros = emit(
+    b,
+    'ConstantOfShape',
+    [emit(b, 'Concat', [batch, b.constInts('len', [cin * hp * wp])], `${n.id}.zshape`, { axis: 0 })],
+    `${n.id}.zeros`,
+    {
+      value: { tensor: { dims: [1], dtype: 'float64', data: new Float64Array(1) } },
+    },
+  );
   const dxp = emit(b, 'ScatterElements', [zeros, idxN, dcols], `${n.id}.dxpf`, { axis: 1, reduction: 'add' });
   const dx4 = emit(b, 'Reshape', [dxp, b.constInts('shape', [0, cin, hp, wp])], `${n.id}.dxp`);
   if (!n.pads.some((p) => p > 0)) return dx4;
-  return emit(b, 'Slice', [dx4, b.constInts('starts', [pt, pl]), b.constInts('ends', [pt + h, pl + w]), b.constInts('axes', [2, 3])], `${n.id}.dx`);
+  return emit(
+    b,
+    'Slice',
+    [dx4, b.constInts('starts', [pt, pl]), b.constInts('ends', [pt + h, pl + w]), b.constInts('axes', [2, 3])],
+    `${n.id}.dx`,
+  );
 }
 
 /** How a convolution's weight gradient is formed; see docs/PERFORMANCE.md for measurements. */
@@ -233,7 +269,10 @@ export type ConvWeightGradMethod = 'unfold' | 'shift';
  * them): the weight gradient's {@link ConvWeightGradMethod} (default 'unfold'), and the 1×1 input
  * gradient as a Conv with the transposed kernel or as a MatMul (default 'conv'; equal in CPU time).
  */
-export const convGradConfig: { weightGrad: ConvWeightGradMethod; inputGrad1x1: 'matmul' | 'conv' } = { weightGrad: 'unfold', inputGrad1x1: 'conv' };
+export const convGradConfig: { weightGrad: ConvWeightGradMethod; inputGrad1x1: 'matmul' | 'conv' } = {
+  weightGrad: 'unfold',
+  inputGrad1x1: 'conv',
+};
 
 /**
  * Weight gradient of a convolution: dW[o, i, ky, kx] = Σ_n Σ_(y,x) dy[n, o, y, x] · x_pad[n, i, s·y + ky, s·x + kx],
@@ -264,7 +303,13 @@ function convWeightGrad(n: Extract<OpNode, { op: 'conv' }>, ctx: LowerCtx, dy: s
         const win = emit(
           b,
           'Slice',
-          [xp, b.constInts('starts', [ky, kx]), b.constInts('ends', [ky + sh * (ho - 1) + 1, kx + sw * (wo - 1) + 1]), b.constInts('axes', [2, 3]), b.constInts('steps', [sh, sw])],
+          [
+            xp,
+            b.constInts('starts', [ky, kx]),
+            b.constInts('ends', [ky + sh * (ho - 1) + 1, kx + sw * (wo - 1) + 1]),
+            b.constInts('axes', [2, 3]),
+            b.constInts('steps', [sh, sw]),
+          ],
           `${n.id}.win`,
         );
         const wf = emit(b, 'Reshape', [win, b.constInts('shape', [0, cin, ho * wo])], `${n.id}.winf`);
@@ -345,7 +390,17 @@ export function avgPoolDivisors(n: Extract<OpNode, { op: 'avgpool' }>, h: number
  * The adjoint of a pooling window sum: spreads each N×C×Ho×Wo value over its kh×kw window of the
  * N×C×H×W input (a depthwise ConvTranspose with a ones kernel); positions in the padding drop out.
  */
-function spreadWindows(ctx: LowerCtx, v: string, c: number, h: number, w: number, ho: number, wo: number, n: { kernel: readonly [number, number]; stride: readonly [number, number]; pads: Pads }, hint: string): string {
+function spreadWindows(
+  ctx: LowerCtx,
+  v: string,
+  c: number,
+  h: number,
+  w: number,
+  ho: number,
+  wo: number,
+  n: { kernel: readonly [number, number]; stride: readonly [number, number]; pads: Pads },
+  hint: string,
+): string {
   const [kh, kw] = n.kernel;
   const [sh, sw] = n.stride;
   const [pt, pl] = n.pads;
@@ -389,8 +444,15 @@ function seededDropoutMask(ctx: LowerCtx, x: string, p: number, seed: string, id
     v = emit(b, 'BitwiseXor', [v, emit(b, 'Div', [v, int('shift15', 1 << 15)], `${id}.hs`)], `${id}.hx`);
     v = emit(b, 'Mod', [emit(b, 'Mul', [v, int('round', k)], `${id}.hm`), m], `${id}.h`);
   }
-  const u = emit(b, 'Div', [emit(b, 'Cast', [v], `${id}.hf`, { to: floatCode(ctx) }), fconst(ctx, 'modulus', [], [HASH.modulus])], `${id}.u`);
-  const keep = emit(b, 'Cast', [emit(b, 'GreaterOrEqual', [u, fconst(ctx, 'p', [], [p])], `${id}.keepb`)], `${id}.keep`, { to: floatCode(ctx) });
+  const u = emit(
+    b,
+    'Div',
+    [emit(b, 'Cast', [v], `${id}.hf`, { to: floatCode(ctx) }), fconst(ctx, 'modulus', [], [HASH.modulus])],
+    `${id}.u`,
+  );
+  const keep = emit(b, 'Cast', [emit(b, 'GreaterOrEqual', [u, fconst(ctx, 'p', [], [p])], `${id}.keepb`)], `${id}.keep`, {
+    to: floatCode(ctx),
+  });
   const scaled = emit(b, 'Mul', [keep, fconst(ctx, 'inv_keep', [], [1 / (1 - p)])], `${id}.maskf`);
   return emit(b, 'Reshape', [scaled, emit(b, 'Shape', [x], `${id}.shape`)], `${id}.mask`);
 }
@@ -452,7 +514,12 @@ export const OPS: OpTable = {
       const mean = emit(b, 'ReduceMean', [n.input, axes], `${n.id}.mean`, { keepdims: 1 });
       const xc = emit(b, 'Sub', [n.input, mean], `${n.id}.xc`);
       const variance = emit(b, 'ReduceMean', [emit(b, 'Mul', [xc, xc], `${n.id}.sq`), axes], `${n.id}.var`, { keepdims: 1 });
-      const invstd = emit(b, 'Reciprocal', [emit(b, 'Sqrt', [emit(b, 'Add', [variance, fconst(ctx, 'eps', [], [n.eps])], `${n.id}.vareps`)], `${n.id}.std`)], `${n.id}.invstd`);
+      const invstd = emit(
+        b,
+        'Reciprocal',
+        [emit(b, 'Sqrt', [emit(b, 'Add', [variance, fconst(ctx, 'eps', [], [n.eps])], `${n.id}.vareps`)], `${n.id}.std`)],
+        `${n.id}.invstd`,
+      );
       const shape4 = b.constInts('shape_c11', [1, c, 1, 1]);
       const scale = emit(b, 'Mul', [emit(b, 'Reshape', [ctx.param(n.weight), shape4], `${n.id}.gamma`), invstd], `${n.id}.scale`);
       const flatShape = b.constInts('shape_c', [c]);
@@ -460,7 +527,11 @@ export const OPS: OpTable = {
       const varC = emit(b, 'Reshape', [variance, flatShape], `${n.id}.varC`);
       if (ctx.dtype === 'float64') {
         // ONNX's epsilon attribute is float32: compose in float64 to keep ε exact.
-        b.node('Add', [emit(b, 'Mul', [xc, scale], `${n.id}.scaled`), emit(b, 'Reshape', [ctx.param(n.bias), shape4], `${n.id}.beta`)], [n.id]);
+        b.node(
+          'Add',
+          [emit(b, 'Mul', [xc, scale], `${n.id}.scaled`), emit(b, 'Reshape', [ctx.param(n.bias), shape4], `${n.id}.beta`)],
+          [n.id],
+        );
       } else {
         b.node('BatchNormalization', [n.input, ctx.param(n.weight), ctx.param(n.bias), meanC, varC], [n.id], { epsilon: { float: n.eps } });
       }
@@ -497,22 +568,47 @@ export const OPS: OpTable = {
       const dbeta = sumNHW(ctx, dy, `${n.bias}.grad4`, 1);
       const dyxc = sumNHW(ctx, emit(b, 'Mul', [dy, xc], `${n.id}.dyxc`), `${n.id}.sdyxc`, 1);
       const flat = b.constInts('shape_c', [c]);
-      if (needParam(n.weight)) g.params[n.weight] = emit(b, 'Reshape', [emit(b, 'Mul', [dyxc, invstd], `${n.weight}.grad4`), flat], `${n.weight}.grad`);
+      if (needParam(n.weight))
+        g.params[n.weight] = emit(b, 'Reshape', [emit(b, 'Mul', [dyxc, invstd], `${n.weight}.grad4`), flat], `${n.weight}.grad`);
       if (needParam(n.bias)) g.params[n.bias] = emit(b, 'Reshape', [dbeta, flat], `${n.bias}.grad`);
       if (needInput[0]) {
         const inv = emit(b, 'Reciprocal', [count], `${n.id}.invcount`);
         // Per channel: k1 = −γ/σ³·Σ dy·(x − μ)/M, k0 = −(γ/σ)·Σ dy/M.
-        const k1 = emit(b, 'Neg', [emit(b, 'Mul', [emit(b, 'Mul', [scale, emit(b, 'Mul', [invstd, invstd], `${n.id}.inv2`)], `${n.id}.s3`), emit(b, 'Mul', [dyxc, inv], `${n.id}.mdyxc`)], `${n.id}.k1p`)], `${n.id}.k1`);
+        const k1 = emit(
+          b,
+          'Neg',
+          [
+            emit(
+              b,
+              'Mul',
+              [
+                emit(b, 'Mul', [scale, emit(b, 'Mul', [invstd, invstd], `${n.id}.inv2`)], `${n.id}.s3`),
+                emit(b, 'Mul', [dyxc, inv], `${n.id}.mdyxc`),
+              ],
+              `${n.id}.k1p`,
+            ),
+          ],
+          `${n.id}.k1`,
+        );
         const k0 = emit(b, 'Neg', [emit(b, 'Mul', [scale, emit(b, 'Mul', [dbeta, inv], `${n.id}.mdy`)], `${n.id}.k0p`)], `${n.id}.k0`);
         // dy·(γ/σ) + k0 in one pass: inference-mode BatchNormalization with mean 0, variance 1, ε 0.
         const flatC = (v: string, hint: string): string => emit(b, 'Reshape', [v, flat], hint);
-        const direct = ctx.dtype === 'float64' ? emit(b, 'Add', [emit(b, 'Mul', [dy, scale], `${n.id}.dys`), k0], `${n.id}.dyk`) : emit(
-          b,
-          'BatchNormalization',
-          [dy, flatC(scale, `${n.id}.scaleC`), flatC(k0, `${n.id}.k0C`), fconst(ctx, 'zeros_c', [c], new Float32Array(c)), fconst(ctx, 'ones_c', [c], new Float32Array(c).fill(1))],
-          `${n.id}.dyk`,
-          { epsilon: { float: 0 } },
-        );
+        const direct =
+          ctx.dtype === 'float64'
+            ? emit(b, 'Add', [emit(b, 'Mul', [dy, scale], `${n.id}.dys`), k0], `${n.id}.dyk`)
+            : emit(
+                b,
+                'BatchNormalization',
+                [
+                  dy,
+                  flatC(scale, `${n.id}.scaleC`),
+                  flatC(k0, `${n.id}.k0C`),
+                  fconst(ctx, 'zeros_c', [c], new Float32Array(c)),
+                  fconst(ctx, 'ones_c', [c], new Float32Array(c).fill(1)),
+                ],
+                `${n.id}.dyk`,
+                { epsilon: { float: 0 } },
+              );
         g.inputs[0] = emit(b, 'Add', [direct, emit(b, 'Mul', [xc, k1], `${n.id}.xck`)], `${n.id}.dx`);
       }
       return g;
@@ -526,7 +622,9 @@ export const OPS: OpTable = {
     // dx = dy·[y > 0], as a float mask times dy (ONNX Runtime's Where is ~2× slower).
     backward(n, ctx, { dy }) {
       const { b } = ctx;
-      const pos = emit(b, 'Cast', [emit(b, 'Greater', [n.id, fconst(ctx, 'zero', [], [0])], `${n.id}.pos`)], `${n.id}.mask`, { to: floatCode(ctx) });
+      const pos = emit(b, 'Cast', [emit(b, 'Greater', [n.id, fconst(ctx, 'zero', [], [0])], `${n.id}.pos`)], `${n.id}.mask`, {
+        to: floatCode(ctx),
+      });
       return { inputs: [emit(b, 'Mul', [dy, pos], `${n.id}.dx`)], params: {} };
     },
   },
@@ -551,12 +649,22 @@ export const OPS: OpTable = {
       const x = n.input;
       const sq = emit(b, 'Mul', [x, x], `${n.id}.sq`);
       const win = channelWindowSum(ctx, sq, c, lo, hi, `${n.id}.sqsum`);
-      const d = emit(b, 'Add', [emit(b, 'Mul', [win, fconst(ctx, 'alpha_n', [], [n.alpha / n.size])], `${n.id}.as`), fconst(ctx, 'k', [], [n.k])], `${n.id}.d`);
+      const d = emit(
+        b,
+        'Add',
+        [emit(b, 'Mul', [win, fconst(ctx, 'alpha_n', [], [n.alpha / n.size])], `${n.id}.as`), fconst(ctx, 'k', [], [n.k])],
+        `${n.id}.d`,
+      );
       const dpow = emit(b, 'Pow', [d, fconst(ctx, 'neg_beta', [], [-n.beta])], `${n.id}.dpow`);
       const direct = emit(b, 'Mul', [dy, dpow], `${n.id}.direct`);
       const r = emit(b, 'Div', [emit(b, 'Mul', [dy, n.id], `${n.id}.dyy`), d], `${n.id}.r`);
       const back = channelWindowSum(ctx, r, c, hi, lo, `${n.id}.rsum`); // the adjoint window
-      const cross = emit(b, 'Mul', [emit(b, 'Mul', [x, back], `${n.id}.xr`), fconst(ctx, 'two_ab_n', [], [(2 * n.alpha * n.beta) / n.size])], `${n.id}.cross`);
+      const cross = emit(
+        b,
+        'Mul',
+        [emit(b, 'Mul', [x, back], `${n.id}.xr`), fconst(ctx, 'two_ab_n', [], [(2 * n.alpha * n.beta) / n.size])],
+        `${n.id}.cross`,
+      );
       return { inputs: [emit(b, 'Sub', [direct, cross], `${n.id}.dx`)], params: {} };
     },
   },
@@ -590,7 +698,12 @@ export const OPS: OpTable = {
       if (!saved.indices) throw new Error(`${n.id}: max-pool gradient needs the indices of a forGrad lowering`);
       const size = emit(b, 'Reshape', [emit(b, 'Size', [n.input], `${n.id}.size`), b.constInts('shape', [1])], `${n.id}.size1`);
       const zeros = emit(b, 'ConstantOfShape', [size], `${n.id}.zeros`, {
-        value: { tensor: ctx.dtype === 'float64' ? { dims: [1], dtype: 'float64', data: new Float64Array(1) } : { dims: [1], dtype: 'float32', data: new Float32Array(1) } },
+        value: {
+          tensor:
+            ctx.dtype === 'float64'
+              ? { dims: [1], dtype: 'float64', data: new Float64Array(1) }
+              : { dims: [1], dtype: 'float32', data: new Float32Array(1) },
+        },
       });
       const flat = b.constInts('shape', [-1]);
       const idx = emit(b, 'Reshape', [saved.indices, flat], `${n.id}.idxf`);
@@ -681,7 +794,8 @@ export const OPS: OpTable = {
     shape(n, xs) {
       const [, h, w] = chw(xs[0]!, n.id);
       for (const s of xs) {
-        if (s[1] !== h || s[2] !== w) throw new Error(`${n.id}: concatenated branches differ in size (${xs.map((x) => x.join('×')).join(', ')})`);
+        if (s[1] !== h || s[2] !== w)
+          throw new Error(`${n.id}: concatenated branches differ in size (${xs.map((x) => x.join('×')).join(', ')})`);
       }
       return [xs.reduce((a, s) => a + s[0]!, 0), h, w];
     },
@@ -720,7 +834,8 @@ export const OPS: OpTable = {
       const g: Grads = { inputs: [undefined], params: {} };
       if (needInput[0]) g.inputs[0] = emit(b, 'MatMul', [dy, ctx.param(n.weight)], `${n.id}.dx`);
       if (needParam(n.weight)) g.params[n.weight] = emit(b, 'Gemm', [dy, n.input], `${n.weight}.grad`, { transA: 1 });
-      if (n.bias && needParam(n.bias)) g.params[n.bias] = emit(b, 'ReduceSum', [dy, b.constInts('axes0', [0])], `${n.bias}.grad`, { keepdims: 0 });
+      if (n.bias && needParam(n.bias))
+        g.params[n.bias] = emit(b, 'ReduceSum', [dy, b.constInts('axes0', [0])], `${n.bias}.grad`, { keepdims: 0 });
       return g;
     },
   },
@@ -740,8 +855,17 @@ export const OPS: OpTable = {
           mask = seededDropoutMask(ctx, n.input, n.p, ctx.seed, n.id);
         } else {
           const keep = b.fresh(`${n.id}.keep`);
-          b.node('Dropout', [n.input, fconst(ctx, 'ratio', [], [n.p]), b.constant('training', { dims: [], dtype: 'bool', data: new Uint8Array([1]) })], [b.fresh(`${n.id}.y`), keep]);
-          mask = emit(b, 'Mul', [emit(b, 'Cast', [keep], `${n.id}.keepf`, { to: floatCode(ctx) }), fconst(ctx, 'inv_keep', [], [1 / (1 - n.p)])], `${n.id}.mask`);
+          b.node(
+            'Dropout',
+            [n.input, fconst(ctx, 'ratio', [], [n.p]), b.constant('training', { dims: [], dtype: 'bool', data: new Uint8Array([1]) })],
+            [b.fresh(`${n.id}.y`), keep],
+          );
+          mask = emit(
+            b,
+            'Mul',
+            [emit(b, 'Cast', [keep], `${n.id}.keepf`, { to: floatCode(ctx) }), fconst(ctx, 'inv_keep', [], [1 / (1 - n.p)])],
+            `${n.id}.mask`,
+          );
         }
         b.node('Mul', [n.input, mask], [n.id]);
         return { mask };

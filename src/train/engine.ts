@@ -313,7 +313,6 @@ function trainSessionOptions(threads?: number): SessionOptions {
   return { memoryPattern: false, ...(threads ? { threads } : {}) };
 }
 
-
 function checkOption(ok: boolean, option: string, expected: string, got: unknown): void {
   if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`);
 }
@@ -323,7 +322,8 @@ export class TrainStep {
   readonly optimizer: ResolvedOptimizer;
   readonly layout: TrainLayout;
   private readonly graph: Graph;
-  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer'>> & Pick<TrainStepOptions, 'clipGradNorm' | 'threads'>;
+  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer'>> &
+    Pick<TrainStepOptions, 'clipGradNorm' | 'threads'>;
   private params: Float32Array;
   private frozen: Float32Array;
   private stats: Float32Array;
@@ -342,11 +342,28 @@ export class TrainStep {
     const auxWeight = options.auxWeight ?? 0.3;
     const labelSmoothing = options.labelSmoothing ?? 0;
     checkOption(Number.isFinite(auxWeight) && auxWeight >= 0, 'auxWeight', 'a finite number ≥ 0', auxWeight);
-    checkOption(Number.isFinite(labelSmoothing) && labelSmoothing >= 0 && labelSmoothing < 1, 'labelSmoothing', 'a number in [0, 1)', labelSmoothing);
-    if (options.clipGradNorm !== undefined) checkOption(Number.isFinite(options.clipGradNorm) && options.clipGradNorm > 0, 'clipGradNorm', 'a positive number', options.clipGradNorm);
+    checkOption(
+      Number.isFinite(labelSmoothing) && labelSmoothing >= 0 && labelSmoothing < 1,
+      'labelSmoothing',
+      'a number in [0, 1)',
+      labelSmoothing,
+    );
+    if (options.clipGradNorm !== undefined)
+      checkOption(
+        Number.isFinite(options.clipGradNorm) && options.clipGradNorm > 0,
+        'clipGradNorm',
+        'a positive number',
+        options.clipGradNorm,
+      );
     const seed = options.seed ?? 0;
     checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
-    this.opts = { auxWeight, labelSmoothing, seed, ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}), ...(options.threads ? { threads: options.threads } : {}) };
+    this.opts = {
+      auxWeight,
+      labelSmoothing,
+      seed,
+      ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}),
+      ...(options.threads ? { threads: options.threads } : {}),
+    };
     this.graph = model.graph('train');
     const freeze = options.freeze ?? (() => false);
     this.layout = trainLayout(this.graph, freeze);
@@ -396,7 +413,12 @@ export class TrainStep {
     return s;
   }
 
-  private feeds(graph: TrainGraph, x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, seed: number): Record<string, Tensor<TensorArray>> {
+  private feeds(
+    graph: TrainGraph,
+    x: Tensor,
+    y: Int32Array | BigInt64Array | ArrayLike<number>,
+    seed: number,
+  ): Record<string, Tensor<TensorArray>> {
     const [c, size] = [this.graph.input.shape[0], this.graph.input.shape[1]];
     if (x.dims.length !== 4 || x.dims[1] !== c || x.dims[2] !== size || x.dims[3] !== this.graph.input.shape[2]) {
       throw new Error(`input: expected N×${c}×${size}×${this.graph.input.shape[2]}, got [${x.dims.join('×')}]`);

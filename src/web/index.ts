@@ -25,7 +25,15 @@ export { initBrowserEngine, currentBackend, wasmSimdSupported, type BackendInfo,
 export { decodeImage, type DecodedImage, type DecodeImageOptions } from './decode.js';
 export type { FetchModelOptions } from './model-dir.js';
 export { fetchIdxDataset } from './data.js';
-export { BrowserTrainer, resolveTrainOptions, trainModelOptions, type BrowserTrainOptions, type BrowserTrainSinks, type EvalReport, type StepReport } from './train.js';
+export {
+  BrowserTrainer,
+  resolveTrainOptions,
+  trainModelOptions,
+  type BrowserTrainOptions,
+  type BrowserTrainSinks,
+  type EvalReport,
+  type StepReport,
+} from './train.js';
 export { zipFiles } from './zip.js';
 
 /**
@@ -71,7 +79,10 @@ export class BrowserClassifier extends Classifier implements ImageClassifier<Bro
   override async classify(images: BrowserImage | ImageInput | (BrowserImage | ImageInput)[], k = 5): Promise<Prediction[][]> {
     return super.classify(await this.decode(images), k);
   }
-  override async infer(images: BrowserImage | ImageInput | (BrowserImage | ImageInput)[], o: { taps?: string[] } = {}): Promise<Record<string, Tensor>> {
+  override async infer(
+    images: BrowserImage | ImageInput | (BrowserImage | ImageInput)[],
+    o: { taps?: string[] } = {},
+  ): Promise<Record<string, Tensor>> {
     return super.infer(await this.decode(images), o);
   }
 }
