@@ -1,6 +1,6 @@
 /**
  * Module boundaries, checked by `npm run lint` (dependency-cruiser). The layers, bottom up:
- * errors/tensor/rng → graph → layers/models → data, weights, infer, runtime, train, eval →
+ * errors/tensor/rng → graph → layers/models → image → data, weights, infer, runtime, train, eval →
  * the entries (src/index.ts for Node, src/web/index.ts for browsers) → cli/ and web/src/.
  * Node-only code lives in files named *-node.ts (and in cli/); everything else runs anywhere.
  */

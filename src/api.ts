@@ -56,19 +56,10 @@ export type { Graph, Shape, OpNode, OpKind, ParamSpec } from './graph/ir.js';
 export { lowerToOnnx, foldBatchNorm, type Weights, type LowerOptions, type LoweredModel } from './graph/lower.js';
 
 // Images and classification.
-export {
-  IMAGENET_MEAN,
-  IMAGENET_STD,
-  preprocess,
-  resize,
-  resizeShorter,
-  centerCrop,
-  toTensor,
-  stackBatch,
-  type RgbImage,
-  type PreprocessOptions,
-  type ToTensorOptions,
-} from './infer/image.js';
+export { centerCrop, type RgbImage } from './image/image.js';
+export { resize, resizeShorter } from './image/resize.js';
+export { IMAGENET_MEAN, IMAGENET_STD, toTensor, type ToTensorOptions } from './image/normalize.js';
+export { preprocess, stackBatch, type PreprocessOptions } from './infer/image.js';
 export {
   Classifier,
   defaultPreprocess,

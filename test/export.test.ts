@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import '../src/runtime/engine-node.js';
 import { Classifier, defaultPreprocess } from '../src/infer/classifier.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../src/infer/image.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../src/image/normalize.js';
 import { cifar10Classes } from '../src/infer/labels-node.js';
 import { GoogLeNet } from '../src/models/model.js';
 import { relativeError, type Tensor } from '../src/tensor.js';

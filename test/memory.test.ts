@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { load, type NodeClassifier } from '../src/index.js';
-import type { RgbImage } from '../src/infer/image.js';
+import type { RgbImage } from '../src/image/image.js';
 import type { GoogLeNet } from '../src/models/model.js';
 import { nodeEngine } from '../src/runtime/engine-node.js';
 import type { Engine } from '../src/runtime/engine.js';

@@ -4,17 +4,10 @@
  * thread rebuilds the same dataset. `dataset.ts` re-exports everything here and adds `openDataset`.
  */
 
-/** Decoded pixels: height × width × channels, row-major, uint8 (HWC, like PIL and sharp). */
-export interface RawImage {
-  width: number;
-  height: number;
-  channels: 1 | 3;
-  /** H×W×C bytes. */
-  data: Uint8Array;
-}
+import type { RgbImage } from '../image/image.js';
 
 export interface Sample {
-  image: RawImage;
+  image: RgbImage;
   /** Class index in [0, numClasses). */
   label: number;
 }
@@ -114,7 +107,7 @@ export class MemoryDataset implements Dataset {
   }
 
   /** Pixels of sample `i` as an H×W×C view into `images`. */
-  image(i: number): RawImage {
+  image(i: number): RgbImage {
     checkIndex(i, this.size, this.name);
     const per = this.height * this.width * this.channels;
     return { width: this.width, height: this.height, channels: this.channels, data: this.images.subarray(i * per, (i + 1) * per) };

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { DatasetFormatError, OptionError } from '../errors.js';
 import { DATASET_STATS, openDataset } from './dataset-node.js';
-import { decodeImageFile, listImageFolder, openImageFolder } from './folder-node.js';
+import { listImageFolder, openImageFolder } from './folder-node.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-folder-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -124,7 +124,7 @@ test('unreadable files: error by default (naming the file and how to skip), or s
   await assert.rejects(
     strict.get(1),
     isFormatError(
-      `cannot decode image ${bad} (Input file contains unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`,
+      `${bad}: not a decodable image (unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`,
     ),
   );
 
@@ -134,7 +134,7 @@ test('unreadable files: error by default (naming the file and how to skip), or s
   assert.equal(s.label, 1);
   assert.equal(s.image.width, 4);
   await lenient.get(1);
-  assert.deepEqual(warnings, [`warning: skipping unreadable image ${bad} (Input file contains unsupported image format)`]);
+  assert.deepEqual(warnings, [`warning: skipping ${bad}: not a decodable image (unsupported image format)`]);
 
   // verify: read every header when opening; skip drops the file, error stops.
   const w2: string[] = [];
@@ -144,7 +144,7 @@ test('unreadable files: error by default (naming the file and how to skip), or s
   await assert.rejects(
     openImageFolder(dir, { verify: true }),
     isFormatError(
-      `cannot decode image ${bad} (Input file contains unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`,
+      `${bad}: not a decodable image (unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`,
     ),
   );
   // A truncated PNG is unreadable too.
@@ -156,7 +156,7 @@ test('unreadable files: error by default (naming the file and how to skip), or s
   const again = await openImageFolder(dir);
   await assert.rejects(
     again.get(3),
-    (e: unknown) => e instanceof DatasetFormatError && e.message.startsWith(`cannot decode image ${trunc} (`),
+    (e: unknown) => e instanceof DatasetFormatError && e.message.startsWith(`${trunc}: not a decodable image (`),
   );
 });
 
@@ -198,6 +198,15 @@ test('openDataset folder: data/train + data/val layout, --val-data, and a missin
   );
 });
 
-test('decodeImageFile reports sharp errors for missing files', async () => {
-  await assert.rejects(decodeImageFile(join(tmp, 'missing.png')), /Input file is missing/);
+test('a file that disappears after listing is reported by name', async () => {
+  const dir = join(tmp, 'vanishing');
+  mkdirSync(join(dir, 'a'), { recursive: true });
+  const gone = join(dir, 'a', 'gone.png');
+  await png(gone, 2, 2, 1);
+  const ds = await openImageFolder(dir);
+  rmSync(gone);
+  await assert.rejects(
+    ds.get(0),
+    isFormatError(`${gone}: no such file; pass --on-unreadable skip to skip unreadable files with a warning`),
+  );
 });

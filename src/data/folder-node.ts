@@ -1,14 +1,15 @@
 /**
  * An image folder in ImageNet's (and torchvision `ImageFolder`'s) layout: one sub-folder per
  * class, class index = position of the sub-folder name in sorted order, images (JPEG, PNG, WebP)
- * anywhere below it. Only the file list is held in memory; each image is decoded (with sharp)
- * when it is asked for, normally inside a loader worker.
+ * anywhere below it. Only the file list is held in memory; each image is decoded when it is asked
+ * for, normally inside a loader worker, by `infer/decode-node.ts` (the one decoder: PIL's
+ * `Image.open(path).convert('RGB')`, which is what torchvision's `ImageFolder` gives).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
-import sharp from 'sharp';
-import { DatasetFormatError, ImageError, InternalError } from '../errors.js';
-import { DATASET_STATS, type Dataset, type DatasetInfo, type DatasetSource, type RawImage, type Sample } from './core.js';
+import { DatasetFormatError, ImageError } from '../errors.js';
+import { decodeImageFile, readImageSize } from '../infer/decode-node.js';
+import { DATASET_STATS, type Dataset, type DatasetInfo, type DatasetSource, type Sample } from './core.js';
 
 /** File extensions read by default (case-insensitive). */
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
@@ -115,21 +116,12 @@ export async function listImageFolder(
 }
 
 /**
- * Decodes an image file to RGB HWC uint8 (alpha dropped, greyscale replicated; no EXIF rotation,
- * like PIL's `Image.open(...).convert('RGB')`).
- * @throws Error with sharp's message when the file cannot be read or decoded.
+ * The error for an image `decode-node.ts` could not read: its message (which names the file and
+ * why) and how to skip such files; anything but an `ImageError` is a bug and is rethrown.
  */
-export async function decodeImageFile(file: string): Promise<RawImage> {
-  const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  const { width, height, channels } = info;
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (channels === 3) return { width, height, channels: 3, data: bytes };
-  if (channels === 1) {
-    const rgb = new Uint8Array(width * height * 3);
-    for (let i = 0; i < width * height; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = bytes[i] as number;
-    return { width, height, channels: 3, data: rgb };
-  }
-  throw new InternalError(`unexpected ${channels} channels after conversion to sRGB`);
+function unreadable(err: unknown, file: string): DatasetFormatError {
+  if (!(err instanceof ImageError)) throw err;
+  return new DatasetFormatError(`${err.message}; ${SKIP_HINT}`, { file, cause: err });
 }
 
 /** Options of `FolderDataset`. */
@@ -191,13 +183,13 @@ export class FolderDataset implements Dataset {
       if (this.bad.has(j)) continue;
       const file = this.files[j] as string;
       try {
-        const image = await decodeImageFile(file);
+        const image = await decodeImageFile(file, { channels: 3 });
         return { image, label: this.labels[j] as number };
       } catch (e) {
-        const why = (e as Error).message.split('\n')[0];
-        if (this.onUnreadable === 'error') throw new DatasetFormatError(`cannot decode image ${file} (${why}); ${SKIP_HINT}`);
+        const error = unreadable(e, file);
+        if (this.onUnreadable === 'error') throw error;
         this.bad.add(j);
-        this.warn(`warning: skipping unreadable image ${file} (${why})`);
+        this.warn(`warning: skipping ${(e as ImageError).message}`);
       }
     }
     throw new DatasetFormatError(`folder dataset ${this.root}: none of its ${this.size} images can be decoded`);
@@ -227,7 +219,7 @@ export class FolderDataset implements Dataset {
 }
 
 /**
- * Reads the header of every file (sharp `metadata()`: no full decode) and returns the listing
+ * Reads the header of every file (`readImageSize`: no full decode) and returns the listing
  * without the unreadable ones — each reported through `onWarning` — or, with `onUnreadable:
  * 'error'`, stops at the first.
  */
@@ -240,25 +232,24 @@ export async function verifyFolder(
   const concurrency = 8;
   const ok = new Uint8Array(listing.files.length);
   let next = 0;
-  const errors: { i: number; why: string }[] = [];
+  const errors: { i: number; error: unknown }[] = [];
   async function run(): Promise<void> {
     while (next < listing.files.length) {
       const i = next++;
       try {
-        const m = await sharp(listing.files[i] as string).metadata();
-        if (!m.width || !m.height) throw new ImageError('no image dimensions');
+        await readImageSize(listing.files[i] as string);
         ok[i] = 1;
-      } catch (e) {
-        errors.push({ i, why: (e as Error).message.split('\n')[0] ?? '' });
+      } catch (error) {
+        errors.push({ i, error });
       }
     }
   }
   await Promise.all(Array.from({ length: concurrency }, run));
   errors.sort((a, b) => a.i - b.i);
-  const first = errors[0];
-  if (first && onUnreadable === 'error')
-    throw new DatasetFormatError(`cannot decode image ${listing.files[first.i]} (${first.why}); ${SKIP_HINT}`);
-  for (const e of errors) onWarning(`warning: skipping unreadable image ${listing.files[e.i]} (${e.why})`);
+  const reports = errors.map((e) => unreadable(e.error, listing.files[e.i] as string)); // rethrows a bug
+  const first = reports[0];
+  if (first && onUnreadable === 'error') throw first;
+  for (const e of errors) onWarning(`warning: skipping ${(e.error as ImageError).message}`);
   for (let i = 0; i < listing.files.length; i++) if (ok[i]) keep.push(i);
   if (keep.length === 0) throw new DatasetFormatError(`folder dataset: none of its ${listing.files.length} images can be decoded`);
   return {

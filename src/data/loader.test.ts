@@ -194,7 +194,7 @@ test('folder dataset: workers decode and augment exactly like the main thread; s
   } finally {
     await pool.close();
   }
-  const line = `warning: skipping unreadable image ${badFile} (Input file contains unsupported image format)`;
+  const line = `warning: skipping ${badFile}: not a decodable image (unsupported image format)`;
   assert.deepEqual(warnings, [line]);
   assert.deepEqual(w, [line]);
   assert.equal(
@@ -211,7 +211,7 @@ test('an unreadable file in a worker rejects with the same DatasetFormatError me
       assert.ok(e instanceof DatasetFormatError);
       assert.equal(
         e.message,
-        `cannot decode image ${badFile} (Input file contains unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`,
+        `${badFile}: not a decodable image (unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`,
       );
       return true;
     });
@@ -270,12 +270,17 @@ test("a process that never calls close() still exits (idle workers are unref'd)"
 test('compiled to .js (no tsx), the worker entry next to loader.js gives the same batches', async () => {
   const out = join(repo, 'test-artifacts', `dist-check-${process.pid}`);
   try {
+    // The data layer and what it imports outside data/: the shared pixel operations, the decoder.
+    const dirFiles = (dir: string): string[] =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+        .map((f) => join(dir, f));
     const files = [
       join(repo, 'src', 'errors.ts'),
       join(repo, 'src', 'rng.ts'),
-      ...readdirSync(here)
-        .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-        .map((f) => join(here, f)),
+      join(repo, 'src', 'infer', 'decode-node.ts'),
+      ...dirFiles(join(repo, 'src', 'image')),
+      ...dirFiles(here),
     ];
     for (const f of files) {
       const js = ts.transpileModule(readFileSync(f, 'utf8'), {

@@ -1,31 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OptionError } from '../errors.js';
-import type { RawImage } from './core.js';
+import { centerCrop, crop, hflip, pad, roundHalfEven, toChannels, type RgbImage } from '../image/image.js';
+import { normalize } from '../image/normalize.js';
+import { resize, resizeShorter } from '../image/resize.js';
 import { Rng } from '../rng.js';
-import {
-  TransformPipeline,
-  centerCrop,
-  crop,
-  hflip,
-  inceptionCrop,
-  inceptionCropParams,
-  normalize,
-  pad,
-  photometric,
-  randomCrop,
-  resize,
-  resolveTransformConfig,
-  roundHalfEven,
-  toChannels,
-} from './transforms.js';
+import { inceptionCrop, inceptionCropParams, photometric, randomCrop } from './augment.js';
+import { TransformPipeline, resolveTransformConfig } from './transforms.js';
 
-function image(w: number, h: number, c: 1 | 3, f: (x: number, y: number, k: number) => number): RawImage {
+function image(w: number, h: number, c: 1 | 3, f: (x: number, y: number, k: number) => number): RgbImage {
   const data = new Uint8Array(w * h * c);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) data[(y * w + x) * c + k] = f(x, y, k);
   return { width: w, height: h, channels: c, data };
 }
-const px = (img: RawImage, x: number, y: number, k = 0): number => img.data[(y * img.width + x) * img.channels + k] as number;
+const px = (img: RgbImage, x: number, y: number, k = 0): number => img.data[(y * img.width + x) * img.channels + k] as number;
 
 test('roundHalfEven is Python round', () => {
   assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, 2.6, 3].map(roundHalfEven), [0, 2, 2, -0, -2, 2, 3, 3]);
@@ -61,7 +49,7 @@ test('randomCrop = crop of the padded image at (int(H−h+1), int(W−w+1)) draw
 });
 
 /** Plain bilinear with half-pixel centres and edge clamping, the reference for upscaling. */
-function refBilinear(img: RawImage, ow: number, oh: number): number[] {
+function refBilinear(img: RgbImage, ow: number, oh: number): number[] {
   const out: number[] = [];
   for (let y = 0; y < oh; y++)
     for (let x = 0; x < ow; x++)
@@ -84,27 +72,29 @@ function refBilinear(img: RawImage, ow: number, oh: number): number[] {
 
 test('resize: upscaling is exact bilinear; an int resizes the shorter side; constants stay constant; downscaling averages', () => {
   const img = image(4, 3, 3, (x, y, k) => (x * 37 + y * 71 + k * 13) % 256);
-  const up = resize(img, [7, 10]);
+  const up = resize(img, 10, 7);
   assert.deepEqual([up.width, up.height], [10, 7]);
   const ref = refBilinear(img, 10, 7);
   const maxDiff = Math.max(...[...up.data].map((v, i) => Math.abs(v - (ref[i] as number))));
   assert.ok(maxDiff <= 1, `bilinear differs by ${maxDiff}`);
-  assert.deepEqual([resize(img, 6).width, resize(img, 6).height], [8, 6]);
+  assert.deepEqual([resizeShorter(img, 6).width, resizeShorter(img, 6).height], [8, 6]);
   const tall = image(20, 40, 1, () => 9);
-  const r = resize(tall, 10);
+  const r = resizeShorter(tall, 10);
   assert.deepEqual([r.width, r.height], [10, 20]);
   assert.ok(r.data.every((v) => v === 9));
-  assert.equal(resize(img, [3, 4]), img, 'same size: no copy');
+  const same = resize(img, 4, 3); // the shared resize returns a copy at the same size (like PIL's copy())
+  assert.deepEqual(same, img);
+  assert.notEqual(same.data, img.data);
   // 2× down of alternating columns 0/200 averages to 100 (antialiased, not sampled).
   const stripes = image(8, 8, 1, (x) => (x % 2) * 200);
-  const half = resize(stripes, [4, 4]);
+  const half = resize(stripes, 4, 4);
   for (let y = 0; y < 4; y++) for (let x = 1; x < 3; x++) assert.equal(px(half, x, y), 100);
   // A box region (PIL semantics: the filter may read just outside the box) vs crop-then-resize
   // (torchvision's resized_crop, which the Inception crop uses): only the latter ignores the dark half.
   const lr = image(10, 4, 1, (x) => (x < 5 ? 0 : 250));
   const box = { top: 0, left: 5, width: 5, height: 4 };
-  assert.deepEqual([...resize(lr, [2, 2], box).data], [220, 250, 220, 250]);
-  assert.ok(resize(crop(lr, box), [2, 2]).data.every((v) => v === 250));
+  assert.deepEqual([...resize(lr, 2, 2, box).data], [220, 250, 220, 250]);
+  assert.ok(resize(crop(lr, box), 2, 2).data.every((v) => v === 250));
 });
 
 test('centerCrop follows torchvision (round((H−h)/2)) and pads small images', () => {
@@ -278,11 +268,11 @@ test('TransformPipeline.applyInto (fused flip/replication) equals normalize(augm
       let im = img;
       if (opts.train) {
         if (p.config.inceptionCrop) im = inceptionCrop(im, p.config.inputSize, r, p.config.inceptionCrop);
-        else im = randomCrop(resize(im, p.config.inputSize), p.config.inputSize, p.config.padding, r);
+        else im = randomCrop(resizeShorter(im, p.config.inputSize), p.config.inputSize, p.config.padding, r);
         if (r.float() < 0.5) im = hflip(im);
         if (p.config.photometric) im = photometric(im, r, p.config.photometric);
       } else {
-        im = centerCrop(resize(im, p.config.resize), p.config.inputSize);
+        im = centerCrop(resizeShorter(im, p.config.resize), p.config.inputSize);
       }
       assert.deepEqual(fused, normalize(toChannels(im, p.config.channels), p.config.mean, p.config.std), `seed ${seed}`);
     }

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { RawImage } from '../data/core.js';
-import { hflip } from '../data/transforms.js';
+import { hflip, type RgbImage } from '../image/image.js';
 import { cropViews, paperScales } from './crops.js';
 
-function ramp(width: number, height: number, channels: 1 | 3 = 1): RawImage {
+function ramp(width: number, height: number, channels: 1 | 3 = 1): RgbImage {
   const data = new Uint8Array(width * height * channels);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 251;
   return { width, height, channels, data };

@@ -12,8 +12,8 @@
  *   portrait images); from each, the four corner and the centre crops plus the square resized to
  *   the input size (6); and the mirror of each: 4 × 3 × 6 × 2 = 144.
  */
-import type { RawImage } from '../data/core.js';
-import { centerCrop, crop, hflip, pad as padImage, resize } from '../data/transforms.js';
+import { centerCrop, crop, hflip, pad as padImage, type RgbImage } from '../image/image.js';
+import { resize, resizeShorter } from '../image/resize.js';
 import { OptionError } from '../errors.js';
 
 export const CROP_COUNTS = [1, 10, 144] as const;
@@ -32,12 +32,12 @@ export function isCropCount(n: number): n is CropCount {
   return (CROP_COUNTS as readonly number[]).includes(n);
 }
 
-function shorterTo(img: RawImage, s: number): RawImage {
-  return Math.min(img.width, img.height) === s ? img : resize(img, s);
+function shorterTo(img: RgbImage, s: number): RgbImage {
+  return Math.min(img.width, img.height) === s ? img : resizeShorter(img, s);
 }
 
 /** Four corners and the centre (torchvision `FiveCrop` order: tl, tr, bl, br, centre). */
-function fiveCrops(img: RawImage, s: number): RawImage[] {
+function fiveCrops(img: RgbImage, s: number): RgbImage[] {
   const { width: w, height: h } = img;
   if (s > w || s > h) throw new OptionError(`crops: a ${s}×${s} crop does not fit a ${w}×${h} image`);
   return [
@@ -55,7 +55,7 @@ export function paperScales(inputSize: number): number[] {
 }
 
 /** The views of `img` (each inputSize × inputSize, same channels). */
-export function cropViews(img: RawImage, count: CropCount, o: CropOptions): RawImage[] {
+export function cropViews(img: RgbImage, count: CropCount, o: CropOptions): RgbImage[] {
   const S = o.inputSize;
   const R = o.resize ?? S;
   switch (count) {
@@ -67,7 +67,7 @@ export function cropViews(img: RawImage, count: CropCount, o: CropOptions): RawI
       return [...five, ...five.map(hflip)];
     }
     case 144: {
-      const out: RawImage[] = [];
+      const out: RgbImage[] = [];
       for (const scale of paperScales(S)) {
         const im = shorterTo(img, scale);
         const { width: w, height: h } = im;
@@ -79,7 +79,7 @@ export function cropViews(img: RawImage, count: CropCount, o: CropOptions): RawI
             w >= h
               ? crop(im, { top: 0, left: off, height: side, width: side })
               : crop(im, { top: off, left: 0, height: side, width: side });
-          const six = [...fiveCrops(square, S), resize(square, [S, S])];
+          const six = [...fiveCrops(square, S), resize(square, S, S)];
           out.push(...six, ...six.map(hflip));
         }
       }

@@ -6,8 +6,9 @@
  * Each model sees the dataset through its own preprocessing (the model directory's resize, crop,
  * mean, std and input channels), so an ensemble may mix models trained differently.
  */
-import type { Dataset, RawImage } from '../data/core.js';
-import { normalizeInto, toChannels } from '../data/transforms.js';
+import type { Dataset } from '../data/core.js';
+import { toChannels, type RgbImage } from '../image/image.js';
+import { normalizeInto } from '../image/normalize.js';
 import { OptionError } from '../errors.js';
 import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
 import { defaultPreprocess } from '../infer/classifier.js';
@@ -43,7 +44,7 @@ function specOf(model: GoogLeNet): ViewSpec {
 
 /** N×C×S×S input of `images`' views for one model (views of image i are rows i·V … i·V+V−1). */
 export function viewBatch(
-  images: readonly RawImage[],
+  images: readonly RgbImage[],
   crops: CropCount,
   spec: { p: PreprocessConfig; channels: 1 | 3; size: number },
 ): { data: Float32Array; rows: number } {
@@ -60,7 +61,7 @@ export function viewBatch(
 /** Class probabilities of `images` (N×K), averaged over crops and models. */
 export async function predictProbabilities(
   models: readonly GoogLeNet[],
-  images: readonly RawImage[],
+  images: readonly RgbImage[],
   crops: CropCount = 1,
   maxRows = 256,
 ): Promise<Float64Array> {
@@ -108,7 +109,7 @@ export async function evaluate(
   const acc = new MetricsAccumulator(dataset.numClasses, dataset.classes);
   for (let i0 = 0; i0 < total && !options.signal?.aborted; i0 += batch) {
     const i1 = Math.min(total, i0 + batch);
-    const images: RawImage[] = [];
+    const images: RgbImage[] = [];
     const labels = new Int32Array(i1 - i0);
     for (let i = i0; i < i1; i++) {
       const s = await dataset.get(i);

@@ -5,7 +5,9 @@
 import type { GoogLeNetConfig } from '../models/config.js';
 import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
 import type { Tensor } from '../tensor.js';
-import { IMAGENET_MEAN, IMAGENET_STD, preprocess, stackBatch, type RgbImage } from './image.js';
+import type { RgbImage } from '../image/image.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../image/normalize.js';
+import { preprocess, stackBatch } from './image.js';
 
 /**
  * The preprocessing of a model that does not carry its own: ImageNet mean/std for RGB (0.5/0.5

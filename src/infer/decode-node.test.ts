@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { ImageError } from '../errors.js';
 import { decodeImageBuffer, decodeImageFile } from './decode-node.js';
-import { preprocess, toChannels, type RgbImage } from './image.js';
+import { toChannels, type RgbImage } from '../image/image.js';
+import { preprocess } from './image.js';
 import { IMAGENET_CLASSES_PATH, cifar100Classes, cifar10Classes, fashionMnistClasses, imagenetClasses } from './labels-node.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -8,12 +8,15 @@
  *  - an embedded ICC profile is ignored, no colour conversion (PIL does not apply it);
  *  - 16-bit images are reduced to 8 bits by sharp (PIL's `I;16` would clip instead);
  *  - multi-page / animated files give their first page, as `Image.open`.
- * Browser code decodes with a canvas instead and shares everything in `image.ts`.
+ * Browser code decodes with a canvas instead and shares everything in `../image/`.
+ *
+ * The one place Node turns image files into pixels: `predict`, `classify` and the image-folder
+ * dataset (`data/folder-node.ts`, which asks for `channels: 3`) all decode here.
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { ImageError } from '../errors.js';
-import { toChannels, type RgbImage } from './image.js';
+import { toChannels, type RgbImage } from '../image/image.js';
 
 /** Options of `decodeImageFile` / `decodeImageBuffer`. */
 export interface DecodeOptions {
@@ -78,17 +81,36 @@ export async function decodeImageBuffer(buf: Uint8Array, name: string, options: 
   return options.channels ? toChannels(image, options.channels) : image;
 }
 
+/** Reads `path`, or throws `ImageError('<path>: no such file')` and the like. */
+async function readImage(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    throw new ImageError(`${path}: ${FILE_ERRORS[code] ?? `cannot be read (${reason(err)})`}`);
+  }
+}
+
+/**
+ * Reads only the header of an image file (no full decode) and returns its size; errors as
+ * `decodeImageFile`'s. What `verify` of an image folder uses to drop unreadable files up front.
+ */
+export async function readImageSize(path: string): Promise<{ width: number; height: number }> {
+  let meta: sharp.Metadata;
+  try {
+    // From the path, so that sharp reads the header only, not the whole file.
+    meta = await sharp(path, { ignoreIcc: true, autoOrient: false }).metadata();
+  } catch (err) {
+    throw new ImageError(`${path}: not a decodable image (${reason(err)})`);
+  }
+  if (!meta.width || !meta.height) throw new ImageError(`${path}: not a decodable image (no image dimensions)`);
+  return { width: meta.width, height: meta.height };
+}
+
 /**
  * Reads and decodes an image file. Errors: `ImageError('<path>: no such file')` when it is missing,
  * `ImageError('<path>: not a decodable image (<reason>)')` when it is not an image sharp can read.
  */
 export async function decodeImageFile(path: string, options: DecodeOptions = {}): Promise<RgbImage> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    throw new ImageError(`${path}: ${FILE_ERRORS[code] ?? `cannot be read (${reason(err)})`}`);
-  }
-  return decodeImageBuffer(buf, path, options);
+  return decodeImageBuffer(await readImage(path), path, options);
 }

@@ -14,7 +14,7 @@
  * from the file header first (PNG, JPEG, GIF, WebP, BMP).
  */
 import { ImageError } from '../errors.js';
-import type { RgbImage } from '../infer/image.js';
+import type { RgbImage } from '../image/image.js';
 
 export interface DecodeImageOptions {
   /** Longer side after decoding; larger pictures are downscaled to it. Default 2048. */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/infer/image.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/image/normalize.js';
 import { ARTIFACTS, REPO, ensureBuilt, launch, noBrowser, openPage, serve, type StaticServer, type Watched } from './harness.js';
 import { badFiles, colourPicture, enormousPicture, exportWeb, makeModelDir, mismatchedModelDir, nodeLogits, relErr } from './fixtures.js';
 

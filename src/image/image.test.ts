@@ -6,19 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImageError, OptionError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
-import {
-  IMAGENET_MEAN,
-  IMAGENET_STD,
-  centerCrop,
-  preprocess,
-  resize,
-  resizeShorter,
-  shorterSideSize,
-  stackBatch,
-  toChannels,
-  toTensor,
-  type RgbImage,
-} from './image.js';
+import { preprocess, stackBatch } from '../infer/image.js';
+import { centerCrop, toChannels, type Box, type RgbImage } from './image.js';
+import { IMAGENET_MEAN, IMAGENET_STD, toTensor } from './normalize.js';
+import { resize, resizeShorter, shorterSideSize } from './resize.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -206,6 +197,7 @@ const pythonSkip =
 type Op =
   | ['resize_shorter', number]
   | ['resize', number, number] // width, height
+  | ['resize_box', number, number, Box] // width, height, source region (PIL's box = left, top, right, bottom)
   | ['center_crop', number | [number, number]]
   | ['convert', 'L' | 'RGB']
   | ['to_tensor', number[], number[]];
@@ -231,6 +223,7 @@ for i, c in enumerate(cases):
     for op in c['ops']:
         if op[0] == 'resize_shorter': x = T.Resize(op[1])(x)
         elif op[0] == 'resize': x = T.Resize((op[2], op[1]))(x)
+        elif op[0] == 'resize_box': x = x.resize((op[1], op[2]), Image.BILINEAR, box=tuple(op[3]))
         elif op[0] == 'center_crop': x = T.CenterCrop(op[1])(x)
         elif op[0] == 'convert': x = x.convert(op[1])
         elif op[0] == 'to_tensor': x = T.Normalize(op[1], op[2])(T.ToTensor()(x))
@@ -254,6 +247,9 @@ function runOps(image: RgbImage, ops: Op[]): RgbImage | Tensor {
       case 'resize':
         x = resize(x, op[1], op[2]);
         break;
+      case 'resize_box':
+        x = resize(x, op[1], op[2], op[3]);
+        break;
       case 'center_crop':
         x = centerCrop(x, op[1]);
         break;
@@ -266,6 +262,40 @@ function runOps(image: RgbImage, ops: Op[]): RgbImage | Tensor {
     }
   }
   return x;
+}
+
+/**
+ * Random images (1 and 3 channels) resized from random fractional boxes: up- and downscaling,
+ * boxes touching the edges, sizes from 1 pixel, as the Inception crop and `Image.resize(box=…)`
+ * see them.
+ */
+function randomBoxCases(seed: number, count: number): Case[] {
+  const r = rng(seed);
+  const int = (lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
+  const out: Case[] = [];
+  for (let i = 0; i < count; i++) {
+    const w = int(1, 90);
+    const h = int(1, 90);
+    const c = i % 2 === 0 ? 3 : 1;
+    // Corners on a 1/8 grid or anywhere, clamped to the image; sometimes the whole width.
+    const coord = (size: number): [number, number] => {
+      const q = (v: number): number => (i % 3 === 0 ? v : Math.round(v * 8) / 8);
+      const a = q(r() * size);
+      const b = q(r() * size);
+      return i % 5 === 0 ? [0, size] : [Math.min(a, b), Math.max(a, b)];
+    };
+    const [x0, x1] = coord(w);
+    const [y0, y1] = coord(h);
+    const ow = int(1, 120);
+    const oh = int(1, 120);
+    const box: Box = { left: x0, top: y0, width: x1 - x0, height: y1 - y0 };
+    out.push({
+      name: `${c === 1 ? 'L' : 'RGB'} ${w}×${h} → box (${x0}, ${y0}, +${box.width}, +${box.height}) → ${ow}×${oh} (random ${i})`,
+      image: makeImage(w, h, c, seed * 100 + i, i % 4 === 1 ? 'mixed' : 'noise'),
+      ops: [['resize_box', ow, oh, box]],
+    });
+  }
+  return out;
 }
 
 const MEAN = [...IMAGENET_MEAN];
@@ -303,6 +333,27 @@ const CASES: Case[] = [
   { name: 'L 16×16 → 32×32 (×2)', image: makeImage(16, 16, 1, 21), ops: [['resize', 32, 32]] },
   { name: 'RGB 64×64 → 32×32 (÷2)', image: makeImage(64, 64, 3, 22), ops: [['resize', 32, 32]] },
   { name: 'RGB 800×601 mixed → Resize(256) (÷2.35)', image: makeImage(800, 601, 3, 23, 'mixed'), ops: [['resize_shorter', 256]] },
+  {
+    name: 'L 10×4 → box (5, 0, 10, 4) → 2×2 (the filter reads left of the box)',
+    image: makeImage(10, 4, 1, 40),
+    ops: [['resize_box', 2, 2, { left: 5, top: 0, width: 5, height: 4 }]],
+  },
+  {
+    name: 'RGB 50×40 → box (3, 4, 33, 39) → 30×35 (integer box of the output size: a crop)',
+    image: makeImage(50, 40, 3, 41),
+    ops: [['resize_box', 30, 35, { left: 3, top: 4, width: 30, height: 35 }]],
+  },
+  {
+    name: 'RGB 64×48 → box (0, 0, 64, 48) → 64×48 (whole image: a copy)',
+    image: makeImage(64, 48, 3, 42),
+    ops: [['resize_box', 64, 48, { left: 0, top: 0, width: 64, height: 48 }]],
+  },
+  {
+    name: 'L 30×20 → box (0, 2.5, 30, 17.5) → 30×9 (vertical only, fractional)',
+    image: makeImage(30, 20, 1, 43, 'mixed'),
+    ops: [['resize_box', 30, 9, { left: 0, top: 2.5, width: 30, height: 15 }]],
+  },
+  ...randomBoxCases(44, 16),
   { name: 'RGB 225×227 → CenterCrop(224) (round half to even)', image: makeImage(225, 227, 3, 24), ops: [['center_crop', 224]] },
   { name: 'L 30×41 → CenterCrop(45) (zero padding)', image: makeImage(30, 41, 1, 25), ops: [['center_crop', 45]] },
   { name: 'RGB 50×20 → CenterCrop([31, 40]) (pad y, crop x)', image: makeImage(50, 20, 3, 26), ops: [['center_crop', [31, 40]]] },
@@ -338,10 +389,11 @@ const CASES: Case[] = [
 test('byte-exact parity with torchvision Resize / CenterCrop / ToTensor / Normalize on PIL images', { skip: pythonSkip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'gl-image-parity-'));
   try {
-    writeFileSync(
-      join(dir, 'cases.json'),
-      JSON.stringify(CASES.map((c) => ({ w: c.image.width, h: c.image.height, c: c.image.channels, ops: c.ops }))),
-    );
+    // PIL's box is (left, top, right, bottom), with right and bottom computed as `resize` does.
+    const pilBox = (b: Box): number[] => [b.left, b.top, b.left + b.width, b.top + b.height];
+    const pilOps = (ops: Op[]): unknown[] => ops.map((op) => (op[0] === 'resize_box' ? [op[0], op[1], op[2], pilBox(op[3])] : op));
+    const cases = CASES.map((c) => ({ w: c.image.width, h: c.image.height, c: c.image.channels, ops: pilOps(c.ops) }));
+    writeFileSync(join(dir, 'cases.json'), JSON.stringify(cases));
     CASES.forEach((c, i) => writeFileSync(join(dir, `in_${i}.raw`), c.image.data));
     writeFileSync(join(dir, 'parity.py'), PY_SCRIPT);
     const r = spawnSync(PYTHON, [join(dir, 'parity.py'), dir], { encoding: 'utf8' });
