@@ -10,13 +10,14 @@
  * Checksums: MNIST and Fashion-MNIST as torchvision's `datasets/mnist.py` lists them; the CIFAR
  * binary archives as the dataset page (cs.toronto.edu/~kriz/cifar.html) lists them.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, normalize, sep } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Unpack, type ReadEntry } from 'tar';
 import { DatasetFormatError, OptionError } from '../errors.js';
+import { fetchToFile, hashFile, type FetchLike } from '../fetch-node.js';
 
 export type DownloadName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'cifar100';
 export const DOWNLOAD_NAMES: readonly DownloadName[] = ['mnist', 'fashion-mnist', 'cifar10', 'cifar100'];
@@ -79,8 +80,8 @@ export const DOWNLOADS: Readonly<Record<DownloadName, { mirrors: readonly string
   },
 };
 
-/** The subset of `fetch` that `download` uses. */
-export type FetchLike = (url: string) => Promise<Response>;
+/** The subset of `fetch` that `download` uses (the shared downloader's, in `src/fetch-node.ts`). */
+export type { FetchLike };
 
 /** Options of `download`. */
 export interface DownloadOptions {
@@ -110,9 +111,7 @@ export interface DownloadResult {
 
 /** MD5 of a file, hex. */
 export async function md5File(path: string): Promise<string> {
-  const h = createHash('md5');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
+  return hashFile(path, 'md5');
 }
 
 function joinUrl(base: string, file: string): string {
@@ -121,35 +120,6 @@ function joinUrl(base: string, file: string): string {
 
 function tempName(dir: string, file: string): string {
   return join(dir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
-}
-
-/** Streams `url` to `dest` through an MD5; returns the digest. Deletes `dest` on failure. */
-async function fetchToFile(url: string, dest: string, fetchImpl: FetchLike): Promise<string> {
-  let res: Response;
-  try {
-    res = await fetchImpl(url);
-  } catch (e) {
-    const cause = (e as Error & { cause?: Error }).cause;
-    throw new DatasetFormatError(`cannot download ${url}: ${cause?.message ?? (e as Error).message} (offline?)`);
-  }
-  if (!res.ok || !res.body) throw new DatasetFormatError(`cannot download ${url}: HTTP ${res.status} ${res.statusText}`.trimEnd());
-  const hash = createHash('md5');
-  const fh = await open(dest, 'w');
-  try {
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      hash.update(value);
-      await fh.write(value);
-    }
-    await fh.close();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await rm(dest, { force: true });
-    throw new DatasetFormatError(`download of ${url} was interrupted: ${(e as Error).message}`);
-  }
-  return hash.digest('hex');
 }
 
 async function sizeOf(p: string): Promise<number | null> {
@@ -172,7 +142,6 @@ export async function download(name: string, dir: string, options: DownloadOptio
     throw new OptionError(`cannot download "${name}": expected one of ${DOWNLOAD_NAMES.join(', ')} (image folders are not downloadable)`);
   }
   const spec = DOWNLOADS[name as DownloadName];
-  const fetchImpl = options.fetchImpl ?? ((url: string) => fetch(url));
   const log = options.log ?? (() => undefined);
   const mirrors = options.baseUrl ? [options.baseUrl] : spec.mirrors;
   await mkdir(dir, { recursive: true });
@@ -205,7 +174,7 @@ export async function download(name: string, dir: string, options: DownloadOptio
         const tmp = tempName(dir, remote.file);
         log(`downloading ${url}`);
         try {
-          const got = await fetchToFile(url, tmp, fetchImpl);
+          const got = (await fetchToFile(url, tmp, options.fetchImpl ? { fetchImpl: options.fetchImpl } : {})).digest;
           if (got !== md5) {
             await rm(tmp, { force: true });
             throw new DatasetFormatError(
