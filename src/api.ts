@@ -90,6 +90,25 @@ export {
   type WebManifest,
 } from './weights/model-dir.js';
 
+// Named weights: the registry both entries resolve `weights: 'imagenet'` with.
+export {
+  WEIGHTS,
+  IMAGENET_PREPROCESSING,
+  weightsEntries,
+  weightsNames,
+  findWeights,
+  registerWeights,
+  clearUserWeights,
+  parseWeightsRegistry,
+  isWeightsUrl,
+  urlFileName,
+  hashPrefixOf,
+  mirroredUrl,
+  type WeightsEntry,
+  type WeightsMetrics,
+  type WeightsPreprocessing,
+} from './weights/registry.js';
+
 // Running graphs: the ONNX Runtime engine each entry installs as the default.
 export { getDefaultEngine, setDefaultEngine, ortEngine, type Engine, type Session, type SessionOptions } from './runtime/engine.js';
 

@@ -6,12 +6,13 @@
  * A network failure in the middle of the body keeps the partial file when `resume` is on, and the
  * next attempt (in this call, up to `retries` times, or in a later run) asks only for the missing
  * bytes with an HTTP `Range` request; a server that ignores Range answers 200 and the file starts
- * over. A write failure (a full disk) deletes the partial file: nothing half-written is left.
+ * over. A write failure (a full disk) deletes the partial file and throws FileWriteError: nothing
+ * half-written is left.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
-import { DatasetFormatError, type ErrorContext, type GoogLeNetError } from './errors.js';
+import { DatasetFormatError, FileWriteError, type ErrorContext, type GoogLeNetError } from './errors.js';
 
 /** The subset of `fetch` the downloaders use. */
 export type FetchLike = (url: string, init?: { headers?: Record<string, string> }) => Promise<Response>;
@@ -72,7 +73,7 @@ function networkMessage(e: unknown): string {
  * temporary name: the caller verifies the digest and renames. On an HTTP error, a disk error, or
  * a network error without `resume`, `part` is deleted before this throws.
  * @throws `o.error` (DatasetFormatError by default): "cannot download URL: HTTP 404 Not Found",
- *   "… (offline?)", "download of URL was interrupted: …", "cannot write FILE: …".
+ *   "… (offline?)", "download of URL was interrupted: …"; FileWriteError "cannot write FILE: …".
  */
 export async function fetchToFile(url: string, part: string, o: FetchFileOptions = {}): Promise<FetchFileResult> {
   const Err = o.error ?? DatasetFormatError;
@@ -120,7 +121,7 @@ async function attemptFetch(url: string, part: string, o: FetchFileOptions): Pro
   if (resumed) for await (const chunk of createReadStream(part)) hash.update(chunk as Buffer);
   const fh = await open(part, resumed ? 'a' : 'w');
   try {
-    const received = await copyBody(res.body, hash, start, total, (b) => fh.write(b), url, Err, part, o.onProgress);
+    const received = await copyBody(res.body, hash, start, total, (b) => fh.write(b), url, part, o.onProgress);
     return { digest: hash.digest('hex'), bytes: received, resumedFrom: start };
   } finally {
     await fh.close().catch(() => undefined);
@@ -132,7 +133,7 @@ function contentRangeStart(res: Response): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** Reads the body into the file and the hash; a read failure is a NetworkFailure, a write failure an `Err`. */
+/** Reads the body into the file and the hash; a read failure is a NetworkFailure, a write failure a FileWriteError. */
 async function copyBody(
   body: ReadableStream<Uint8Array>,
   hash: Hash,
@@ -140,7 +141,6 @@ async function copyBody(
   total: number | null,
   write: (b: Uint8Array) => Promise<unknown>,
   url: string,
-  Err: new (message: string, context?: ErrorContext) => GoogLeNetError,
   part: string,
   onProgress?: (received: number, total: number | null) => void,
 ): Promise<number> {
@@ -159,12 +159,8 @@ async function copyBody(
     } catch (e) {
       await reader.cancel().catch(() => undefined);
       const err = e as NodeJS.ErrnoException;
-      throw new Err(
-        `cannot write ${part}: ${err.code ?? ''}${err.code ? ' ' : ''}${err.message.split('\n')[0]}; the partial file was deleted`,
-        {
-          file: part,
-        },
-      );
+      const why = err.message.split('\n')[0] ?? '';
+      throw new FileWriteError(`cannot write ${part}: ${why}; the partial file was deleted`, { file: part });
     }
     hash.update(chunk.value);
     received += chunk.value.length;

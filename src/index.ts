@@ -3,26 +3,48 @@
  * onnxruntime-node.
  *
  *   import { load } from 'googlenet-ts';
- *   const net = await load({ model: 'models/fashion-mnist' });
- *   console.log(await net.classify('shoe.png', 3));
+ *   const net = await load({ weights: 'imagenet' });   // downloaded once, then from the cache
+ *   console.log(await net.classify('cat.jpg', 3));
  */
 import './runtime/engine-node.js';
 import { decodeImageFile } from './infer/decode-node.js';
 import { Classifier, defaultPreprocess, type ImageClassifier, type ImageInput, type Prediction } from './infer/classifier.js';
 import { imagenetClasses } from './infer/labels-node.js';
+import { resolveWeights, type FetchWeightsOptions } from './weights/hub-node.js';
+import type { WeightsEntry } from './weights/registry.js';
 import type { GoogLeNetOptions } from './models/config.js';
 import { GoogLeNet, type CreateOptions } from './models/model.js';
 import { importWeights, loadModelDir } from './weights/model-dir-node.js';
 
 export * from './api.js';
 export { decodeImageFile, decodeImageBuffer } from './infer/decode-node.js';
-export { imagenetClasses, IMAGENET_CLASSES_PATH } from './infer/labels-node.js';
+export { imagenetClasses, imagenetWnids, IMAGENET_CLASSES_PATH, IMAGENET_WNIDS_PATH } from './infer/labels-node.js';
+export {
+  resolveWeights,
+  fetchWeightsFile,
+  weightsCacheDir,
+  lookupWeights,
+  requireWeights,
+  listWeights,
+  loadWeightsRegistryFile,
+  type FetchWeightsOptions,
+  type ResolvedWeights,
+  type DownloadProgress,
+} from './weights/hub-node.js';
 export { loadModelDir, readModelDirConfig, saveModelDir, importWeights, saveTorchvisionSafetensors } from './weights/model-dir-node.js';
 export { loadSafetensorsFile, saveSafetensorsFile } from './weights/safetensors-node.js';
 export { loadStateDict } from './weights/formats-node.js';
 
+/**
+ * What {@link load} takes: a model directory; `{ weights }` with a registry name (`'imagenet'`),
+ * an http(s) URL or a state dict file, plus GoogLeNet options (a name's own options apply unless
+ * given here) and how to download; or `{ random: true }`.
+ */
 export type LoadSource =
-  string | { model: string } | ({ weights: string } & GoogLeNetOptions) | ({ random: true; seed?: number } & GoogLeNetOptions);
+  | string
+  | { model: string }
+  | ({ weights: string; download?: FetchWeightsOptions } & GoogLeNetOptions)
+  | ({ random: true; seed?: number } & GoogLeNetOptions);
 
 /** A classifier that also takes image file paths (decoded with sharp). */
 export class NodeClassifier extends Classifier implements ImageClassifier<string> {
@@ -47,16 +69,35 @@ export async function loadModel(source: LoadSource, create: CreateOptions = {}):
   let model: GoogLeNet;
   if (typeof source === 'string') model = loadModelDir(source, create);
   else if ('model' in source) model = loadModelDir(source.model, create);
-  else if ('weights' in source) {
-    const { weights, ...opts } = source;
-    model = importWeights(weights, opts, create);
-  } else {
+  else if ('weights' in source) model = await loadWeights(source, create);
+  else {
     const { random: _r, seed, ...opts } = source;
     model = new GoogLeNet(opts, { ...create, ...(seed !== undefined ? { seed } : {}) });
   }
   if (!model.labels && model.config.numClasses === 1000) model.labels = imagenetClasses();
   model.preprocess ??= defaultPreprocess(model.config);
   return model;
+}
+
+/** A `{ weights }` source: a name, URL or file, resolved and cached by `weights/hub-node.ts`. */
+async function loadWeights(source: { weights: string; download?: FetchWeightsOptions } & GoogLeNetOptions, create: CreateOptions) {
+  const { weights, download, ...opts } = source;
+  const r = await resolveWeights(weights, download);
+  if (r.kind === 'modelDir') return loadModelDir(r.path, create);
+  const model = importWeights(r.path, { ...r.entry?.options, ...opts }, create);
+  applyEntry(model, r.entry);
+  return model;
+}
+
+/** An entry's categories and preprocessing, when the model's classes match them. */
+function applyEntry(model: GoogLeNet, entry: WeightsEntry | undefined): void {
+  if (!entry) return;
+  const labels = entry.categories === 'imagenet' ? imagenetClasses() : entry.categories;
+  if (labels && labels.length === model.config.numClasses) model.labels = labels;
+  if (entry.preprocessing && model.config.inputSize === entry.preprocessing.crop) {
+    const { interpolation: _i, ...p } = entry.preprocessing;
+    model.preprocess = { ...p, mean: [...p.mean], std: [...p.std] };
+  }
 }
 
 /** Loads a model (see {@link loadModel}) and returns its classifier: `(await load(dir)).classify('shoe.png')`. */

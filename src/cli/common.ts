@@ -45,15 +45,27 @@ export interface ModelFlags {
   aux?: boolean;
 }
 
+/** The help of `--weights` wherever it is taken. */
+export const WEIGHTS_HELP =
+  'named weights (`googlenet weights list`: imagenet, fashion-mnist, …), an http(s) URL (downloaded once into the cache), or a torchvision state dict file (.pth or .safetensors)';
+
 export function addModelFlags(cmd: Command): Command {
   return cmd
     .option('--model <dir>', 'a model directory (config.json + model.safetensors)')
-    .option('--weights <file>', 'a torchvision state dict (.pth or .safetensors)')
-    .option('--preset <name>', `architecture for --weights: ${PRESETS.join(', ')}`, presetOption, 'torchvision')
-    .option('--num-classes <n>', 'classes of the --weights model', intOption('--num-classes'), 1000)
-    .option('--transform-input', "torchvision's transform_input (for its official ImageNet weights)", false)
+    .option('--weights <name|url|file>', WEIGHTS_HELP)
+    .option(
+      '--preset <name>',
+      `architecture for --weights: ${PRESETS.join(', ')} (default: the named weights', else torchvision)`,
+      presetOption,
+    )
+    .option('--num-classes <n>', "classes of the --weights model (default: the named weights', else 1000)", intOption('--num-classes'))
+    .option('--transform-input', "torchvision's transform_input (default: the named weights'; imagenet turns it on)")
+    .option('--no-transform-input', 'turn transform_input off even for named weights that use it')
     .option('--aux', 'build the auxiliary classifiers and load them from the --weights file', false);
 }
+
+/** Download options of the CLI: a progress bar on a terminal, plain lines otherwise (always on stderr). */
+export const CLI_DOWNLOAD = { progress: 'auto' } as const;
 
 export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
   if (f.model && f.weights) throw new OptionError('--model and --weights: give one of them, not both');
@@ -61,13 +73,14 @@ export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
   if (f.weights) {
     return load({
       weights: f.weights,
-      preset: f.preset ?? 'torchvision',
-      numClasses: f.numClasses ?? 1000,
-      transformInput: !!f.transformInput,
+      ...(f.preset !== undefined ? { preset: f.preset } : {}),
+      ...(f.numClasses !== undefined ? { numClasses: f.numClasses } : {}),
+      ...(f.transformInput !== undefined ? { transformInput: f.transformInput } : {}),
       auxLogits: !!f.aux,
+      download: CLI_DOWNLOAD,
     });
   }
-  throw new OptionError('no model: pass --model DIR, or --weights FILE with --preset and --num-classes');
+  throw new OptionError('no model: pass --model DIR, --weights NAME (e.g. imagenet), or --weights FILE with --preset and --num-classes');
 }
 
 /** Prints one JSON document on stdout (the only thing on stdout with --json). */

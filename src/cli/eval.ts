@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { basename, join, resolve } from 'node:path';
-import { action, intOption, log, printJson } from './common.js';
+import { action, CLI_DOWNLOAD, intOption, log, presetOption, printJson, WEIGHTS_HELP } from './common.js';
 import { choiceOption, datasetOption } from './train.js';
 import {
   data,
@@ -14,13 +14,21 @@ import {
   evaluate,
   formatMetrics,
   type GoogLeNet,
+  imagenetWnids,
   isCropCount,
+  loadModel,
   loadModelDir,
+  OptionError,
+  type Preset,
   writeEvalFiles,
 } from '../index.js';
 
 interface Flags {
   model: string[];
+  weights?: string;
+  preset?: Preset;
+  numClasses?: number;
+  transformInput?: boolean;
   dataset: data.DatasetName;
   data?: string;
   valData?: string;
@@ -44,11 +52,17 @@ export function register(program: Command): void {
   program
     .command('eval')
     .description('evaluate a model (or an ensemble) on a dataset: top-1/top-5, per-class accuracy, confusion matrix')
-    .requiredOption(
+    .option(
       '--model <dir>',
       'a model directory or training run folder; repeat for an ensemble (softmax averaged)',
       (v: string, prev: string[] = []) => [...prev, v],
+      [],
     )
+    .option('--weights <name|url|file>', `${WEIGHTS_HELP}; joins the --model ensemble`)
+    .option('--preset <name>', "architecture of a --weights file (default: the named weights', else torchvision)", presetOption)
+    .option('--num-classes <n>', "classes of a --weights file (default: the named weights', else 1000)", intOption('--num-classes'))
+    .option('--transform-input', "a --weights file uses torchvision's transform_input (imagenet does)")
+    .option('--no-transform-input', 'turn transform_input off even for named weights that use it')
     .requiredOption('--dataset <name>', data.DATASET_NAMES.join(', '), datasetOption)
     .option(
       '--data <dir>',
@@ -70,14 +84,16 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object (top1, top5 as fractions in [0, 1])', false)
     .action(
       action(async (f: Flags) => {
+        const models = await loadModels(f);
+        const names = [...f.model, ...(f.weights ? [f.weights] : [])];
         const dataset = await data.openDataset({
           name: f.dataset,
           split: f.split,
           ...(f.data ? { data: f.data } : {}),
           ...(f.valData ? { valData: f.valData } : {}),
+          ...(f.dataset === 'folder' ? await wnidClasses(models[0]!, f) : {}),
           onWarning: log,
         });
-        const models: GoogLeNet[] = f.model.map((dir) => loadModelDir(dir, f.threads ? { threads: f.threads } : {}));
         const t0 = performance.now();
         const total = Math.min(dataset.size, f.limitTest ?? Infinity);
         let lastLog = 0;
@@ -102,21 +118,61 @@ export function register(program: Command): void {
               join(
                 'runs',
                 'eval',
-                `${basename(resolve(f.model[0]!))}${f.model.length > 1 ? `+${f.model.length - 1}` : ''}-${f.dataset}${f.crops > 1 ? `-${f.crops}crops` : ''}`,
+                `${basename(resolve(names[0]!))}${names.length > 1 ? `+${names.length - 1}` : ''}-${f.dataset}${f.crops > 1 ? `-${f.crops}crops` : ''}`,
               ),
           );
-          const title = `${f.model.map((d) => basename(resolve(d))).join(' + ')} on ${f.dataset} ${f.split}${f.crops > 1 ? `, ${f.crops} crops` : ''}`;
+          const title = `${names.map((d) => basename(resolve(d))).join(' + ')} on ${f.dataset} ${f.split}${f.crops > 1 ? `, ${f.crops} crops` : ''}`;
           files = [join(out, 'eval.json'), ...(await writeEvalFiles(out, m, title))];
         }
         if (f.json) {
-          printJson({ models: f.model, dataset: f.dataset, split: f.split, crops: f.crops, ...m, seconds, files });
+          printJson({ models: names, dataset: f.dataset, split: f.split, crops: f.crops, ...m, seconds, files });
           return;
         }
         process.stdout.write(
-          `${f.model.length > 1 ? `ensemble of ${f.model.length} models` : f.model[0]} on ${f.dataset} (${f.split}), ${f.crops} crop${f.crops > 1 ? 's' : ''} per image, ${seconds.toFixed(1)} s\n`,
+          `${names.length > 1 ? `ensemble of ${names.length} models` : f.model[0]} on ${f.dataset} (${f.split}), ${f.crops} crop${f.crops > 1 ? 's' : ''} per image, ${seconds.toFixed(1)} s\n`,
         );
         process.stdout.write(formatMetrics(m) + '\n');
         if (files.length) log(`wrote ${files.join(', ')}`);
       }),
     );
+}
+
+/** The `--model` directories and the `--weights` model, in that order. */
+async function loadModels(f: Flags): Promise<GoogLeNet[]> {
+  const create = f.threads ? { threads: f.threads } : {};
+  const models: GoogLeNet[] = f.model.map((dir) => loadModelDir(dir, create));
+  if (f.weights) {
+    const source = {
+      weights: f.weights,
+      ...(f.preset !== undefined ? { preset: f.preset } : {}),
+      ...(f.numClasses !== undefined ? { numClasses: f.numClasses } : {}),
+      ...(f.transformInput !== undefined ? { transformInput: f.transformInput } : {}),
+      download: CLI_DOWNLOAD,
+    };
+    models.push(await loadModel(source, create));
+  }
+  if (!models.length) throw new OptionError('no model: pass --model DIR (repeatable) or --weights NAME|URL|FILE', { option: '--model' });
+  return models;
+}
+
+/**
+ * ImageNet folders (`ILSVRC2012/val/n01440764/…`): a 1000-class model's logit i is the i-th
+ * WordNet id in torchvision's order, so folders are indexed by that list rather than by the
+ * folders present (a subset of the classes would otherwise shift every label).
+ */
+async function wnidClasses(model: GoogLeNet, f: Flags): Promise<{ classes?: string[] }> {
+  if (model.config.numClasses !== 1000 || !f.data) return {};
+  const root = (await data.resolveFolderSplit(f.data, f.split, f.valData))?.root;
+  if (!root) return {};
+  const folders = await data.listClassFolders(root);
+  if (!folders.length || !folders.every((c) => /^n\d{8}$/.test(c))) return {};
+  const wnids = imagenetWnids();
+  const known = new Set(wnids);
+  const stray = folders.filter((c) => !known.has(c));
+  if (stray.length)
+    throw new OptionError(`--data ${root}: ${stray.length} folder(s) are not ImageNet-1K WordNet ids (${stray.slice(0, 3).join(', ')}…)`, {
+      option: '--data',
+    });
+  log(`ImageNet folders: ${folders.length} WordNet-id classes mapped to torchvision's 1000-class order`);
+  return { classes: wnids };
 }

@@ -1,13 +1,13 @@
-/** `googlenet import`: a torchvision state dict (.pth or .safetensors) → a model directory. */
+/** `googlenet import`: torchvision weights (a file, a URL or a registry name) → a model directory. */
 import type { Command } from 'commander';
-import { action, intOption, log, presetOption } from './common.js';
-import { imagenetClasses, importWeights, type Preset, saveModelDir } from '../index.js';
+import { action, CLI_DOWNLOAD, intOption, log, presetOption } from './common.js';
+import { loadModel, type Preset, saveModelDir } from '../index.js';
 
 interface Flags {
-  preset: Preset;
-  numClasses: number;
+  preset?: Preset;
+  numClasses?: number;
   aux: boolean;
-  transformInput: boolean;
+  transformInput?: boolean;
   out: string;
 }
 
@@ -15,22 +15,26 @@ export function register(program: Command): void {
   program
     .command('import')
     .description('import torchvision weights (.pth zip+pickle, read without running code, or .safetensors) into a model directory')
-    .argument('<weights>', 'state dict file, e.g. googlenet-1378be20.pth')
+    .argument('<weights>', 'a state dict file (e.g. googlenet-1378be20.pth), an http(s) URL, or a name from `googlenet weights list`')
     .requiredOption('-o, --out <dir>', 'model directory to write')
-    .option('--preset <name>', 'architecture', presetOption, 'torchvision')
-    .option('--num-classes <n>', 'classes', intOption('--num-classes'), 1000)
+    .option('--preset <name>', "architecture (default: the named weights', else torchvision)", presetOption)
+    .option('--num-classes <n>', "classes (default: the named weights', else 1000)", intOption('--num-classes'))
     .option('--aux', 'keep the auxiliary classifiers from the file', false)
-    .option('--transform-input', "torchvision's transform_input (true for its official ImageNet weights)", false)
+    .option('--transform-input', "torchvision's transform_input (default: the named weights'; imagenet turns it on)")
+    .option('--no-transform-input', 'turn transform_input off even for named weights that use it')
     .action(
-      action((file: string, f: Flags) => {
-        const model = importWeights(file, {
-          preset: f.preset,
-          numClasses: f.numClasses,
+      action(async (weights: string, f: Flags) => {
+        const model = await loadModel({
+          weights,
+          ...(f.preset !== undefined ? { preset: f.preset } : {}),
+          ...(f.numClasses !== undefined ? { numClasses: f.numClasses } : {}),
+          ...(f.transformInput !== undefined ? { transformInput: f.transformInput } : {}),
           auxLogits: f.aux,
-          transformInput: f.transformInput,
+          download: { ...CLI_DOWNLOAD, option: 'import' },
         });
-        saveModelDir(model, f.out, { labels: f.numClasses === 1000 ? imagenetClasses() : null, source: file });
-        log(`imported ${file} → ${f.out} (${model.numParams().toLocaleString('en-US')} parameters, preset ${f.preset})`);
+        saveModelDir(model, f.out, { labels: model.labels ?? null, source: weights });
+        log(`imported ${weights} → ${f.out} (${model.numParams().toLocaleString('en-US')} parameters, preset ${model.config.preset})`);
+        await model.dispose();
       }),
     );
 }

@@ -9,6 +9,7 @@ import { register as registerImport } from './import.js';
 import { register as registerPredict } from './predict.js';
 import { register as registerSummary } from './summary.js';
 import { register as registerTrain } from './train.js';
+import { register as registerWeights } from './weights.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('googlenet')
@@ -23,7 +24,16 @@ const program = new Command('googlenet')
       write(`googlenet: ${s.replace(/^error: /, '').replace(/^option '[^']*' argument '.*?' is invalid\. /s, '')}`),
   });
 
-for (const register of [registerSummary, registerPredict, registerImport, registerExport, registerTrain, registerEval, registerDownload])
+for (const register of [
+  registerSummary,
+  registerPredict,
+  registerImport,
+  registerExport,
+  registerTrain,
+  registerEval,
+  registerDownload,
+  registerWeights,
+])
   register(program);
 program.commands.forEach((c) => c.option('--verbose', 'print stack traces on errors').configureOutput(program.configureOutput()));
 await program.parseAsync(process.argv);

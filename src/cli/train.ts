@@ -85,10 +85,14 @@ export function register(program: Command): void {
     .option('--dropout <p>', "dropout before the classifier (default: the preset's)", floatOption('--dropout', 0, 0.99))
     .option(
       '--from <model>',
-      'fine-tune: start from a model directory or torchvision weights (.pth/.safetensors); the classifier is replaced',
+      'fine-tune: start from a model directory, torchvision weights (.pth/.safetensors), an http(s) URL or named weights (imagenet); the classifier is replaced',
     )
-    .option('--from-preset <name>', 'architecture of a --from weight file (default torchvision)', presetOption)
-    .option('--from-num-classes <n>', 'classes of a --from weight file (default 1000)', intOption('--from-num-classes'))
+    .option('--from-preset <name>', "architecture of a --from weight file (default: the named weights', else torchvision)", presetOption)
+    .option(
+      '--from-num-classes <n>',
+      "classes of a --from weight file (default: the named weights', else 1000)",
+      intOption('--from-num-classes'),
+    )
     .option('--from-transform-input', "a --from weight file uses torchvision's transform_input (its official ImageNet weights do)")
     .option('--freeze-backbone', 'with --from: train only the classifier head(s)')
     .option('--epochs <n>', 'passes over the training set (default 10)', intOption('--epochs'))

@@ -46,6 +46,11 @@ export interface OpenDatasetOptions {
   verify?: boolean;
   /** Receives warnings (skipped files, empty class folders); default `console.warn`. */
   onWarning?: (message: string) => void;
+  /**
+   * For `folder`: the class list labels are indices into (a model's classes, e.g. `imagenetWnids()`
+   * for ImageNet's WordNet-id folders); default the training folder's sorted sub-folders.
+   */
+  classes?: readonly string[];
 }
 
 function isDatasetName(s: string): s is DatasetName {
@@ -100,8 +105,15 @@ export async function openDataset(options: OpenDatasetOptions): Promise<Dataset>
           `folder dataset ${data} has no validation split: pass --val-data DIR, or use ${data}/train and ${data}/val sub-folders`,
         );
       }
-      let classes: string[] | undefined;
-      if (split === 'test' && where.trainRoot && where.trainRoot !== where.root && options.data && existsSync(where.trainRoot)) {
+      let classes: readonly string[] | undefined = options.classes;
+      if (
+        !classes &&
+        split === 'test' &&
+        where.trainRoot &&
+        where.trainRoot !== where.root &&
+        options.data &&
+        existsSync(where.trainRoot)
+      ) {
         classes = await listClassFolders(where.trainRoot);
       }
       return openImageFolder(where.root, {

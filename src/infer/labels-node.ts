@@ -1,6 +1,7 @@
 /**
  * Class names of the datasets the project knows, in the order of their label indices.
- * `imagenetClasses()` reads `assets/imagenet-classes.json` (Node); the others are constants.
+ * `imagenetClasses()` reads `assets/imagenet-classes.json` and `imagenetWnids()` the WordNet ids
+ * of the same classes, `assets/imagenet-wnids.json` (Node); the others are constants.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,26 +13,40 @@ import { DatasetFormatError } from '../errors.js';
  */
 export const IMAGENET_CLASSES_PATH: string = fileURLToPath(new URL('../../assets/imagenet-classes.json', import.meta.url));
 
+/**
+ * The WordNet ids of the 1000 ImageNet classes (`n01440764` …) in torchvision's order: the
+ * ILSVRC2012 synsets sorted by id, which is how the standard `train/` and `val/` folders sort.
+ */
+export const IMAGENET_WNIDS_PATH: string = fileURLToPath(new URL('../../assets/imagenet-wnids.json', import.meta.url));
+
 let imagenetCache: readonly string[] | undefined;
+let wnidCache: readonly string[] | undefined;
 
 /** The 1000 ImageNet class names in torchvision's order (index = logit index). Read once. */
 export function imagenetClasses(): string[] {
-  if (!imagenetCache) {
-    const file = IMAGENET_CLASSES_PATH;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(err as Error).message})`;
-      throw new DatasetFormatError(`${file}: ${why}`);
-    }
-    if (!Array.isArray(parsed) || parsed.length !== 1000 || !parsed.every((s): s is string => typeof s === 'string')) {
-      const found = Array.isArray(parsed) ? `an array of ${parsed.length}` : typeof parsed;
-      throw new DatasetFormatError(`${file}: expected a JSON array of 1000 class-name strings, found ${found}`);
-    }
-    imagenetCache = Object.freeze(parsed);
-  }
+  imagenetCache ??= readList(IMAGENET_CLASSES_PATH, 'class-name');
   return [...imagenetCache];
+}
+
+/** The 1000 ImageNet WordNet ids in torchvision's order (index = logit index): folder name → class. Read once. */
+export function imagenetWnids(): string[] {
+  wnidCache ??= readList(IMAGENET_WNIDS_PATH, 'WordNet-id');
+  return [...wnidCache];
+}
+
+function readList(file: string, what: string): readonly string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(err as Error).message})`;
+    throw new DatasetFormatError(`${file}: ${why}`);
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 1000 || !parsed.every((s): s is string => typeof s === 'string')) {
+    const found = Array.isArray(parsed) ? `an array of ${parsed.length}` : typeof parsed;
+    throw new DatasetFormatError(`${file}: expected a JSON array of 1000 ${what} strings, found ${found}`);
+  }
+  return Object.freeze(parsed);
 }
 
 /** Class names of the built-in datasets, in their official orders (one list, kept in `src/data/core.ts`). */

@@ -43,13 +43,17 @@ export interface TrainOptions {
   /** Dropout before the classifier. [the preset's] */
   dropout?: number;
 
-  /** Start from this model: a model directory, or torchvision weights (.pth/.safetensors, with `fromPreset`). */
+  /**
+   * Start from this model: a model directory, torchvision weights (.pth/.safetensors, with
+   * `fromPreset`), an http(s) URL or a registry name such as `'imagenet'` (downloaded and cached;
+   * its options are the defaults of the three below).
+   */
   from?: string;
-  /** Architecture of a `from` weight file. ['torchvision'] */
+  /** Architecture of a `from` weight file. [the named weights', else 'torchvision'] */
   fromPreset?: Preset;
-  /** Classes of a `from` weight file. [1000] */
+  /** Classes of a `from` weight file. [the named weights', else 1000] */
   fromNumClasses?: number;
-  /** A `from` weight file uses torchvision's `transform_input` (its official ImageNet weights do). [false] */
+  /** A `from` weight file uses torchvision's `transform_input` (its official ImageNet weights do). [the named weights', else false] */
   fromTransformInput?: boolean;
   /** Train only the classifier head(s) (`fc`, and the aux heads when on). [false] */
   freezeBackbone?: boolean;

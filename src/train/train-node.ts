@@ -25,6 +25,7 @@ import type { EvalMetrics } from '../eval/metrics.js';
 import { writeFileAtomic, type FileIo } from '../files-node.js';
 import { resolveConfig } from '../models/config.js';
 import { GoogLeNet, type StateTensor } from '../models/model.js';
+import { resolveWeights } from '../weights/hub-node.js';
 import { importWeights, loadModelDir, saveModelDir } from '../weights/model-dir-node.js';
 import type { BestRecord, Checkpoint, TrainPosition } from './checkpoint.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint-node.js';
@@ -119,16 +120,25 @@ async function openSplits(
   return selectSplits(train, test, { ...d, seed });
 }
 
-/** The pretrained model of `--from`: a model directory or a torchvision weight file. */
-function loadFrom(o: TrainOptions): { model: GoogLeNet; source: NonNullable<TrainConfig['from']> } {
-  const path = o.from!;
+/**
+ * The pretrained model of `--from`: a model directory, a torchvision weight file, an http(s) URL
+ * or a registry name (downloaded into the weights cache; the entry's options apply unless the
+ * `from*` options say otherwise).
+ */
+async function loadFrom(
+  o: TrainOptions,
+  log: (m: string) => void,
+): Promise<{ model: GoogLeNet; source: NonNullable<TrainConfig['from']> }> {
+  const r = await resolveWeights(o.from!, { option: '--from', progress: 'plain', log });
+  const path = r.path;
   if (!existsSync(path)) throw new OptionError(`--from: ${path} does not exist (expected a model directory or a .pth/.safetensors file)`);
   const create = o.threads ? { threads: o.threads } : {};
+  const entry = r.entry?.options ?? {};
   const source = {
     path: resolve(path),
-    preset: o.fromPreset ?? 'torchvision',
-    numClasses: o.fromNumClasses ?? 1000,
-    transformInput: !!o.fromTransformInput,
+    preset: o.fromPreset ?? entry.preset ?? 'torchvision',
+    numClasses: o.fromNumClasses ?? entry.numClasses ?? 1000,
+    transformInput: o.fromTransformInput ?? entry.transformInput ?? false,
   };
   if (statSync(path).isDirectory()) return { model: loadModelDir(path, create), source };
   return {
@@ -177,7 +187,7 @@ class RunFolder {
       valHoldout: o.valHoldout ?? 0,
     };
     const splits = await openSplits(d, o.seed ?? 0, log);
-    const from = o.from ? loadFrom(o) : null;
+    const from = o.from ? await loadFrom(o, log) : null;
     const { data: _d, valData: _v, ...rest } = o;
     const { cfg, model } = resolveTrainConfig(
       { ...rest, ...(d.data ? { data: d.data } : {}), ...(d.valData ? { valData: d.valData } : {}) },
