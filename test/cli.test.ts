@@ -404,7 +404,7 @@ test('error: unknown preset and bad option values name the option and the value'
     ],
     [['predict', '--model', imagenetDir, '--crop', '32', png], '--crop: this model takes 64×64 inputs, received 32'],
     [['predict', '--model', imagenetDir, '--weights', 'x.pth', png], '--model and --weights: give one of them, not both'],
-    [['predict', png], 'no model: pass --model DIR, or --weights FILE with --preset and --num-classes'],
+    [['predict', png], 'no model: pass --model DIR, --weights NAME (e.g. imagenet), or --weights FILE with --preset and --num-classes'],
     [['predict', '--model', imagenetDir], "missing required argument 'images'"],
     [['frobnicate'], "unknown command 'frobnicate'"],
   ]);
