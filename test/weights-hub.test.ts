@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -293,4 +293,44 @@ test('a full disk (a 256 KiB tmpfs as the cache) leaves nothing half-written', a
   });
   assert.equal(r.stdout, 'rc=1\n', `exit 1 and an empty cache folder:\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stderr, /^googlenet: cannot write .*\.part: .*(ENOSPC|no space left).*; the partial file was deleted$/im);
+});
+
+test('eval on ImageNet WordNet-id folders: labels follow torchvision order even with a subset of the classes', async () => {
+  const { GoogLeNet } = await import('../src/models/model.js');
+  const { saveModelDir } = await import('../src/weights/model-dir-node.js');
+  await import('../src/runtime/engine-node.js');
+  const dir = join(tmp, 'imagenet-small');
+  saveModelDir(new GoogLeNet({ preset: 'torchvision', width: 0.25, inputSize: 64 }, { seed: 1 }), dir);
+  const val = join(tmp, 'ILSVRC2012', 'val');
+  const px = Buffer.alloc(80 * 70 * 3, 90);
+  for (const wnid of ['n01440764', 'n15075141']) {
+    mkdirSync(join(val, wnid), { recursive: true });
+    await sharp(px, { raw: { width: 80, height: 70, channels: 3 } })
+      .png()
+      .toFile(join(val, wnid, 'a.png'));
+  }
+  const r = await run(['eval', '--model', dir, '--dataset', 'folder', '--val-data', val, '--data', val, '--no-files', '--json'], {});
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /ImageNet folders: 2 WordNet-id classes mapped to torchvision's 1000-class order/);
+  const m = JSON.parse(r.stdout) as { n: number; perClass?: unknown[]; confusion?: number[][] };
+  assert.equal(m.n, 2);
+  // The images of n15075141 (toilet tissue) are class 999: the confusion matrix has 1000 rows, one image in row 999.
+  assert.equal(m.confusion?.length, 1000);
+  assert.equal(
+    m.confusion?.[999]?.reduce((a, b) => a + b, 0),
+    1,
+  );
+  assert.equal(
+    m.confusion?.[0]?.reduce((a, b) => a + b, 0),
+    1,
+  );
+  // A folder that is no ImageNet-1K WordNet id is refused by name.
+  mkdirSync(join(val, 'n99999999'));
+  await sharp(px, { raw: { width: 80, height: 70, channels: 3 } })
+    .png()
+    .toFile(join(val, 'n99999999', 'a.png'));
+  oneLineFailure(
+    await run(['eval', '--model', dir, '--dataset', 'folder', '--val-data', val, '--data', val, '--no-files'], {}),
+    /^googlenet: --data .*val: 1 folder\(s\) are not ImageNet-1K WordNet ids \(n99999999…\)$/m,
+  );
 });
