@@ -334,3 +334,42 @@ test('eval on ImageNet WordNet-id folders: labels follow torchvision order even 
     /^googlenet: --data .*val: 1 folder\(s\) are not ImageNet-1K WordNet ids \(n99999999…\)$/m,
   );
 });
+
+test('names work wherever --weights FILE does: train --from, export --weights, import', async () => {
+  const out = join(tmp, 'ft');
+  const [train, exported, imported] = await Promise.all([
+    run(
+      [
+        'train',
+        '--dataset',
+        'fashion-mnist-subset',
+        '--from',
+        'fashion-mnist',
+        '--epochs',
+        '1',
+        '--max-steps',
+        '1',
+        '--limit-train',
+        '20',
+        '--limit-test',
+        '10',
+        '--progress',
+        'none',
+        '--out',
+        out,
+        '--json',
+      ],
+      {},
+    ),
+    run(['export', '--weights', 'fashion-mnist', '--format', 'onnx', '-o', join(tmp, 'fm.onnx')], {}),
+    run(['import', 'fashion-mnist', '-o', join(tmp, 'fm-dir')], {}),
+  ]);
+  assert.equal(train.status, 0, train.stderr);
+  const cfg = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { config: { from: { path: string } } };
+  assert.equal(cfg.config.from.path, join(REPO, 'models', 'fashion-mnist'));
+  assert.equal(exported.status, 0, exported.stderr);
+  assert.ok(readFileSync(join(tmp, 'fm.onnx')).length > 10000);
+  assert.equal(imported.status, 0, imported.stderr);
+  const labels = (JSON.parse(readFileSync(join(tmp, 'fm-dir', 'config.json'), 'utf8')) as { labels: string[] }).labels;
+  assert.equal(labels[9], 'Ankle boot');
+});
