@@ -5,6 +5,7 @@
  *   import { init, load } from 'googlenet-ts/browser';
  *   const backend = await init();                    // { kind: 'wasm', label: 'WebAssembly (SIMD, 4 threads)' }
  *   const net = await load('models/fashion-mnist/');
+ *   const tv = await load({ weights: 'https://host/googlenet-1378be20.pth' }, { onProgress }); // verified, then cached
  *   const [top5] = await net.classify(file, 5);      // a File/Blob, <img>, ImageBitmap or decoded image
  *
  * Serve the page with `Cross-Origin-Opener-Policy: same-origin` and
@@ -19,6 +20,7 @@ import type { Tensor } from '../tensor.js';
 import { decodeImage } from './decode.js';
 import { currentBackend, initBrowserEngine, type BackendInfo, type BrowserEngineOptions } from './engine.js';
 import { fetchModelDir, type FetchModelOptions } from './model-dir.js';
+import { loadWeightsSource, type WeightsSource } from './weights.js';
 
 export * from '../api.js';
 export { initBrowserEngine, currentBackend, wasmSimdSupported, type BackendInfo, type BrowserEngineOptions } from './engine.js';
@@ -35,6 +37,16 @@ export {
   type StepReport,
 } from './train.js';
 export { zipFiles } from './zip.js';
+export {
+  fetchWeights,
+  clearWeightsCache,
+  fetchImagenetClasses,
+  isStateDictUrl,
+  WEIGHTS_CACHE,
+  type BrowserWeightsOptions,
+  type FetchedWeights,
+  type WeightsSource,
+} from './weights.js';
 
 /**
  * Picks the execution provider (WebGPU if usable, else WebAssembly with SIMD; threads when the
@@ -50,19 +62,27 @@ export function backend(): BackendInfo | undefined {
   return currentBackend();
 }
 
-/** What {@link load} and {@link loadModel} take: a model directory's URL, or fresh weights. */
-export type LoadSource = string | { model: string } | ({ random: true; seed?: number } & GoogLeNetOptions);
+/**
+ * What {@link load} and {@link loadModel} take: a model directory's URL; `{ weights }` with a
+ * registry name (`'imagenet'`) or the URL of a torchvision state dict (.pth/.safetensors) or of a
+ * model directory, plus GoogLeNet options (a name's own options apply unless given here) and how
+ * to download (`download: { mirror, sha256, cache, categoriesUrl, onProgress }`); or fresh weights.
+ */
+export type LoadSource = string | { model: string } | WeightsSource | ({ random: true; seed?: number } & GoogLeNetOptions);
 
 /**
  * Loads a model directory over HTTP (`<url>/config.json` + `<url>/model.safetensors`, what
- * `googlenet export --format web` writes), or builds one with fresh weights (`{ random: true }`),
- * on the default browser engine unless `engine` is given.
- * @throws ModelLoadError (404, network, not JSON) or WeightFormatError (weights do not fit the config).
+ * `googlenet export --format web` writes), a `{ weights }` state dict (fetched with progress,
+ * checked against its SHA-256 and kept in the Cache API; see `web/weights.ts`), or builds one
+ * with fresh weights (`{ random: true }`), on the default browser engine unless `engine` is given.
+ * @throws ModelLoadError (404, network, not JSON, SHA-256 mismatch), WeightFormatError (weights
+ *   do not fit the config) or OptionError (an unknown weights name).
  */
 export async function loadModel(source: LoadSource, options: FetchModelOptions = {}): Promise<GoogLeNet> {
   const engine = options.engine ?? (await initBrowserEngine()).engine;
   if (typeof source === 'string') return fetchModelDir(source, { ...options, engine });
   if ('model' in source) return fetchModelDir(source.model, { ...options, engine });
+  if ('weights' in source) return loadWeightsSource(source, { ...options, engine });
   const { random: _random, seed, ...config } = source;
   return new GoogLeNet(config, { ...options, engine, ...(seed !== undefined ? { seed } : {}) });
 }

@@ -29,7 +29,8 @@ async function fetchChecked(url: string, what: string, o: FetchModelOptions): Pr
   return res;
 }
 
-async function readBody(res: Response, url: string, o: FetchModelOptions): Promise<Uint8Array> {
+/** Reads a response body with progress and an idle timeout (also used for state dict files, `weights.ts`). */
+export async function readBody(res: Response, url: string, o: FetchModelOptions): Promise<Uint8Array> {
   const total = Number(res.headers.get('content-length') ?? 0) || 0;
   if (!res.body) return new Uint8Array(await res.arrayBuffer());
   const reader = res.body.getReader();
