@@ -3,6 +3,7 @@ import {
   Classifier,
   decodeImage,
   describeConfig,
+  isStateDictUrl,
   isUntrainedSource,
   loadModel,
   ModelLoadError,
@@ -86,7 +87,7 @@ export function initClassify(): void {
     ev.preventDefault();
     const url = $<HTMLInputElement>('model-url').value.trim();
     if (url) void selectModel(url);
-    else showError(els.modelError(), 'Type the URL of a model directory first.');
+    else showError(els.modelError(), 'Type the URL of a model directory or of a .pth/.safetensors file first.');
   });
   void loadSamples();
 }
@@ -159,7 +160,17 @@ export async function selectModel(url: string, entry?: ModelEntry): Promise<void
   setProgress(els.progress(), 0);
   try {
     const t0 = performance.now();
-    const m = await loadModel(url, { onProgress: (a, b) => b && setProgress(els.progress(), a / b) });
+    demo.modelProgress = [];
+    const onProgress = (a: number, b: number): void => {
+      demo.modelProgress.push([a, b]);
+      if (b) setProgress(els.progress(), a / b);
+    };
+    // A torchvision state dict is fetched, checked against its SHA-256 and kept in the browser's
+    // cache; `?mirror=URL` serves the same file names from elsewhere (an air-gapped site).
+    const mirror = new URLSearchParams(location.search).get('mirror');
+    const m = isStateDictUrl(url)
+      ? await loadModel({ weights: url, ...(mirror ? { download: { mirror } } : {}) }, { onProgress })
+      : await loadModel(url, { onProgress });
     // Compile the inference graph now, so that the first picture's time is the model's.
     await m.forward({
       dims: [1, m.config.inChannels, m.config.inputSize, m.config.inputSize],

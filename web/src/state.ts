@@ -24,6 +24,8 @@ export interface DemoState {
   model?: { url: string; name: string; trained: boolean; config: GoogLeNetConfig; params: number };
   /** Increments whenever a model finished loading (or failed). */
   modelLoads: number;
+  /** The (loaded, total) progress reports of the last model load. */
+  modelProgress: [number, number][];
   classifications: number;
   lastClassification?: Classification;
   train: { losses: number[]; accuracies: number[]; steps: number; running: boolean; evals: EvalReport[] };
@@ -33,6 +35,7 @@ let resolveReady!: () => void;
 export const demo: DemoState = {
   ready: new Promise<void>((r) => (resolveReady = r)),
   modelLoads: 0,
+  modelProgress: [],
   classifications: 0,
   train: { losses: [], accuracies: [], steps: 0, running: false, evals: [] },
 };
