@@ -19,10 +19,10 @@ import { GraphBuilder, type Sym } from './builder.js';
 import type { Graph } from './ir.js';
 import { backward, lowerForward } from './autodiff.js';
 import { OnnxGraphBuilder } from './onnx.js';
-import { convGradConfig, type ConvWeightGradMethod, type FloatType } from './ops.js';
+import { softmaxCrossEntropy, type ConvGradOptions, type ConvWeightGradMethod, type FloatType, type LoweringOptions } from './ops/index.js';
 import * as L from '../layers/index.js';
 import { numel, relativeError, type TensorArray } from '../tensor.js';
-import { softmaxCrossEntropy } from '../train/loss.js';
+import { float64Conv } from '../../test/float64-ops.js';
 
 /** A small deterministic generator (tests only): uniform in [-1, 1). */
 function rand(seed: number): () => number {
@@ -58,6 +58,9 @@ function alloc(dtype: FloatType, n: number): FArray {
   return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
 }
 
+/** Float64 graphs lower convolutions as im2col + MatMul (ONNX Runtime's Conv is float32-only). */
+const loweringFor = (dtype: FloatType): LoweringOptions => (dtype === 'float64' ? { conv: float64Conv } : {});
+
 function singleOp(c: Case): Graph {
   const gb = new GraphBuilder();
   const x = gb.input('x', c.input);
@@ -81,7 +84,7 @@ async function checkCase(c: Case): Promise<Record<string, number>> {
   for (const p of [...trainable, ...buffers]) b.input({ name: p.name, dtype, dims: [...p.shape] });
   const hasDropout = g.nodes.some((n) => n.op === 'dropout');
   const seed = hasDropout ? b.constant('seed', { dims: [], dtype: 'int64', data: BigInt64Array.of(12345n) }) : undefined;
-  const fwd = lowerForward({ b, graph: g, param: (n) => n, dtype, ...(seed ? { seed } : {}) });
+  const fwd = lowerForward({ b, graph: g, param: (n) => n, dtype, lowering: loweringFor(dtype), ...(seed ? { seed } : {}) });
   const grads = backward(g, fwd, { seeds: { [outValue]: 'dy' }, inputGrad: true });
   b.node('Identity', [outValue], ['y_out']);
   b.output({ name: 'y_out', dtype, dims: outShape });
@@ -257,7 +260,7 @@ interface ConvCase {
 }
 
 /** Our float32 dx and dW of one convolution against {@link convGradsRef} (relative error < 1e-6). */
-async function checkConvAgainstLoops(c: ConvCase): Promise<void> {
+async function checkConvAgainstLoops(c: ConvCase, convGrad: ConvGradOptions = {}): Promise<void> {
   const n = 3;
   const gb = new GraphBuilder();
   const x = gb.input('x', [c.cin, c.h, c.h]);
@@ -269,7 +272,7 @@ async function checkConvAgainstLoops(c: ConvCase): Promise<void> {
   b.input({ name: 'x', dtype: 'float32', dims: [n, c.cin, c.h, c.h] });
   b.input({ name: 'dy', dtype: 'float32', dims: [n, c.cout, ho, ho] });
   b.input({ name: 'c.weight', dtype: 'float32', dims: [c.cout, c.cin, c.k, c.k] });
-  const fwd = lowerForward({ b, graph: g, param: (p) => p });
+  const fwd = lowerForward({ b, graph: g, param: (p) => p, lowering: { convGrad } });
   const gr = backward(g, fwd, { seeds: { [y.id]: 'dy' }, inputGrad: true });
   b.node('Identity', [gr.input!], ['dx']);
   b.node('Identity', [gr.params.get('c.weight')!], ['dw']);
@@ -289,17 +292,6 @@ async function checkConvAgainstLoops(c: ConvCase): Promise<void> {
   assert.ok(ew < 1e-6, `dW relative error ${ew}`);
 }
 
-/** Runs `f` with some of {@link convGradConfig} changed, then restores it. */
-async function withConvConfig(change: Partial<typeof convGradConfig>, f: () => Promise<void>): Promise<void> {
-  const prev = { ...convGradConfig };
-  Object.assign(convGradConfig, change);
-  try {
-    await f();
-  } finally {
-    Object.assign(convGradConfig, prev);
-  }
-}
-
 describe('float32 conv gradients against direct float64 loops', () => {
   const configs: ConvCase[] = [
     { cin: 16, cout: 24, h: 9, k: 3, s: 1, p: 1 },
@@ -310,10 +302,10 @@ describe('float32 conv gradients against direct float64 loops', () => {
   ];
   for (const method of ['unfold', 'shift'] as ConvWeightGradMethod[]) {
     for (const c of configs) {
-      it(`${c.k}×${c.k}/${c.s} pad ${c.p}, ${c.cin}→${c.cout} on ${c.h}×${c.h}, weight gradient '${method}'`, () => withConvConfig({ weightGrad: method }, () => checkConvAgainstLoops(c)));
+      it(`${c.k}×${c.k}/${c.s} pad ${c.p}, ${c.cin}→${c.cout} on ${c.h}×${c.h}, weight gradient '${method}'`, () => checkConvAgainstLoops(c, { weightGrad: method }));
     }
   }
-  it("1×1 input gradient as a MatMul ('matmul')", () => withConvConfig({ inputGrad1x1: 'matmul' }, () => checkConvAgainstLoops({ cin: 24, cout: 16, h: 6, k: 1, s: 1, p: 0 })));
+  it("1×1 input gradient as a MatMul ('matmul')", () => checkConvAgainstLoops({ cin: 24, cout: 16, h: 6, k: 1, s: 1, p: 0 }, { inputGrad1x1: 'matmul' }));
 });
 
 describe('softmax cross-entropy gradient against finite differences [float64]', () => {
@@ -431,7 +423,7 @@ describe('fused sibling 1×1 convolutions', () => {
       b.input({ name: 'x', dtype: 'float64', dims: [2, 6, 5, 5] });
       const params = [...g.params.values()].filter((p) => p.role !== 'bn.num_batches_tracked');
       for (const p of params) b.initializer(p.name, { dims: [...p.shape], dtype: 'float64', data: Float64Array.from({ length: numel(p.shape) }, (_, i) => (p.role === 'bn.running_var' ? 1 : Math.sin(i + p.name.length))) });
-      const fwd = lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64', fuseSiblings: fuse });
+      const fwd = lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64', fuseSiblings: fuse, lowering: { conv: float64Conv } });
       assert.equal(fwd.groups.size, fuse ? 3 : 0);
       const dy = b.constant('dy', { dims: [2, ...y.shape], dtype: 'float64', data: Float64Array.from({ length: 2 * numel(y.shape) }, (_, i) => Math.cos(i)) });
       const gr = backward(g, fwd, { seeds: { [y.id]: dy }, inputGrad: true });

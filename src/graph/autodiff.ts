@@ -9,10 +9,11 @@
  * gradients. Nodes that lead to no wanted gradient (frozen layers, the stem's input gradient)
  * emit nothing.
  */
+import { InternalError } from '../errors.js';
 import type { ConvNode, Graph, OpNode, ParamSpec } from './ir.js';
 import { isTrainable, nodeInputs, nodeParams } from './ir.js';
 import type { OnnxGraphBuilder, ValueInfo } from './onnx.js';
-import { OPS, type FloatType, type LowerCtx, type OpDef, type Saved } from './ops.js';
+import { OPS, type FloatType, type LowerCtx, type LoweringOptions, type OpDef, type Saved } from './ops/index.js';
 
 /** Which gradients to form. */
 export interface BackwardOptions {
@@ -44,6 +45,8 @@ export interface ForwardCtxOptions {
   dtype?: FloatType;
   /** int64 scalar seeding dropout masks (see `LowerCtx.seed`). */
   seed?: string;
+  /** How operations are lowered (convolution gradient methods, a float64 convolution). Default: every default. */
+  lowering?: LoweringOptions;
   /**
    * Lower sibling 1×1 convolutions (same input, stride 1, no padding: an Inception module's
    * branch1, branch2.0 and branch3.0) as one convolution whose output is split, so the input is
@@ -101,9 +104,10 @@ export function lowerForward(o: ForwardCtxOptions): Forward {
     forGrad: true,
     ...(o.dtype ? { dtype: o.dtype } : {}),
     ...(o.seed ? { seed: o.seed } : {}),
+    ...(o.lowering ? { options: o.lowering } : {}),
     shape: (v) => {
       const s = g.shapes.get(v);
-      if (!s) throw new Error(`autodiff: no shape for value ${v}`);
+      if (!s) throw new InternalError(`autodiff: no shape for value ${v}`);
       return s;
     },
     param: o.param,
@@ -182,7 +186,7 @@ export function backward(g: Graph, fwd: Forward, o: BackwardOptions): BackwardRe
     else pending.set(value, [grad]);
   };
   for (const [value, grad] of Object.entries(o.seeds)) {
-    if (!g.shapes.has(value)) throw new Error(`autodiff: seed for unknown value "${value}"`);
+    if (!g.shapes.has(value)) throw new InternalError(`autodiff: seed for unknown value "${value}"`);
     add(value, grad);
   }
   /** The total gradient of a value: its contributions summed (fan-out). */

@@ -24,6 +24,7 @@ import { PRESETS } from '../models/config.js';
 import { getDefaultEngine } from '../runtime/engine.js';
 import { relativeError, type Tensor, type TensorArray } from '../tensor.js';
 import { loadSafetensorsFile, type StoredTensor } from '../weights/safetensors-node.js';
+import { float64Conv } from '../../test/float64-ops.js';
 import { buildTrainGraph, createTrainStep, trainLayout, type TrainStep } from './engine.js';
 import { emitUpdate, resolveOptimizer, stateSlots, type OptimizerOptions } from './optim.js';
 
@@ -145,7 +146,7 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
     // The same training graph lowered in float64.
     const g = model.graph('train');
     const layout = trainLayout(g, () => false);
-    const tg = buildTrainGraph(g, layout, { kind: 'gradients', numClasses: 10, auxWeight: 0.3, labelSmoothing: 0, dtype: 'float64' });
+    const tg = buildTrainGraph(g, layout, { kind: 'gradients', numClasses: 10, auxWeight: 0.3, labelSmoothing: 0, dtype: 'float64', lowering: { conv: float64Conv } });
     const s = await getDefaultEngine().createSession(tg.bytes);
     const w = (n: string): Float32Array => model.weights.get(n) as Float32Array;
     const r = await s.run({

@@ -21,12 +21,11 @@ import { backward, lowerForward } from '../graph/autodiff.js';
 import type { Graph, ParamSpec } from '../graph/ir.js';
 import { isTrainable } from '../graph/ir.js';
 import { OnnxGraphBuilder } from '../graph/onnx.js';
-import type { FloatType } from '../graph/ops.js';
+import { softmaxCrossEntropy, type ConvGradOptions, type FloatType, type LoweringOptions } from '../graph/ops/index.js';
 import type { GoogLeNet } from '../models/model.js';
 import type { Session, SessionOptions } from '../runtime/engine.js';
 import { numel, type Tensor, type TensorArray } from '../tensor.js';
 import { fmix32 } from '../rng.js';
-import { softmaxCrossEntropy } from './loss.js';
 import { emitClipByNorm, emitUpdate, resolveOptimizer, stateSlots, type OptimizerOptions, type ResolvedOptimizer } from './optim.js';
 
 export interface TrainStepOptions {
@@ -44,6 +43,12 @@ export interface TrainStepOptions {
   seed?: number;
   /** Intra-op threads of the step's session. Default: the engine's (all cores in Node). */
   threads?: number;
+  /**
+   * How convolution gradients are formed (the same values either way; see docs/PERFORMANCE.md):
+   * `weightGrad` 'unfold' or 'shift', `inputGrad1x1` 'conv' or 'matmul'.
+   * Default `{ weightGrad: 'unfold', inputGrad1x1: 'conv' }`.
+   */
+  convGrad?: ConvGradOptions;
 }
 
 export interface StepOptions {
@@ -158,10 +163,12 @@ export interface TrainGraphOptions {
   labelSmoothing: number;
   optimizer?: ResolvedOptimizer;
   clipGradNorm?: number;
-  /** Element type; 'float64' only for kind 'gradients' (the float64 parity test). Default 'float32'. */
+  /** Element type; 'float64' only for kind 'gradients' (the float64 parity test, which also passes `lowering.conv`). Default 'float32'. */
   dtype?: FloatType;
   /** Fuse sibling 1×1 convolutions (see `graph/autodiff.ts`). Default true. */
   fuseSiblings?: boolean;
+  /** How operations are lowered (see `LoweringOptions`). Default: every default. */
+  lowering?: LoweringOptions;
 }
 
 export interface TrainGraph {
@@ -213,7 +220,7 @@ export function buildTrainGraph(g: Graph, layout: TrainLayout, o: TrainGraphOpti
     return v;
   };
 
-  const fwd = lowerForward({ b, graph: g, param, dtype: ft, fuseSiblings: o.fuseSiblings ?? true, ...(seed ? { seed } : {}) });
+  const fwd = lowerForward({ b, graph: g, param, dtype: ft, fuseSiblings: o.fuseSiblings ?? true, ...(seed ? { seed } : {}), ...(o.lowering ? { lowering: o.lowering } : {}) });
   const fconst = (hint: string, dims: readonly number[], v: ArrayLike<number>): string =>
     ft === 'float64' ? b.constant(hint, { dims, dtype: 'float64', data: Float64Array.from(v) }) : b.constFloats(hint, dims, v);
 
@@ -315,7 +322,14 @@ function trainSessionOptions(threads?: number): SessionOptions {
 
 
 function checkOption(ok: boolean, option: string, expected: string, got: unknown): void {
-  if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`);
+  if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`, { option });
+}
+
+function checkConvGrad(c: ConvGradOptions | undefined): void {
+  if (c === undefined) return;
+  checkOption(c !== null && typeof c === 'object', 'convGrad', 'an object', c);
+  if (c.weightGrad !== undefined) checkOption(['unfold', 'shift'].includes(c.weightGrad), 'convGrad.weightGrad', "'unfold' or 'shift'", c.weightGrad);
+  if (c.inputGrad1x1 !== undefined) checkOption(['conv', 'matmul'].includes(c.inputGrad1x1), 'convGrad.inputGrad1x1', "'conv' or 'matmul'", c.inputGrad1x1);
 }
 
 /** A compiled training step over a model's weights. Create with {@link createTrainStep}. */
@@ -323,7 +337,7 @@ export class TrainStep {
   readonly optimizer: ResolvedOptimizer;
   readonly layout: TrainLayout;
   private readonly graph: Graph;
-  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer'>> & Pick<TrainStepOptions, 'clipGradNorm' | 'threads'>;
+  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad'>> & Pick<TrainStepOptions, 'clipGradNorm' | 'threads' | 'convGrad'>;
   private params: Float32Array;
   private frozen: Float32Array;
   private stats: Float32Array;
@@ -346,7 +360,15 @@ export class TrainStep {
     if (options.clipGradNorm !== undefined) checkOption(Number.isFinite(options.clipGradNorm) && options.clipGradNorm > 0, 'clipGradNorm', 'a positive number', options.clipGradNorm);
     const seed = options.seed ?? 0;
     checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
-    this.opts = { auxWeight, labelSmoothing, seed, ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}), ...(options.threads ? { threads: options.threads } : {}) };
+    checkConvGrad(options.convGrad);
+    this.opts = {
+      auxWeight,
+      labelSmoothing,
+      seed,
+      ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}),
+      ...(options.threads ? { threads: options.threads } : {}),
+      ...(options.convGrad ? { convGrad: { ...options.convGrad } } : {}),
+    };
     this.graph = model.graph('train');
     const freeze = options.freeze ?? (() => false);
     this.layout = trainLayout(this.graph, freeze);
@@ -389,6 +411,7 @@ export class TrainStep {
         labelSmoothing: this.opts.labelSmoothing,
         optimizer: this.optimizer,
         ...(this.opts.clipGradNorm !== undefined ? { clipGradNorm: this.opts.clipGradNorm } : {}),
+        ...(this.opts.convGrad ? { lowering: { convGrad: this.opts.convGrad } } : {}),
       });
       s = this.model.engine.createSession(graph.bytes, trainSessionOptions(this.opts.threads)).then((session) => ({ session, graph }));
       this.sessions.set(kind, s);
