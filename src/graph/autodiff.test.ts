@@ -18,6 +18,7 @@ import { getDefaultEngine } from '../runtime/engine.js';
 import { GraphBuilder, type Sym } from './builder.js';
 import type { Graph } from './ir.js';
 import { backward, lowerForward } from './autodiff.js';
+import { fuseSiblingConvs } from './fuse.js';
 import { OnnxGraphBuilder } from './onnx.js';
 import { softmaxCrossEntropy, type ConvGradOptions, type ConvWeightGradMethod, type FloatType, type LoweringOptions } from './ops/index.js';
 import * as L from '../layers/index.js';
@@ -69,7 +70,8 @@ function singleOp(c: Case): Graph {
 }
 
 async function checkCase(c: Case): Promise<Record<string, number>> {
-  const g = singleOp(c);
+  // Sibling 1×1 convolutions fused, as training graphs lower them.
+  const g = fuseSiblingConvs(singleOp(c)).graph;
   const dtype = c.dtype;
   const batch = c.batch ?? 2;
   const r = rand(numel(c.input) * 7919 + c.name.length);
@@ -85,7 +87,7 @@ async function checkCase(c: Case): Promise<Record<string, number>> {
   const hasDropout = g.nodes.some((n) => n.op === 'dropout');
   const seed = hasDropout ? b.constant('seed', { dims: [], dtype: 'int64', data: BigInt64Array.of(12345n) }) : undefined;
   const fwd = lowerForward({ b, graph: g, param: (n) => n, dtype, lowering: loweringFor(dtype), ...(seed ? { seed } : {}) });
-  const grads = backward(g, fwd, { seeds: { [outValue]: 'dy' }, inputGrad: true });
+  const grads = backward(fwd, { seeds: { [outValue]: 'dy' }, inputGrad: true });
   b.node('Identity', [outValue], ['y_out']);
   b.output({ name: 'y_out', dtype, dims: outShape });
   const gradOuts: [string, string][] = [['x', grads.input!]];
@@ -273,7 +275,7 @@ async function checkConvAgainstLoops(c: ConvCase, convGrad: ConvGradOptions = {}
   b.input({ name: 'dy', dtype: 'float32', dims: [n, c.cout, ho, ho] });
   b.input({ name: 'c.weight', dtype: 'float32', dims: [c.cout, c.cin, c.k, c.k] });
   const fwd = lowerForward({ b, graph: g, param: (p) => p, lowering: { convGrad } });
-  const gr = backward(g, fwd, { seeds: { [y.id]: 'dy' }, inputGrad: true });
+  const gr = backward(fwd, { seeds: { [y.id]: 'dy' }, inputGrad: true });
   b.node('Identity', [gr.input!], ['dx']);
   b.node('Identity', [gr.params.get('c.weight')!], ['dw']);
   b.output({ name: 'dx', dtype: 'float32', dims: [n, c.cin, c.h, c.h] });
@@ -368,7 +370,7 @@ describe('max-pool gradient with ties (ReLU zeros, repeated values)', () => {
     // One pool at a time, so each gradient is checked on its own.
     const outs: string[] = [];
     for (const p of pools) {
-      const gr = backward(g, fwd, { seeds: { [p.id]: seeds[p.id]! }, inputGrad: true });
+      const gr = backward(fwd, { seeds: { [p.id]: seeds[p.id]! }, inputGrad: true });
       b.node('Identity', [gr.input!], [`dx_${p.id}`]);
       b.output({ name: `dx_${p.id}`, dtype: 'float64', dims: [n, c, h, h] });
       outs.push(`dx_${p.id}`);
@@ -423,10 +425,11 @@ describe('fused sibling 1×1 convolutions', () => {
       b.input({ name: 'x', dtype: 'float64', dims: [2, 6, 5, 5] });
       const params = [...g.params.values()].filter((p) => p.role !== 'bn.num_batches_tracked');
       for (const p of params) b.initializer(p.name, { dims: [...p.shape], dtype: 'float64', data: Float64Array.from({ length: numel(p.shape) }, (_, i) => (p.role === 'bn.running_var' ? 1 : Math.sin(i + p.name.length))) });
-      const fwd = lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64', fuseSiblings: fuse, lowering: { conv: float64Conv } });
-      assert.equal(fwd.groups.size, fuse ? 3 : 0);
+      const { graph, groups } = fuse ? fuseSiblingConvs(g) : { graph: g, groups: new Map() };
+      const fwd = lowerForward({ b, graph, param: (p) => p, dtype: 'float64', lowering: { conv: float64Conv } });
+      assert.equal(groups.size, fuse ? 3 : 0);
       const dy = b.constant('dy', { dims: [2, ...y.shape], dtype: 'float64', data: Float64Array.from({ length: 2 * numel(y.shape) }, (_, i) => Math.cos(i)) });
-      const gr = backward(g, fwd, { seeds: { [y.id]: dy }, inputGrad: true });
+      const gr = backward(fwd, { seeds: { [y.id]: dy }, inputGrad: true });
       const names = ['x', ...gr.params.keys()];
       for (const k of names) {
         b.node('Identity', [k === 'x' ? gr.input! : gr.params.get(k)!], [`g:${k}`]);
@@ -441,4 +444,47 @@ describe('fused sibling 1×1 convolutions', () => {
     assert.deepEqual(Object.keys(results[0]!).sort(), Object.keys(results[1]!).sort());
     for (const k of Object.keys(results[0]!)) assert.ok(relativeError(results[0]![k]!, results[1]![k]!) < 1e-12, k);
   });
+});
+
+describe('fused sibling 1×1 convolutions, some frozen', () => {
+  /** Parameter gradients of an Inception module, fused or not, for the trainable parameters `wrt` picks (float64). */
+  async function moduleGrads(fuse: boolean, wrt: (name: string) => boolean): Promise<Map<string, Float64Array>> {
+    const gb = new GraphBuilder();
+    const x = gb.input('x', [6, 5, 5]);
+    const y = L.inception(x, { name: 'i', ch1x1: 3, ch3x3red: 2, ch3x3: 4, ch5x5red: 2, ch5x5: 3, poolProj: 2 });
+    gb.output('y', y);
+    const g = gb.build();
+    const b = new OnnxGraphBuilder('fuse');
+    b.input({ name: 'x', dtype: 'float64', dims: [2, 6, 5, 5] });
+    for (const p of [...g.params.values()].filter((q) => q.role !== 'bn.num_batches_tracked')) {
+      b.initializer(p.name, { dims: [...p.shape], dtype: 'float64', data: Float64Array.from({ length: numel(p.shape) }, (_, i) => (p.role === 'bn.running_var' ? 1 : Math.sin(i + p.name.length))) });
+    }
+    const fwd = lowerForward({ b, graph: fuse ? fuseSiblingConvs(g).graph : g, param: (p) => p, dtype: 'float64', lowering: { conv: float64Conv } });
+    const dy = b.constant('dy', { dims: [2, ...y.shape], dtype: 'float64', data: Float64Array.from({ length: 2 * numel(y.shape) }, (_, i) => Math.cos(i)) });
+    const gr = backward(fwd, { seeds: { [y.id]: dy }, wrt: (p) => wrt(p.name) });
+    for (const [k, v] of gr.params) {
+      b.node('Identity', [v], [`g:${k}`]);
+      b.output({ name: `g:${k}`, dtype: 'float64', dims: [...g.params.get(k)!.shape] });
+    }
+    const s = await getDefaultEngine().createSession(b.encode(), { threads: 1 });
+    const r = await s.run({ x: { dims: [2, 6, 5, 5], data: Float64Array.from({ length: 2 * 6 * 25 }, (_, i) => Math.sin(3 * i)) } });
+    await s.release();
+    return new Map(Object.entries(r).map(([k, v]) => [k.slice(2), v.data as Float64Array]));
+  }
+
+  for (const [what, frozen] of [
+    ['the first sibling frozen, the input needing no gradient', 'i.branch1.'],
+    ['a later sibling frozen', 'i.branch2.0.'],
+  ] as const) {
+    it(`give the trainable siblings the same gradients as separate convolutions (${what})`, async () => {
+      const wrt = (name: string): boolean => !name.startsWith(frozen);
+      const [fused, separate] = [await moduleGrads(true, wrt), await moduleGrads(false, wrt)];
+      assert.deepEqual([...fused.keys()].sort(), [...separate.keys()].sort());
+      assert.ok(!fused.has(`${frozen}conv.weight`), `${frozen}conv.weight is frozen`);
+      for (const name of ['i.branch1.conv.weight', 'i.branch2.0.conv.weight', 'i.branch3.0.conv.weight'].filter((n) => !n.startsWith(frozen))) {
+        assert.ok(fused.get(name)!.some((v) => v !== 0), `${name}: all zeros`);
+      }
+      for (const [k, v] of fused) assert.ok(relativeError(v, separate.get(k)!) < 1e-12, k);
+    });
+  }
 });

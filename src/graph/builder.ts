@@ -52,6 +52,7 @@ export class GraphBuilder {
 
   /** Adds a node producing the value `scope` (made unique if taken); returns it. */
   add(scope: string, body: NodeBody<OpNode>): Sym {
+    if (body.op === 'siblingconv') throw new OptionError(`${scope}: siblingconv nodes are made by the fusion pass (graph/fuse.ts), not by builders`);
     let id = scope;
     for (let k = 1; this.shapes.has(id); k++) id = `${scope}#${k}`;
     const node = { ...body, id, scope } as OpNode;

@@ -18,6 +18,7 @@
  */
 import { OptionError } from '../errors.js';
 import { backward, lowerForward } from '../graph/autodiff.js';
+import { fuseSiblingConvs } from '../graph/fuse.js';
 import type { Graph, ParamSpec } from '../graph/ir.js';
 import { isTrainable } from '../graph/ir.js';
 import { OnnxGraphBuilder } from '../graph/onnx.js';
@@ -165,7 +166,7 @@ export interface TrainGraphOptions {
   clipGradNorm?: number;
   /** Element type; 'float64' only for kind 'gradients' (the float64 parity test, which also passes `lowering.conv`). Default 'float32'. */
   dtype?: FloatType;
-  /** Fuse sibling 1×1 convolutions (see `graph/autodiff.ts`). Default true. */
+  /** Fuse sibling 1×1 convolutions (see `graph/fuse.ts`). Default true. */
   fuseSiblings?: boolean;
   /** How operations are lowered (see `LoweringOptions`). Default: every default. */
   lowering?: LoweringOptions;
@@ -220,7 +221,8 @@ export function buildTrainGraph(g: Graph, layout: TrainLayout, o: TrainGraphOpti
     return v;
   };
 
-  const fwd = lowerForward({ b, graph: g, param, dtype: ft, fuseSiblings: o.fuseSiblings ?? true, ...(seed ? { seed } : {}), ...(o.lowering ? { lowering: o.lowering } : {}) });
+  const graph = o.fuseSiblings === false ? g : fuseSiblingConvs(g).graph;
+  const fwd = lowerForward({ b, graph, param, dtype: ft, ...(seed ? { seed } : {}), ...(o.lowering ? { lowering: o.lowering } : {}) });
   const fconst = (hint: string, dims: readonly number[], v: ArrayLike<number>): string =>
     ft === 'float64' ? b.constant(hint, { dims, dtype: 'float64', data: Float64Array.from(v) }) : b.constFloats(hint, dims, v);
 
@@ -255,7 +257,7 @@ export function buildTrainGraph(g: Graph, layout: TrainLayout, o: TrainGraphOpti
   }
 
   const frozenNames = new Set(layout.frozen.slots.map((s) => s.name));
-  const grads = backward(g, fwd, { seeds, wrt: (p) => !frozenNames.has(p.name) });
+  const grads = backward(fwd, { seeds, wrt: (p) => !frozenNames.has(p.name) });
 
   const out = (name: string, value: string, dtype: FloatType | 'int64', dims: number[]): void => {
     b.node('Identity', [value], [name]);

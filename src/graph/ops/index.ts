@@ -3,7 +3,7 @@
  * and its gradient, one entry per kind (tinygrad's and PyTorch's derivatives tables). The
  * entries live in one file per family:
  *
- *   conv.ts        convolution (its gradients in conv-grad.ts)
+ *   conv.ts        convolution, and sibling 1×1 convolutions fused into one (gradients in conv-grad.ts)
  *   dense.ts       fully connected layer
  *   pool.ts        max, average and adaptive average pooling
  *   norm.ts        batch norm, local response normalization, per-channel affine map
@@ -17,7 +17,7 @@ import { OptionError } from '../../errors.js';
 import type { Graph, OpNode, Shape } from '../ir.js';
 import { nodeInputs } from '../ir.js';
 import { dropout, relu } from './activation.js';
-import { conv } from './conv.js';
+import { conv, siblingconv } from './conv.js';
 import { linear } from './dense.js';
 import { affine, batchnorm, lrn } from './norm.js';
 import { adaptiveavgpool, avgpool, maxpool } from './pool.js';
@@ -28,7 +28,7 @@ export type * from './types.js';
 export { adaptivePoolMatrix, avgPoolDivisors, poolOutSize } from './pool.js';
 export { softmaxCrossEntropy, type CrossEntropyOptions, type CrossEntropyValues } from './loss.js';
 
-export const OPS: OpTable = { conv, batchnorm, relu, lrn, maxpool, avgpool, adaptiveavgpool, concat, flatten, linear, dropout, affine };
+export const OPS: OpTable = { conv, siblingconv, batchnorm, relu, lrn, maxpool, avgpool, adaptiveavgpool, concat, flatten, linear, dropout, affine };
 
 /** The table's entry for a node. */
 export function opOf(node: OpNode): OpDef<OpNode> {

@@ -85,6 +85,12 @@ export type Saved = Record<string, string>;
 export interface GradArgs {
   /** Gradient of the loss with respect to the node's value (same shape, batch first). */
   dy: string;
+  /**
+   * The gradient of each value the node produces, in `nodeOutputs` order (`dys[0]` is `dy`). Only
+   * fused sibling convolutions produce more than one value; an output that does not reach the
+   * loss gets zeros.
+   */
+  dys: readonly string[];
   /** What the node's lowering returned. */
   saved: Saved;
   /** Per input value (in `nodeInputs` order): whether its gradient is wanted. */
