@@ -17,6 +17,7 @@ import '../runtime/engine-node.js';
 import { getDefaultEngine } from '../runtime/engine.js';
 import { GraphBuilder, type Sym } from './builder.js';
 import type { Graph } from './ir.js';
+import { OptionError } from '../errors.js';
 import { backward, lowerForward } from './autodiff.js';
 import { fuseSiblingConvs } from './fuse.js';
 import { OnnxGraphBuilder } from './onnx.js';
@@ -487,4 +488,14 @@ describe('fused sibling 1×1 convolutions, some frozen', () => {
       for (const [k, v] of fused) assert.ok(relativeError(v, separate.get(k)!) < 1e-12, k);
     });
   }
+});
+
+describe('lowering options', () => {
+  it('a float64 convolution without LoweringOptions.conv is an OptionError that says why', () => {
+    const gb = new GraphBuilder();
+    gb.output('y', L.conv2d(gb.input('x', [2, 4, 4]), 'c', { out: 2, kernel: 3 }));
+    const g = gb.build();
+    const b = new OnnxGraphBuilder('f64');
+    assert.throws(() => lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64' }), (e: unknown) => e instanceof OptionError && /c: a float64 convolution needs LoweringOptions.conv/.test(e.message));
+  });
 });

@@ -1,7 +1,7 @@
 /**
  * Convolution, and sibling 1×1 convolutions fused into one (the node `fuse.ts` makes).
  */
-import { OptionError } from '../../errors.js';
+import { InternalError, OptionError } from '../../errors.js';
 import type { ConvNode, SiblingConvNode } from '../ir.js';
 import { convInputGrad, convWeightGrad } from './conv-grad.js';
 import { chw, emit, onnxPads, prod, sumNHW } from './shared.js';
@@ -61,7 +61,7 @@ function fusedConv(n: SiblingConvNode, ctx: LowerCtx, weight: string, bias: stri
   return { node, ctx: { ...ctx, param: (p) => (p === weight || p === bias ? p : ctx.param(p)) } };
 }
 
-/** Values of the fused lowering that its gradient needs, beside the convolution's own. */
+/** Keys under which the fused lowering saves its concatenated weight and bias for the gradient. */
 const FUSED_WEIGHT = 'fused.weight';
 const FUSED_BIAS = 'fused.bias';
 
@@ -92,8 +92,10 @@ export const siblingconv: OpDef<SiblingConvNode> = {
   // gradients split back into the members'.
   backward(n, ctx, args) {
     const { b } = ctx;
+    const weight = args.saved[FUSED_WEIGHT];
+    if (!weight) throw new InternalError(`${n.id}: the fused convolution's gradient needs the weight its lowering saved`);
     const dy = emit(b, 'Concat', [...args.dys], `${n.members[0]!.id}.fused_dy`, { axis: 1 });
-    const fused = fusedConv(n, ctx, args.saved[FUSED_WEIGHT]!, args.saved[FUSED_BIAS]);
+    const fused = fusedConv(n, ctx, weight, args.saved[FUSED_BIAS]);
     const weights = n.members.map((m) => m.weight);
     const biases = n.members.flatMap((m) => (m.bias ? [m.bias] : []));
     const grads = conv.backward(fused.node, fused.ctx, {

@@ -111,7 +111,7 @@ export interface OpDef<N extends OpNode> {
   shape(node: N, inputs: Shape[]): Shape;
   /** Multiply-adds per sample (weights × output positions for conv/linear, as torchinfo counts). */
   macs(node: N, inputs: Shape[], out: Shape): number;
-  /** Emits the node's ONNX nodes producing `node.id`; with `ctx.forGrad`, returns what `backward` needs. */
+  /** Emits ONNX nodes producing the node's values (`nodeOutputs`); with `ctx.forGrad`, returns what `backward` needs. */
   lower(node: N, ctx: LowerCtx): Saved | void;
   /** Emits the gradient of the node's inputs and parameters (train-mode semantics). */
   backward(node: N, ctx: LowerCtx, args: GradArgs): Grads;
