@@ -42,8 +42,28 @@ interface PipelineSpec {
 }
 
 const SPECS: Record<(typeof PIPELINE_CASES)[number], PipelineSpec> = {
-  pipeline_cifar: { preset: 'cifar', width: 1, inputSize: 32, batch: 64, images: 1280, side: [32, 32], steps: [4, 2], warmup: 1, rounds: 2 },
-  pipeline_narrow: { preset: 'cifar', width: 0.125, inputSize: 32, batch: 64, images: 6400, side: [32, 32], steps: [24, 10], warmup: 3, rounds: 3 },
+  pipeline_cifar: {
+    preset: 'cifar',
+    width: 1,
+    inputSize: 32,
+    batch: 64,
+    images: 1280,
+    side: [32, 32],
+    steps: [4, 2],
+    warmup: 1,
+    rounds: 2,
+  },
+  pipeline_narrow: {
+    preset: 'cifar',
+    width: 0.125,
+    inputSize: 32,
+    batch: 64,
+    images: 6400,
+    side: [32, 32],
+    steps: [24, 10],
+    warmup: 3,
+    rounds: 3,
+  },
   pipeline_bn224: { preset: 'bn', width: 1, inputSize: 224, batch: 16, images: 256, side: [320, 500], steps: [3, 2], warmup: 1, rounds: 2 },
 };
 
@@ -88,8 +108,12 @@ async function makeJpegFolder(root: string, n: number, side: [number, number]): 
     const noise = rand.fork();
     jobs.push(
       (async () => {
-        const smooth = await sharp(coarse, { raw: { width: g, height: g, channels: 3 } }).resize(w, h, { kernel: 'cubic' }).raw().toBuffer();
-        for (let k = 0; k < smooth.length; k++) smooth[k] = Math.max(0, Math.min(255, (smooth[k] as number) + Math.round(noise.uniform(-12, 12))));
+        const smooth = await sharp(coarse, { raw: { width: g, height: g, channels: 3 } })
+          .resize(w, h, { kernel: 'cubic' })
+          .raw()
+          .toBuffer();
+        for (let k = 0; k < smooth.length; k++)
+          smooth[k] = Math.max(0, Math.min(255, (smooth[k] as number) + Math.round(noise.uniform(-12, 12))));
         const { size } = await sharp(smooth, { raw: { width: w, height: h, channels: 3 } })
           .jpeg({ quality: 90 })
           .toFile(join(root, `class${i % 10}`, `${String(i).padStart(5, '0')}.jpg`));
@@ -143,7 +167,8 @@ export async function runPipelineCase(c: string, o: { threads: number; quick: bo
     const tensorRounds: number[] = [];
     const folderRounds: number[] = [];
     const perRound = spec.warmup + stepsPerRound;
-    if (perRound * spec.rounds > loader.numBatches) throw new Error(`${c}: ${loader.numBatches} batches per epoch cannot hold ${spec.rounds} rounds of ${perRound} steps`);
+    if (perRound * spec.rounds > loader.numBatches)
+      throw new Error(`${c}: ${loader.numBatches} batches per epoch cannot hold ${spec.rounds} rounds of ${perRound} steps`);
     const epoch = loader.epoch(0);
     for (let r = 0; r < spec.rounds; r++) {
       for (let i = 0; i < spec.warmup; i++) await step.step(held[i % held.length]!.x, held[i % held.length]!.y);

@@ -211,7 +211,11 @@ function lastJson(stdout: string, what: string): Record<string, unknown> {
 }
 
 function childJson(args: string[], what: string): Record<string, unknown> {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'run.ts'), ...args], { encoding: 'utf8', cwd: repo, maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'run.ts'), ...args], {
+    encoding: 'utf8',
+    cwd: repo,
+    maxBuffer: 1 << 26,
+  });
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
   return lastJson(r.stdout, what);
 }
@@ -228,9 +232,20 @@ function torchCase(python: string, c: string, o: Options): CaseResult {
   args.push(c.startsWith('train') ? '--train-reps' : '--reps', String(c === 'infer_b1' ? Math.ceil(n / 4) : n));
   const r = spawnSync(python, args, { encoding: 'utf8', cwd: repo, maxBuffer: 1 << 26, env: torchEnv() });
   if (r.status !== 0) throw new Error(`torch_bench.py ${c} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
-  const out = lastJson(r.stdout, `torch_bench.py ${c}`) as { cases: Record<string, { median_s: number; times_s: number[]; batch: number; peak_rss_mib: number }>; torch: string };
+  const out = lastJson(r.stdout, `torch_bench.py ${c}`) as {
+    cases: Record<string, { median_s: number; times_s: number[]; batch: number; peak_rss_mib: number }>;
+    torch: string;
+  };
   const res = out.cases[c]!;
-  return { engine: `PyTorch ${out.torch} (channels-last)`, batch: res.batch, median_s: res.median_s, times_s: res.times_s, peak_rss_mib: res.peak_rss_mib, load_before, load_after: loadavg()[0]! };
+  return {
+    engine: `PyTorch ${out.torch} (channels-last)`,
+    batch: res.batch,
+    median_s: res.median_s,
+    times_s: res.times_s,
+    peak_rss_mib: res.peak_rss_mib,
+    load_before,
+    load_after: loadavg()[0]!,
+  };
 }
 
 /**
@@ -282,7 +297,10 @@ async function main(): Promise<void> {
   let onnxPath: string | undefined;
   if (python && o.cases.some((c) => c.startsWith('infer'))) {
     onnxPath = join(tmpdir(), `googlenet-torch-export-${process.pid}.onnx`);
-    const r = spawnSync(python, [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', '', '--export-onnx', onnxPath], { encoding: 'utf8', env: torchEnv() });
+    const r = spawnSync(python, [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', '', '--export-onnx', onnxPath], {
+      encoding: 'utf8',
+      env: torchEnv(),
+    });
     if (r.status !== 0) {
       log(`torch.onnx.export failed; no ORT-on-export column:\n${r.stderr.slice(-1000)}`);
       onnxPath = undefined;
@@ -294,7 +312,9 @@ async function main(): Promise<void> {
     if (c.startsWith('pipeline')) {
       const p = childJson(['--child', `pipe:${c}`, ...common], `our ${c}`) as unknown as PipelineResult;
       pipelines[c] = p;
-      log(`  JPEG folder ${fmt(p.folder.img_s)} img/s · tensors ${fmt(p.tensors.img_s)} img/s · ratio ${fmt(p.folder.img_s / p.tensors.img_s, 3)}`);
+      log(
+        `  JPEG folder ${fmt(p.folder.img_s)} img/s · tensors ${fmt(p.tensors.img_s)} img/s · ratio ${fmt(p.folder.img_s / p.tensors.img_s, 3)}`,
+      );
       continue;
     }
     // Inference is cheap: alternate the engines over several rounds and pool the repetitions, so
@@ -324,7 +344,19 @@ async function main(): Promise<void> {
     quick: o.quick ? 'yes' : 'no',
     torch_omp_wait_policy: torchEnv()['OMP_WAIT_POLICY'] ?? null,
   };
-  const rows: string[][] = [['case', 'ours img/s', 'PyTorch img/s', 'ORT-on-export img/s', 'ours/PyTorch', 'ours/ORT', 'ours GFLOP/s', 'peak RSS ours / PyTorch (MiB)', 'load (1-min avg)']];
+  const rows: string[][] = [
+    [
+      'case',
+      'ours img/s',
+      'PyTorch img/s',
+      'ORT-on-export img/s',
+      'ours/PyTorch',
+      'ours/ORT',
+      'ours GFLOP/s',
+      'peak RSS ours / PyTorch (MiB)',
+      'load (1-min avg)',
+    ],
+  ];
   for (const [c, e] of Object.entries(results)) {
     const ips = (r?: CaseResult): number | undefined => (r ? r.batch / r.median_s : undefined);
     const ours = ips(e.ours);
@@ -354,17 +386,32 @@ async function main(): Promise<void> {
       loads.length ? `${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)}` : '—',
     ]);
   }
-  const prows: string[][] = [['case', 'JPEG folder img/s', 'tensors img/s', 'folder/tensors', 'steps per mode', 'worker threads, prefetch', 'load (1-min avg)']];
+  const prows: string[][] = [
+    ['case', 'JPEG folder img/s', 'tensors img/s', 'folder/tensors', 'steps per mode', 'worker threads, prefetch', 'load (1-min avg)'],
+  ];
   for (const [c, p] of Object.entries(pipelines)) {
     const ratio = p.folder.img_s / p.tensors.img_s;
     summary[`${c}_img_s`] = p.folder.img_s;
     summary[`${c}_tensors_img_s`] = p.tensors.img_s;
     summary[`${c}_ratio_tensors`] = ratio;
-    prows.push([c, fmt(p.folder.img_s), fmt(p.tensors.img_s), `${fmt(ratio, 3)}×`, String(p.folder.steps), `${p.workers}, ${p.prefetch}`, `${fmt(p.load_before, 2)}–${fmt(p.load_after, 2)}`]);
+    prows.push([
+      c,
+      fmt(p.folder.img_s),
+      fmt(p.tensors.img_s),
+      `${fmt(ratio, 3)}×`,
+      String(p.folder.steps),
+      `${p.workers}, ${p.prefetch}`,
+      `${fmt(p.load_before, 2)}–${fmt(p.load_after, 2)}`,
+    ]);
   }
   const render = (rs: string[][]): string => {
     const widths = rs[0]!.map((_, i) => Math.max(...rs.map((r) => r[i]!.length)));
-    return rs.map((r, k) => `| ${r.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |${k === 0 ? `\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|` : ''}`).join('\n');
+    return rs
+      .map(
+        (r, k) =>
+          `| ${r.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |${k === 0 ? `\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|` : ''}`,
+      )
+      .join('\n');
   };
   log(`\n${o.threads} thread(s), ${summary.cpu}`);
   if (rows.length > 1) log(render(rows));

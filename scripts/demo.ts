@@ -38,7 +38,9 @@ const t0 = performance.now();
 if (args.fresh) rmSync(out, { recursive: true, force: true });
 const resume = existsSync(join(out, 'checkpoint.safetensors'));
 
-console.log(`GoogLeNet (cifar preset, width ${args.width}) on the embedded Fashion-MNIST subset → ${rel(out)}${resume ? ' (resuming)' : ''}\n`);
+console.log(
+  `GoogLeNet (cifar preset, width ${args.width}) on the embedded Fashion-MNIST subset → ${rel(out)}${resume ? ' (resuming)' : ''}\n`,
+);
 const r = await train(
   {
     dataset: 'fashion-mnist-subset',
@@ -79,11 +81,16 @@ console.log('predictions on test images:');
 for (const i of [0, 1, 2, 3, 4, 5]) {
   const s = await test.get(i * 97);
   const file = join(samples, `test-${i * 97}.png`);
-  await sharp(Buffer.from(s.image.data), { raw: { width: s.image.width, height: s.image.height, channels: s.image.channels } }).resize(112, 112, { kernel: 'nearest' }).png().toFile(file);
+  await sharp(Buffer.from(s.image.data), { raw: { width: s.image.width, height: s.image.height, channels: s.image.channels } })
+    .resize(112, 112, { kernel: 'nearest' })
+    .png()
+    .toFile(file);
   const [top] = await net.classify(file, 2);
   const [a, b] = top!;
   const mark = a!.index === s.label ? '✓' : '✗';
-  console.log(`  ${mark} ${rel(file)}: ${a!.label} ${(100 * a!.probability).toFixed(1)}%, ${b!.label} ${(100 * b!.probability).toFixed(1)}%  (true: ${test.classes[s.label]})`);
+  console.log(
+    `  ${mark} ${rel(file)}: ${a!.label} ${(100 * a!.probability).toFixed(1)}%, ${b!.label} ${(100 * b!.probability).toFixed(1)}%  (true: ${test.classes[s.label]})`,
+  );
 }
 await net.model.dispose();
 

@@ -62,7 +62,9 @@ for (const split of ['train', 'test'] as const) {
   const lblGz = gzipSync(encodeIdx([keep.length], lb), { level: 9 });
   await writeFile(join(out, `${prefix}-images-idx3-ubyte.gz`), imgGz);
   await writeFile(join(out, `${prefix}-labels-idx1-ubyte.gz`), lblGz);
-  summary.push(`| ${split} | ${keep.length} | ${perClass[split]} | ${prefix}-images-idx3-ubyte.gz (${imgGz.length} bytes), ${prefix}-labels-idx1-ubyte.gz (${lblGz.length} bytes) | first ${perClass[split]} of each class among the ${labels.data.length} official ${split} images, in file order |`);
+  summary.push(
+    `| ${split} | ${keep.length} | ${perClass[split]} | ${prefix}-images-idx3-ubyte.gz (${imgGz.length} bytes), ${prefix}-labels-idx1-ubyte.gz (${lblGz.length} bytes) | first ${perClass[split]} of each class among the ${labels.data.length} official ${split} images, in file order |`,
+  );
   console.log(`${split}: ${keep.length} images → ${out}`);
 }
 

@@ -14,8 +14,13 @@ function walk(dir, out = []) {
   return out;
 }
 const filters = process.argv.slice(2);
-const files = ['src', 'test'].flatMap((d) => walk(d)).sort()
+const files = ['src', 'test']
+  .flatMap((d) => walk(d))
+  .sort()
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
-if (files.length === 0) { console.error('no test files matched'); process.exit(1); }
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

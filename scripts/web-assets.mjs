@@ -58,7 +58,9 @@ for (const f of ['ort-wasm-simd-threaded.jsep.wasm', 'ort-wasm-simd-threaded.jse
 const outModels = join(pub, 'models');
 mkdirSync(outModels, { recursive: true });
 const found = existsSync(modelsDir)
-  ? readdirSync(modelsDir).filter((n) => existsSync(join(modelsDir, n, 'config.json')) && existsSync(join(modelsDir, n, 'model.safetensors')))
+  ? readdirSync(modelsDir).filter(
+      (n) => existsSync(join(modelsDir, n, 'config.json')) && existsSync(join(modelsDir, n, 'model.safetensors')),
+    )
   : [];
 const entries = [];
 const stamp = (dir) => Math.max(statSync(join(dir, 'config.json')).mtimeMs, statSync(join(dir, 'model.safetensors')).mtimeMs);
@@ -120,7 +122,9 @@ if (!existsSync(samplesIndex)) {
     if (i === n) continue;
     const px = img.subarray(16 + i * h * w, 16 + (i + 1) * h * w);
     const file = `fashion-${c}-${classes[c].toLowerCase().replace(/[^a-z]+/g, '-')}.png`;
-    await sharp(Buffer.from(px), { raw: { width: w, height: h, channels: 1 } }).png().toFile(join(samplesDir, file));
+    await sharp(Buffer.from(px), { raw: { width: w, height: h, channels: 1 } })
+      .png()
+      .toFile(join(samplesDir, file));
     list.push({ file, label: classes[c], index: c, source: `Fashion-MNIST test image ${i} of the embedded subset` });
   }
   writeFileSync(samplesIndex, JSON.stringify(list, null, 2) + '\n');

@@ -28,6 +28,9 @@ const model = new GoogLeNet(
   { seed: flag('seed', 0) },
 );
 model.labels = FASHION;
-model.preprocess = channels === 1 ? { resize: size, crop: size, mean: [0.286], std: [0.353] } : { resize: size, crop: size, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+model.preprocess =
+  channels === 1
+    ? { resize: size, crop: size, mean: [0.286], std: [0.353] }
+    : { resize: size, crop: size, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
 saveModelDir(model, out, { source: 'random initialization: an untrained demo model (scripts/web-demo-model.ts)' });
 process.stderr.write(`wrote ${out}: untrained, ${model.numParams().toLocaleString('en-US')} parameters\n`);

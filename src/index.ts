@@ -33,10 +33,7 @@ export { loadStateDict } from './weights/formats.js';
 export { getDefaultEngine, setDefaultEngine, type Engine, type Session } from './runtime/engine.js';
 
 export type LoadSource =
-  | string
-  | { model: string }
-  | ({ weights: string } & GoogLeNetOptions)
-  | ({ random: true; seed?: number } & GoogLeNetOptions);
+  string | { model: string } | ({ weights: string } & GoogLeNetOptions) | ({ random: true; seed?: number } & GoogLeNetOptions);
 
 /** A classifier that also takes image file paths (decoded with sharp). */
 export class NodeClassifier extends Classifier {
@@ -74,7 +71,14 @@ export async function load(source: LoadSource, create: CreateOptions = {}): Prom
 }
 
 // Training and evaluation
-export { createTrainStep, TrainStep, type TrainStepOptions, type StepOptions, type StepResult, type OptimizerState } from './train/engine.js';
+export {
+  createTrainStep,
+  TrainStep,
+  type TrainStepOptions,
+  type StepOptions,
+  type StepResult,
+  type OptimizerState,
+} from './train/engine.js';
 export { train, type TrainResult } from './train/train-node.js';
 export { evaluate, type EvaluateOptions } from './eval/evaluate.js';
 export * as data from './data/index.js';

@@ -5,7 +5,10 @@ import { Rng, hashSeed } from './rng.js';
 
 test('xoshiro128** matches the reference C implementation from state [1, 2, 3, 4]', () => {
   const r = Rng.fromState([1, 2, 3, 4]);
-  assert.deepEqual(Array.from({ length: 6 }, () => r.next()), [11520, 0, 5927040, 70819200, 2031721883, 1637235492]);
+  assert.deepEqual(
+    Array.from({ length: 6 }, () => r.next()),
+    [11520, 0, 5927040, 70819200, 2031721883, 1637235492],
+  );
 });
 
 test('same seed → same stream; state round-trips through JSON', () => {
@@ -51,7 +54,10 @@ test('float, int, normal, shuffle, permutation', () => {
   const std = Math.sqrt(s2 / n - mean * mean);
   assert.ok(Math.abs(mean - 1) < 0.05 && Math.abs(std - 2) < 0.05, `normal mean ${mean} std ${std}`);
   const p = r.permutation(50);
-  assert.deepEqual([...p].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(
+    [...p].sort((a, b) => a - b),
+    Array.from({ length: 50 }, (_, i) => i),
+  );
   const arr = ['a', 'b', 'c', 'd'];
   assert.equal(r.shuffle(arr), arr);
   assert.deepEqual([...arr].sort(), ['a', 'b', 'c', 'd']);
@@ -60,7 +66,10 @@ test('float, int, normal, shuffle, permutation', () => {
 });
 
 test('invalid arguments say what was received', () => {
-  assert.throws(() => Rng.fromState([1, 2, 3]), (e: unknown) => e instanceof OptionError && e.message === 'Rng.fromState: expected 4 uint32 words, got [1, 2, 3]');
+  assert.throws(
+    () => Rng.fromState([1, 2, 3]),
+    (e: unknown) => e instanceof OptionError && e.message === 'Rng.fromState: expected 4 uint32 words, got [1, 2, 3]',
+  );
   assert.throws(() => Rng.fromState([0, 0, 0, 0]), /all-zero state/);
   assert.throws(() => new Rng(1).int(0), /Rng.int: n must be an integer in \[1, 2\^32\], got 0/);
   assert.throws(() => new Rng(Number.NaN), /seed keys must be finite numbers, got NaN/);

@@ -105,15 +105,23 @@ test('summary --json: params and macs are numbers, layers add up; exact counts p
   assert.deepEqual(tv.inputShape, [3, 224, 224]);
   assert.deepEqual(tv.layers.map((l) => l.name).slice(0, 3), ['conv1', 'maxpool1', 'conv2']);
   assert.deepEqual(tv.layers.at(-1), { name: 'fc', outputShape: [1000], params: 1_025_000, macs: 1_024_000 });
-  assert.equal(tv.layers.reduce((s, l) => s + l.params, 0), tv.params);
-  assert.equal(tv.layers.reduce((s, l) => s + l.macs, 0), tv.macs);
+  assert.equal(
+    tv.layers.reduce((s, l) => s + l.params, 0),
+    tv.params,
+  );
+  assert.equal(
+    tv.layers.reduce((s, l) => s + l.macs, 0),
+    tv.macs,
+  );
   const bn = json<SummaryJson>(ok('summary', '--preset', 'bn', '--aux', '--json'));
   assert.equal(bn.params, 13_385_816);
   assert.ok(bn.layers.some((l) => l.name === 'aux1') && bn.layers.some((l) => l.name === 'aux2'));
   const bnEval = json<SummaryJson>(ok('summary', '--preset', 'bn', '--json'));
   assert.deepEqual([bnEval.params, bnEval.macs], [7_005_832, 1_582_671_872]); // about 1.58 G
   assert.equal(json<SummaryJson>(ok('summary', '--preset', 'paper', '--json')).params, 6_998_552);
-  const small = json<SummaryJson>(ok('summary', '--preset', 'cifar', '--num-classes', '10', '--in-channels', '1', '--input-size', '28', '--width', '0.5', '--json'));
+  const small = json<SummaryJson>(
+    ok('summary', '--preset', 'cifar', '--num-classes', '10', '--in-channels', '1', '--input-size', '28', '--width', '0.5', '--json'),
+  );
   assert.deepEqual(small.inputShape, [1, 28, 28]);
   assert.deepEqual(small.layers.at(-1)!.outputShape, [10]);
 });
@@ -125,18 +133,20 @@ test('summary prints the torchinfo-style table with totals', () => {
   assert.match(out, /^Total mult-adds per image: 1\.498 G \(1,498,376,192\)$/m);
 });
 
-test('summary --compare-naive: the seeds\' 221,184 / 129,024 arithmetic and GAP against 51,380,224 dense weights', () => {
+test("summary --compare-naive: the seeds' 221,184 / 129,024 arithmetic and GAP against 51,380,224 dense weights", () => {
   const out = ok('summary', '--compare-naive', '--preset', 'bn');
   assert.ok(out.includes('a 3×3 conv 192→128 needs 128·192·3·3 = 221,184 weights; through a 1×1 reduction to 96,'), out);
   assert.ok(out.includes('96·192·1·1 + 128·96·3·3 = 129,024.'), out);
   assert.match(out, /Global average pooling on 7×7×1024: 0 weights; flatten \+ fully connected to 1024 units: 51,380,224\./);
   // inception3a on 192×28×28: naive 192·64 + 192·128·9 + 192·32·25, reduced adds the 1×1s and the pool projection.
   assert.match(out, /^inception3a\s+192×28×28\s+387,072\s+303,464,448\s+163,328\s+128,049,152\s+57\.8%$/m);
-  for (const m of ['inception3a', 'inception3b', 'inception4a', 'inception4e', 'inception5b']) assert.match(out, new RegExp(`^${m}\\s`, 'm'));
+  for (const m of ['inception3a', 'inception3b', 'inception4a', 'inception4e', 'inception5b'])
+    assert.match(out, new RegExp(`^${m}\\s`, 'm'));
 
-  const j = json<{ modules: { name: string; inChannels: number; spatial: number; naive: { params: number }; reduced: { params: number } }[]; gapVersusDense: { gapParams: number; denseParams: number } }>(
-    ok('summary', '--compare-naive', '--preset', 'bn', '--json'),
-  );
+  const j = json<{
+    modules: { name: string; inChannels: number; spatial: number; naive: { params: number }; reduced: { params: number } }[];
+    gapVersusDense: { gapParams: number; denseParams: number };
+  }>(ok('summary', '--compare-naive', '--preset', 'bn', '--json'));
   assert.equal(j.modules.length, 9);
   assert.deepEqual(
     [j.modules[0]!.name, j.modules[0]!.inChannels, j.modules[0]!.spatial, j.modules[0]!.naive.params, j.modules[0]!.reduced.params],
@@ -158,7 +168,10 @@ test('predict --json: one object per image (PNG, JPEG, WebP) with file and top-k
   const r = cli('predict', '--model', imagenetDir, '--json', '--top-k', '3', png, jpg, webp);
   assert.equal(r.status, 0, r.stderr);
   const out = json<PredictJson[]>(r.stdout);
-  assert.deepEqual(out.map((o) => o.file), [png, jpg, webp]);
+  assert.deepEqual(
+    out.map((o) => o.file),
+    [png, jpg, webp],
+  );
   for (const o of out) {
     assert.deepEqual(Object.keys(o).sort(), ['file', 'top'], 'no logits without --logits');
     assert.equal(o.top.length, 3);
@@ -178,8 +191,13 @@ test('predict --json --logits: 1000 numbers whose softmax gives the top-k', () =
   const { logits, top } = out[0]!;
   assert.ok(Array.isArray(logits) && logits.length === 1000 && logits.every((v) => typeof v === 'number' && Number.isFinite(v)));
   const p = softmax(logits);
-  const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]!).slice(0, 5);
-  assert.deepEqual(top.map((t) => t.index), order);
+  const order = Array.from(p.keys())
+    .sort((a, b) => p[b]! - p[a]!)
+    .slice(0, 5);
+  assert.deepEqual(
+    top.map((t) => t.index),
+    order,
+  );
   for (const t of top) assert.ok(Math.abs(t.probability - p[t.index]!) < 1e-12);
 });
 
@@ -204,7 +222,11 @@ test('import of the .pth fixture into a model dir: predict --model gives the log
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, '', 'import logs on stderr only');
   assert.match(r.stderr, /imported .* \(5,610,154 parameters, preset torchvision\)/);
-  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { model: { numClasses: number; transformInput: boolean }; labels: unknown; source: string };
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
+    model: { numClasses: number; transformInput: boolean };
+    labels: unknown;
+    source: string;
+  };
   assert.deepEqual([config.model.numClasses, config.model.transformInput, config.labels, config.source], [10, true, null, pth]);
   const logits = (...args: string[]): number[] => json<PredictJson[]>(ok('predict', '--json', '--logits', ...args, image))[0]!.logits!;
   const fromDir = logits('--model', dir);
@@ -232,7 +254,7 @@ test('--json: stdout is pure JSON for every command that has it', () => {
 });
 
 test('the package bin: `npx --no-install googlenet --help` and `node dist/cli/main.js` (after npm run build)', (t) => {
-  const bin = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { bin: Record<string, string>; version: string });
+  const bin = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { bin: Record<string, string>; version: string };
   assert.equal(bin.bin['googlenet'], 'dist/cli/main.js');
   const main = join(REPO, 'dist', 'cli', 'main.js');
   if (!existsSync(main)) return t.skip('dist/cli/main.js is missing: run `npm run build` first');
@@ -257,7 +279,10 @@ test('error: a missing weight file (and the stack trace only with --verbose)', (
   const r = cli('predict', '--weights', missing, '--num-classes', '10', '--verbose', png);
   assert.equal(r.status, 1);
   assert.ok(r.stderr.startsWith(`googlenet: ${missing}: no such file\n`));
-  assert.ok(r.stderr.split('\n').some((l) => l.startsWith('    at ')), '--verbose prints the stack');
+  assert.ok(
+    r.stderr.split('\n').some((l) => l.startsWith('    at ')),
+    '--verbose prints the stack',
+  );
 });
 
 test('error: truncated weight files (.pth and .safetensors cut in half)', (t) => {
@@ -272,15 +297,20 @@ test('error: truncated weight files (.pth and .safetensors cut in half)', (t) =>
     return { path, bytes };
   };
   const p = half(pth, 'half.pth');
-  fails(['predict', '--weights', p.path, '--num-classes', '10', png], `${p.path}: zip end-of-central-directory record not found (truncated or not a zip archive)`);
+  fails(
+    ['predict', '--weights', p.path, '--num-classes', '10', png],
+    `${p.path}: zip end-of-central-directory record not found (truncated or not a zip archive)`,
+  );
   // The safetensors header survives; the first tensor (in header order) whose bytes are cut is named.
   const s = half(st, 'half.safetensors');
   const headerLen = Number(s.bytes.readBigUInt64LE(0));
   const header = JSON.parse(s.bytes.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
   const dataLen = s.bytes.length - 8 - headerLen;
   const [key, entry] = Object.entries(header).find(([k, v]) => k !== '__metadata__' && v.data_offsets[1] > dataLen)!;
-  fails(['import', s.path, '-o', join(tmp, 'never'), '--num-classes', '10'],
-    `${s.path}: tensor "${key}" data_offsets [${entry.data_offsets.join(', ')}] lie outside the ${dataLen} data bytes`);
+  fails(
+    ['import', s.path, '-o', join(tmp, 'never'), '--num-classes', '10'],
+    `${s.path}: tensor "${key}" data_offsets [${entry.data_offsets.join(', ')}] lie outside the ${dataLen} data bytes`,
+  );
 });
 
 test('error: corrupt weight files (random bytes; a flipped byte inside a .pth storage)', (t) => {
@@ -288,7 +318,10 @@ test('error: corrupt weight files (random bytes; a flipped byte inside a .pth st
   const path = join(tmp, 'random.pth');
   writeFileSync(path, bytes);
   const head = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
-  fails(['predict', '--weights', path, png], `${path}: unrecognized weight format: expected a zip archive (PyTorch .pth) or a safetensors header, found bytes ${head}`);
+  fails(
+    ['predict', '--weights', path, png],
+    `${path}: unrecognized weight format: expected a zip archive (PyTorch .pth) or a safetensors header, found bytes ${head}`,
+  );
   const empty = join(tmp, 'empty.safetensors');
   writeFileSync(empty, '');
   fails(['predict', '--weights', empty, png], `${empty}: empty file (0 bytes), expected a .pth or .safetensors weight file`);
@@ -302,7 +335,10 @@ test('error: corrupt weight files (random bytes; a flipped byte inside a .pth st
   pthBytes[dataAt + (biggest.size >> 1)]! ^= 0x5a;
   const bad = join(tmp, 'flipped.pth');
   writeFileSync(bad, pthBytes);
-  fails(['predict', '--weights', bad, '--num-classes', '10', png], `${bad}: zip entry "${biggest.name}" fails its CRC-32 check (corrupt file)`);
+  fails(
+    ['predict', '--weights', bad, '--num-classes', '10', png],
+    `${bad}: zip entry "${biggest.name}" fails its CRC-32 check (corrupt file)`,
+  );
 });
 
 test('error: state dicts with missing keys, extra keys, wrong shapes', async (t) => {
@@ -315,15 +351,24 @@ test('error: state dicts with missing keys, extra keys, wrong shapes', async (t)
   saveSafetensorsFile(extra, sd);
   await failsAll([
     // Another number of classes: the message names the key and both shapes.
-    [['predict', '--weights', pth, '--num-classes', '1000', png], `${pth}: "fc.weight" has shape [10, 1024], the model expects [1000, 1024]`],
+    [
+      ['predict', '--weights', pth, '--num-classes', '1000', png],
+      `${pth}: "fc.weight" has shape [10, 1024], the model expects [1000, 1024]`,
+    ],
     // Another architecture: the 3×3 "5×5" branch of torchvision against the bn preset's true 5×5.
-    [['predict', '--weights', pth, '--num-classes', '10', '--preset', 'bn', png],
-      `${pth}: "inception3a.branch3.1.conv.weight" has shape [32, 16, 3, 3], the model expects [32, 16, 5, 5]`],
+    [
+      ['predict', '--weights', pth, '--num-classes', '10', '--preset', 'bn', png],
+      `${pth}: "inception3a.branch3.1.conv.weight" has shape [32, 16, 3, 3], the model expects [32, 16, 5, 5]`,
+    ],
     // Missing: an aux model from a file without aux heads; the paper preset's conv biases.
-    [['export', '--weights', pth, '--num-classes', '10', '--aux', '-o', join(tmp, 'never.safetensors')],
-      `${pth}: missing 20 key(s) for preset torchvision: aux1.conv.conv.weight, aux1.conv.bn.weight, aux1.conv.bn.bias, aux1.conv.bn.running_mean, aux1.conv.bn.running_var, …`],
-    [['import', pth, '--num-classes', '10', '--preset', 'paper', '-o', join(tmp, 'never')],
-      `${pth}: missing 57 key(s) for preset paper: conv1.conv.bias, conv2.conv.bias, conv3.conv.bias, inception3a.branch1.conv.bias, inception3a.branch2.0.conv.bias, …`],
+    [
+      ['export', '--weights', pth, '--num-classes', '10', '--aux', '-o', join(tmp, 'never.safetensors')],
+      `${pth}: missing 20 key(s) for preset torchvision: aux1.conv.conv.weight, aux1.conv.bn.weight, aux1.conv.bn.bias, aux1.conv.bn.running_mean, aux1.conv.bn.running_var, …`,
+    ],
+    [
+      ['import', pth, '--num-classes', '10', '--preset', 'paper', '-o', join(tmp, 'never')],
+      `${pth}: missing 57 key(s) for preset paper: conv1.conv.bias, conv2.conv.bias, conv3.conv.bias, inception3a.branch1.conv.bias, inception3a.branch2.0.conv.bias, …`,
+    ],
     // Extra: keys no GoogLeNet has.
     [['predict', '--weights', extra, '--num-classes', '10', png], `${extra}: unexpected 2 key(s): classifier.weight, module.epoch`],
   ]);
@@ -344,13 +389,19 @@ test('error: an unreadable image and a missing image', async () => {
 test('error: unknown preset and bad option values name the option and the value', async () => {
   await failsAll([
     [['summary', '--preset', 'resnet'], '--preset expects one of paper, bn, torchvision, cifar, received "resnet"'],
-    [['predict', '--preset', 'resnet', '--weights', 'x.pth', png], '--preset expects one of paper, bn, torchvision, cifar, received "resnet"'],
+    [
+      ['predict', '--preset', 'resnet', '--weights', 'x.pth', png],
+      '--preset expects one of paper, bn, torchvision, cifar, received "resnet"',
+    ],
     [['predict', '--model', imagenetDir, '--top-k', '0', png], '--top-k expects an integer ≥ 1, received "0"'],
     [['predict', '--model', imagenetDir, '--top-k', '2.5', png], '--top-k expects an integer ≥ 1, received "2.5"'],
     [['summary', '--num-classes', 'abc'], '--num-classes expects an integer ≥ 1, received "abc"'],
     [['summary', '--width', '-1'], '--width expects a number in [0.01, 4], received "-1"'],
     [['summary', '--in-channels', '2'], '--in-channels expects 1 or 3, received "2"'],
-    [['export', '--model', imagenetDir, '--format', 'tflite', '-o', join(tmp, 'never')], '--format: expected one of safetensors, onnx, web, received "tflite"'],
+    [
+      ['export', '--model', imagenetDir, '--format', 'tflite', '-o', join(tmp, 'never')],
+      '--format: expected one of safetensors, onnx, web, received "tflite"',
+    ],
     [['predict', '--model', imagenetDir, '--crop', '32', png], '--crop: this model takes 64×64 inputs, received 32'],
     [['predict', '--model', imagenetDir, '--weights', 'x.pth', png], '--model and --weights: give one of them, not both'],
     [['predict', png], 'no model: pass --model DIR, or --weights FILE with --preset and --num-classes'],
@@ -375,7 +426,10 @@ test('error: --model pointing to a directory without config.json, a missing one,
     [['predict', '--model', empty, png], `${join(empty, 'config.json')}: missing — not a googlenet-ts model directory`],
     [['predict', '--model', none, png], `${none}: no such model directory`],
     [['predict', '--model', noWeights, png], `${join(noWeights, 'model.safetensors')}: missing — the model directory has no weights`],
-    [['predict', '--model', badPreset, png], `${join(badPreset, 'config.json')}: preset: expected one of paper, bn, torchvision, cifar, received "resnet"`],
+    [
+      ['predict', '--model', badPreset, png],
+      `${join(badPreset, 'config.json')}: preset: expected one of paper, bn, torchvision, cifar, received "resnet"`,
+    ],
   ]);
 });
 
@@ -385,7 +439,11 @@ test('error: a .pth whose pickle asks for os.system is refused and never runs', 
   const evil = join(tmp, 'evil.pth');
   // torch.save's layout: <prefix>/data.pkl (an OrderedDict state dict), <prefix>/version; one value
   // reduces to os.system. Built with the standard library only: no torch needed.
-  const r = spawnSync(PYTHON, ['-c', `
+  const r = spawnSync(
+    PYTHON,
+    [
+      '-c',
+      `
 import collections, os, pickle, sys, zipfile
 class Evil:
     def __reduce__(self):
@@ -394,7 +452,12 @@ sd = collections.OrderedDict([('fc.weight', Evil())])
 with zipfile.ZipFile(sys.argv[1], 'w') as z:
     z.writestr('evil/data.pkl', pickle.dumps(sd, protocol=2))
     z.writestr('evil/version', '3\\n')
-`, evil, marker], { encoding: 'utf8' });
+`,
+      evil,
+      marker,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   const refusal = `${evil}: refused pickle global "posix.system": a state dict only holds tensors`;
   fails(['predict', '--weights', evil, png], refusal);

@@ -38,7 +38,10 @@ function exportCli(...args: string[]): void {
   assert.match(r.stderr, /^wrote .+\n$/);
 }
 
-function sameWeights(a: Map<string, { dims: readonly number[]; data: ArrayLike<unknown> }>, b: Map<string, { dims: readonly number[]; data: ArrayLike<unknown> }>): void {
+function sameWeights(
+  a: Map<string, { dims: readonly number[]; data: ArrayLike<unknown> }>,
+  b: Map<string, { dims: readonly number[]; data: ArrayLike<unknown> }>,
+): void {
   assert.deepEqual([...a.keys()], [...b.keys()]);
   for (const [k, v] of a) {
     const w = b.get(k)!;
@@ -110,7 +113,9 @@ test('export --format onnx: onnxruntime-node loads the file and gives our logits
   const session = await ort.InferenceSession.create(file);
   try {
     assert.deepEqual(session.outputNames, ['logits']);
-    const out = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', smallInput.data as Float32Array, smallInput.dims) });
+    const out = await session.run({
+      [session.inputNames[0]!]: new ort.Tensor('float32', smallInput.data as Float32Array, smallInput.dims),
+    });
     const ours = (await small.forward(smallInput)).logits;
     assert.deepEqual(out['logits']!.dims, [2, 10]);
     const err = relativeError(out['logits']!.data as Float32Array, ours.data);
@@ -120,7 +125,7 @@ test('export --format onnx: onnxruntime-node loads the file and gives our logits
   }
 });
 
-test('export --format onnx of the torchvision fixture: onnxruntime-node gives torchvision\'s eval logits', async (t) => {
+test("export --format onnx of the torchvision fixture: onnxruntime-node gives torchvision's eval logits", async (t) => {
   const weights = fixturePath(WEIGHTS);
   const io = fixturePath(IO);
   if (!weights || !io) return t.skip(missingFixture(weights ? IO : WEIGHTS));
@@ -150,7 +155,11 @@ test('export --format safetensors: torchvision load_state_dict(strict=True) take
 
   // Python without the safetensors package: the format is 8 bytes of header length, a JSON
   // header, then the raw little-endian tensors.
-  const r = spawnSync(PYTHON, ['-c', `
+  const r = spawnSync(
+    PYTHON,
+    [
+      '-c',
+      `
 import collections, json, struct, sys, torch, torchvision
 def load(path):
     b = open(path, 'rb').read()
@@ -172,7 +181,13 @@ model.eval()
 with torch.no_grad():
     logits = model(io['input'])
 print(json.dumps({'same': same, 'logits': logits.flatten().tolist()}))
-`, out, weights, io], { encoding: 'utf8', maxBuffer: 1 << 24 });
+`,
+      out,
+      weights,
+      io,
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
   assert.equal(r.status, 0, r.stderr);
   const torchOut = JSON.parse(r.stdout) as { same: boolean; logits: number[] };
   assert.ok(torchOut.same, 'every exported tensor equals the imported one (values and dtypes)');

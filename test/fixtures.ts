@@ -23,7 +23,9 @@ export function fixtureDirs(): string[] {
 
 /** The path of fixture `name` (e.g. `googlenet-tv-aux10.safetensors`), or undefined if absent. */
 export function fixturePath(name: string): string | undefined {
-  return fixtureDirs().map((d) => join(d, name)).find((p) => existsSync(p));
+  return fixtureDirs()
+    .map((d) => join(d, name))
+    .find((p) => existsSync(p));
 }
 
 /** The skip message for a missing fixture. */

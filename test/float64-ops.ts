@@ -41,10 +41,16 @@ function convLower64(n: ConvNode, ctx: LowerCtx): Saved {
   const [cout, ho, wo] = chw(ctx.shape(n.id), n.id);
   const [pt, pl, pb, pr] = n.pads;
   const [hp, wp] = [h + pt + pb, w + pl + pr];
-  const xp = n.pads.some((p) => p > 0) ? emit(b, 'Pad', [n.input, b.constInts('pads', [0, 0, pt, pl, 0, 0, pb, pr])], `${n.id}.xpad`) : n.input;
+  const xp = n.pads.some((p) => p > 0)
+    ? emit(b, 'Pad', [n.input, b.constInts('pads', [0, 0, pt, pl, 0, 0, pb, pr])], `${n.id}.xpad`)
+    : n.input;
   const xf = emit(b, 'Reshape', [xp, b.constInts('shape', [0, cin * hp * wp])], `${n.id}.xpf`);
   const taps = n.kernel[0] * n.kernel[1];
-  const idx = b.constant(`${n.id}.unfold_idx`, { dims: [cin * taps, ho * wo], dtype: 'int64', data: unfoldIndices(n, cin, hp, wp, ho, wo) });
+  const idx = b.constant(`${n.id}.unfold_idx`, {
+    dims: [cin * taps, ho * wo],
+    dtype: 'int64',
+    data: unfoldIndices(n, cin, hp, wp, ho, wo),
+  });
   const cols = emit(b, 'Gather', [xf, idx], `${n.id}.cols`, { axis: 1 });
   const wm = emit(b, 'Reshape', [ctx.param(n.weight), b.constInts('shape', [cout, cin * taps])], `${n.id}.wm`);
   let y = emit(b, 'MatMul', [wm, cols], `${n.id}.mm`);
@@ -68,14 +74,30 @@ function convInputGrad64(n: ConvNode, ctx: LowerCtx, dy: string): string {
   const len = cin * taps * ho * wo;
   const idx = b.constant(`${n.id}.unfold_idx`, { dims: [1, len], dtype: 'int64', data: unfoldIndices(n, cin, hp, wp, ho, wo) });
   const batch = emit(b, 'Slice', [emit(b, 'Shape', [dy], `${n.id}.dyshape`), b.constInts('s0', [0]), b.constInts('s1', [1])], `${n.id}.n`);
-  const idxN = emit(b, 'Expand', [idx, emit(b, 'Concat', [batch, b.constInts('one', [1])], `${n.id}.idxshape`, { axis: 0 })], `${n.id}.idxN`);
-  const zeros = emit(b, 'ConstantOfShape', [emit(b, 'Concat', [batch, b.constInts('len', [cin * hp * wp])], `${n.id}.zshape`, { axis: 0 })], `${n.id}.zeros`, {
-    value: { tensor: { dims: [1], dtype: 'float64', data: new Float64Array(1) } },
-  });
+  const idxN = emit(
+    b,
+    'Expand',
+    [idx, emit(b, 'Concat', [batch, b.constInts('one', [1])], `${n.id}.idxshape`, { axis: 0 })],
+    `${n.id}.idxN`,
+  );
+  const zeros = emit(
+    b,
+    'ConstantOfShape',
+    [emit(b, 'Concat', [batch, b.constInts('len', [cin * hp * wp])], `${n.id}.zshape`, { axis: 0 })],
+    `${n.id}.zeros`,
+    {
+      value: { tensor: { dims: [1], dtype: 'float64', data: new Float64Array(1) } },
+    },
+  );
   const dxp = emit(b, 'ScatterElements', [zeros, idxN, dcols], `${n.id}.dxpf`, { axis: 1, reduction: 'add' });
   const dx4 = emit(b, 'Reshape', [dxp, b.constInts('shape', [0, cin, hp, wp])], `${n.id}.dxp`);
   if (!n.pads.some((p) => p > 0)) return dx4;
-  return emit(b, 'Slice', [dx4, b.constInts('starts', [pt, pl]), b.constInts('ends', [pt + h, pl + w]), b.constInts('axes', [2, 3])], `${n.id}.dx`);
+  return emit(
+    b,
+    'Slice',
+    [dx4, b.constInts('starts', [pt, pl]), b.constInts('ends', [pt + h, pl + w]), b.constInts('axes', [2, 3])],
+    `${n.id}.dx`,
+  );
 }
 
 /** How a convolution's weight gradient is formed; see docs/PERFORMANCE.md for measurements. */

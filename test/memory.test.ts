@@ -62,7 +62,10 @@ let net: NodeClassifier;
 let image: RgbImage;
 
 before(async () => {
-  net = await load({ random: true, preset: 'cifar', width: 0.25, numClasses: 10, auxLogits: true, seed: 5 }, { engine: countingEngine, threads: 1 });
+  net = await load(
+    { random: true, preset: 'cifar', width: 0.25, numClasses: 10, auxLogits: true, seed: 5 },
+    { engine: countingEngine, threads: 1 },
+  );
   const data = new Uint8Array(40 * 36 * 3);
   for (let i = 0; i < data.length; i++) data[i] = (i * 37 + (i >> 5)) & 255;
   image = { width: 40, height: 36, channels: 3, data };

@@ -28,16 +28,26 @@ const hasOnnx = spawnSync(PYTHON, ['-c', 'import onnx'], { stdio: 'ignore' }).st
 function googlenet(options: GoogLeNetOptions): { evalGraph: Graph; trainGraph: Graph; weights: Weights } {
   const cfg = resolveConfig(options);
   const trainGraph = buildGoogLeNet(cfg, { mode: 'train' });
-  return { evalGraph: buildGoogLeNet(cfg, { mode: 'eval' }), trainGraph, weights: initWeights(trainGraph.params.values(), cfg, new Rng(1)) };
+  return {
+    evalGraph: buildGoogLeNet(cfg, { mode: 'eval' }),
+    trainGraph,
+    weights: initWeights(trainGraph.params.values(), cfg, new Rng(1)),
+  };
 }
 
 /** The functional builder: a stem, an LRN, a naive and a reduced Inception module, the aux head. */
 function userGraph(): { graph: Graph; weights: Weights } {
   const b = new GraphBuilder();
   const x = b.input('image', [3, 40, 40]);
-  const stem = L.lrn(L.maxPool(L.basicConv(x, 'stem', { out: 16, kernel: 3, pad: 1, norm: 'none' }), 'pool', { kernel: 3, stride: 2 }), 'lrn');
+  const stem = L.lrn(
+    L.maxPool(L.basicConv(x, 'stem', { out: 16, kernel: 3, pad: 1, norm: 'none' }), 'pool', { kernel: 3, stride: 2 }),
+    'lrn',
+  );
   const naive = L.naiveInception(stem, { name: 'naive', ch1x1: 8, ch3x3: 8, ch5x5: 4 });
-  const reduced = b.tap('reduced', L.inception(naive, { name: 'reduced', ch1x1: 8, ch3x3red: 4, ch3x3: 8, ch5x5red: 2, ch5x5: 4, poolProj: 4 }));
+  const reduced = b.tap(
+    'reduced',
+    L.inception(naive, { name: 'reduced', ch1x1: 8, ch3x3red: 4, ch3x3: 8, ch5x5red: 2, ch5x5: 4, poolProj: 4 }),
+  );
   b.output('aux', L.inceptionAux(reduced, { name: 'aux', numClasses: 5, pool: 'fixed', convChannels: 8, hidden: 16 }));
   b.output('logits', L.linear(L.dropout(L.flatten(L.globalAvgPool(reduced)), 'drop', 0.4), 'fc', { out: 5 }));
   const graph = b.build();
@@ -72,7 +82,11 @@ test('every ONNX graph the project writes passes onnx.checker (full_check)', (t)
       writeFileSync(f, bytes);
       return f;
     });
-    const r = spawnSync(PYTHON, ['-c', `
+    const r = spawnSync(
+      PYTHON,
+      [
+        '-c',
+        `
 import json, os, sys, onnx, onnx.defs, onnx.numpy_helper
 KNOWN = onnx.defs.onnx_opset_version()
 # Reductions whose axes moved from an attribute to an input in opset 18 (ReduceSum did so in 13).
@@ -107,7 +121,11 @@ for f in sys.argv[1:]:
     except Exception as e:
         out[name] = {'ok': False, 'error': f'{type(e).__name__}: {e}'.splitlines()[0][:400]}
 print(json.dumps({'known': KNOWN, 'version': onnx.__version__, 'models': out}))
-`, ...files], { encoding: 'utf8', maxBuffer: 1 << 24 });
+`,
+        ...files,
+      ],
+      { encoding: 'utf8', maxBuffer: 1 << 24 },
+    );
     assert.equal(r.status, 0, r.stderr);
     const checked = JSON.parse(r.stdout) as {
       known: number;
@@ -115,15 +133,25 @@ print(json.dumps({'known': KNOWN, 'version': onnx.__version__, 'models': out}))
       models: Record<string, { ok: boolean; error?: string; opset?: number[]; outputs?: string[]; rewritten?: number }>;
     };
     const result = checked.models;
-    const downgraded = Object.entries(result).filter(([, v]) => v.rewritten).map(([k, v]) => `${k} (${v.rewritten})`);
+    const downgraded = Object.entries(result)
+      .filter(([, v]) => v.rewritten)
+      .map(([k, v]) => `${k} (${v.rewritten})`);
     if (downgraded.length) {
-      t.diagnostic(`onnx ${checked.version} knows opsets up to ${checked.known}: opset-18 reductions (axes as input) were ` +
-        `re-expressed with an axes attribute before checking in ${downgraded.join(', ')}`);
+      t.diagnostic(
+        `onnx ${checked.version} knows opsets up to ${checked.known}: opset-18 reductions (axes as input) were ` +
+          `re-expressed with an axes attribute before checking in ${downgraded.join(', ')}`,
+      );
     }
     assert.equal(Object.keys(result).length, models.length);
-    const failed = Object.entries(result).filter(([, v]) => !v.ok).map(([k, v]) => `${k}: ${v.error}`);
+    const failed = Object.entries(result)
+      .filter(([, v]) => !v.ok)
+      .map(([k, v]) => `${k}: ${v.error}`);
     assert.deepEqual(failed, [], `onnx.checker failures:\n${failed.join('\n')}`);
-    assert.deepEqual(result['torchvision-train-aux.onnx']!.outputs!.slice(0, 3), ['logits', 'aux1', 'aux2'], 'train graph returns logits, aux1, aux2');
+    assert.deepEqual(
+      result['torchvision-train-aux.onnx']!.outputs!.slice(0, 3),
+      ['logits', 'aux1', 'aux2'],
+      'train graph returns logits, aux1, aux2',
+    );
     assert.deepEqual(result['torchvision-eval.onnx']!.outputs, ['logits'], 'inference never computes the aux heads');
     for (const [k, v] of Object.entries(result)) assert.equal(v.opset!.length, 1, `${k}: one default-domain opset`);
   } finally {

@@ -74,7 +74,10 @@ test('safetensors aux model: train-mode logits, aux1, aux2 (dropout 0) and runni
     checked++;
   }
   assert.equal(checked, 2 * 59, 'every batch norm of the aux model (57 + 2 aux) has both statistics');
-  assert.equal((m.weights.get('conv1.bn.num_batches_tracked') as BigInt64Array)[0], (loadStateDict(weights).get('conv1.bn.num_batches_tracked')!.data as BigInt64Array)[0]! + 1n);
+  assert.equal(
+    (m.weights.get('conv1.bn.num_batches_tracked') as BigInt64Array)[0],
+    (loadStateDict(weights).get('conv1.bn.num_batches_tracked')!.data as BigInt64Array)[0]! + 1n,
+  );
   await m.dispose();
 });
 
@@ -92,14 +95,25 @@ test('.pth model with transform_input: eval logits match torchvision', async (t)
 });
 
 test('the picture through `googlenet predict --resize 224 --crop 224`, both models', async (t) => {
-  const p = need(t, 'googlenet-tv-noaux10.pth', 'googlenet-tv-aux10.safetensors', 'image-224.png', 'io-image.safetensors', 'io-aux10.safetensors');
+  const p = need(
+    t,
+    'googlenet-tv-noaux10.pth',
+    'googlenet-tv-aux10.safetensors',
+    'image-224.png',
+    'io-image.safetensors',
+    'io-aux10.safetensors',
+  );
   if (!p) return;
   const [pth, st, png, ioFile, ioAux] = p as [string, string, string, string, string];
   const io = loadSafetensorsFile(ioFile);
   const run = (...args: string[]): number[] => {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'predict', '--resize', '224', '--crop', '224', '--logits', '--json', ...args, png], {
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'predict', '--resize', '224', '--crop', '224', '--logits', '--json', ...args, png],
+      {
+        encoding: 'utf8',
+      },
+    );
     const parsed = JSON.parse(out) as { file: string; top: unknown[]; logits: number[] }[];
     assert.equal(parsed.length, 1);
     assert.equal(parsed[0]!.file, png);

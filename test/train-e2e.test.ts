@@ -34,7 +34,22 @@ function fails(message: string | RegExp, ...args: string[]): void {
   else assert.match(lines[0]!, message);
 }
 
-const COMMON = ['--dataset', 'fashion-mnist-subset', '--width', '0.0625', '--batch-size', '50', '--limit-train', '300', '--limit-test', '200', '--lr', '0.002', '--seed', '1'];
+const COMMON = [
+  '--dataset',
+  'fashion-mnist-subset',
+  '--width',
+  '0.0625',
+  '--batch-size',
+  '50',
+  '--limit-train',
+  '300',
+  '--limit-test',
+  '200',
+  '--lr',
+  '0.002',
+  '--seed',
+  '1',
+];
 const run = (name: string): string => join(dir, name);
 
 function weightsOf(name: string): Map<string, number[]> {
@@ -51,25 +66,42 @@ function sameWeights(a: string, b: string): void {
 
 let full: Record<string, unknown>;
 before(() => {
-  full = JSON.parse(ok('train', ...COMMON, '--epochs', '2', '--out', run('full'), '--progress', 'none', '--json')) as Record<string, unknown>;
+  full = JSON.parse(ok('train', ...COMMON, '--epochs', '2', '--out', run('full'), '--progress', 'none', '--json')) as Record<
+    string,
+    unknown
+  >;
 });
 
 test('train: the loss falls, a checkpoint and the model directory are written, --json reports fractions', () => {
   assert.equal(full.status, 'completed');
   assert.equal(full.step, 12);
-  for (const k of ['top1', 'top5']) assert.ok(typeof full[k] === 'number' && (full[k] as number) >= 0 && (full[k] as number) <= 1, `${k} = ${full[k]}`);
+  for (const k of ['top1', 'top5'])
+    assert.ok(typeof full[k] === 'number' && (full[k] as number) >= 0 && (full[k] as number) <= 1, `${k} = ${full[k]}`);
   const records = readMetrics(join(run('full'), 'metrics.jsonl'));
   const steps = records.filter((r): r is StepRecord => r.type === 'step');
   assert.equal(steps.length, 12, 'one step line per step (about 20 per epoch, at most one per step)');
   const mean = (xs: StepRecord[]): number => xs.reduce((s, r) => s + r.loss, 0) / xs.length;
-  assert.ok(mean(steps.slice(-3)) < mean(steps.slice(0, 3)) - 0.05, `loss should fall: first ${mean(steps.slice(0, 3))}, last ${mean(steps.slice(-3))}`);
+  assert.ok(
+    mean(steps.slice(-3)) < mean(steps.slice(0, 3)) - 0.05,
+    `loss should fall: first ${mean(steps.slice(0, 3))}, last ${mean(steps.slice(-3))}`,
+  );
   const epochs = records.filter((r) => r.type === 'epoch');
   assert.equal(epochs.length, 2);
   for (const e of epochs) assert.ok('top1' in e && typeof e.top1 === 'number');
   const c = loadCheckpoint(join(run('full'), 'checkpoint.safetensors'));
   assert.deepEqual(c.position, { epoch: 2, batch: 0, step: 12 });
   assert.equal((c.optimizer as { type: string }).type, 'adam');
-  for (const f of ['config.json', 'model.safetensors', 'loss.png', 'loss.svg', 'accuracy.png', 'accuracy.svg', 'confusion.png', 'confusion.json', 'run.json']) {
+  for (const f of [
+    'config.json',
+    'model.safetensors',
+    'loss.png',
+    'loss.svg',
+    'accuracy.png',
+    'accuracy.svg',
+    'confusion.png',
+    'confusion.json',
+    'run.json',
+  ]) {
     assert.ok(existsSync(join(run('full'), f)), `${f} in the run folder`);
   }
 });
@@ -84,12 +116,15 @@ test('--resume after a finished epoch: the same weights as the uninterrupted run
 
 test('SIGINT mid-epoch: a checkpoint at the exact step, exit 130, and --resume gives the same weights', async () => {
   let sent = false;
-  const r = await cliAsync(['train', ...COMMON, '--epochs', '2', '--out', run('sigint'), '--progress', 'plain', '--log-every', '1'], (err, kill) => {
-    if (!sent && /epoch 1\/2 step 2\/6/.test(err)) {
-      sent = true;
-      kill('SIGINT');
-    }
-  });
+  const r = await cliAsync(
+    ['train', ...COMMON, '--epochs', '2', '--out', run('sigint'), '--progress', 'plain', '--log-every', '1'],
+    (err, kill) => {
+      if (!sent && /epoch 1\/2 step 2\/6/.test(err)) {
+        sent = true;
+        kill('SIGINT');
+      }
+    },
+  );
   assert.ok(sent, `never saw step 2:\n${r.stderr}`);
   assert.equal(r.status, 130, r.stderr);
   const m = /SIGINT: checkpoint saved at epoch 1, batch (\d)\/6 \(step (\d)\); continue with --resume/.exec(r.stderr);
@@ -104,18 +139,49 @@ test('SIGINT mid-epoch: a checkpoint at the exact step, exit 130, and --resume g
 });
 
 test('eval loads the run folder (and an ensemble of two), prints the metrics and writes the confusion matrix', () => {
-  const text = ok('eval', '--model', run('full'), '--dataset', 'fashion-mnist-subset', '--limit-test', '100', '--out', join(dir, 'eval-out'));
+  const text = ok(
+    'eval',
+    '--model',
+    run('full'),
+    '--dataset',
+    'fashion-mnist-subset',
+    '--limit-test',
+    '100',
+    '--out',
+    join(dir, 'eval-out'),
+  );
   assert.match(text, /top-1 accuracy: \d+\.\d\d%   top-1 error: \d+\.\d\d%/);
   assert.match(text, /top-5 accuracy: /);
   assert.match(text, /per-class accuracy:\n\s+0 T-shirt\/top/);
   assert.match(text, /confusion matrix \(rows: true class, columns: predicted\):/);
   assert.match(text, /Accuracy of Test Data: \d+\.\d\d%\n$/);
   for (const f of ['eval.json', 'confusion.json', 'confusion.png', 'confusion.svg']) assert.ok(existsSync(join(dir, 'eval-out', f)), f);
-  const one = JSON.parse(ok('eval', '--model', run('full'), '--dataset', 'fashion-mnist-subset', '--limit-test', '100', '--no-files', '--json')) as { top1: number; top5: number; n: number; confusion: number[][] };
+  const one = JSON.parse(
+    ok('eval', '--model', run('full'), '--dataset', 'fashion-mnist-subset', '--limit-test', '100', '--no-files', '--json'),
+  ) as { top1: number; top5: number; n: number; confusion: number[][] };
   assert.equal(one.n, 100);
   assert.ok(one.top1 >= 0 && one.top1 <= 1 && one.top5 >= one.top1 && one.top5 <= 1);
-  assert.equal(one.confusion.flat().reduce((a, b) => a + b, 0), 100);
-  const tta = JSON.parse(ok('eval', '--model', run('full'), '--model', run('two-part'), '--dataset', 'fashion-mnist-subset', '--limit-test', '20', '--crops', '10', '--no-files', '--json')) as { n: number; crops: number; models: string[] };
+  assert.equal(
+    one.confusion.flat().reduce((a, b) => a + b, 0),
+    100,
+  );
+  const tta = JSON.parse(
+    ok(
+      'eval',
+      '--model',
+      run('full'),
+      '--model',
+      run('two-part'),
+      '--dataset',
+      'fashion-mnist-subset',
+      '--limit-test',
+      '20',
+      '--crops',
+      '10',
+      '--no-files',
+      '--json',
+    ),
+  ) as { n: number; crops: number; models: string[] };
   assert.equal(tta.n, 20);
   assert.equal(tta.crops, 10);
   assert.equal(tta.models.length, 2);
@@ -125,8 +191,12 @@ test('predict and export load the run folder', async () => {
   const ds = await openDataset({ name: 'fashion-mnist-subset', split: 'test' });
   const s = ds.get(0) as { image: { data: Uint8Array }; label: number };
   const png = join(dir, 'test0.png');
-  await sharp(Buffer.from(s.image.data), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(png);
-  const preds = JSON.parse(ok('predict', '--model', run('full'), '--top-k', '3', '--json', png)) as { top: { label: string; probability: number }[] }[];
+  await sharp(Buffer.from(s.image.data), { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toFile(png);
+  const preds = JSON.parse(ok('predict', '--model', run('full'), '--top-k', '3', '--json', png)) as {
+    top: { label: string; probability: number }[];
+  }[];
   assert.equal(preds[0]!.top.length, 3);
   const classes = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
   for (const t of preds[0]!.top) assert.ok(classes.includes(t.label), t.label);
@@ -135,7 +205,28 @@ test('predict and export load the run folder', async () => {
 });
 
 test('fine-tuning: --from a run folder with --freeze-backbone trains only the classifier', () => {
-  ok('train', '--dataset', 'fashion-mnist-subset', '--from', run('full'), '--freeze-backbone', '--epochs', '1', '--batch-size', '50', '--limit-train', '100', '--limit-test', '50', '--lr', '0.01', '--out', run('frozen'), '--progress', 'none');
+  ok(
+    'train',
+    '--dataset',
+    'fashion-mnist-subset',
+    '--from',
+    run('full'),
+    '--freeze-backbone',
+    '--epochs',
+    '1',
+    '--batch-size',
+    '50',
+    '--limit-train',
+    '100',
+    '--limit-test',
+    '50',
+    '--lr',
+    '0.01',
+    '--out',
+    run('frozen'),
+    '--progress',
+    'none',
+  );
   const before = weightsOf('full');
   const after = weightsOf('frozen');
   const trainable = (k: string): boolean => !/running_|num_batches/.test(k);
@@ -150,10 +241,36 @@ test('fine-tuning torchvision weights: a new 10-class head for Fashion-MNIST (gr
   const weights = fixturePath('googlenet-tv-noaux10.pth');
   if (!weights) return t.skip(missingFixture('googlenet-tv-noaux10.pth'));
   const r = JSON.parse(
-    ok('train', '--dataset', 'fashion-mnist-subset', '--from', weights, '--from-num-classes', '10', '--freeze-backbone', '--epochs', '1', '--batch-size', '10', '--limit-train', '20', '--limit-test', '10', '--out', run('tv'), '--progress', 'none', '--json'),
+    ok(
+      'train',
+      '--dataset',
+      'fashion-mnist-subset',
+      '--from',
+      weights,
+      '--from-num-classes',
+      '10',
+      '--freeze-backbone',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '10',
+      '--limit-train',
+      '20',
+      '--limit-test',
+      '10',
+      '--out',
+      run('tv'),
+      '--progress',
+      'none',
+      '--json',
+    ),
   ) as { status: string; step: number };
   assert.deepEqual([r.status, r.step], ['completed', 2]);
-  const cfg = JSON.parse(readFileSync(join(run('tv'), 'config.json'), 'utf8')) as { model: { preset: string; inChannels: number; inputSize: number; numClasses: number }; labels: string[]; preprocess: { resize: number; mean: number[] } };
+  const cfg = JSON.parse(readFileSync(join(run('tv'), 'config.json'), 'utf8')) as {
+    model: { preset: string; inChannels: number; inputSize: number; numClasses: number };
+    labels: string[];
+    preprocess: { resize: number; mean: number[] };
+  };
   assert.deepEqual([cfg.model.preset, cfg.model.inChannels, cfg.model.inputSize, cfg.model.numClasses], ['torchvision', 3, 224, 10]);
   assert.equal(cfg.labels[0], 'T-shirt/top');
   assert.equal(cfg.preprocess.mean.length, 3, 'the pretrained model keeps its RGB normalization');
@@ -162,7 +279,10 @@ test('fine-tuning torchvision weights: a new 10-class head for Fashion-MNIST (gr
 test('an image folder (train/ and val/ sub-folders, JPEG and PNG): decoded in a worker, Inception crop, labels from the folder names', async () => {
   const root = join(dir, 'folder');
   for (const split of ['train', 'val']) {
-    for (const [c, color] of [['cat', { r: 200, g: 40, b: 40 }], ['dog', { r: 40, g: 40, b: 200 }]] as const) {
+    for (const [c, color] of [
+      ['cat', { r: 200, g: 40, b: 40 }],
+      ['dog', { r: 40, g: 40, b: 200 }],
+    ] as const) {
       mkdirSync(join(root, split, c), { recursive: true });
       for (let i = 0; i < 4; i++) {
         const img = sharp({ create: { width: 40 + 4 * i, height: 30, channels: 3, background: color } });
@@ -170,43 +290,156 @@ test('an image folder (train/ and val/ sub-folders, JPEG and PNG): decoded in a 
       }
     }
   }
-  const r = await cliAsync(['train', '--dataset', 'folder', '--data', root, '--width', '0.0625', '--epochs', '1', '--batch-size', '4', '--workers', '1', '--out', run('folder'), '--progress', 'none', '--json']);
+  const r = await cliAsync([
+    'train',
+    '--dataset',
+    'folder',
+    '--data',
+    root,
+    '--width',
+    '0.0625',
+    '--epochs',
+    '1',
+    '--batch-size',
+    '4',
+    '--workers',
+    '1',
+    '--out',
+    run('folder'),
+    '--progress',
+    'none',
+    '--json',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const res = JSON.parse(r.stdout) as { status: string; step: number; top1: number };
   assert.deepEqual([res.status, res.step], ['completed', 2]);
-  const cfg = JSON.parse(readFileSync(join(run('folder'), 'config.json'), 'utf8')) as { labels: string[]; model: { inputSize: number }; preprocess: { resize: number; crop: number } };
+  const cfg = JSON.parse(readFileSync(join(run('folder'), 'config.json'), 'utf8')) as {
+    labels: string[];
+    model: { inputSize: number };
+    preprocess: { resize: number; crop: number };
+  };
   assert.deepEqual(cfg.labels, ['cat', 'dog']);
   assert.deepEqual([cfg.model.inputSize, cfg.preprocess.crop, cfg.preprocess.resize], [32, 32, 37]);
 });
 
 test('bad input: one line naming the option or file, exit 1', () => {
   const T = ['train', '--out', join(dir, 'bad')];
-  fails('googlenet: --dataset expects one of fashion-mnist, mnist, cifar10, cifar100, folder, fashion-mnist-subset, received "imagenet"', ...T, '--dataset', 'imagenet');
+  fails(
+    'googlenet: --dataset expects one of fashion-mnist, mnist, cifar10, cifar100, folder, fashion-mnist-subset, received "imagenet"',
+    ...T,
+    '--dataset',
+    'imagenet',
+  );
   fails('googlenet: --batch-size expects an integer ≥ 1, received "0"', ...T, '--dataset', 'mnist', '--batch-size', '0');
   fails('googlenet: --batch-size expects an integer ≥ 1, received "-5"', ...T, '--dataset', 'mnist', '--batch-size=-5');
   fails('googlenet: --epochs expects an integer ≥ 1, received "1.5"', ...T, '--dataset', 'mnist', '--epochs', '1.5');
   fails('googlenet: --lr expects a positive number, received "0"', ...T, '--dataset', 'mnist', '--lr', '0');
   fails('googlenet: --optimizer expects one of adam, adamw, sgd, received "rmsprop"', ...T, '--dataset', 'mnist', '--optimizer', 'rmsprop');
-  fails('googlenet: --schedule expects one of constant, step, cosine, received "linear"', ...T, '--dataset', 'mnist', '--schedule', 'linear');
+  fails(
+    'googlenet: --schedule expects one of constant, step, cosine, received "linear"',
+    ...T,
+    '--dataset',
+    'mnist',
+    '--schedule',
+    'linear',
+  );
   fails('googlenet: --ema expects a positive number ≤ 0.999999, received "1"', ...T, '--dataset', 'mnist', '--ema', '1');
-  fails('googlenet: dataset mnist needs --data DIR (a folder with the four IDX files; `googlenet download mnist --dir DIR` fetches them)', ...T, '--dataset', 'mnist');
-  fails('googlenet: --freeze-backbone: expected a pretrained model to freeze (--from MODEL), received true', ...T, '--dataset', 'fashion-mnist-subset', '--freeze-backbone');
-  fails(/^googlenet: --from: .*nope does not exist \(expected a model directory or a \.pth\/\.safetensors file\)$/, ...T, '--dataset', 'fashion-mnist-subset', '--from', join(dir, 'nope'));
-  fails(/^googlenet: --resume: no checkpoint at .*\/bad\/checkpoint\.safetensors \(drop --resume to start a new run\)$/, ...T, '--dataset', 'fashion-mnist-subset', '--resume');
-  fails(/^googlenet: --out: .*\/full already holds a run \(checkpoint\.safetensors\); pass --resume to continue it, or choose another folder$/, 'train', '--dataset', 'fashion-mnist-subset', '--out', run('full'));
-  fails(/^googlenet: --dataset: the run in .*\/full trains on fashion-mnist-subset, received "mnist"$/, 'train', '--dataset', 'mnist', '--out', run('full'), '--resume');
+  fails(
+    'googlenet: dataset mnist needs --data DIR (a folder with the four IDX files; `googlenet download mnist --dir DIR` fetches them)',
+    ...T,
+    '--dataset',
+    'mnist',
+  );
+  fails(
+    'googlenet: --freeze-backbone: expected a pretrained model to freeze (--from MODEL), received true',
+    ...T,
+    '--dataset',
+    'fashion-mnist-subset',
+    '--freeze-backbone',
+  );
+  fails(
+    /^googlenet: --from: .*nope does not exist \(expected a model directory or a \.pth\/\.safetensors file\)$/,
+    ...T,
+    '--dataset',
+    'fashion-mnist-subset',
+    '--from',
+    join(dir, 'nope'),
+  );
+  fails(
+    /^googlenet: --resume: no checkpoint at .*\/bad\/checkpoint\.safetensors \(drop --resume to start a new run\)$/,
+    ...T,
+    '--dataset',
+    'fashion-mnist-subset',
+    '--resume',
+  );
+  fails(
+    /^googlenet: --out: .*\/full already holds a run \(checkpoint\.safetensors\); pass --resume to continue it, or choose another folder$/,
+    'train',
+    '--dataset',
+    'fashion-mnist-subset',
+    '--out',
+    run('full'),
+  );
+  fails(
+    /^googlenet: --dataset: the run in .*\/full trains on fashion-mnist-subset, received "mnist"$/,
+    'train',
+    '--dataset',
+    'mnist',
+    '--out',
+    run('full'),
+    '--resume',
+  );
   fails("googlenet: required option '--out <dir>' not specified", 'train', '--dataset', 'mnist');
   fails(
     'googlenet: loss is NaN at epoch 1, step 2 (lr 1.00e+38); training stopped. No checkpoint was written. Try a lower --lr or --clip-grad-norm.',
-    'train', '--dataset', 'fashion-mnist-subset', '--width', '0.0625', '--batch-size', '50', '--limit-train', '100', '--limit-test', '50', '--lr', '1e38', '--out', join(dir, 'nan'), '--progress', 'none',
+    'train',
+    '--dataset',
+    'fashion-mnist-subset',
+    '--width',
+    '0.0625',
+    '--batch-size',
+    '50',
+    '--limit-train',
+    '100',
+    '--limit-test',
+    '50',
+    '--lr',
+    '1e38',
+    '--out',
+    join(dir, 'nan'),
+    '--progress',
+    'none',
   );
   assert.ok(!existsSync(join(dir, 'nan', 'checkpoint.safetensors')));
-  fails('googlenet: --crops expects one of 1, 10, 144, received "7"', 'eval', '--model', run('full'), '--dataset', 'fashion-mnist-subset', '--crops', '7');
+  fails(
+    'googlenet: --crops expects one of 1, 10, 144, received "7"',
+    'eval',
+    '--model',
+    run('full'),
+    '--dataset',
+    'fashion-mnist-subset',
+    '--crops',
+    '7',
+  );
   fails(/^googlenet: .*\/missing: no such model directory$/, 'eval', '--model', join(dir, 'missing'), '--dataset', 'fashion-mnist-subset');
   mkdirSync(join(dir, 'c100'), { recursive: true });
-  for (const f of ['train.bin', 'test.bin']) writeFileSync(join(dir, 'c100', f), encodeCifarRecords('cifar100', new Uint8Array(2 * 3072), [3, 97], [1, 2]));
-  fails('googlenet: model 1 has 10 classes but dataset cifar100 has 100', 'eval', '--model', run('full'), '--dataset', 'cifar100', '--data', join(dir, 'c100'));
-  fails('googlenet: cannot download "imagenet": expected one of mnist, fashion-mnist, cifar10, cifar100 (image folders are not downloadable)', 'download', 'imagenet');
+  for (const f of ['train.bin', 'test.bin'])
+    writeFileSync(join(dir, 'c100', f), encodeCifarRecords('cifar100', new Uint8Array(2 * 3072), [3, 97], [1, 2]));
+  fails(
+    'googlenet: model 1 has 10 classes but dataset cifar100 has 100',
+    'eval',
+    '--model',
+    run('full'),
+    '--dataset',
+    'cifar100',
+    '--data',
+    join(dir, 'c100'),
+  );
+  fails(
+    'googlenet: cannot download "imagenet": expected one of mnist, fashion-mnist, cifar10, cifar100 (image folders are not downloadable)',
+    'download',
+    'imagenet',
+  );
 });
 
 test('download: a wrong checksum from the server is refused and nothing is left behind', async () => {
@@ -221,7 +454,10 @@ test('download: a wrong checksum from the server is refused and nothing is left 
     const r = await cliAsync(['download', 'fashion-mnist', '--dir', target, '--base-url', `http://127.0.0.1:${port}/`]);
     assert.equal(r.status, 1);
     const last = r.stderr.trim().split('\n').pop()!;
-    assert.match(last, /^googlenet: checksum mismatch for train-images-idx3-ubyte\.gz: expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d, got [0-9a-f]{32} \(from http:\/\/127\.0\.0\.1:\d+\/train-images-idx3-ubyte\.gz; the file was deleted\)$/);
+    assert.match(
+      last,
+      /^googlenet: checksum mismatch for train-images-idx3-ubyte\.gz: expected 8d4fb7e6c68d591d4c3dfef9ec88bf0d, got [0-9a-f]{32} \(from http:\/\/127\.0\.0\.1:\d+\/train-images-idx3-ubyte\.gz; the file was deleted\)$/,
+    );
     assert.deepEqual(readdirSync(target), []);
   } finally {
     server.close();

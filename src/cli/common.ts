@@ -18,7 +18,8 @@ export function intOption(flag: string, min = 1): (v: string) => number {
 export function floatOption(flag: string, min = 0, max = Infinity): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} expects a number in [${min}, ${max}], received "${v}"`);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${flag} expects a number in [${min}, ${max}], received "${v}"`);
     return n;
   };
 }
@@ -31,7 +32,8 @@ export function channelsOption(flag: string): (v: string) => 1 | 3 {
 }
 
 export function presetOption(v: string): Preset {
-  if (!(PRESETS as readonly string[]).includes(v)) throw new InvalidArgumentError(`--preset expects one of ${PRESETS.join(', ')}, received "${v}"`);
+  if (!(PRESETS as readonly string[]).includes(v))
+    throw new InvalidArgumentError(`--preset expects one of ${PRESETS.join(', ')}, received "${v}"`);
   return v as Preset;
 }
 

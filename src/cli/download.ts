@@ -32,7 +32,9 @@ export function register(program: Command): void {
           printJson(r);
           return;
         }
-        process.stdout.write(`${name}: ${r.files.length} file(s) in ${r.dir}${r.skipped.length ? ` (${r.skipped.length} already there)` : ''}\n`);
+        process.stdout.write(
+          `${name}: ${r.files.length} file(s) in ${r.dir}${r.skipped.length ? ` (${r.skipped.length} already there)` : ''}\n`,
+        );
         process.stdout.write(`use: --dataset ${name} --data ${r.dir}\n`);
       }),
     );

@@ -40,13 +40,25 @@ export function register(program: Command): void {
   program
     .command('eval')
     .description('evaluate a model (or an ensemble) on a dataset: top-1/top-5, per-class accuracy, confusion matrix')
-    .requiredOption('--model <dir>', 'a model directory or training run folder; repeat for an ensemble (softmax averaged)', (v: string, prev: string[] = []) => [...prev, v])
+    .requiredOption(
+      '--model <dir>',
+      'a model directory or training run folder; repeat for an ensemble (softmax averaged)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .requiredOption('--dataset <name>', DATASET_NAMES.join(', '), datasetOption)
-    .option('--data <dir>', 'dataset folder (not needed for fashion-mnist-subset, nor fashion-mnist when Debian\'s dataset-fashion-mnist is installed)')
+    .option(
+      '--data <dir>',
+      "dataset folder (not needed for fashion-mnist-subset, nor fashion-mnist when Debian's dataset-fashion-mnist is installed)",
+    )
     .option('--val-data <dir>', 'folder datasets: the validation folder')
     .option('--split <split>', 'train or test', choiceOption('--split', ['train', 'test'] as const), 'test')
     .option('--limit-test <n>', 'evaluate the first N images only', intOption('--limit-test'))
-    .option('--crops <n>', 'views per image: 1 (centre), 10 (corners + centre, mirrored), 144 (paper: 4 scales × 3 squares × 6 crops × mirror)', cropsOption, 1)
+    .option(
+      '--crops <n>',
+      'views per image: 1 (centre), 10 (corners + centre, mirrored), 144 (paper: 4 scales × 3 squares × 6 crops × mirror)',
+      cropsOption,
+      1,
+    )
     .option('--batch-size <n>', 'images per forward pass', intOption('--batch-size'))
     .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', intOption('--threads'))
     .option('--out <dir>', 'where eval.json and confusion.{json,svg,png} go (default runs/eval/<model>-<dataset>)')
@@ -81,7 +93,14 @@ export function register(program: Command): void {
         await Promise.all(models.map((x) => x.dispose()));
         let files: string[] = [];
         if (f.files) {
-          const out = resolve(f.out ?? join('runs', 'eval', `${basename(resolve(f.model[0]!))}${f.model.length > 1 ? `+${f.model.length - 1}` : ''}-${f.dataset}${f.crops > 1 ? `-${f.crops}crops` : ''}`));
+          const out = resolve(
+            f.out ??
+              join(
+                'runs',
+                'eval',
+                `${basename(resolve(f.model[0]!))}${f.model.length > 1 ? `+${f.model.length - 1}` : ''}-${f.dataset}${f.crops > 1 ? `-${f.crops}crops` : ''}`,
+              ),
+          );
           const title = `${f.model.map((d) => basename(resolve(d))).join(' + ')} on ${f.dataset} ${f.split}${f.crops > 1 ? `, ${f.crops} crops` : ''}`;
           files = [join(out, 'eval.json'), ...(await writeEvalFiles(out, m, title))];
         }
@@ -89,7 +108,9 @@ export function register(program: Command): void {
           printJson({ models: f.model, dataset: f.dataset, split: f.split, crops: f.crops, ...m, seconds, files });
           return;
         }
-        process.stdout.write(`${f.model.length > 1 ? `ensemble of ${f.model.length} models` : f.model[0]} on ${f.dataset} (${f.split}), ${f.crops} crop${f.crops > 1 ? 's' : ''} per image, ${seconds.toFixed(1)} s\n`);
+        process.stdout.write(
+          `${f.model.length > 1 ? `ensemble of ${f.model.length} models` : f.model[0]} on ${f.dataset} (${f.split}), ${f.crops} crop${f.crops > 1 ? 's' : ''} per image, ${seconds.toFixed(1)} s\n`,
+        );
         process.stdout.write(formatMetrics(m) + '\n');
         if (files.length) log(`wrote ${files.join(', ')}`);
       }),

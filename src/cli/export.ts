@@ -17,7 +17,13 @@ interface Flags extends ModelFlags {
 }
 
 export function register(program: Command): void {
-  addModelFlags(program.command('export').description('export a model: safetensors (torchvision names), onnx (inference graph), web (a model directory the browser page loads)'))
+  addModelFlags(
+    program
+      .command('export')
+      .description(
+        'export a model: safetensors (torchvision names), onnx (inference graph), web (a model directory the browser page loads)',
+      ),
+  )
     .requiredOption('-o, --out <path>', 'output file (safetensors, onnx) or directory (web)')
     .option('--format <f>', EXPORT_FORMATS.join(', '), 'safetensors')
     .action(
@@ -35,7 +41,11 @@ export function register(program: Command): void {
           // The page loads config.json + model.safetensors; manifest.json lets it list the model first.
           const source = f.model ? readModelDirConfig(f.model).source : f.weights ? `imported from ${basename(f.weights)}` : undefined;
           saveModelDir(m, f.out, source ? { source } : {});
-          const manifest = webManifest(m, { name: basename(resolve(f.out)), weightsBytes: statSync(join(f.out, 'model.safetensors')).size, ...(source ? { source } : {}) });
+          const manifest = webManifest(m, {
+            name: basename(resolve(f.out)),
+            weightsBytes: statSync(join(f.out, 'model.safetensors')).size,
+            ...(source ? { source } : {}),
+          });
           writeFileAtomic(join(f.out, 'manifest.json'), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
         }
         log(`wrote ${f.out} (${f.format})`);

@@ -25,7 +25,12 @@ export function register(program: Command): void {
     .option('--transform-input', "torchvision's transform_input (true for its official ImageNet weights)", false)
     .action(
       action((file: string, f: Flags) => {
-        const model = importWeights(file, { preset: f.preset, numClasses: f.numClasses, auxLogits: f.aux, transformInput: f.transformInput });
+        const model = importWeights(file, {
+          preset: f.preset,
+          numClasses: f.numClasses,
+          auxLogits: f.aux,
+          transformInput: f.transformInput,
+        });
         saveModelDir(model, f.out, { labels: f.numClasses === 1000 ? imagenetClasses() : null, source: file });
         log(`imported ${file} → ${f.out} (${model.numParams().toLocaleString('en-US')} parameters, preset ${f.preset})`);
       }),

@@ -18,8 +18,12 @@ const program = new Command('googlenet')
   .showHelpAfterError(false)
   // Commander wraps a parser's message ("option '--top-k <k>' argument '0' is invalid. …"); ours
   // already names the flag and the value, so print it alone.
-  .configureOutput({ outputError: (s, write) => write(`googlenet: ${s.replace(/^error: /, '').replace(/^option '[^']*' argument '.*?' is invalid\. /s, '')}`) });
+  .configureOutput({
+    outputError: (s, write) =>
+      write(`googlenet: ${s.replace(/^error: /, '').replace(/^option '[^']*' argument '.*?' is invalid\. /s, '')}`),
+  });
 
-for (const register of [registerSummary, registerPredict, registerImport, registerExport, registerTrain, registerEval, registerDownload]) register(program);
+for (const register of [registerSummary, registerPredict, registerImport, registerExport, registerTrain, registerEval, registerDownload])
+  register(program);
 program.commands.forEach((c) => c.option('--verbose', 'print stack traces on errors').configureOutput(program.configureOutput()));
 await program.parseAsync(process.argv);

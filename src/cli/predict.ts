@@ -21,8 +21,8 @@ export function register(program: Command): void {
       .description('classify images (JPEG, PNG, WebP): top-k labels with probabilities')
       .argument('<images...>', 'image files'),
   )
-    .option('--resize <s>', 'resize the shorter side to S (default: the model\'s, 256 for ImageNet models)', intOption('--resize'))
-    .option('--crop <s>', 'centre-crop to S×S (default: the model\'s input size, 224)', intOption('--crop'))
+    .option('--resize <s>', "resize the shorter side to S (default: the model's, 256 for ImageNet models)", intOption('--resize'))
+    .option('--crop <s>', "centre-crop to S×S (default: the model's input size, 224)", intOption('--crop'))
     .option('--top-k <k>', 'labels per image', intOption('--top-k'), 5)
     .option('--json', 'print a JSON array, one object per image', false)
     .option('--logits', 'include the raw logits', false)
@@ -30,7 +30,13 @@ export function register(program: Command): void {
       action(async (images: string[], f: Flags) => {
         const net = await loadFromFlags(f);
         const p = net.preprocessing;
-        const opts = { resize: f.resize ?? p.resize, crop: f.crop ?? p.crop, mean: p.mean, std: p.std, channels: net.model.config.inChannels as 1 | 3 };
+        const opts = {
+          resize: f.resize ?? p.resize,
+          crop: f.crop ?? p.crop,
+          mean: p.mean,
+          std: p.std,
+          channels: net.model.config.inChannels as 1 | 3,
+        };
         const size = net.model.config.inputSize;
         if (opts.crop !== size) throw new OptionError(`--crop: this model takes ${size}×${size} inputs, received ${opts.crop}`);
         const results: { file: string; top: { index: number; label: string; probability: number }[]; logits?: number[] }[] = [];

@@ -10,7 +10,8 @@ import { action, floatOption, intOption, log, presetOption, printJson } from './
 /** A parser for a flag that takes one of `choices`; the message names the flag and the value. */
 export function choiceOption<T extends string>(flag: string, choices: readonly T[]): (v: string) => T {
   return (v) => {
-    if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`${flag} expects one of ${choices.join(', ')}, received "${v}"`);
+    if (!(choices as readonly string[]).includes(v))
+      throw new InvalidArgumentError(`${flag} expects one of ${choices.join(', ')}, received "${v}"`);
     return v as T;
   };
 }
@@ -52,7 +53,9 @@ async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Prom
       process.stderr.write(`\n${sig} again: exiting now; the last checkpoint is kept\n`);
       process.exit(130);
     }
-    process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}${sig}: stopping after this step and saving a checkpoint (send it again to exit at once)\n`);
+    process.stderr.write(
+      `${process.stderr.isTTY ? '\n' : ''}${sig}: stopping after this step and saving a checkpoint (send it again to exit at once)\n`,
+    );
     stop.abort(sig);
   };
   process.on('SIGINT', onSignal);
@@ -70,18 +73,24 @@ export function register(program: Command): void {
     .command('train')
     .description('train GoogLeNet on a dataset; the --out folder gets checkpoints, metrics, curves and the model itself')
     .requiredOption('--dataset <name>', DATASET_NAMES.join(', '), datasetOption)
-    .option('--data <dir>', 'dataset folder (not needed for fashion-mnist-subset, nor fashion-mnist when Debian\'s dataset-fashion-mnist is installed)')
+    .option(
+      '--data <dir>',
+      "dataset folder (not needed for fashion-mnist-subset, nor fashion-mnist when Debian's dataset-fashion-mnist is installed)",
+    )
     .option('--val-data <dir>', 'folder datasets: a separate validation folder')
     .requiredOption('--out <dir>', 'run folder (a model directory once an epoch is done)')
     .option('--resume', 'continue the run in --out from its checkpoint (only --epochs, --threads, --workers may change)')
     .option('--preset <name>', `architecture: ${PRESETS.join(', ')} (default cifar)`, presetOption)
     .option('--width <w>', 'width multiplier on every hidden channel count (default 1)', floatOption('--width', 0.01, 4))
     .option('--aux', 'train the auxiliary classifiers too (loss + 0.3 × (aux1 + aux2))')
-    .option('--num-classes <n>', 'override the dataset\'s class count', intOption('--num-classes'))
-    .option('--in-channels <c>', 'override the dataset\'s channels (1 or 3)', intOption('--in-channels'))
-    .option('--input-size <s>', 'override the input size (default: the dataset\'s image size, else 224)', intOption('--input-size', 8))
-    .option('--dropout <p>', 'dropout before the classifier (default: the preset\'s)', floatOption('--dropout', 0, 0.99))
-    .option('--from <model>', 'fine-tune: start from a model directory or torchvision weights (.pth/.safetensors); the classifier is replaced')
+    .option('--num-classes <n>', "override the dataset's class count", intOption('--num-classes'))
+    .option('--in-channels <c>', "override the dataset's channels (1 or 3)", intOption('--in-channels'))
+    .option('--input-size <s>', "override the input size (default: the dataset's image size, else 224)", intOption('--input-size', 8))
+    .option('--dropout <p>', "dropout before the classifier (default: the preset's)", floatOption('--dropout', 0, 0.99))
+    .option(
+      '--from <model>',
+      'fine-tune: start from a model directory or torchvision weights (.pth/.safetensors); the classifier is replaced',
+    )
     .option('--from-preset <name>', 'architecture of a --from weight file (default torchvision)', presetOption)
     .option('--from-num-classes <n>', 'classes of a --from weight file (default 1000)', intOption('--from-num-classes'))
     .option('--from-transform-input', "a --from weight file uses torchvision's transform_input (its official ImageNet weights do)")
@@ -93,7 +102,11 @@ export function register(program: Command): void {
     .option('--momentum <m>', 'SGD momentum (default 0.9)', floatOption('--momentum', 0, 0.999))
     .option('--nesterov', 'SGD: Nesterov momentum')
     .option('--weight-decay <wd>', 'L2 weight decay (default 0 adam, 0.01 adamw, 5e-4 sgd)', floatOption('--weight-decay', 0))
-    .option('--schedule <name>', `learning-rate schedule: ${SCHEDULES.join(', ')} (default constant; step = ×0.96 every 8 epochs)`, choiceOption('--schedule', SCHEDULES))
+    .option(
+      '--schedule <name>',
+      `learning-rate schedule: ${SCHEDULES.join(', ')} (default constant; step = ×0.96 every 8 epochs)`,
+      choiceOption('--schedule', SCHEDULES),
+    )
     .option('--warmup-epochs <e>', 'linear warm-up epochs (default 0)', floatOption('--warmup-epochs', 0))
     .option('--gamma <g>', 'step schedule factor (default 0.96)', positiveOption('--gamma', 1))
     .option('--decay-every <e>', 'step schedule period in epochs (default 8)', positiveOption('--decay-every'))
@@ -101,22 +114,30 @@ export function register(program: Command): void {
     .option('--aux-weight <w>', 'weight of each auxiliary loss (default 0.3)', floatOption('--aux-weight', 0))
     .option('--label-smoothing <e>', 'label smoothing (default 0)', floatOption('--label-smoothing', 0, 0.99))
     .option('--clip-grad-norm <n>', 'clip the global gradient norm (default off)', positiveOption('--clip-grad-norm'))
-    .option('--ema <decay>', 'Polyak averaging of the weights with this decay per step, e.g. 0.999 (default off)', positiveOption('--ema', 0.999999))
+    .option(
+      '--ema <decay>',
+      'Polyak averaging of the weights with this decay per step, e.g. 0.999 (default off)',
+      positiveOption('--ema', 0.999999),
+    )
     .option('--ema-every <k>', 'fold the weights into the average every k steps (default 1)', intOption('--ema-every'))
     .option('--padding <p>', 'random-crop zero padding (default 2 at ≤ 28 px, 4 at 32 px)', intOption('--padding', 0))
     .option('--no-flip', 'no random horizontal flips')
-    .option('--inception-crop', 'the paper\'s Inception crop (default for image folders)')
+    .option('--inception-crop', "the paper's Inception crop (default for image folders)")
     .option('--photometric', 'photometric distortion (brightness, contrast, saturation)')
     .option('--limit-train <n>', 'train on a seeded random subset of N images', intOption('--limit-train'))
     .option('--limit-test <n>', 'validate on the first N test images', intOption('--limit-test'))
     .option('--val-holdout <n>', 'validate on N held-out training images instead of the test split', intOption('--val-holdout', 0))
-    .option('--keep <which>', 'the run folder\'s model: best (by validation top-1) or last (default best)', choiceOption('--keep', KEEP))
+    .option('--keep <which>', "the run folder's model: best (by validation top-1) or last (default best)", choiceOption('--keep', KEEP))
     .option('--seed <s>', 'seed of initialization, data order, augmentation and dropout (default 0)', intOption('--seed', 0))
     .option('--workers <n>', 'data-loader worker threads (default 1)', intOption('--workers', 0))
     .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', intOption('--threads'))
     .option('--log-every <n>', 'a metrics line (and a plain progress line) every N steps', intOption('--log-every'))
     .option('--max-steps <n>', 'stop after N steps of this invocation, with a checkpoint', intOption('--max-steps'))
-    .option('--progress <mode>', 'auto, tty, plain or none (default auto: a bar on a terminal)', choiceOption('--progress', ['auto', 'tty', 'plain', 'none'] as const))
+    .option(
+      '--progress <mode>',
+      'auto, tty, plain or none (default auto: a bar on a terminal)',
+      choiceOption('--progress', ['auto', 'tty', 'plain', 'none'] as const),
+    )
     .option('--json', 'print one JSON object with the result on stdout', false)
     .action(
       action(async (f: Flags) => {
@@ -139,13 +160,17 @@ export function register(program: Command): void {
           return;
         }
         if (r.status === 'interrupted') {
-          log(`stopped at epoch ${r.position.epoch + 1}, step ${r.position.step}; continue with: googlenet train --dataset ${f.dataset} --out ${f.out} --resume`);
+          log(
+            `stopped at epoch ${r.position.epoch + 1}, step ${r.position.step}; continue with: googlenet train --dataset ${f.dataset} --out ${f.out} --resume`,
+          );
           return;
         }
         const m = r.metrics;
         process.stdout.write(`run folder (a model directory): ${r.out}\n`);
         if (m) {
-          process.stdout.write(`validation top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)} (${m.n} images)${r.best ? `, best at epoch ${r.best.epoch + 1}` : ''}\n`);
+          process.stdout.write(
+            `validation top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)} (${m.n} images)${r.best ? `, best at epoch ${r.best.epoch + 1}` : ''}\n`,
+          );
           process.stdout.write(`Accuracy of Test Data: ${pct(m.top1)}\n`);
         }
         process.stdout.write(`curves: ${r.files.plots.filter((p) => p.endsWith('.png')).join(', ')}\n`);

@@ -14,14 +14,19 @@ export function findCifarDir(variant: CifarVariant, dir: string): string {
   const spec = CIFAR_SPECS[variant];
   const first = spec.train[0] as string;
   for (const d of [dir, join(dir, spec.folder)]) if (existsSync(join(d, first)) || existsSync(join(d, spec.test[0] as string))) return d;
-  throw new DatasetFormatError(`${variant}: cannot find ${first} in ${dir} or ${join(dir, spec.folder)}; run \`googlenet download ${variant} --dir ${dir}\``);
+  throw new DatasetFormatError(
+    `${variant}: cannot find ${first} in ${dir} or ${join(dir, spec.folder)}; run \`googlenet download ${variant} --dir ${dir}\``,
+  );
 }
 
 async function readClassNames(dir: string, variant: CifarVariant): Promise<string[]> {
   const spec = CIFAR_SPECS[variant];
   const p = join(dir, spec.classNamesFile);
   if (existsSync(p)) {
-    const names = (await readFile(p, 'utf8')).split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+    const names = (await readFile(p, 'utf8'))
+      .split(/\r?\n/)
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
     if (names.length === spec.numClasses) return names;
   }
   return [...spec.defaultClasses];
@@ -39,7 +44,10 @@ export async function loadCifar(variant: CifarVariant, dir: string, split: 'trai
   const rec = spec.labelBytes + PIXELS;
   const bufs: Uint8Array[] = [];
   for (const f of files) {
-    if (!existsSync(f)) throw new DatasetFormatError(`${variant}: missing ${f} (expected ${files.map((x) => x.slice(root.length + 1)).join(', ')} in ${root})`);
+    if (!existsSync(f))
+      throw new DatasetFormatError(
+        `${variant}: missing ${f} (expected ${files.map((x) => x.slice(root.length + 1)).join(', ')} in ${root})`,
+      );
     bufs.push(await readFile(f));
   }
   const n = bufs.reduce((a, b) => a + Math.floor(b.length / rec), 0);

@@ -14,9 +14,12 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 /** HWC pixels where (record r, y, x, c) = (r·13 + y·5 + x·3 + c·101) mod 256. */
 function pixels(n: number, seed = 0): Uint8Array {
   const px = new Uint8Array(n * 3072);
-  for (let r = 0; r < n; r++) for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) for (let c = 0; c < 3; c++) {
-    px[r * 3072 + (y * 32 + x) * 3 + c] = (r * 13 + seed + y * 5 + x * 3 + c * 101) % 256;
-  }
+  for (let r = 0; r < n; r++)
+    for (let y = 0; y < 32; y++)
+      for (let x = 0; x < 32; x++)
+        for (let c = 0; c < 3; c++) {
+          px[r * 3072 + (y * 32 + x) * 3 + c] = (r * 13 + seed + y * 5 + x * 3 + c * 101) % 256;
+        }
   return px;
 }
 
@@ -45,7 +48,8 @@ test('CIFAR-10: five training batches + test batch, in the cifar-10-batches-bin 
   const dir = join(tmp, 'c10');
   const bin = join(dir, 'cifar-10-batches-bin');
   mkdirSync(bin, { recursive: true });
-  for (let b = 1; b <= 5; b++) writeFileSync(join(bin, `data_batch_${b}.bin`), encodeCifarRecords('cifar10', pixels(2, b * 2), [b, (b + 5) % 10]));
+  for (let b = 1; b <= 5; b++)
+    writeFileSync(join(bin, `data_batch_${b}.bin`), encodeCifarRecords('cifar10', pixels(2, b * 2), [b, (b + 5) % 10]));
   writeFileSync(join(bin, 'test_batch.bin'), encodeCifarRecords('cifar10', pixels(3, 99), [9, 8, 7]));
   writeFileSync(join(bin, 'batches.meta.txt'), CIFAR10_CLASSES.join('\n') + '\n\n');
   const train = await loadCifar('cifar10', dir, 'train');
@@ -82,7 +86,9 @@ test('truncated CIFAR file: size is not a whole number of records', async () => 
   writeFileSync(f, encodeCifarRecords('cifar10', pixels(2), [1, 2]).subarray(0, 3073 + 1000));
   await assert.rejects(
     loadCifar('cifar10', dir, 'test'),
-    isFormatError(`${f}: 4073 bytes is not a whole number of 3073-byte CIFAR-10 records (1 label byte + 3072 pixels): 1 records and 1000 bytes left over (truncated or wrong format)`),
+    isFormatError(
+      `${f}: 4073 bytes is not a whole number of 3073-byte CIFAR-10 records (1 label byte + 3072 pixels): 1 records and 1000 bytes left over (truncated or wrong format)`,
+    ),
   );
   // A CIFAR-100 file read as CIFAR-10 fails the same way.
   const other = join(tmp, 'wrong-variant');
@@ -91,7 +97,9 @@ test('truncated CIFAR file: size is not a whole number of records', async () => 
   writeFileSync(g, encodeCifarRecords('cifar100', pixels(3), [1, 2, 3]));
   await assert.rejects(
     loadCifar('cifar10', other, 'test'),
-    isFormatError(`${g}: 9222 bytes is not a whole number of 3073-byte CIFAR-10 records (1 label byte + 3072 pixels): 3 records and 3 bytes left over (truncated or wrong format)`),
+    isFormatError(
+      `${g}: 9222 bytes is not a whole number of 3073-byte CIFAR-10 records (1 label byte + 3072 pixels): 3 records and 3 bytes left over (truncated or wrong format)`,
+    ),
   );
 });
 
@@ -100,10 +108,16 @@ test('labels out of range name the record and offset', async () => {
   mkdirSync(dir, { recursive: true });
   const f = join(dir, 'test_batch.bin');
   writeFileSync(f, encodeCifarRecords('cifar10', pixels(3), [1, 2, 10]));
-  await assert.rejects(loadCifar('cifar10', dir, 'test'), isFormatError(`${f}: label 10 of record 2 (offset 6146) is out of range; cifar10 has 10 classes (0–9)`));
+  await assert.rejects(
+    loadCifar('cifar10', dir, 'test'),
+    isFormatError(`${f}: label 10 of record 2 (offset 6146) is out of range; cifar10 has 10 classes (0–9)`),
+  );
   const g = join(dir, 'test.bin');
   writeFileSync(g, encodeCifarRecords('cifar100', pixels(2), [1, 2], [3, 20]));
-  await assert.rejects(loadCifar('cifar100', dir, 'test'), isFormatError(`${g}: coarse label 20 of record 1 (offset 3074) is out of range; cifar100 has 20 superclasses (0–19)`));
+  await assert.rejects(
+    loadCifar('cifar100', dir, 'test'),
+    isFormatError(`${g}: coarse label 20 of record 1 (offset 3074) is out of range; cifar100 has 20 superclasses (0–19)`),
+  );
 });
 
 test('missing files say where they were looked for and how to download them', async () => {
@@ -111,11 +125,15 @@ test('missing files say where they were looked for and how to download them', as
   mkdirSync(dir, { recursive: true });
   await assert.rejects(
     loadCifar('cifar10', dir, 'train'),
-    isFormatError(`cifar10: cannot find data_batch_1.bin in ${dir} or ${join(dir, 'cifar-10-batches-bin')}; run \`googlenet download cifar10 --dir ${dir}\``),
+    isFormatError(
+      `cifar10: cannot find data_batch_1.bin in ${dir} or ${join(dir, 'cifar-10-batches-bin')}; run \`googlenet download cifar10 --dir ${dir}\``,
+    ),
   );
   writeFileSync(join(dir, 'data_batch_1.bin'), encodeCifarRecords('cifar10', pixels(1), [1]));
   await assert.rejects(
     loadCifar('cifar10', dir, 'train'),
-    isFormatError(`cifar10: missing ${join(dir, 'data_batch_2.bin')} (expected data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin in ${dir})`),
+    isFormatError(
+      `cifar10: missing ${join(dir, 'data_batch_2.bin')} (expected data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin in ${dir})`,
+    ),
   );
 });

@@ -63,7 +63,12 @@ export interface CifarRecords {
  * are written there starting at sample `start` (so several batch files fill one buffer).
  * @throws DatasetFormatError when the size is not a whole number of records or a label is out of range.
  */
-export function parseCifarRecords(buf: Uint8Array, file: string, variant: CifarVariant, into?: { images: Uint8Array; labels: Uint8Array; coarse?: Uint8Array; start: number }): CifarRecords {
+export function parseCifarRecords(
+  buf: Uint8Array,
+  file: string,
+  variant: CifarVariant,
+  into?: { images: Uint8Array; labels: Uint8Array; coarse?: Uint8Array; start: number },
+): CifarRecords {
   const spec = CIFAR_SPECS[variant];
   const rec = spec.labelBytes + PIXELS;
   if (buf.length === 0 || buf.length % rec !== 0) {
@@ -82,11 +87,16 @@ export function parseCifarRecords(buf: Uint8Array, file: string, variant: CifarV
     const off = r * rec;
     const fine = buf[off + spec.labelBytes - 1] as number;
     if (fine >= spec.numClasses) {
-      throw new DatasetFormatError(`${file}: label ${fine} of record ${r} (offset ${off + spec.labelBytes - 1}) is out of range; ${variant} has ${spec.numClasses} classes (0–${spec.numClasses - 1})`);
+      throw new DatasetFormatError(
+        `${file}: label ${fine} of record ${r} (offset ${off + spec.labelBytes - 1}) is out of range; ${variant} has ${spec.numClasses} classes (0–${spec.numClasses - 1})`,
+      );
     }
     if (coarse) {
       const c = buf[off] as number;
-      if (c >= 20) throw new DatasetFormatError(`${file}: coarse label ${c} of record ${r} (offset ${off}) is out of range; cifar100 has 20 superclasses (0–19)`);
+      if (c >= 20)
+        throw new DatasetFormatError(
+          `${file}: coarse label ${c} of record ${r} (offset ${off}) is out of range; cifar100 has 20 superclasses (0–19)`,
+        );
       coarse[start + r] = c;
     }
     labels[start + r] = fine;
@@ -102,7 +112,12 @@ export function parseCifarRecords(buf: Uint8Array, file: string, variant: CifarV
 }
 
 /** Encodes HWC 32×32×3 images and labels as CIFAR binary records (the inverse of `parseCifarRecords`). */
-export function encodeCifarRecords(variant: CifarVariant, images: Uint8Array, labels: ArrayLike<number>, coarseLabels?: ArrayLike<number>): Uint8Array {
+export function encodeCifarRecords(
+  variant: CifarVariant,
+  images: Uint8Array,
+  labels: ArrayLike<number>,
+  coarseLabels?: ArrayLike<number>,
+): Uint8Array {
   const spec = CIFAR_SPECS[variant];
   const rec = spec.labelBytes + PIXELS;
   const n = labels.length;
@@ -129,4 +144,3 @@ export class CifarDataset extends MemoryDataset {
     this.coarseClasses = coarseLabels ? CIFAR100_COARSE_CLASSES : undefined;
   }
 }
-

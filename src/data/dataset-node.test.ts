@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { OptionError } from '../errors.js';
-import { DEBIAN_FASHION_MNIST_DIR, MemoryDataset, SubsetDataset, datasetFromSource, embeddedSubsetDir, openDataset, type DatasetName } from './dataset-node.js';
+import {
+  DEBIAN_FASHION_MNIST_DIR,
+  MemoryDataset,
+  SubsetDataset,
+  datasetFromSource,
+  embeddedSubsetDir,
+  openDataset,
+  type DatasetName,
+} from './dataset-node.js';
 import { encodeIdx } from './idx.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gl-dataset-'));
@@ -26,11 +34,22 @@ function counts(labels: ArrayLike<number>): number[] {
 test('an unknown dataset name, an unknown split and a missing --data are one clear line each', async () => {
   await assert.rejects(
     openDataset({ name: 'imagenet' as DatasetName }),
-    isOptionError('unknown dataset "imagenet" (--dataset); expected one of fashion-mnist, mnist, cifar10, cifar100, folder, fashion-mnist-subset'),
+    isOptionError(
+      'unknown dataset "imagenet" (--dataset); expected one of fashion-mnist, mnist, cifar10, cifar100, folder, fashion-mnist-subset',
+    ),
   );
-  await assert.rejects(openDataset({ name: 'mnist', split: 'val' as 'test' }), isOptionError('unknown split "val"; expected train or test'));
-  await assert.rejects(openDataset({ name: 'mnist' }), isOptionError('dataset mnist needs --data DIR (a folder with the four IDX files; `googlenet download mnist --dir DIR` fetches them)'));
-  await assert.rejects(openDataset({ name: 'cifar10' }), isOptionError('dataset cifar10 needs --data DIR (the folder of the binary version; `googlenet download cifar10 --dir DIR` fetches it)'));
+  await assert.rejects(
+    openDataset({ name: 'mnist', split: 'val' as 'test' }),
+    isOptionError('unknown split "val"; expected train or test'),
+  );
+  await assert.rejects(
+    openDataset({ name: 'mnist' }),
+    isOptionError('dataset mnist needs --data DIR (a folder with the four IDX files; `googlenet download mnist --dir DIR` fetches them)'),
+  );
+  await assert.rejects(
+    openDataset({ name: 'cifar10' }),
+    isOptionError('dataset cifar10 needs --data DIR (the folder of the binary version; `googlenet download cifar10 --dir DIR` fetches it)'),
+  );
 });
 
 test('the embedded Fashion-MNIST subset: 3,000 train / 1,000 test, balanced, 28×28×1, resolved from the module', async () => {
@@ -55,22 +74,34 @@ test('the embedded Fashion-MNIST subset: 3,000 train / 1,000 test, balanced, 28�
 test('mnist from a --data folder of gzipped IDX files', async () => {
   const n = 20;
   writeFileSync(join(tmp, 'train-images-idx3-ubyte.gz'), gzipSync(encodeIdx([n, 28, 28], new Uint8Array(n * 784).fill(3))));
-  writeFileSync(join(tmp, 'train-labels-idx1-ubyte.gz'), gzipSync(encodeIdx([n], Uint8Array.from({ length: n }, (_, i) => i % 10))));
+  writeFileSync(
+    join(tmp, 'train-labels-idx1-ubyte.gz'),
+    gzipSync(
+      encodeIdx(
+        [n],
+        Uint8Array.from({ length: n }, (_, i) => i % 10),
+      ),
+    ),
+  );
   const ds = await openDataset({ name: 'mnist', data: tmp });
   assert.equal(ds.size, n);
   assert.deepEqual([ds.mean, ds.std], [[0.1307], [0.3081]]);
   assert.equal(ds.name, 'mnist');
 });
 
-test('fashion-mnist without --data reads Debian\'s /usr/share/datasets/fashion-mnist (60,000 / 10,000)', { skip: !existsSync(DEBIAN_FASHION_MNIST_DIR) && `${DEBIAN_FASHION_MNIST_DIR} is not installed` }, async () => {
-  const train = await openDataset({ name: 'fashion-mnist' });
-  assert.equal(train.size, 60000);
-  assert.ok(train instanceof MemoryDataset);
-  assert.deepEqual(counts(train.labels), new Array(10).fill(6000));
-  const t = await openDataset({ name: 'fashion-mnist', split: 'test' });
-  assert.equal(t.size, 10000);
-  assert.deepEqual([t.height, t.width, t.channels], [28, 28, 1]);
-});
+test(
+  "fashion-mnist without --data reads Debian's /usr/share/datasets/fashion-mnist (60,000 / 10,000)",
+  { skip: !existsSync(DEBIAN_FASHION_MNIST_DIR) && `${DEBIAN_FASHION_MNIST_DIR} is not installed` },
+  async () => {
+    const train = await openDataset({ name: 'fashion-mnist' });
+    assert.equal(train.size, 60000);
+    assert.ok(train instanceof MemoryDataset);
+    assert.deepEqual(counts(train.labels), new Array(10).fill(6000));
+    const t = await openDataset({ name: 'fashion-mnist', split: 'test' });
+    assert.equal(t.size, 10000);
+    assert.deepEqual([t.height, t.width, t.channels], [28, 28, 1]);
+  },
+);
 
 test('datasetFromSource rebuilds memory and subset datasets without copying shared pixels', async () => {
   const ds = await openDataset({ name: 'fashion-mnist-subset', split: 'test' });

@@ -16,20 +16,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { OptionError } from '../errors.js';
 import { loadCifar } from './cifar-node.js';
-import {
-  DATASET_NAMES,
-  MemoryDataset,
-  idxDatasetInfo,
-  SubsetDataset,
-  type Dataset,
-  type DatasetName,
-  type DatasetSource,
-} from './core.js';
+import { DATASET_NAMES, MemoryDataset, idxDatasetInfo, SubsetDataset, type Dataset, type DatasetName, type DatasetSource } from './core.js';
 import { FolderDataset, listClassFolders, openImageFolder, resolveFolderSplit, type OnUnreadable } from './folder-node.js';
 import { findIdxFiles, loadIdxDataset } from './idx-node.js';
 
 export * from './core.js';
-
 
 /** Where Debian's `dataset-fashion-mnist` package installs the four gzipped IDX files. */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -104,7 +95,9 @@ export async function openDataset(options: OpenDatasetOptions): Promise<Dataset>
       if (!data) throw new OptionError('dataset folder needs --data DIR (a folder with one sub-folder of images per class)');
       const where = await resolveFolderSplit(data, split, options.valData);
       if (!where) {
-        throw new OptionError(`folder dataset ${data} has no validation split: pass --val-data DIR, or use ${data}/train and ${data}/val sub-folders`);
+        throw new OptionError(
+          `folder dataset ${data} has no validation split: pass --val-data DIR, or use ${data}/train and ${data}/val sub-folders`,
+        );
       }
       let classes: string[] | undefined;
       if (split === 'test' && where.trainRoot && where.trainRoot !== where.root && options.data && existsSync(where.trainRoot)) {
@@ -125,14 +118,21 @@ export function datasetFromSource(source: DatasetSource, options: { onWarning?: 
   switch (source.kind) {
     case 'memory': {
       const { info } = source;
-      if (info.height === null || info.width === null) throw new TypeError(`${info.name}: an in-memory dataset needs a fixed height and width`);
+      if (info.height === null || info.width === null)
+        throw new TypeError(`${info.name}: an in-memory dataset needs a fixed height and width`);
       return new MemoryDataset({ ...info, height: info.height, width: info.width }, source.images, source.labels);
     }
     case 'folder':
       return new FolderDataset(
         source.root,
         { classes: source.info.classes, files: source.files, labels: source.labels },
-        { name: source.info.name, onUnreadable: source.onUnreadable, mean: source.info.mean, std: source.info.std, ...(options.onWarning ? { onWarning: options.onWarning } : {}) },
+        {
+          name: source.info.name,
+          onUnreadable: source.onUnreadable,
+          mean: source.info.mean,
+          std: source.info.std,
+          ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+        },
       );
     case 'subset':
       return new SubsetDataset(datasetFromSource(source.parent, options), source.indices);

@@ -59,20 +59,45 @@ const pixels = (n: number): Uint8Array => Uint8Array.from({ length: n * 3072 }, 
 const served = new Map<string, Uint8Array>();
 const requests: string[] = [];
 const n = 6;
-served.set('/mnist/train-images-idx3-ubyte.gz', gzipSync(encodeIdx([n, 28, 28], Uint8Array.from({ length: n * 784 }, (_, i) => i % 256))));
-served.set('/mnist/train-labels-idx1-ubyte.gz', gzipSync(encodeIdx([n], Uint8Array.from({ length: n }, (_, i) => i))));
+served.set(
+  '/mnist/train-images-idx3-ubyte.gz',
+  gzipSync(
+    encodeIdx(
+      [n, 28, 28],
+      Uint8Array.from({ length: n * 784 }, (_, i) => i % 256),
+    ),
+  ),
+);
+served.set(
+  '/mnist/train-labels-idx1-ubyte.gz',
+  gzipSync(
+    encodeIdx(
+      [n],
+      Uint8Array.from({ length: n }, (_, i) => i),
+    ),
+  ),
+);
 served.set('/mnist/t10k-images-idx3-ubyte.gz', gzipSync(encodeIdx([2, 28, 28], new Uint8Array(2 * 784))));
 served.set('/mnist/t10k-labels-idx1-ubyte.gz', gzipSync(encodeIdx([2], Uint8Array.from([3, 4]))));
 const c10: { name: string; data?: Uint8Array; type?: '0' | '5' | '2' }[] = [{ name: 'cifar-10-batches-bin/', type: '5' }];
-for (let b = 1; b <= 5; b++) c10.push({ name: `cifar-10-batches-bin/data_batch_${b}.bin`, data: encodeCifarRecords('cifar10', pixels(2), [b, b + 1]) });
+for (let b = 1; b <= 5; b++)
+  c10.push({ name: `cifar-10-batches-bin/data_batch_${b}.bin`, data: encodeCifarRecords('cifar10', pixels(2), [b, b + 1]) });
 c10.push({ name: 'cifar-10-batches-bin/test_batch.bin', data: encodeCifarRecords('cifar10', pixels(3), [0, 1, 9]) });
-c10.push({ name: 'cifar-10-batches-bin/batches.meta.txt', data: new TextEncoder().encode('airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n') });
+c10.push({
+  name: 'cifar-10-batches-bin/batches.meta.txt',
+  data: new TextEncoder().encode('airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n'),
+});
 c10.push({ name: 'cifar-10-batches-bin/link', type: '2' });
 served.set('/cifar/cifar-10-binary.tar.gz', gzipSync(tar(c10)));
-served.set('/cifar/cifar-100-binary.tar.gz', gzipSync(tar([
-  { name: 'cifar-100-binary/train.bin', data: encodeCifarRecords('cifar100', pixels(4), [1, 2, 3, 99], [0, 1, 2, 19]) },
-  { name: 'cifar-100-binary/test.bin', data: encodeCifarRecords('cifar100', pixels(1), [5], [5]) },
-])));
+served.set(
+  '/cifar/cifar-100-binary.tar.gz',
+  gzipSync(
+    tar([
+      { name: 'cifar-100-binary/train.bin', data: encodeCifarRecords('cifar100', pixels(4), [1, 2, 3, 99], [0, 1, 2, 19]) },
+      { name: 'cifar-100-binary/test.bin', data: encodeCifarRecords('cifar100', pixels(1), [5], [5]) },
+    ]),
+  ),
+);
 served.set('/evil/cifar-10-binary.tar.gz', gzipSync(tar([{ name: '../escaped.bin', data: new Uint8Array(10) }])));
 const good = served.get('/cifar/cifar-10-binary.tar.gz') as Uint8Array;
 served.set('/cut/cifar-10-binary.tar.gz', good.subarray(0, Math.floor(good.length / 2)));
@@ -105,9 +130,13 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const noPartFiles = (dir: string): void => assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), []);
+const noPartFiles = (dir: string): void =>
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+  );
 
-test('the checksum table holds torchvision\'s MD5s and the CIFAR binary archives\'', () => {
+test("the checksum table holds torchvision's MD5s and the CIFAR binary archives'", () => {
   assert.equal(DOWNLOADS.mnist.files[0]?.md5, 'f68b3c2dcbeaaa9fbdd348bbdeb94873');
   assert.equal(DOWNLOADS['fashion-mnist'].files[3]?.md5, 'bb300cfdad3c16e7a12a480ee83cd310');
   assert.equal(DOWNLOADS.cifar10.files[0]?.md5, 'c32a1d4ab5d03f1284b67883e8d87530');
@@ -119,8 +148,16 @@ test('downloads, verifies and keeps MNIST files; a second run downloads nothing'
   const dir = join(tmp, 'mnist');
   const lines: string[] = [];
   const r = await download('mnist', dir, { baseUrl: `${base}/mnist/`, checksums: mnistSums, log: (l) => lines.push(l) });
-  assert.deepEqual(r.files, ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']);
-  assert.deepEqual(readFileSync(join(dir, 'train-labels-idx1-ubyte.gz')), Buffer.from(served.get('/mnist/train-labels-idx1-ubyte.gz') as Uint8Array));
+  assert.deepEqual(r.files, [
+    'train-images-idx3-ubyte.gz',
+    'train-labels-idx1-ubyte.gz',
+    't10k-images-idx3-ubyte.gz',
+    't10k-labels-idx1-ubyte.gz',
+  ]);
+  assert.deepEqual(
+    readFileSync(join(dir, 'train-labels-idx1-ubyte.gz')),
+    Buffer.from(served.get('/mnist/train-labels-idx1-ubyte.gz') as Uint8Array),
+  );
   assert.ok(lines.includes(`downloading ${base}/mnist/train-images-idx3-ubyte.gz`));
   noPartFiles(dir);
   const ds = await openDataset({ name: 'mnist', data: r.dir });
@@ -137,7 +174,10 @@ test('a wrong checksum is refused and nothing half-written is left', async () =>
   const got = mnistSums['train-images-idx3-ubyte.gz'];
   await assert.rejects(download('mnist', dir, { baseUrl: `${base}/mnist/`, checksums: wrong }), (e: unknown) => {
     assert.ok(e instanceof DatasetFormatError);
-    assert.equal(e.message, `checksum mismatch for train-images-idx3-ubyte.gz: expected 0123456789abcdef0123456789abcdef, got ${got} (from ${base}/mnist/train-images-idx3-ubyte.gz; the file was deleted)`);
+    assert.equal(
+      e.message,
+      `checksum mismatch for train-images-idx3-ubyte.gz: expected 0123456789abcdef0123456789abcdef, got ${got} (from ${base}/mnist/train-images-idx3-ubyte.gz; the file was deleted)`,
+    );
     return true;
   });
   assert.deepEqual(readdirSync(dir), []);
@@ -151,17 +191,30 @@ test('HTTP errors and unreachable servers are one line naming the URL', async ()
     return true;
   });
   await assert.rejects(
-    download('fashion-mnist', dir, { baseUrl: 'http://offline.invalid/', fetchImpl: () => Promise.reject(new TypeError('fetch failed', { cause: new Error('getaddrinfo ENOTFOUND offline.invalid') })) }),
+    download('fashion-mnist', dir, {
+      baseUrl: 'http://offline.invalid/',
+      fetchImpl: () => Promise.reject(new TypeError('fetch failed', { cause: new Error('getaddrinfo ENOTFOUND offline.invalid') })),
+    }),
     /^DatasetFormatError: cannot download http:\/\/offline.invalid\/train-images-idx3-ubyte.gz: getaddrinfo ENOTFOUND offline.invalid \(offline\?\)$/,
   );
   noPartFiles(dir);
-  await assert.rejects(download('imagenet', dir), (e: unknown) => e instanceof OptionError && e.message === 'cannot download "imagenet": expected one of mnist, fashion-mnist, cifar10, cifar100 (image folders are not downloadable)');
+  await assert.rejects(
+    download('imagenet', dir),
+    (e: unknown) =>
+      e instanceof OptionError &&
+      e.message ===
+        'cannot download "imagenet": expected one of mnist, fashion-mnist, cifar10, cifar100 (image folders are not downloadable)',
+  );
 });
 
 test('CIFAR-10/100: the tar.gz is verified, extracted into the layout the loader reads, then removed', async () => {
   const dir = join(tmp, 'cifar');
   const sum10 = md5(served.get('/cifar/cifar-10-binary.tar.gz') as Uint8Array);
-  const r = await download('cifar10', dir, { baseUrl: `${base}/cifar/`, checksums: { 'cifar-10-binary.tar.gz': sum10 }, extracts: c10Extracts });
+  const r = await download('cifar10', dir, {
+    baseUrl: `${base}/cifar/`,
+    checksums: { 'cifar-10-binary.tar.gz': sum10 },
+    extracts: c10Extracts,
+  });
   assert.equal(r.files.length, 6);
   assert.ok(!existsSync(join(dir, 'cifar-10-binary.tar.gz')));
   assert.ok(!existsSync(join(dir, 'cifar-10-batches-bin', 'link')), 'links are not extracted');
@@ -177,7 +230,12 @@ test('CIFAR-10/100: the tar.gz is verified, extracted into the layout the loader
   await download('cifar100', dir, {
     baseUrl: `${base}/cifar/`,
     checksums: { 'cifar-100-binary.tar.gz': sum100 },
-    extracts: { 'cifar-100-binary.tar.gz': [{ path: 'cifar-100-binary/train.bin', bytes: 4 * 3074 }, { path: 'cifar-100-binary/test.bin', bytes: 3074 }] },
+    extracts: {
+      'cifar-100-binary.tar.gz': [
+        { path: 'cifar-100-binary/train.bin', bytes: 4 * 3074 },
+        { path: 'cifar-100-binary/test.bin', bytes: 3074 },
+      ],
+    },
     keepArchive: true,
   });
   assert.ok(existsSync(join(dir, 'cifar-100-binary.tar.gz')));
@@ -189,11 +247,17 @@ test('CIFAR-10/100: the tar.gz is verified, extracted into the layout the loader
 test('archives: a path leaving the folder, a truncated archive and a missing member are refused; nothing is left behind', async () => {
   const evil = join(tmp, 'evil');
   const sumEvil = md5(served.get('/evil/cifar-10-binary.tar.gz') as Uint8Array);
-  await assert.rejects(download('cifar10', evil, { baseUrl: `${base}/evil/`, checksums: { 'cifar-10-binary.tar.gz': sumEvil }, extracts: c10Extracts }), (e: unknown) => {
-    assert.ok(e instanceof DatasetFormatError);
-    assert.equal(e.message, `${join(evil, 'cifar-10-binary.tar.gz')}: refusing to extract "../escaped.bin": the path leaves the target folder`);
-    return true;
-  });
+  await assert.rejects(
+    download('cifar10', evil, { baseUrl: `${base}/evil/`, checksums: { 'cifar-10-binary.tar.gz': sumEvil }, extracts: c10Extracts }),
+    (e: unknown) => {
+      assert.ok(e instanceof DatasetFormatError);
+      assert.equal(
+        e.message,
+        `${join(evil, 'cifar-10-binary.tar.gz')}: refusing to extract "../escaped.bin": the path leaves the target folder`,
+      );
+      return true;
+    },
+  );
   assert.ok(!existsSync(join(tmp, 'escaped.bin')));
   assert.deepEqual(readdirSync(evil), ['cifar-10-binary.tar.gz']); // the verified archive stays; no extraction debris
 
@@ -208,8 +272,14 @@ test('archives: a path leaving the folder, a truncated archive and a missing mem
   const partial = join(tmp, 'partial');
   const sum10 = md5(served.get('/cifar/cifar-10-binary.tar.gz') as Uint8Array);
   await assert.rejects(
-    download('cifar10', partial, { baseUrl: `${base}/cifar/`, checksums: { 'cifar-10-binary.tar.gz': sum10 }, extracts: { 'cifar-10-binary.tar.gz': [{ path: 'cifar-10-batches-bin/data_batch_9.bin', bytes: 1 }] } }),
-    (e: unknown) => e instanceof DatasetFormatError && e.message === `${join(partial, 'cifar-10-binary.tar.gz')}: the archive has no cifar-10-batches-bin/data_batch_9.bin`,
+    download('cifar10', partial, {
+      baseUrl: `${base}/cifar/`,
+      checksums: { 'cifar-10-binary.tar.gz': sum10 },
+      extracts: { 'cifar-10-binary.tar.gz': [{ path: 'cifar-10-batches-bin/data_batch_9.bin', bytes: 1 }] },
+    }),
+    (e: unknown) =>
+      e instanceof DatasetFormatError &&
+      e.message === `${join(partial, 'cifar-10-binary.tar.gz')}: the archive has no cifar-10-batches-bin/data_batch_9.bin`,
   );
   assert.deepEqual(readdirSync(partial), ['cifar-10-binary.tar.gz']);
 });

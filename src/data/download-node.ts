@@ -206,7 +206,9 @@ export async function download(name: string, dir: string, options: DownloadOptio
           const got = await fetchToFile(url, tmp, fetchImpl);
           if (got !== md5) {
             await rm(tmp, { force: true });
-            throw new DatasetFormatError(`checksum mismatch for ${remote.file}: expected ${md5}, got ${got} (from ${url}; the file was deleted)`);
+            throw new DatasetFormatError(
+              `checksum mismatch for ${remote.file}: expected ${md5}, got ${got} (from ${url}; the file was deleted)`,
+            );
           }
           await rename(tmp, final);
           log(`verified ${remote.file} (md5 ${md5})`);
@@ -315,7 +317,8 @@ export async function extractTarGz(archive: string, dest: string): Promise<strin
     const stored = octal(h, 148, 8);
     let sum = 0;
     for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : (h[i] as number);
-    if (sum !== stored) throw new DatasetFormatError(`${archive}: corrupt tar header at offset ${offset - 512} (checksum ${sum}, header says ${stored})`);
+    if (sum !== stored)
+      throw new DatasetFormatError(`${archive}: corrupt tar header at offset ${offset - 512} (checksum ${sum}, header says ${stored})`);
     const type = String.fromCharCode(h[156] as number);
     const size = octal(h, 124, 12);
     let name = cstr(h, 0, 100);
@@ -406,7 +409,9 @@ export async function extractTarGz(archive: string, dest: string): Promise<strin
       }
     }
     if (!ended && (remaining > 0 || header.length > 0)) {
-      throw new DatasetFormatError(`${archive}: truncated archive: ${current ? `member ${current} is missing ${remaining} bytes` : 'incomplete header'} at offset ${offset}`);
+      throw new DatasetFormatError(
+        `${archive}: truncated archive: ${current ? `member ${current} is missing ${remaining} bytes` : 'incomplete header'} at offset ${offset}`,
+      );
     }
   } catch (e) {
     if (st.sink) await st.sink.close().catch(() => undefined);

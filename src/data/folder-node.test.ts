@@ -19,7 +19,9 @@ function rgb(w: number, h: number, base: number): Buffer {
 }
 
 async function png(path: string, w: number, h: number, base: number): Promise<void> {
-  await sharp(rgb(w, h, base), { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
+  await sharp(rgb(w, h, base), { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toFile(path);
 }
 
 const root = join(tmp, 'animals');
@@ -28,11 +30,20 @@ before(async () => {
   mkdirSync(join(root, 'cat', 'nested'), { recursive: true });
   await png(join(root, 'cat', 'b.png'), 6, 4, 1);
   await png(join(root, 'cat', 'nested', 'a.PNG'), 5, 5, 2);
-  await sharp(rgb(8, 6, 3), { raw: { width: 8, height: 6, channels: 3 } }).jpeg({ quality: 95 }).toFile(join(root, 'dog', 'd.jpg'));
-  await sharp(rgb(7, 3, 4), { raw: { width: 7, height: 3, channels: 3 } }).webp({ lossless: true }).toFile(join(root, 'dog', 'e.webp'));
+  await sharp(rgb(8, 6, 3), { raw: { width: 8, height: 6, channels: 3 } })
+    .jpeg({ quality: 95 })
+    .toFile(join(root, 'dog', 'd.jpg'));
+  await sharp(rgb(7, 3, 4), { raw: { width: 7, height: 3, channels: 3 } })
+    .webp({ lossless: true })
+    .toFile(join(root, 'dog', 'e.webp'));
   // Greyscale and RGBA PNGs are decoded to RGB.
-  await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } }).toColourspace('b-w').png().toFile(join(root, 'bird', 'grey.png'));
-  await sharp(Buffer.from([10, 20, 30, 128, 40, 50, 60, 255]), { raw: { width: 2, height: 1, channels: 4 } }).png().toFile(join(root, 'bird', 'rgba.png'));
+  await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toFile(join(root, 'bird', 'grey.png'));
+  await sharp(Buffer.from([10, 20, 30, 128, 40, 50, 60, 255]), { raw: { width: 2, height: 1, channels: 4 } })
+    .png()
+    .toFile(join(root, 'bird', 'rgba.png'));
   writeFileSync(join(root, 'bird', 'notes.txt'), 'ignored');
   writeFileSync(join(root, 'bird', '.hidden.png'), 'ignored');
 });
@@ -81,7 +92,12 @@ test('missing folder, a folder without class sub-folders, and one without images
   const flat = join(tmp, 'flat');
   mkdirSync(flat);
   await png(join(flat, 'x.png'), 2, 2, 0);
-  await assert.rejects(openImageFolder(flat), isFormatError(`folder dataset ${flat}: no class sub-folders (expected one sub-folder per class, e.g. ${join(flat, 'cat', '0001.jpg')})`));
+  await assert.rejects(
+    openImageFolder(flat),
+    isFormatError(
+      `folder dataset ${flat}: no class sub-folders (expected one sub-folder per class, e.g. ${join(flat, 'cat', '0001.jpg')})`,
+    ),
+  );
   const empty = join(tmp, 'empty');
   mkdirSync(join(empty, 'a'), { recursive: true });
   mkdirSync(join(empty, 'b'), { recursive: true });
@@ -107,7 +123,9 @@ test('unreadable files: error by default (naming the file and how to skip), or s
   const strict = await openImageFolder(dir);
   await assert.rejects(
     strict.get(1),
-    isFormatError(`cannot decode image ${bad} (Input file contains unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`),
+    isFormatError(
+      `cannot decode image ${bad} (Input file contains unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`,
+    ),
   );
 
   const warnings: string[] = [];
@@ -123,13 +141,23 @@ test('unreadable files: error by default (naming the file and how to skip), or s
   const verified = await openImageFolder(dir, { verify: true, onUnreadable: 'skip', onWarning: (m) => w2.push(m) });
   assert.equal(verified.size, 2);
   assert.equal(w2.length, 1);
-  await assert.rejects(openImageFolder(dir, { verify: true }), isFormatError(`cannot decode image ${bad} (Input file contains unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`));
+  await assert.rejects(
+    openImageFolder(dir, { verify: true }),
+    isFormatError(
+      `cannot decode image ${bad} (Input file contains unsupported image format); pass --on-unreadable skip to skip unreadable files with a warning`,
+    ),
+  );
   // A truncated PNG is unreadable too.
   const trunc = join(dir, 'b', '4.png');
-  const full = await sharp(rgb(16, 16, 5), { raw: { width: 16, height: 16, channels: 3 } }).png().toBuffer();
+  const full = await sharp(rgb(16, 16, 5), { raw: { width: 16, height: 16, channels: 3 } })
+    .png()
+    .toBuffer();
   writeFileSync(trunc, full.subarray(0, full.length - 40));
   const again = await openImageFolder(dir);
-  await assert.rejects(again.get(3), (e: unknown) => e instanceof DatasetFormatError && e.message.startsWith(`cannot decode image ${trunc} (`));
+  await assert.rejects(
+    again.get(3),
+    (e: unknown) => e instanceof DatasetFormatError && e.message.startsWith(`cannot decode image ${trunc} (`),
+  );
 });
 
 test('openDataset folder: data/train + data/val layout, --val-data, and a missing validation split', async () => {
@@ -158,10 +186,16 @@ test('openDataset folder: data/train + data/val layout, --val-data, and a missin
   );
   await assert.rejects(openDataset({ name: 'folder', data: root, split: 'test' }), (e: unknown) => {
     assert.ok(e instanceof OptionError);
-    assert.equal(e.message, `folder dataset ${root} has no validation split: pass --val-data DIR, or use ${root}/train and ${root}/val sub-folders`);
+    assert.equal(
+      e.message,
+      `folder dataset ${root} has no validation split: pass --val-data DIR, or use ${root}/train and ${root}/val sub-folders`,
+    );
     return true;
   });
-  await assert.rejects(openDataset({ name: 'folder', split: 'train' }), /^OptionError: dataset folder needs --data DIR \(a folder with one sub-folder of images per class\)$/);
+  await assert.rejects(
+    openDataset({ name: 'folder', split: 'train' }),
+    /^OptionError: dataset folder needs --data DIR \(a folder with one sub-folder of images per class\)$/,
+  );
 });
 
 test('decodeImageFile reports sharp errors for missing files', async () => {

@@ -56,7 +56,8 @@ export async function listClassFolders(root: string): Promise<string[]> {
   } catch {
     throw new DatasetFormatError(`folder dataset: ${root} does not exist (--data)`);
   }
-  if (!st.isDirectory()) throw new DatasetFormatError(`folder dataset: ${root} is not a folder (--data expects a folder with one sub-folder per class)`);
+  if (!st.isDirectory())
+    throw new DatasetFormatError(`folder dataset: ${root} is not a folder (--data expects a folder with one sub-folder per class)`);
   const entries = await readdir(root, { withFileTypes: true });
   const names: string[] = [];
   for (const e of entries) {
@@ -83,13 +84,17 @@ export async function listImageFolder(
   const found = await listClassFolders(root);
   const extList = [...exts].join(', ');
   if (found.length === 0) {
-    throw new DatasetFormatError(`folder dataset ${root}: no class sub-folders (expected one sub-folder per class, e.g. ${join(root, 'cat', '0001.jpg')})`);
+    throw new DatasetFormatError(
+      `folder dataset ${root}: no class sub-folders (expected one sub-folder per class, e.g. ${join(root, 'cat', '0001.jpg')})`,
+    );
   }
   const classes = options.classes ? [...options.classes] : found;
   const index = new Map(classes.map((c, i) => [c, i]));
   for (const c of found) {
     if (!index.has(c)) {
-      throw new DatasetFormatError(`folder dataset ${root}: class folder "${c}" is not one of the ${classes.length} training classes (${classes.slice(0, 5).join(', ')}${classes.length > 5 ? ', …' : ''})`);
+      throw new DatasetFormatError(
+        `folder dataset ${root}: class folder "${c}" is not one of the ${classes.length} training classes (${classes.slice(0, 5).join(', ')}${classes.length > 5 ? ', …' : ''})`,
+      );
     }
   }
   const files: string[] = [];
@@ -102,7 +107,9 @@ export async function listImageFolder(
     for (let i = before; i < files.length; i++) labels.push(index.get(c) as number);
   }
   if (files.length === 0) {
-    throw new DatasetFormatError(`folder dataset ${root}: no images found in ${found.length} class sub-folder${found.length === 1 ? '' : 's'} (looked for ${extList})`);
+    throw new DatasetFormatError(
+      `folder dataset ${root}: no images found in ${found.length} class sub-folder${found.length === 1 ? '' : 's'} (looked for ${extList})`,
+    );
   }
   return { classes, files, labels: Int32Array.from(labels) };
 }
@@ -177,7 +184,8 @@ export class FolderDataset implements Dataset {
   }
 
   async get(i: number): Promise<Sample> {
-    if (!Number.isInteger(i) || i < 0 || i >= this.size) throw new RangeError(`${this.name}: sample index ${i} is out of range [0, ${this.size})`);
+    if (!Number.isInteger(i) || i < 0 || i >= this.size)
+      throw new RangeError(`${this.name}: sample index ${i} is out of range [0, ${this.size})`);
     for (let k = 0; k < this.size; k++) {
       const j = (i + k) % this.size;
       if (this.bad.has(j)) continue;
@@ -196,7 +204,16 @@ export class FolderDataset implements Dataset {
   }
 
   info(): DatasetInfo {
-    return { name: this.name, numClasses: this.numClasses, classes: [...this.classes], channels: 3, height: null, width: null, mean: [...this.mean], std: [...this.std] };
+    return {
+      name: this.name,
+      numClasses: this.numClasses,
+      classes: [...this.classes],
+      channels: 3,
+      height: null,
+      width: null,
+      mean: [...this.mean],
+      std: [...this.std],
+    };
   }
 
   source(): DatasetSource {
@@ -214,7 +231,11 @@ export class FolderDataset implements Dataset {
  * without the unreadable ones — each reported through `onWarning` — or, with `onUnreadable:
  * 'error'`, stops at the first.
  */
-export async function verifyFolder(listing: FolderListing, onUnreadable: OnUnreadable, onWarning: (message: string) => void = (m) => console.warn(m)): Promise<FolderListing> {
+export async function verifyFolder(
+  listing: FolderListing,
+  onUnreadable: OnUnreadable,
+  onWarning: (message: string) => void = (m) => console.warn(m),
+): Promise<FolderListing> {
   const keep: number[] = [];
   const concurrency = 8;
   const ok = new Uint8Array(listing.files.length);
@@ -235,11 +256,16 @@ export async function verifyFolder(listing: FolderListing, onUnreadable: OnUnrea
   await Promise.all(Array.from({ length: concurrency }, run));
   errors.sort((a, b) => a.i - b.i);
   const first = errors[0];
-  if (first && onUnreadable === 'error') throw new DatasetFormatError(`cannot decode image ${listing.files[first.i]} (${first.why}); ${SKIP_HINT}`);
+  if (first && onUnreadable === 'error')
+    throw new DatasetFormatError(`cannot decode image ${listing.files[first.i]} (${first.why}); ${SKIP_HINT}`);
   for (const e of errors) onWarning(`warning: skipping unreadable image ${listing.files[e.i]} (${e.why})`);
   for (let i = 0; i < listing.files.length; i++) if (ok[i]) keep.push(i);
   if (keep.length === 0) throw new DatasetFormatError(`folder dataset: none of its ${listing.files.length} images can be decoded`);
-  return { classes: listing.classes, files: keep.map((i) => listing.files[i] as string), labels: Int32Array.from(keep, (i) => listing.labels[i] as number) };
+  return {
+    classes: listing.classes,
+    files: keep.map((i) => listing.files[i] as string),
+    labels: Int32Array.from(keep, (i) => listing.labels[i] as number),
+  };
 }
 
 /** Options of `openImageFolder`. */
@@ -255,7 +281,9 @@ export interface OpenFolderOptions extends FolderDatasetOptions {
 /** Lists `root` and returns a lazily decoded `FolderDataset`. */
 export async function openImageFolder(root: string, options: OpenFolderOptions = {}): Promise<FolderDataset> {
   const warn = options.onWarning ?? ((m: string) => console.warn(m));
-  const listOpts: { classes?: readonly string[]; extensions?: readonly string[]; onWarning: (message: string) => void } = { onWarning: warn };
+  const listOpts: { classes?: readonly string[]; extensions?: readonly string[]; onWarning: (message: string) => void } = {
+    onWarning: warn,
+  };
   if (options.classes) listOpts.classes = options.classes;
   if (options.extensions) listOpts.extensions = options.extensions;
   let listing = await listImageFolder(root, listOpts);
@@ -267,7 +295,11 @@ export async function openImageFolder(root: string, options: OpenFolderOptions =
  * For `--data DIR`: `DIR/train` + `DIR/val` (or `validation`, `test`) when both exist, else `DIR`
  * is the training folder. Returns the folder of `split`, or null when there is no such split.
  */
-export async function resolveFolderSplit(data: string, split: 'train' | 'test', valData?: string): Promise<{ root: string; trainRoot: string | null } | null> {
+export async function resolveFolderSplit(
+  data: string,
+  split: 'train' | 'test',
+  valData?: string,
+): Promise<{ root: string; trainRoot: string | null } | null> {
   let trainRoot: string = data;
   let valRoot: string | null = null;
   if (await isDir(join(data, 'train'))) {

@@ -54,7 +54,9 @@ export function findIdxFiles(dir: string, split: 'train' | 'test', datasetName: 
       }
     }
     const dl = datasetName === 'mnist' || datasetName === 'fashion-mnist' ? `; run \`googlenet download ${datasetName} --dir ${dir}\`` : '';
-    throw new DatasetFormatError(`${datasetName}: cannot find ${names[0]}[.gz] in ${dir} (also looked in raw/, MNIST/raw/, FashionMNIST/raw/)${dl}`);
+    throw new DatasetFormatError(
+      `${datasetName}: cannot find ${names[0]}[.gz] in ${dir} (also looked in raw/, MNIST/raw/, FashionMNIST/raw/)${dl}`,
+    );
   };
   return { images: find('images', 3), labels: find('labels', 1) };
 }

@@ -9,7 +9,14 @@
 import { DatasetFormatError } from '../errors.js';
 import { MemoryDataset, toShared, type DatasetInfo } from './core.js';
 
-const TYPE_NAMES: Record<number, string> = { 0x08: 'unsigned byte', 0x09: 'signed byte', 0x0b: 'int16', 0x0c: 'int32', 0x0d: 'float32', 0x0e: 'float64' };
+const TYPE_NAMES: Record<number, string> = {
+  0x08: 'unsigned byte',
+  0x09: 'signed byte',
+  0x0b: 'int16',
+  0x0c: 'int32',
+  0x0d: 'float32',
+  0x0e: 'float64',
+};
 
 const hex32 = (v: number): string => '0x' + (v >>> 0).toString(16).padStart(8, '0');
 
@@ -32,19 +39,33 @@ export function isGzip(buf: Uint8Array): boolean {
 export function parseIdx(buf: Uint8Array, file: string, expectedDims: number): IdxArray {
   const expectedMagic = 0x0800 + expectedDims;
   if (buf.length < 4) {
-    throw new DatasetFormatError(`${file}: ${buf.length} bytes is too short for an IDX header (expected magic ${hex32(expectedMagic)} at offset 0)`);
+    throw new DatasetFormatError(
+      `${file}: ${buf.length} bytes is too short for an IDX header (expected magic ${hex32(expectedMagic)} at offset 0)`,
+    );
   }
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const magic = view.getUint32(0);
   if (magic !== expectedMagic) {
     const type = buf[2] as number;
-    const found = buf[0] === 0 && buf[1] === 0 && TYPE_NAMES[type] ? ` (${TYPE_NAMES[type]}, ${buf[3]} dimension${buf[3] === 1 ? '' : 's'})` : ' (not an IDX file)';
-    const want = expectedDims === 3 ? 'IDX images: unsigned bytes, 3 dimensions' : expectedDims === 1 ? 'IDX labels: unsigned bytes, 1 dimension' : `IDX: unsigned bytes, ${expectedDims} dimensions`;
-    throw new DatasetFormatError(`${file}: bad magic number ${hex32(magic)} at offset 0${found}; expected ${hex32(expectedMagic)} (${want})`);
+    const found =
+      buf[0] === 0 && buf[1] === 0 && TYPE_NAMES[type]
+        ? ` (${TYPE_NAMES[type]}, ${buf[3]} dimension${buf[3] === 1 ? '' : 's'})`
+        : ' (not an IDX file)';
+    const want =
+      expectedDims === 3
+        ? 'IDX images: unsigned bytes, 3 dimensions'
+        : expectedDims === 1
+          ? 'IDX labels: unsigned bytes, 1 dimension'
+          : `IDX: unsigned bytes, ${expectedDims} dimensions`;
+    throw new DatasetFormatError(
+      `${file}: bad magic number ${hex32(magic)} at offset 0${found}; expected ${hex32(expectedMagic)} (${want})`,
+    );
   }
   const headerBytes = 4 + 4 * expectedDims;
   if (buf.length < headerBytes) {
-    throw new DatasetFormatError(`${file}: ${buf.length} bytes is too short for the ${headerBytes}-byte IDX header of ${expectedDims} dimensions (truncated)`);
+    throw new DatasetFormatError(
+      `${file}: ${buf.length} bytes is too short for the ${headerBytes}-byte IDX header of ${expectedDims} dimensions (truncated)`,
+    );
   }
   const dims: number[] = [];
   for (let d = 0; d < expectedDims; d++) dims.push(view.getUint32(4 + 4 * d));
@@ -83,7 +104,11 @@ export interface IdxFile {
  * SharedArrayBuffer where there is one, so loader workers share them).
  * @throws DatasetFormatError on bad magic numbers, truncated files, mismatched counts or labels ≥ numClasses.
  */
-export function idxDataset(imagesFile: IdxFile, labelsFile: IdxFile, info: Omit<DatasetInfo, 'height' | 'width' | 'channels'>): MemoryDataset {
+export function idxDataset(
+  imagesFile: IdxFile,
+  labelsFile: IdxFile,
+  info: Omit<DatasetInfo, 'height' | 'width' | 'channels'>,
+): MemoryDataset {
   const images = parseIdx(imagesFile.bytes, imagesFile.name, 3);
   const labels = parseIdx(labelsFile.bytes, labelsFile.name, 1);
   const [n, h, w] = images.dims as [number, number, number];
@@ -96,7 +121,9 @@ export function idxDataset(imagesFile: IdxFile, labelsFile: IdxFile, info: Omit<
   for (let i = 0; i < nl; i++) {
     const l = labels.data[i] as number;
     if (l >= k) {
-      throw new DatasetFormatError(`${labelsFile.name}: label ${l} of sample ${i} (offset ${headerBytes + i}) is out of range; ${info.name} has ${k} classes (0–${k - 1})`);
+      throw new DatasetFormatError(
+        `${labelsFile.name}: label ${l} of sample ${i} (offset ${headerBytes + i}) is out of range; ${info.name} has ${k} classes (0–${k - 1})`,
+      );
     }
   }
   return new MemoryDataset({ ...info, channels: 1, height: h, width: w }, toShared(images.data), Uint8Array.from(labels.data));

@@ -142,7 +142,6 @@ export class WorkerPool implements BatchPool {
   }
 }
 
-
 /**
  * The DataLoader with worker threads: `workers` defaults to min(2, available cores); 0 prepares
  * batches on the main thread.

@@ -64,7 +64,17 @@ export interface DataLoaderOptions {
 }
 
 function isPipelineConfig(t: TransformConfig | TransformOptions): t is TransformConfig {
-  return 'mean' in t && 'std' in t && 'resize' in t && 'channels' in t && 'inputSize' in t && 'padding' in t && 'flip' in t && 'inceptionCrop' in t && 'photometric' in t;
+  return (
+    'mean' in t &&
+    'std' in t &&
+    'resize' in t &&
+    'channels' in t &&
+    'inputSize' in t &&
+    'padding' in t &&
+    'flip' in t &&
+    'inceptionCrop' in t &&
+    'photometric' in t
+  );
 }
 
 /** Prepares batches away from the main thread; the loader sends it index lists. */
@@ -95,29 +105,40 @@ export class DataLoader {
 
   constructor(dataset: Dataset, options: DataLoaderOptions) {
     const { batchSize } = options;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new OptionError(`DataLoader batchSize must be a positive integer. Received: batchSize=${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new OptionError(`DataLoader batchSize must be a positive integer. Received: batchSize=${batchSize}`);
     if (dataset.size < 1) throw new OptionError(`DataLoader: dataset ${dataset.name} is empty`);
     this.dataset = dataset;
     const t = options.transform;
-    this.pipeline = t instanceof TransformPipeline ? t : new TransformPipeline(isPipelineConfig(t) ? t : resolveTransformConfig(t, dataset));
+    this.pipeline =
+      t instanceof TransformPipeline ? t : new TransformPipeline(isPipelineConfig(t) ? t : resolveTransformConfig(t, dataset));
     this.batchSize = batchSize;
     this.shuffle = options.shuffle ?? true;
     this.seed = options.seed ?? 0;
     this.dropLast = options.dropLast ?? false;
-    if (this.dropLast && dataset.size < batchSize) throw new OptionError(`DataLoader: dropLast with batchSize ${batchSize} leaves no batch of the ${dataset.size} samples of ${dataset.name}`);
+    if (this.dropLast && dataset.size < batchSize)
+      throw new OptionError(
+        `DataLoader: dropLast with batchSize ${batchSize} leaves no batch of the ${dataset.size} samples of ${dataset.name}`,
+      );
     const requested = options.workers ?? 0;
-    if (!Number.isInteger(requested) || requested < 0) throw new OptionError(`DataLoader workers must be a non-negative integer. Received: workers=${requested}`);
-    if (requested > 0 && !options.pool) throw new OptionError(`DataLoader: workers=${requested} needs a worker pool (Node's DataLoader has one); pass workers: 0`);
+    if (!Number.isInteger(requested) || requested < 0)
+      throw new OptionError(`DataLoader workers must be a non-negative integer. Received: workers=${requested}`);
+    if (requested > 0 && !options.pool)
+      throw new OptionError(`DataLoader: workers=${requested} needs a worker pool (Node's DataLoader has one); pass workers: 0`);
     this.workers = dataset.source ? requested : 0;
     this.prefetch = options.prefetch ?? Math.max(1, 2 * this.workers);
-    if (!Number.isInteger(this.prefetch) || this.prefetch < 1) throw new OptionError(`DataLoader prefetch must be a positive integer. Received: prefetch=${this.prefetch}`);
+    if (!Number.isInteger(this.prefetch) || this.prefetch < 1)
+      throw new OptionError(`DataLoader prefetch must be a positive integer. Received: prefetch=${this.prefetch}`);
     const warn = options.onWarning ?? ((m: string) => console.warn(m));
     this.warn = (m) => {
       if (this.warned.has(m)) return;
       this.warned.add(m);
       warn(m);
     };
-    this.pool = this.workers > 0 && dataset.source && options.pool ? options.pool(this.workers, { source: dataset.source(), transform: this.pipeline.config }, this.warn) : null;
+    this.pool =
+      this.workers > 0 && dataset.source && options.pool
+        ? options.pool(this.workers, { source: dataset.source(), transform: this.pipeline.config }, this.warn)
+        : null;
   }
 
   /** Batches per epoch. */
@@ -134,7 +155,8 @@ export class DataLoader {
 
   /** The dataset indices of batch `b` of `epoch`. */
   batchIndices(epoch: number, b: number): Int32Array {
-    if (!Number.isInteger(b) || b < 0 || b >= this.numBatches) throw new OptionError(`DataLoader: batch ${b} is out of range [0, ${this.numBatches})`);
+    if (!Number.isInteger(b) || b < 0 || b >= this.numBatches)
+      throw new OptionError(`DataLoader: batch ${b} is out of range [0, ${this.numBatches})`);
     return this.order(epoch).slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, this.dataset.size));
   }
 
@@ -156,7 +178,8 @@ export class DataLoader {
   async *epoch(epoch: number, options: { startBatch?: number } = {}): AsyncGenerator<Batch, void, undefined> {
     const n = this.numBatches;
     const start = options.startBatch ?? 0;
-    if (!Number.isInteger(start) || start < 0 || start > n) throw new OptionError(`DataLoader: startBatch must be an integer in [0, ${n}]. Received: startBatch=${start}`);
+    if (!Number.isInteger(start) || start < 0 || start > n)
+      throw new OptionError(`DataLoader: startBatch must be an integer in [0, ${n}]. Received: startBatch=${start}`);
     const queue: Promise<Batch>[] = [];
     let next = start;
     const fill = (): void => {

@@ -54,24 +54,31 @@ test('randomCrop = crop of the padded image at (int(H−h+1), int(W−w+1)) draw
     assert.deepEqual(out, crop(pad(img, 2), { top: i, left: j, height: 5, width: 4 }));
     assert.deepEqual(r.getState(), twin.getState());
   }
-  assert.throws(() => randomCrop(img, 20, 2, new Rng(0)), (e: unknown) => e instanceof OptionError && e.message === 'randomCrop: crop 20×20 is larger than the padded image 10×12');
+  assert.throws(
+    () => randomCrop(img, 20, 2, new Rng(0)),
+    (e: unknown) => e instanceof OptionError && e.message === 'randomCrop: crop 20×20 is larger than the padded image 10×12',
+  );
 });
 
 /** Plain bilinear with half-pixel centres and edge clamping, the reference for upscaling. */
 function refBilinear(img: RawImage, ow: number, oh: number): number[] {
   const out: number[] = [];
-  for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) for (let k = 0; k < img.channels; k++) {
-    const sx = Math.min(Math.max((x + 0.5) * (img.width / ow) - 0.5, 0), img.width - 1);
-    const sy = Math.min(Math.max((y + 0.5) * (img.height / oh) - 0.5, 0), img.height - 1);
-    const x0 = Math.floor(sx);
-    const y0 = Math.floor(sy);
-    const x1 = Math.min(x0 + 1, img.width - 1);
-    const y1 = Math.min(y0 + 1, img.height - 1);
-    const fx = sx - x0;
-    const fy = sy - y0;
-    const v = (1 - fy) * ((1 - fx) * px(img, x0, y0, k) + fx * px(img, x1, y0, k)) + fy * ((1 - fx) * px(img, x0, y1, k) + fx * px(img, x1, y1, k));
-    out.push(Math.round(v));
-  }
+  for (let y = 0; y < oh; y++)
+    for (let x = 0; x < ow; x++)
+      for (let k = 0; k < img.channels; k++) {
+        const sx = Math.min(Math.max((x + 0.5) * (img.width / ow) - 0.5, 0), img.width - 1);
+        const sy = Math.min(Math.max((y + 0.5) * (img.height / oh) - 0.5, 0), img.height - 1);
+        const x0 = Math.floor(sx);
+        const y0 = Math.floor(sy);
+        const x1 = Math.min(x0 + 1, img.width - 1);
+        const y1 = Math.min(y0 + 1, img.height - 1);
+        const fx = sx - x0;
+        const fy = sy - y0;
+        const v =
+          (1 - fy) * ((1 - fx) * px(img, x0, y0, k) + fx * px(img, x1, y0, k)) +
+          fy * ((1 - fx) * px(img, x0, y1, k) + fx * px(img, x1, y1, k));
+        out.push(Math.round(v));
+      }
   return out;
 }
 
@@ -104,7 +111,10 @@ test('centerCrop follows torchvision (round((H−h)/2)) and pads small images', 
   const img = image(5, 4, 1, (x, y) => y * 5 + x);
   const c = centerCrop(img, 2);
   assert.deepEqual([...c.data], [7, 8, 12, 13]); // left = round(1.5) = 2, top = 1
-  const big = centerCrop(image(2, 2, 1, () => 1), 4);
+  const big = centerCrop(
+    image(2, 2, 1, () => 1),
+    4,
+  );
   assert.deepEqual([...big.data], [0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
 });
 
@@ -133,7 +143,11 @@ test('inceptionCropParams: after 10 failed attempts (20 draws) the fallback is t
   assert.deepEqual(r.getState(), twin.getState());
   assert.deepEqual(inceptionCropParams(10, 100, new Rng(1), { scale: [0.9, 1] }), { top: 43, left: 0, height: 13, width: 10 });
   assert.deepEqual(inceptionCropParams(30, 30, new Rng(1), { scale: [2, 3] }), { top: 0, left: 0, height: 30, width: 30 });
-  const out = inceptionCrop(image(40, 30, 3, (x) => x), 16, new Rng(2));
+  const out = inceptionCrop(
+    image(40, 30, 3, (x) => x),
+    16,
+    new Rng(2),
+  );
   assert.deepEqual([out.width, out.height, out.channels], [16, 16, 3]);
 });
 
@@ -145,7 +159,10 @@ test('photometric: ColorJitter semantics (order permutation, then factors, uint8
   const out = photometric(img, r, { brightness: 0.4 });
   twin.permutation(3);
   const f = twin.uniform(0.6, 1.4);
-  assert.deepEqual([...out.data], [...img.data].map((v) => Math.min(255, Math.trunc(f * v))));
+  assert.deepEqual(
+    [...out.data],
+    [...img.data].map((v) => Math.min(255, Math.trunc(f * v))),
+  );
   // saturation 0 factor → greyscale; contrast on a constant image is the identity
   const grey = image(2, 2, 1, () => 77);
   assert.deepEqual(photometric(grey, new Rng(1), { contrast: 0.9, saturation: 0.9 }).data, grey.data);
@@ -167,11 +184,14 @@ test('greyscale handling: replicate to 3, or PIL luma to 1', () => {
 });
 
 test('normalize: (v/255 − mean)/std, CHW', () => {
-  const img = image(2, 1, 3, (x, _y, k) => (x === 0 ? [255, 0, 51][k] ?? 0 : 0));
+  const img = image(2, 1, 3, (x, _y, k) => (x === 0 ? ([255, 0, 51][k] ?? 0) : 0));
   const out = normalize(img, [0.5, 0.5, 0.2], [0.5, 0.25, 0.1]);
   const want = [1, -1, -2, -2, 0, -2];
   out.forEach((v, i) => assert.ok(Math.abs(v - (want[i] as number)) < 1e-5, `${i}: ${v} vs ${want[i]}`));
-  assert.throws(() => normalize(img, [0.5, 0.5], [1, 1]), /normalize: mean\/std need 3 values for a 3-channel image, got mean \[0.5, 0.5\], std \[1, 1\]/);
+  assert.throws(
+    () => normalize(img, [0.5, 0.5], [1, 1]),
+    /normalize: mean\/std need 3 values for a 3-channel image, got mean \[0.5, 0.5\], std \[1, 1\]/,
+  );
 });
 
 const fashion = { channels: 1 as const, height: 28, width: 28, mean: [0.286], std: [0.353] };
@@ -198,14 +218,29 @@ test('resolveTransformConfig: defaults from the dataset, plain JSON, validation 
   assert.deepEqual(f.inceptionCrop, { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] });
   assert.deepEqual(f.photometric, { brightness: 0.4, contrast: 0.4, saturation: 0.4 });
   assert.deepEqual(JSON.parse(JSON.stringify(new TransformPipeline(f))), f);
-  assert.throws(() => resolveTransformConfig({ train: true, inputSize: 0 }, fashion), (e: unknown) => e instanceof OptionError && e.message === 'transform inputSize must be a positive integer. Received: inputSize=0');
-  assert.throws(() => resolveTransformConfig({ train: true, inceptionCrop: { scale: [0.5, 0.1] } }, fashion), /transform inceptionCrop.scale must be \[lo, hi\] with 0 < lo ≤ hi ≤ 1. Received: inceptionCrop.scale=\[0.5,0.1\]/);
-  assert.throws(() => resolveTransformConfig({ train: true, mean: [0.1, 0.2] }, fashion), /transform mean must be 1 finite number\(s\). Received: mean=\[0.1,0.2\]/);
+  assert.throws(
+    () => resolveTransformConfig({ train: true, inputSize: 0 }, fashion),
+    (e: unknown) => e instanceof OptionError && e.message === 'transform inputSize must be a positive integer. Received: inputSize=0',
+  );
+  assert.throws(
+    () => resolveTransformConfig({ train: true, inceptionCrop: { scale: [0.5, 0.1] } }, fashion),
+    /transform inceptionCrop.scale must be \[lo, hi\] with 0 < lo ≤ hi ≤ 1. Received: inceptionCrop.scale=\[0.5,0.1\]/,
+  );
+  assert.throws(
+    () => resolveTransformConfig({ train: true, mean: [0.1, 0.2] }, fashion),
+    /transform mean must be 1 finite number\(s\). Received: mean=\[0.1,0.2\]/,
+  );
 });
 
 test('TransformPipeline: train is seeded and deterministic; eval ignores the rng; output C×S×S', () => {
   const img = image(28, 28, 1, (x, y) => (x * 9 + y * 3) % 256);
-  const train = TransformPipeline.forDataset(fashion, { train: true, padding: 4, photometric: { brightness: 0.3, contrast: 0.3 }, channels: 3, inputSize: 32 });
+  const train = TransformPipeline.forDataset(fashion, {
+    train: true,
+    padding: 4,
+    photometric: { brightness: 0.3, contrast: 0.3 },
+    channels: 3,
+    inputSize: 32,
+  });
   assert.deepEqual(train.outputDims, [3, 32, 32]);
   const a = train.apply(img, new Rng(1));
   assert.equal(a.length, 3 * 32 * 32);

@@ -164,7 +164,8 @@ export function resize(img: RawImage, size: Size, box?: Box): RawImage {
   } else {
     [oh, ow] = [size[0], size[1]];
   }
-  if (!(oh >= 1 && ow >= 1 && Number.isInteger(oh) && Number.isInteger(ow))) throw new OptionError(`resize: output size must be positive integers, got ${oh}×${ow}`);
+  if (!(oh >= 1 && ow >= 1 && Number.isInteger(oh) && Number.isInteger(ow)))
+    throw new OptionError(`resize: output size must be positive integers, got ${oh}×${ow}`);
   if (!box && oh === img.height && ow === img.width) return img;
   const c = img.channels;
   const hc = bilinearCoeffs(img.width, src.left, src.left + src.width, ow);
@@ -343,7 +344,9 @@ export function toChannels(img: RawImage, channels: 1 | 3): RawImage {
   }
   const out = new Uint8Array(n);
   for (let p = 0; p < n; p++) {
-    out[p] = (19595 * (img.data[3 * p] as number) + 38470 * (img.data[3 * p + 1] as number) + 7471 * (img.data[3 * p + 2] as number) + 0x8000) >>> 16;
+    out[p] =
+      (19595 * (img.data[3 * p] as number) + 38470 * (img.data[3 * p + 1] as number) + 7471 * (img.data[3 * p + 2] as number) + 0x8000) >>>
+      16;
   }
   return { width: img.width, height: img.height, channels: 1, data: out };
 }
@@ -357,7 +360,9 @@ export function normalizeInto(img: RawImage, mean: readonly number[], std: reado
   const c = img.channels;
   const n = img.width * img.height;
   if ((mean.length !== c && mean.length !== 1) || (std.length !== c && std.length !== 1)) {
-    throw new OptionError(`normalize: mean/std need ${c} value${c === 1 ? '' : 's'} for a ${c}-channel image, got mean [${mean.join(', ')}], std [${std.join(', ')}]`);
+    throw new OptionError(
+      `normalize: mean/std need ${c} value${c === 1 ? '' : 's'} for a ${c}-channel image, got mean [${mean.join(', ')}], std [${std.join(', ')}]`,
+    );
   }
   if (offset + c * n > out.length) throw new RangeError(`normalize: output has ${out.length} floats, needs ${offset + c * n}`);
   for (let ch = 0; ch < c; ch++) {
@@ -438,7 +443,10 @@ function mapStats(v: readonly number[], from: number, to: 1 | 3): number[] {
  * Fills in a `TransformConfig` from options and the dataset's metadata.
  * @throws OptionError on an invalid value, saying what was received.
  */
-export function resolveTransformConfig(options: TransformOptions, dataset: Pick<DatasetInfo, 'channels' | 'height' | 'width' | 'mean' | 'std'>): TransformConfig {
+export function resolveTransformConfig(
+  options: TransformOptions,
+  dataset: Pick<DatasetInfo, 'channels' | 'height' | 'width' | 'mean' | 'std'>,
+): TransformConfig {
   const fixed = dataset.height !== null && dataset.width !== null && dataset.height === dataset.width ? dataset.height : null;
   const inputSize = options.inputSize ?? fixed ?? 224;
   const channels = options.channels ?? dataset.channels;
@@ -449,8 +457,16 @@ export function resolveTransformConfig(options: TransformOptions, dataset: Pick<
     inputSize,
     padding: options.padding ?? 0,
     flip: options.flip ?? options.train,
-    inceptionCrop: !ic ? false : ic === true ? { scale: [...INCEPTION_CROP_DEFAULTS.scale], ratio: [...INCEPTION_CROP_DEFAULTS.ratio] } : { scale: [...(ic.scale ?? INCEPTION_CROP_DEFAULTS.scale)], ratio: [...(ic.ratio ?? INCEPTION_CROP_DEFAULTS.ratio)] },
-    photometric: !ph ? false : ph === true ? { ...PHOTOMETRIC_DEFAULTS } : { brightness: ph.brightness ?? 0, contrast: ph.contrast ?? 0, saturation: ph.saturation ?? 0 },
+    inceptionCrop: !ic
+      ? false
+      : ic === true
+        ? { scale: [...INCEPTION_CROP_DEFAULTS.scale], ratio: [...INCEPTION_CROP_DEFAULTS.ratio] }
+        : { scale: [...(ic.scale ?? INCEPTION_CROP_DEFAULTS.scale)], ratio: [...(ic.ratio ?? INCEPTION_CROP_DEFAULTS.ratio)] },
+    photometric: !ph
+      ? false
+      : ph === true
+        ? { ...PHOTOMETRIC_DEFAULTS }
+        : { brightness: ph.brightness ?? 0, contrast: ph.contrast ?? 0, saturation: ph.saturation ?? 0 },
     channels,
     resize: options.resize ?? (dataset.height === null || dataset.width === null ? Math.round((inputSize * 256) / 224) : inputSize),
     mean: options.mean ? [...options.mean] : mapStats(dataset.mean, dataset.channels, channels),
@@ -470,7 +486,8 @@ export function validateTransformConfig(c: TransformConfig): void {
   if (c.channels !== 1 && c.channels !== 3) bad('channels', '1 or 3', c.channels);
   if (!Number.isInteger(c.resize) || c.resize < c.inputSize) bad('resize', `an integer ≥ inputSize (${c.inputSize})`, c.resize);
   if (c.mean.length !== c.channels || !c.mean.every(Number.isFinite)) bad('mean', `${c.channels} finite number(s)`, c.mean);
-  if (c.std.length !== c.channels || !c.std.every((s) => Number.isFinite(s) && s > 0)) bad('std', `${c.channels} positive number(s)`, c.std);
+  if (c.std.length !== c.channels || !c.std.every((s) => Number.isFinite(s) && s > 0))
+    bad('std', `${c.channels} positive number(s)`, c.std);
   if (c.inceptionCrop) {
     const [s0, s1] = c.inceptionCrop.scale;
     const [r0, r1] = c.inceptionCrop.ratio;
@@ -502,7 +519,10 @@ export class TransformPipeline {
   }
 
   /** Resolves `options` against the dataset (see `resolveTransformConfig`). */
-  static forDataset(dataset: Pick<DatasetInfo, 'channels' | 'height' | 'width' | 'mean' | 'std'>, options: TransformOptions): TransformPipeline {
+  static forDataset(
+    dataset: Pick<DatasetInfo, 'channels' | 'height' | 'width' | 'mean' | 'std'>,
+    options: TransformOptions,
+  ): TransformPipeline {
     return new TransformPipeline(resolveTransformConfig(options, dataset));
   }
 
@@ -555,7 +575,8 @@ export class TransformPipeline {
     const { image, flip } = this.augmentFused(img, rng);
     const { channels, mean, std } = this.config;
     const { width: w, height: h, channels: ic, data } = image;
-    if (offset + channels * w * h > out.length) throw new RangeError(`TransformPipeline: output has ${out.length} floats, needs ${offset + channels * w * h}`);
+    if (offset + channels * w * h > out.length)
+      throw new RangeError(`TransformPipeline: output has ${out.length} floats, needs ${offset + channels * w * h}`);
     for (let ch = 0; ch < channels; ch++) {
       const scale = 1 / (255 * (std[ch] as number));
       const bias = -(mean[ch] as number) / (std[ch] as number);

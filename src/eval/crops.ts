@@ -75,7 +75,10 @@ export function cropViews(img: RawImage, count: CropCount, o: CropOptions): RawI
         const long = Math.max(w, h);
         const offsets = [0, Math.round((long - side) / 2), long - side];
         for (const off of offsets) {
-          const square = w >= h ? crop(im, { top: 0, left: off, height: side, width: side }) : crop(im, { top: off, left: 0, height: side, width: side });
+          const square =
+            w >= h
+              ? crop(im, { top: 0, left: off, height: side, width: side })
+              : crop(im, { top: off, left: 0, height: side, width: side });
           const six = [...fiveCrops(square, S), resize(square, [S, S])];
           out.push(...six, ...six.map(hflip));
         }

@@ -42,7 +42,11 @@ function specOf(model: GoogLeNet): ViewSpec {
 }
 
 /** N×C×S×S input of `images`' views for one model (views of image i are rows i·V … i·V+V−1). */
-export function viewBatch(images: readonly RawImage[], crops: CropCount, spec: { p: PreprocessConfig; channels: 1 | 3; size: number }): { data: Float32Array; rows: number } {
+export function viewBatch(
+  images: readonly RawImage[],
+  crops: CropCount,
+  spec: { p: PreprocessConfig; channels: 1 | 3; size: number },
+): { data: Float32Array; rows: number } {
   const per = spec.channels * spec.size * spec.size;
   const data = new Float32Array(images.length * crops * per);
   let row = 0;
@@ -54,7 +58,12 @@ export function viewBatch(images: readonly RawImage[], crops: CropCount, spec: {
 }
 
 /** Class probabilities of `images` (N×K), averaged over crops and models. */
-export async function predictProbabilities(models: readonly GoogLeNet[], images: readonly RawImage[], crops: CropCount = 1, maxRows = 256): Promise<Float64Array> {
+export async function predictProbabilities(
+  models: readonly GoogLeNet[],
+  images: readonly RawImage[],
+  crops: CropCount = 1,
+  maxRows = 256,
+): Promise<Float64Array> {
   const k = models[0]!.config.numClasses;
   const n = images.length;
   const out = new Float64Array(n * k);
@@ -80,7 +89,11 @@ export async function predictProbabilities(models: readonly GoogLeNet[], images:
  * Evaluates a model or an ensemble on a dataset.
  * @throws OptionError when a model's class count differs from the dataset's or from the other models'.
  */
-export async function evaluate(modelOrModels: GoogLeNet | readonly GoogLeNet[], dataset: Dataset, options: EvaluateOptions = {}): Promise<EvalMetrics> {
+export async function evaluate(
+  modelOrModels: GoogLeNet | readonly GoogLeNet[],
+  dataset: Dataset,
+  options: EvaluateOptions = {},
+): Promise<EvalMetrics> {
   const models = Array.isArray(modelOrModels) ? (modelOrModels as readonly GoogLeNet[]) : [modelOrModels as GoogLeNet];
   if (models.length === 0) throw new OptionError('evaluate: no model given');
   const crops = options.crops ?? 1;

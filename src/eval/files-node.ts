@@ -11,7 +11,10 @@ export async function writeEvalFiles(dir: string, m: EvalMetrics, title: string)
   const enc = (x: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(x, null, 2) + '\n');
   mkdirSync(dir, { recursive: true });
   writeFileAtomic(join(dir, 'eval.json'), enc(m));
-  writeFileAtomic(join(dir, 'confusion.json'), enc({ classes: m.classes, matrix: m.confusion, rows: 'true class', columns: 'predicted class' }));
+  writeFileAtomic(
+    join(dir, 'confusion.json'),
+    enc({ classes: m.classes, matrix: m.confusion, rows: 'true class', columns: 'predicted class' }),
+  );
   const [svg, png] = await writeSvgAndPng(join(dir, 'confusion'), confusionSvg(m.confusion, m.classes, `Confusion matrix: ${title}`));
   return [join(dir, 'confusion.json'), svg, png];
 }

@@ -19,8 +19,14 @@ test('top-1, top-5, errors, per-class accuracy and the confusion matrix of a han
   assert.deepEqual(m.confusion[0], [1, 0, 0, 0, 0, 0]);
   assert.deepEqual(m.confusion[1], [1, 0, 0, 0, 0, 0]);
   assert.deepEqual(m.confusion[5], [1, 0, 0, 0, 0, 0]);
-  assert.deepEqual(m.perClass.map((c) => c.accuracy), [1, 0, 0, null, null, 0]);
-  assert.deepEqual(m.perClass.map((c) => c.n), [1, 1, 1, 0, 0, 1]);
+  assert.deepEqual(
+    m.perClass.map((c) => c.accuracy),
+    [1, 0, 0, null, null, 0],
+  );
+  assert.deepEqual(
+    m.perClass.map((c) => c.n),
+    [1, 1, 1, 0, 0, 1],
+  );
   const nll = -(Math.log(0.9) + Math.log(0.3) + Math.log(0.2) + Math.log(0.04)) / 4;
   assert.ok(Math.abs(m.loss - nll) < 1e-12);
 });
@@ -32,7 +38,11 @@ test('ties: the first index wins, as argmax does', () => {
 });
 
 test('batches accumulate to the same result as one call', () => {
-  const probs = softmaxRows(Array.from({ length: 50 }, (_, i) => Math.sin(i * 1.7)), 10, 5);
+  const probs = softmaxRows(
+    Array.from({ length: 50 }, (_, i) => Math.sin(i * 1.7)),
+    10,
+    5,
+  );
   const labels = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4];
   const acc = new MetricsAccumulator(5);
   acc.add(probs.subarray(0, 20), labels.slice(0, 4));

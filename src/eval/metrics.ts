@@ -106,12 +106,27 @@ export class MetricsAccumulator {
     });
     const top1 = this.n ? this.hit1 / this.n : 0;
     const top5 = this.n ? this.hit5 / this.n : 0;
-    return { n: this.n, top1, top5, error: 1 - top1, top5Error: 1 - top5, loss: this.n ? this.nll / this.n : NaN, perClass, confusion, classes: [...this.classes] };
+    return {
+      n: this.n,
+      top1,
+      top5,
+      error: 1 - top1,
+      top5Error: 1 - top5,
+      loss: this.n ? this.nll / this.n : NaN,
+      perClass,
+      confusion,
+      classes: [...this.classes],
+    };
   }
 }
 
 /** One-shot metrics of N×K probabilities against N labels. */
-export function classificationMetrics(probs: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number, classes?: readonly string[]): EvalMetrics {
+export function classificationMetrics(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  numClasses: number,
+  classes?: readonly string[],
+): EvalMetrics {
   const acc = new MetricsAccumulator(numClasses, classes);
   acc.add(probs, labels);
   return acc.result();

@@ -106,7 +106,14 @@ async function checkCase(c: Case): Promise<Record<string, number>> {
   values.set('x', { dims: [batch, ...c.input], data: xs });
   for (const p of [...trainable, ...buffers]) {
     const a = alloc(dtype, numel(p.shape));
-    for (let i = 0; i < a.length; i++) a[i] = c.init ? c.init(p.name, i, r) : p.role === 'bn.running_var' ? 1 + Math.abs(r()) : p.role === 'bn.weight' ? 1 + 0.3 * r() : r() * 0.5;
+    for (let i = 0; i < a.length; i++)
+      a[i] = c.init
+        ? c.init(p.name, i, r)
+        : p.role === 'bn.running_var'
+          ? 1 + Math.abs(r())
+          : p.role === 'bn.weight'
+            ? 1 + 0.3 * r()
+            : r() * 0.5;
     values.set(p.name, { dims: [...p.shape], data: a });
   }
   const dy = alloc(dtype, numel(outShape));
@@ -144,7 +151,8 @@ async function checkCase(c: Case): Promise<Record<string, number>> {
   }
   await session.release();
   const tol = c.tol ?? (dtype === 'float64' ? 1e-6 : 2e-3);
-  for (const [name, e] of Object.entries(errors)) assert.ok(e <= tol, `${c.name}: ∂L/∂${name} relative error ${e.toExponential(2)} > ${tol}`);
+  for (const [name, e] of Object.entries(errors))
+    assert.ok(e <= tol, `${c.name}: ∂L/∂${name} relative error ${e.toExponential(2)} > ${tol}`);
   return errors;
 }
 
@@ -155,37 +163,107 @@ const f64 = 'float64' as const;
 const CASES: Case[] = [
   // Conv in float64 runs the Gather + MatMul lowering; in float32 the production one.
   { name: 'conv 3×3 pad 1', dtype: f64, input: [3, 6, 6], build: (x) => L.conv2d(x, 'c', { out: 4, kernel: 3, pad: 1, bias: true }) },
-  { name: 'conv 7×7 stride 2 pad 3 (stem)', dtype: f64, input: [3, 9, 9], build: (x) => L.conv2d(x, 'c', { out: 2, kernel: 7, stride: 2, pad: 3 }) },
+  {
+    name: 'conv 7×7 stride 2 pad 3 (stem)',
+    dtype: f64,
+    input: [3, 9, 9],
+    build: (x) => L.conv2d(x, 'c', { out: 2, kernel: 7, stride: 2, pad: 3 }),
+  },
   { name: 'conv 3×3 pad 1', dtype: f32, input: [3, 6, 6], build: (x) => L.conv2d(x, 'c', { out: 4, kernel: 3, pad: 1, bias: true }) },
   { name: 'conv 1×1', dtype: f32, input: [5, 4, 4], build: (x) => L.conv2d(x, 'c', { out: 3, kernel: 1, bias: true }) },
   { name: 'conv 5×5 pad 2', dtype: f32, input: [2, 6, 6], build: (x) => L.conv2d(x, 'c', { out: 3, kernel: 5, pad: 2 }) },
-  { name: 'conv 7×7 stride 2 pad 3 (stem)', dtype: f32, input: [3, 9, 9], build: (x) => L.conv2d(x, 'c', { out: 2, kernel: 7, stride: 2, pad: 3 }) },
-  { name: 'conv 3×3 stride 2 no pad (floor drops a row)', dtype: f32, input: [2, 8, 8], build: (x) => L.conv2d(x, 'c', { out: 3, kernel: 3, stride: 2 }) },
+  {
+    name: 'conv 7×7 stride 2 pad 3 (stem)',
+    dtype: f32,
+    input: [3, 9, 9],
+    build: (x) => L.conv2d(x, 'c', { out: 2, kernel: 7, stride: 2, pad: 3 }),
+  },
+  {
+    name: 'conv 3×3 stride 2 no pad (floor drops a row)',
+    dtype: f32,
+    input: [2, 8, 8],
+    build: (x) => L.conv2d(x, 'c', { out: 3, kernel: 3, stride: 2 }),
+  },
   { name: 'conv 1×1 stride 2', dtype: f32, input: [3, 5, 5], build: (x) => L.conv2d(x, 'c', { out: 2, kernel: 1, stride: 2 }) },
   { name: 'batchnorm (train mode)', dtype: f64, input: [3, 4, 4], build: (x) => L.batchNorm(x, 'bn') },
   // float32 runs the production lowering (fused BatchNormalization kernels for the affine passes).
   { name: 'batchnorm (train mode)', dtype: f32, input: [3, 4, 4], build: (x) => L.batchNorm(x, 'bn'), eps: 3e-3, tol: 3e-3 },
-  { name: 'conv → batchnorm → relu (BasicConv2d)', dtype: f32, input: [3, 5, 5], build: (x) => L.basicConv(x, 'b', { out: 4, kernel: 3, pad: 1 }), eps: 3e-3, tol: 1e-2 },
+  {
+    name: 'conv → batchnorm → relu (BasicConv2d)',
+    dtype: f32,
+    input: [3, 5, 5],
+    build: (x) => L.basicConv(x, 'b', { out: 4, kernel: 3, pad: 1 }),
+    eps: 3e-3,
+    tol: 1e-2,
+  },
   { name: 'relu', dtype: f64, input: [3, 4, 4], build: (x) => L.relu(x, 'r') },
   // float32: ONNX Runtime has no double LRN or AveragePool (and its LRN takes odd sizes only).
-  { name: 'lrn size 5 (paper)', dtype: f32, input: [7, 3, 3], build: (x) => L.lrn(x, 'n', { size: 5, alpha: 0.5, beta: 0.75, k: 1 }), inputScale: 2, tol: 3e-3 },
-  { name: 'lrn size 3', dtype: f32, input: [5, 2, 2], build: (x) => L.lrn(x, 'n', { size: 3, alpha: 0.8, beta: 0.6, k: 2 }), inputScale: 2, tol: 3e-3 },
-  { name: 'maxpool 3×3/2 ceil (overlapping windows)', dtype: f64, input: [2, 7, 7], build: (x) => L.maxPool(x, 'p', { kernel: 3, stride: 2, ceil: true }) },
-  { name: 'maxpool 3×3/1 pad 1 (inception branch 4)', dtype: f64, input: [2, 5, 5], build: (x) => L.maxPool(x, 'p', { kernel: 3, stride: 1, pad: 1, ceil: true }) },
+  {
+    name: 'lrn size 5 (paper)',
+    dtype: f32,
+    input: [7, 3, 3],
+    build: (x) => L.lrn(x, 'n', { size: 5, alpha: 0.5, beta: 0.75, k: 1 }),
+    inputScale: 2,
+    tol: 3e-3,
+  },
+  {
+    name: 'lrn size 3',
+    dtype: f32,
+    input: [5, 2, 2],
+    build: (x) => L.lrn(x, 'n', { size: 3, alpha: 0.8, beta: 0.6, k: 2 }),
+    inputScale: 2,
+    tol: 3e-3,
+  },
+  {
+    name: 'maxpool 3×3/2 ceil (overlapping windows)',
+    dtype: f64,
+    input: [2, 7, 7],
+    build: (x) => L.maxPool(x, 'p', { kernel: 3, stride: 2, ceil: true }),
+  },
+  {
+    name: 'maxpool 3×3/1 pad 1 (inception branch 4)',
+    dtype: f64,
+    input: [2, 5, 5],
+    build: (x) => L.maxPool(x, 'p', { kernel: 3, stride: 1, pad: 1, ceil: true }),
+  },
   { name: 'maxpool 2×2/2 ceil', dtype: f64, input: [2, 5, 5], build: (x) => L.maxPool(x, 'p', { kernel: 2, stride: 2, ceil: true }) },
-  { name: 'avgpool 5×5/3 (paper aux)', dtype: f32, input: [2, 14, 14], build: (x) => L.avgPool(x, 'p', { kernel: 5, stride: 3 }), eps: 0.1 },
+  {
+    name: 'avgpool 5×5/3 (paper aux)',
+    dtype: f32,
+    input: [2, 14, 14],
+    build: (x) => L.avgPool(x, 'p', { kernel: 5, stride: 3 }),
+    eps: 0.1,
+  },
   {
     name: 'avgpool 3×3/2 pad 1 ceil count_include_pad',
     dtype: f32,
     input: [2, 6, 6],
-    build: (x) => x.builder.add('p', { op: 'avgpool', input: x.id, kernel: [3, 3], stride: [2, 2], pads: [1, 1, 1, 1], ceil: true, countIncludePad: true }),
+    build: (x) =>
+      x.builder.add('p', {
+        op: 'avgpool',
+        input: x.id,
+        kernel: [3, 3],
+        stride: [2, 2],
+        pads: [1, 1, 1, 1],
+        ceil: true,
+        countIncludePad: true,
+      }),
     eps: 0.1,
   },
   {
     name: 'avgpool 3×3/2 pad 1 ceil, padding excluded',
     dtype: f32,
     input: [2, 6, 6],
-    build: (x) => x.builder.add('p', { op: 'avgpool', input: x.id, kernel: [3, 3], stride: [2, 2], pads: [1, 1, 1, 1], ceil: true, countIncludePad: false }),
+    build: (x) =>
+      x.builder.add('p', {
+        op: 'avgpool',
+        input: x.id,
+        kernel: [3, 3],
+        stride: [2, 2],
+        pads: [1, 1, 1, 1],
+        ceil: true,
+        countIncludePad: false,
+      }),
     eps: 0.1,
   },
   { name: 'adaptive avgpool 6→4 (uneven bins, MatMul form)', dtype: f64, input: [2, 6, 6], build: (x) => L.adaptiveAvgPool(x, 'p', 4) },
@@ -206,7 +284,12 @@ const CASES: Case[] = [
     input: [3, 2, 2],
     build: (x) => x.builder.add('t', { op: 'affine', input: x.id, scale: [0.9, 1.1, 1.3], shift: [0.1, -0.2, 0.3] }),
   },
-  { name: 'inception module (conv-bn-relu branches, max pool, concat)', dtype: f64, input: [4, 5, 5], build: (x) => L.inception(x, { name: 'i', ch1x1: 2, ch3x3red: 2, ch3x3: 3, ch5x5red: 2, ch5x5: 2, poolProj: 2 }) },
+  {
+    name: 'inception module (conv-bn-relu branches, max pool, concat)',
+    dtype: f64,
+    input: [4, 5, 5],
+    build: (x) => L.inception(x, { name: 'i', ch1x1: 2, ch3x3red: 2, ch3x3: 3, ch5x5red: 2, ch5x5: 2, poolProj: 2 }),
+  },
   {
     name: 'auxiliary head (adaptive pool, conv-bn-relu, fc, relu, fc)',
     dtype: f64,
@@ -224,7 +307,18 @@ describe('op gradients against finite differences', () => {
 });
 
 /** Direct float64 loops: dx and dW of a convolution for dy (stride, padding). */
-function convGradsRef(x: Float32Array, w: Float32Array, dy: Float32Array, n: number, cin: number, h: number, cout: number, k: number, s: number, p: number): { dx: Float64Array; dw: Float64Array } {
+function convGradsRef(
+  x: Float32Array,
+  w: Float32Array,
+  dy: Float32Array,
+  n: number,
+  cin: number,
+  h: number,
+  cout: number,
+  k: number,
+  s: number,
+  p: number,
+): { dx: Float64Array; dw: Float64Array } {
   const ho = Math.floor((h + 2 * p - k) / s) + 1;
   const dx = new Float64Array(x.length);
   const dw = new Float64Array(w.length);
@@ -286,7 +380,11 @@ async function checkConvAgainstLoops(c: ConvCase, convGrad: ConvGradOptions = {}
   const xs = Float32Array.from({ length: n * c.cin * c.h * c.h }, r);
   const ws = Float32Array.from({ length: c.cout * c.cin * c.k * c.k }, r);
   const dys = Float32Array.from({ length: n * c.cout * ho * ho }, r);
-  const out = await session.run({ x: { dims: [n, c.cin, c.h, c.h], data: xs }, dy: { dims: [n, c.cout, ho, ho], data: dys }, 'c.weight': { dims: [c.cout, c.cin, c.k, c.k], data: ws } });
+  const out = await session.run({
+    x: { dims: [n, c.cin, c.h, c.h], data: xs },
+    dy: { dims: [n, c.cout, ho, ho], data: dys },
+    'c.weight': { dims: [c.cout, c.cin, c.k, c.k], data: ws },
+  });
   await session.release();
   const ref = convGradsRef(xs, ws, dys, n, c.cin, c.h, c.cout, c.k, c.s, c.p);
   const ex = relativeError(out.dx!.data as Float32Array, ref.dx);
@@ -305,10 +403,12 @@ describe('float32 conv gradients against direct float64 loops', () => {
   ];
   for (const method of ['unfold', 'shift'] as ConvWeightGradMethod[]) {
     for (const c of configs) {
-      it(`${c.k}×${c.k}/${c.s} pad ${c.p}, ${c.cin}→${c.cout} on ${c.h}×${c.h}, weight gradient '${method}'`, () => checkConvAgainstLoops(c, { weightGrad: method }));
+      it(`${c.k}×${c.k}/${c.s} pad ${c.p}, ${c.cin}→${c.cout} on ${c.h}×${c.h}, weight gradient '${method}'`, () =>
+        checkConvAgainstLoops(c, { weightGrad: method }));
     }
   }
-  it("1×1 input gradient as a MatMul ('matmul')", () => checkConvAgainstLoops({ cin: 24, cout: 16, h: 6, k: 1, s: 1, p: 0 }, { inputGrad1x1: 'matmul' }));
+  it("1×1 input gradient as a MatMul ('matmul')", () =>
+    checkConvAgainstLoops({ cin: 24, cout: 16, h: 6, k: 1, s: 1, p: 0 }, { inputGrad1x1: 'matmul' }));
 });
 
 describe('softmax cross-entropy gradient against finite differences [float64]', () => {
@@ -318,7 +418,13 @@ describe('softmax cross-entropy gradient against finite differences [float64]', 
       const b = new OnnxGraphBuilder('ce');
       b.input({ name: 'z', dtype: 'float64', dims: [n, k] });
       b.input({ name: 'y', dtype: 'int64', dims: [n] });
-      const ce = softmaxCrossEntropy(b, 'z', 'y', 'ce', { numClasses: k, labelSmoothing: smoothing, weight: 0.7, dtype: 'float64', accuracy: true });
+      const ce = softmaxCrossEntropy(b, 'z', 'y', 'ce', {
+        numClasses: k,
+        labelSmoothing: smoothing,
+        weight: 0.7,
+        dtype: 'float64',
+        accuracy: true,
+      });
       b.node('Identity', [ce.loss], ['loss']);
       b.node('Identity', [ce.grad], ['grad']);
       b.node('Identity', [ce.correct!], ['correct']);
@@ -329,7 +435,8 @@ describe('softmax cross-entropy gradient against finite differences [float64]', 
       const r = rand(99);
       const z = Float64Array.from({ length: n * k }, () => 3 * r());
       const y = BigInt64Array.of(1n, 4n, 0n);
-      const run = async (): Promise<Record<string, { data: TensorArray }>> => s.run({ z: { dims: [n, k], data: z }, y: { dims: [n], data: y } });
+      const run = async (): Promise<Record<string, { data: TensorArray }>> =>
+        s.run({ z: { dims: [n, k], data: z }, y: { dims: [n], data: y } });
       const base = await run();
       const grad = base.grad!.data as Float64Array;
       let expectCorrect = 0;
@@ -358,7 +465,10 @@ describe('max-pool gradient with ties (ReLU zeros, repeated values)', () => {
     const [n, c, h] = [2, 3, 7];
     const gb = new GraphBuilder();
     const x = gb.input('x', [c, h, h]);
-    const pools = [L.maxPool(x, 'p1', { kernel: 3, stride: 1, pad: 1, ceil: true }), L.maxPool(x, 'p2', { kernel: 3, stride: 2, ceil: true })];
+    const pools = [
+      L.maxPool(x, 'p1', { kernel: 3, stride: 1, pad: 1, ceil: true }),
+      L.maxPool(x, 'p2', { kernel: 3, stride: 2, ceil: true }),
+    ];
     for (const p of pools) gb.output(p.id, p);
     const g = gb.build();
     const b = new OnnxGraphBuilder('ties');
@@ -366,7 +476,11 @@ describe('max-pool gradient with ties (ReLU zeros, repeated values)', () => {
     const fwd = lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64' });
     const seeds: Record<string, string> = {};
     for (const p of pools) {
-      seeds[p.id] = b.constant(`dy_${p.id}`, { dims: [n, ...p.shape], dtype: 'float64', data: Float64Array.from({ length: n * numel(p.shape) }, (_, i) => 1 + (i % 5)) });
+      seeds[p.id] = b.constant(`dy_${p.id}`, {
+        dims: [n, ...p.shape],
+        dtype: 'float64',
+        data: Float64Array.from({ length: n * numel(p.shape) }, (_, i) => 1 + (i % 5)),
+      });
     }
     // One pool at a time, so each gradient is checked on its own.
     const outs: string[] = [];
@@ -386,7 +500,7 @@ describe('max-pool gradient with ties (ReLU zeros, repeated values)', () => {
       if (node.op !== 'maxpool') throw new Error('expected a max pool');
       const [, ho, wo] = p.shape as [number, number, number];
       const expected = new Float64Array(xs.length);
-      const dy = (b.initializers.get(seeds[p.id]!)!.data as Float64Array);
+      const dy = b.initializers.get(seeds[p.id]!)!.data as Float64Array;
       for (let plane = 0; plane < n * c; plane++) {
         for (let oy = 0; oy < ho; oy++) {
           for (let ox = 0; ox < wo; ox++) {
@@ -425,11 +539,20 @@ describe('fused sibling 1×1 convolutions', () => {
       const b = new OnnxGraphBuilder('fuse');
       b.input({ name: 'x', dtype: 'float64', dims: [2, 6, 5, 5] });
       const params = [...g.params.values()].filter((p) => p.role !== 'bn.num_batches_tracked');
-      for (const p of params) b.initializer(p.name, { dims: [...p.shape], dtype: 'float64', data: Float64Array.from({ length: numel(p.shape) }, (_, i) => (p.role === 'bn.running_var' ? 1 : Math.sin(i + p.name.length))) });
+      for (const p of params)
+        b.initializer(p.name, {
+          dims: [...p.shape],
+          dtype: 'float64',
+          data: Float64Array.from({ length: numel(p.shape) }, (_, i) => (p.role === 'bn.running_var' ? 1 : Math.sin(i + p.name.length))),
+        });
       const { graph, groups } = fuse ? fuseSiblingConvs(g) : { graph: g, groups: new Map() };
       const fwd = lowerForward({ b, graph, param: (p) => p, dtype: 'float64', lowering: { conv: float64Conv } });
       assert.equal(groups.size, fuse ? 3 : 0);
-      const dy = b.constant('dy', { dims: [2, ...y.shape], dtype: 'float64', data: Float64Array.from({ length: 2 * numel(y.shape) }, (_, i) => Math.cos(i)) });
+      const dy = b.constant('dy', {
+        dims: [2, ...y.shape],
+        dtype: 'float64',
+        data: Float64Array.from({ length: 2 * numel(y.shape) }, (_, i) => Math.cos(i)),
+      });
       const gr = backward(fwd, { seeds: { [y.id]: dy }, inputGrad: true });
       const names = ['x', ...gr.params.keys()];
       for (const k of names) {
@@ -458,10 +581,24 @@ describe('fused sibling 1×1 convolutions, some frozen', () => {
     const b = new OnnxGraphBuilder('fuse');
     b.input({ name: 'x', dtype: 'float64', dims: [2, 6, 5, 5] });
     for (const p of [...g.params.values()].filter((q) => q.role !== 'bn.num_batches_tracked')) {
-      b.initializer(p.name, { dims: [...p.shape], dtype: 'float64', data: Float64Array.from({ length: numel(p.shape) }, (_, i) => (p.role === 'bn.running_var' ? 1 : Math.sin(i + p.name.length))) });
+      b.initializer(p.name, {
+        dims: [...p.shape],
+        dtype: 'float64',
+        data: Float64Array.from({ length: numel(p.shape) }, (_, i) => (p.role === 'bn.running_var' ? 1 : Math.sin(i + p.name.length))),
+      });
     }
-    const fwd = lowerForward({ b, graph: fuse ? fuseSiblingConvs(g).graph : g, param: (p) => p, dtype: 'float64', lowering: { conv: float64Conv } });
-    const dy = b.constant('dy', { dims: [2, ...y.shape], dtype: 'float64', data: Float64Array.from({ length: 2 * numel(y.shape) }, (_, i) => Math.cos(i)) });
+    const fwd = lowerForward({
+      b,
+      graph: fuse ? fuseSiblingConvs(g).graph : g,
+      param: (p) => p,
+      dtype: 'float64',
+      lowering: { conv: float64Conv },
+    });
+    const dy = b.constant('dy', {
+      dims: [2, ...y.shape],
+      dtype: 'float64',
+      data: Float64Array.from({ length: 2 * numel(y.shape) }, (_, i) => Math.cos(i)),
+    });
     const gr = backward(fwd, { seeds: { [y.id]: dy }, wrt: (p) => wrt(p.name) });
     for (const [k, v] of gr.params) {
       b.node('Identity', [v], [`g:${k}`]);
@@ -482,8 +619,13 @@ describe('fused sibling 1×1 convolutions, some frozen', () => {
       const [fused, separate] = [await moduleGrads(true, wrt), await moduleGrads(false, wrt)];
       assert.deepEqual([...fused.keys()].sort(), [...separate.keys()].sort());
       assert.ok(!fused.has(`${frozen}conv.weight`), `${frozen}conv.weight is frozen`);
-      for (const name of ['i.branch1.conv.weight', 'i.branch2.0.conv.weight', 'i.branch3.0.conv.weight'].filter((n) => !n.startsWith(frozen))) {
-        assert.ok(fused.get(name)!.some((v) => v !== 0), `${name}: all zeros`);
+      for (const name of ['i.branch1.conv.weight', 'i.branch2.0.conv.weight', 'i.branch3.0.conv.weight'].filter(
+        (n) => !n.startsWith(frozen),
+      )) {
+        assert.ok(
+          fused.get(name)!.some((v) => v !== 0),
+          `${name}: all zeros`,
+        );
       }
       for (const [k, v] of fused) assert.ok(relativeError(v, separate.get(k)!) < 1e-12, k);
     });
@@ -496,6 +638,9 @@ describe('lowering options', () => {
     gb.output('y', L.conv2d(gb.input('x', [2, 4, 4]), 'c', { out: 2, kernel: 3 }));
     const g = gb.build();
     const b = new OnnxGraphBuilder('f64');
-    assert.throws(() => lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64' }), (e: unknown) => e instanceof OptionError && /c: a float64 convolution needs LoweringOptions.conv/.test(e.message));
+    assert.throws(
+      () => lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64' }),
+      (e: unknown) => e instanceof OptionError && /c: a float64 convolution needs LoweringOptions.conv/.test(e.message),
+    );
   });
 });

@@ -141,7 +141,10 @@ function requiredValues(g: Graph, wanted: (name: string) => boolean, inputGrad: 
 
 /** A zero gradient shaped like `value` (for an output of a node that does not reach the loss). */
 function zerosLike(b: OnnxGraphBuilder, value: string, dtype: FloatType | undefined): string {
-  const zero = dtype === 'float64' ? { dims: [1], dtype: 'float64' as const, data: new Float64Array(1) } : { dims: [1], dtype: 'float32' as const, data: new Float32Array(1) };
+  const zero =
+    dtype === 'float64'
+      ? { dims: [1], dtype: 'float64' as const, data: new Float64Array(1) }
+      : { dims: [1], dtype: 'float32' as const, data: new Float32Array(1) };
   const shape = b.fresh(`${value}.shape`);
   b.node('Shape', [value], [shape]);
   const z = b.fresh(`${value}.zero_grad`);

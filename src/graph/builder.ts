@@ -45,14 +45,16 @@ export class GraphBuilder {
   /** Declares a parameter (idempotent for the same name and shape). */
   param(name: string, shape: readonly number[], role: ParamRole): string {
     const prev = this.params.get(name);
-    if (prev && prev.shape.join() !== shape.join()) throw new OptionError(`parameter ${name} declared twice with different shapes: [${prev.shape.join('×')}] and [${shape.join('×')}]`);
+    if (prev && prev.shape.join() !== shape.join())
+      throw new OptionError(`parameter ${name} declared twice with different shapes: [${prev.shape.join('×')}] and [${shape.join('×')}]`);
     this.params.set(name, { name, shape: [...shape], role });
     return name;
   }
 
   /** Adds a node producing the value `scope` (made unique if taken); returns it. */
   add(scope: string, body: NodeBody<OpNode>): Sym {
-    if (body.op === 'siblingconv') throw new OptionError(`${scope}: siblingconv nodes are made by the fusion pass (graph/fuse.ts), not by builders`);
+    if (body.op === 'siblingconv')
+      throw new OptionError(`${scope}: siblingconv nodes are made by the fusion pass (graph/fuse.ts), not by builders`);
     let id = scope;
     for (let k = 1; this.shapes.has(id); k++) id = `${scope}#${k}`;
     const node = { ...body, id, scope } as OpNode;

@@ -35,7 +35,8 @@ describe('fuseSiblingConvs', () => {
     assert.deepEqual([...groups.keys()], ['i.branch1.conv', 'i.branch2.0.conv', 'i.branch3.0.conv']);
     // The 3×3 convolutions and the pool branch's 1×1 (it reads the pool, not the input) stay.
     assert.equal(graph.nodes.length, g.nodes.length - 2);
-    for (const id of ['i.branch2.1.conv', 'i.branch3.1.conv', 'i.branch4.1.conv']) assert.equal(graph.nodes.find((n) => n.id === id)?.op, 'conv');
+    for (const id of ['i.branch2.1.conv', 'i.branch3.1.conv', 'i.branch4.1.conv'])
+      assert.equal(graph.nodes.find((n) => n.id === id)?.op, 'conv');
     assert.equal(graph.params, g.params);
     assert.deepEqual(graph.outputs, g.outputs);
   });
@@ -62,6 +63,9 @@ describe('fuseSiblingConvs', () => {
   it('is the only maker of siblingconv nodes: builders reject them', () => {
     const gb = new GraphBuilder();
     const x = gb.input('x', [3, 4, 4]);
-    assert.throws(() => gb.add('s', { op: 'siblingconv', input: x.id, members: [] }), (e: unknown) => e instanceof OptionError && /made by the fusion pass/.test(e.message));
+    assert.throws(
+      () => gb.add('s', { op: 'siblingconv', input: x.id, members: [] }),
+      (e: unknown) => e instanceof OptionError && /made by the fusion pass/.test(e.message),
+    );
   });
 });

@@ -52,7 +52,13 @@ export function fuseSiblingConvs(g: Graph): FusedGraph {
     const leader = members[0]!;
     const [, h, w] = g.shapes.get(leader.id) ?? [];
     if (h === undefined || w === undefined) throw new InternalError(`fuse: no shape for ${leader.id}`);
-    const node: SiblingConvNode = { op: 'siblingconv', id: freshId({ ...g, shapes }, `${leader.id}.fused`), scope: leader.scope, input: leader.input, members };
+    const node: SiblingConvNode = {
+      op: 'siblingconv',
+      id: freshId({ ...g, shapes }, `${leader.id}.fused`),
+      scope: leader.scope,
+      input: leader.input,
+      members,
+    };
     shapes.set(node.id, [members.reduce((a, m) => a + m.outChannels, 0), h, w]);
     for (const m of members) groups.set(m.id, node);
   }

@@ -67,7 +67,9 @@ export class Classifier {
     const p = this.preprocessing;
     return stackBatch(
       list.map((img) =>
-        isTensor(img) ? img : preprocess(img, { resize: p.resize, crop: p.crop, mean: p.mean, std: p.std, channels: this.model.config.inChannels as 1 | 3 }),
+        isTensor(img)
+          ? img
+          : preprocess(img, { resize: p.resize, crop: p.crop, mean: p.mean, std: p.std, channels: this.model.config.inChannels as 1 | 3 }),
       ),
     );
   }

@@ -28,7 +28,14 @@ function pixels(width: number, height: number, channels: 1 | 2 | 3 | 4, seed: nu
   return out;
 }
 
-async function write(name: string, data: Buffer, width: number, height: number, channels: 1 | 2 | 3 | 4, encode: (s: sharp.Sharp) => sharp.Sharp): Promise<string> {
+async function write(
+  name: string,
+  data: Buffer,
+  width: number,
+  height: number,
+  channels: 1 | 2 | 3 | 4,
+  encode: (s: sharp.Sharp) => sharp.Sharp,
+): Promise<string> {
   let s = sharp(data, { raw: { width, height, channels } });
   if (channels <= 2) s = s.toColourspace('b-w'); // else sharp writes greyscale as sRGB
   const path = join(dir, name);
@@ -90,7 +97,8 @@ test('JPEG decodes close to its source; WebP lossless decodes exactly', async ()
   const w = 40;
   const h = 30;
   const raw = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) raw[(y * w + x) * 3 + c] = (x * 5 + y * 3 + c * 60) % 256;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) raw[(y * w + x) * 3 + c] = (x * 5 + y * 3 + c * 60) % 256;
   const jpeg = await decodeImageFile(await write('smooth.jpg', raw, w, h, 3, (s) => s.jpeg({ quality: 95, chromaSubsampling: '4:4:4' })));
   assert.deepEqual([jpeg.width, jpeg.height, jpeg.channels], [w, h, 3]);
   let sum = 0;
@@ -110,7 +118,9 @@ test('EXIF orientation is not applied (PIL does not auto-rotate)', async () => {
 
 test('decodeImageBuffer decodes from memory, names the source in errors', async () => {
   const raw = pixels(4, 3, 3, 8);
-  const buf = await sharp(raw, { raw: { width: 4, height: 3, channels: 3 } }).png().toBuffer();
+  const buf = await sharp(raw, { raw: { width: 4, height: 3, channels: 3 } })
+    .png()
+    .toBuffer();
   assert.deepEqual((await decodeImageBuffer(buf, 'mem.png')).data, new Uint8Array(raw));
   await assert.rejects(decodeImageBuffer(new Uint8Array(0), 'empty.png'), new ImageError('empty.png: not a decodable image (empty file)'));
 });
@@ -120,7 +130,9 @@ test('errors: missing file, not an image, truncated, a directory — one line na
   const notes = join(dir, 'notes.txt');
   writeFileSync(notes, 'shopping list\n- milk\n');
   await assert.rejects(decodeImageFile(notes), new ImageError(`${notes}: not a decodable image (unsupported image format)`));
-  const png = await sharp(pixels(20, 20, 3, 9), { raw: { width: 20, height: 20, channels: 3 } }).png().toBuffer();
+  const png = await sharp(pixels(20, 20, 3, 9), { raw: { width: 20, height: 20, channels: 3 } })
+    .png()
+    .toBuffer();
   const truncated = join(dir, 'truncated.png');
   writeFileSync(truncated, png.subarray(0, 40));
   await assert.rejects(decodeImageFile(truncated), (err: unknown) => {
@@ -137,9 +149,12 @@ test('errors: missing file, not an image, truncated, a directory — one line na
 
 const PYTHON = '/usr/bin/python3';
 const havePil = spawnSync(PYTHON, ['-c', 'import PIL'], { encoding: 'utf8' });
-const pilSkip = havePil.status === 0 ? false : `needs ${PYTHON} with PIL (python3-pil): ${(havePil.error?.message ?? havePil.stderr.trim().split('\n').pop()) || 'import failed'}`;
+const pilSkip =
+  havePil.status === 0
+    ? false
+    : `needs ${PYTHON} with PIL (python3-pil): ${(havePil.error?.message ?? havePil.stderr.trim().split('\n').pop()) || 'import failed'}`;
 
-test('decoded pixels equal PIL\'s for PNG, WebP and JPEG (4:2:0 and 4:4:4)', { skip: pilSkip }, async () => {
+test("decoded pixels equal PIL's for PNG, WebP and JPEG (4:2:0 and 4:4:4)", { skip: pilSkip }, async () => {
   const files: Array<[string, number]> = [
     [await write('p-rgb.png', pixels(33, 21, 3, 10), 33, 21, 3, (s) => s.png()), 0],
     [await write('p-rgba.png', pixels(33, 21, 4, 11), 33, 21, 4, (s) => s.png()), 0],
@@ -187,7 +202,10 @@ function fixture(name: string): string | undefined {
 function readSafetensorsF32(path: string, key: string): { shape: number[]; data: Float32Array } {
   const buf = readFileSync(path);
   const headerLen = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   const entry = header[key];
   assert.ok(entry, `${path}: no key ${key}`);
   assert.equal(entry.dtype, 'F32', `${path}: ${key} dtype`);
@@ -206,7 +224,7 @@ const fixtureSkip = !imagePng
     ? 'fixture io-image.safetensors not found ($GOOGLENET_FIXTURES, test/fixtures/torchvision-googlenet/, ../shared/fixtures/torchvision-googlenet/)'
     : false;
 
-test('preprocess(image-224.png, {resize: 224, crop: 224}) matches torchvision\'s image_input', { skip: fixtureSkip }, async () => {
+test("preprocess(image-224.png, {resize: 224, crop: 224}) matches torchvision's image_input", { skip: fixtureSkip }, async () => {
   const img: RgbImage = await decodeImageFile(imagePng as string);
   assert.deepEqual([img.width, img.height, img.channels], [224, 224, 3]);
   const ours = preprocess(img, { resize: 224, crop: 224 });
@@ -230,7 +248,18 @@ test('imagenetClasses: 1000 torchvision names from assets/, resolved from the mo
 });
 
 test('Fashion-MNIST, CIFAR-10 and CIFAR-100 classes in their official orders', () => {
-  assert.deepEqual(fashionMnistClasses, ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']);
+  assert.deepEqual(fashionMnistClasses, [
+    'T-shirt/top',
+    'Trouser',
+    'Pullover',
+    'Dress',
+    'Coat',
+    'Sandal',
+    'Shirt',
+    'Sneaker',
+    'Bag',
+    'Ankle boot',
+  ]);
   assert.deepEqual(cifar10Classes, ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
   assert.equal(cifar100Classes.length, 100);
   assert.equal(new Set(cifar100Classes).size, 100);

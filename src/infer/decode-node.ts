@@ -27,7 +27,11 @@ export interface DecodeOptions {
 /** First line of an error's message, without sharp's "Input buffer contains" preamble. */
 function reason(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  const line = message.split('\n').map((s) => s.trim()).find((s) => s.length > 0) ?? 'unknown error';
+  const line =
+    message
+      .split('\n')
+      .map((s) => s.trim())
+      .find((s) => s.length > 0) ?? 'unknown error';
   return line.replace(/^Input (buffer|file) (contains|has) /, '');
 }
 

@@ -7,8 +7,17 @@ import { join } from 'node:path';
 import { ImageError, OptionError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import {
-  IMAGENET_MEAN, IMAGENET_STD, centerCrop, preprocess, resize, resizeShorter, shorterSideSize, stackBatch,
-  toChannels, toTensor, type RgbImage,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  centerCrop,
+  preprocess,
+  resize,
+  resizeShorter,
+  shorterSideSize,
+  stackBatch,
+  toChannels,
+  toTensor,
+  type RgbImage,
 } from './image.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -83,10 +92,18 @@ test('resize: hand-computed 4 → 2 antialiased bilinear row', () => {
 
 test('resize keeps a constant image constant and returns a copy at the same size', () => {
   const img: RgbImage = { width: 13, height: 7, channels: 3, data: new Uint8Array(13 * 7 * 3).fill(77) };
-  for (const [w, h] of [[5, 3], [40, 2], [13, 30], [1, 1]] as const) {
+  for (const [w, h] of [
+    [5, 3],
+    [40, 2],
+    [13, 30],
+    [1, 1],
+  ] as const) {
     const out = resize(img, w, h);
     assert.equal(out.data.length, w * h * 3);
-    assert.ok(out.data.every((v) => v === 77), `${w}×${h}`);
+    assert.ok(
+      out.data.every((v) => v === 77),
+      `${w}×${h}`,
+    );
   }
   const same = resize(img, 13, 7);
   assert.deepEqual(same.data, img.data);
@@ -159,7 +176,10 @@ test('error messages say what was expected and what was received', () => {
     () => toTensor(img, { channels: 1, mean: IMAGENET_MEAN }),
     new OptionError('toTensor: mean has 3 values for a 1-channel tensor; give 1 value, received [0.485, 0.456, 0.406]'),
   );
-  assert.throws(() => toTensor(img, { std: [1, 0, 1] }), new OptionError('toTensor: std values must be finite and non-zero, received [1, 0, 1]'));
+  assert.throws(
+    () => toTensor(img, { std: [1, 0, 1] }),
+    new OptionError('toTensor: std values must be finite and non-zero, received [1, 0, 1]'),
+  );
   assert.throws(() => stackBatch([]), new OptionError('stackBatch: no tensors to stack'));
   const t: Tensor = { dims: [1, 3, 4, 4], data: new Float32Array(48) };
   assert.throws(
@@ -177,9 +197,10 @@ test('error messages say what was expected and what was received', () => {
 
 const PYTHON = '/usr/bin/python3';
 const havePython = spawnSync(PYTHON, ['-c', 'import PIL, torchvision, numpy'], { encoding: 'utf8' });
-const pythonSkip = havePython.status === 0
-  ? false
-  : `needs ${PYTHON} with PIL, torchvision and numpy (python3-pil, python3-torchvision): ${(havePython.error?.message ?? havePython.stderr.trim().split('\n').pop()) || 'import failed'}`;
+const pythonSkip =
+  havePython.status === 0
+    ? false
+    : `needs ${PYTHON} with PIL, torchvision and numpy (python3-pil, python3-torchvision): ${(havePython.error?.message ?? havePython.stderr.trim().split('\n').pop()) || 'import failed'}`;
 
 /** An operation of the pipeline, run here and by torchvision on a PIL image. */
 type Op =
@@ -227,11 +248,21 @@ function runOps(image: RgbImage, ops: Op[]): RgbImage | Tensor {
   for (const op of ops) {
     if (!('width' in x)) throw new Error('image op after to_tensor');
     switch (op[0]) {
-      case 'resize_shorter': x = resizeShorter(x, op[1]); break;
-      case 'resize': x = resize(x, op[1], op[2]); break;
-      case 'center_crop': x = centerCrop(x, op[1]); break;
-      case 'convert': x = toChannels(x, op[1] === 'L' ? 1 : 3); break;
-      case 'to_tensor': x = toTensor(x, { mean: op[1], std: op[2] }); break;
+      case 'resize_shorter':
+        x = resizeShorter(x, op[1]);
+        break;
+      case 'resize':
+        x = resize(x, op[1], op[2]);
+        break;
+      case 'center_crop':
+        x = centerCrop(x, op[1]);
+        break;
+      case 'convert':
+        x = toChannels(x, op[1] === 'L' ? 1 : 3);
+        break;
+      case 'to_tensor':
+        x = toTensor(x, { mean: op[1], std: op[2] });
+        break;
     }
   }
   return x;
@@ -240,9 +271,27 @@ function runOps(image: RgbImage, ops: Op[]): RgbImage | Tensor {
 const MEAN = [...IMAGENET_MEAN];
 const STD = [...IMAGENET_STD];
 const CASES: Case[] = [
-  { name: 'RGB 500×375 noise → Resize(256) → CenterCrop(224) (÷1.465)', image: makeImage(500, 375, 3, 10), ops: [['resize_shorter', 256], ['center_crop', 224]] },
-  { name: 'RGB 375×500 mixed → Resize(224) (portrait, ÷1.674)', image: makeImage(375, 500, 3, 11, 'mixed'), ops: [['resize_shorter', 224]] },
-  { name: 'RGB 37×53 → Resize(256) → CenterCrop(224) (upscale ×6.9)', image: makeImage(37, 53, 3, 12), ops: [['resize_shorter', 256], ['center_crop', 224]] },
+  {
+    name: 'RGB 500×375 noise → Resize(256) → CenterCrop(224) (÷1.465)',
+    image: makeImage(500, 375, 3, 10),
+    ops: [
+      ['resize_shorter', 256],
+      ['center_crop', 224],
+    ],
+  },
+  {
+    name: 'RGB 375×500 mixed → Resize(224) (portrait, ÷1.674)',
+    image: makeImage(375, 500, 3, 11, 'mixed'),
+    ops: [['resize_shorter', 224]],
+  },
+  {
+    name: 'RGB 37×53 → Resize(256) → CenterCrop(224) (upscale ×6.9)',
+    image: makeImage(37, 53, 3, 12),
+    ops: [
+      ['resize_shorter', 256],
+      ['center_crop', 224],
+    ],
+  },
   { name: 'L 101×67 → Resize(50)', image: makeImage(101, 67, 1, 13), ops: [['resize_shorter', 50]] },
   { name: 'L 7×300 → Resize(13) (up in x, down in y)', image: makeImage(7, 300, 1, 14, 'mixed'), ops: [['resize_shorter', 13]] },
   { name: 'RGB 64×48 → 91×33 (up x, down y)', image: makeImage(64, 48, 3, 15), ops: [['resize', 91, 33]] },
@@ -259,20 +308,50 @@ const CASES: Case[] = [
   { name: 'RGB 50×20 → CenterCrop([31, 40]) (pad y, crop x)', image: makeImage(50, 20, 3, 26), ops: [['center_crop', [31, 40]]] },
   { name: 'RGB 33×34 → CenterCrop([7, 30])', image: makeImage(33, 34, 3, 27), ops: [['center_crop', [7, 30]]] },
   { name: "RGB 40×30 → convert('L')", image: makeImage(40, 30, 3, 28), ops: [['convert', 'L']] },
-  { name: "L 40×30 → convert('RGB') → Resize(17)", image: makeImage(40, 30, 1, 29), ops: [['convert', 'RGB'], ['resize_shorter', 17]] },
-  { name: 'RGB 300×200 → Resize(256) → CenterCrop(224) → ToTensor → Normalize(ImageNet)', image: makeImage(300, 200, 3, 30, 'mixed'), ops: [['resize_shorter', 256], ['center_crop', 224], ['to_tensor', MEAN, STD]] },
-  { name: 'L 28×28 → Resize(32) → ToTensor → Normalize(0.2860, 0.3530)', image: makeImage(28, 28, 1, 31), ops: [['resize_shorter', 32], ['to_tensor', [0.286], [0.353]]] },
+  {
+    name: "L 40×30 → convert('RGB') → Resize(17)",
+    image: makeImage(40, 30, 1, 29),
+    ops: [
+      ['convert', 'RGB'],
+      ['resize_shorter', 17],
+    ],
+  },
+  {
+    name: 'RGB 300×200 → Resize(256) → CenterCrop(224) → ToTensor → Normalize(ImageNet)',
+    image: makeImage(300, 200, 3, 30, 'mixed'),
+    ops: [
+      ['resize_shorter', 256],
+      ['center_crop', 224],
+      ['to_tensor', MEAN, STD],
+    ],
+  },
+  {
+    name: 'L 28×28 → Resize(32) → ToTensor → Normalize(0.2860, 0.3530)',
+    image: makeImage(28, 28, 1, 31),
+    ops: [
+      ['resize_shorter', 32],
+      ['to_tensor', [0.286], [0.353]],
+    ],
+  },
 ];
 
 test('byte-exact parity with torchvision Resize / CenterCrop / ToTensor / Normalize on PIL images', { skip: pythonSkip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'gl-image-parity-'));
   try {
-    writeFileSync(join(dir, 'cases.json'), JSON.stringify(CASES.map((c) => ({ w: c.image.width, h: c.image.height, c: c.image.channels, ops: c.ops }))));
+    writeFileSync(
+      join(dir, 'cases.json'),
+      JSON.stringify(CASES.map((c) => ({ w: c.image.width, h: c.image.height, c: c.image.channels, ops: c.ops }))),
+    );
     CASES.forEach((c, i) => writeFileSync(join(dir, `in_${i}.raw`), c.image.data));
     writeFileSync(join(dir, 'parity.py'), PY_SCRIPT);
     const r = spawnSync(PYTHON, [join(dir, 'parity.py'), dir], { encoding: 'utf8' });
     assert.equal(r.status, 0, `python failed: ${r.stderr}`);
-    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as Array<{ w?: number; h?: number; mode?: string; dims?: number[] }>;
+    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as Array<{
+      w?: number;
+      h?: number;
+      mode?: string;
+      dims?: number[];
+    }>;
     CASES.forEach((c, i) => {
       const ours = runOps(c.image, c.ops);
       const ref = readFileSync(join(dir, `out_${i}.raw`));

@@ -41,9 +41,7 @@ function checkImage(img: RgbImage, where: string): void {
   }
   const expected = width * height * channels;
   if (data.length !== expected) {
-    throw new ImageError(
-      `${where}: image data holds ${data.length} bytes, expected ${width}×${height}×${channels} = ${expected}`,
-    );
+    throw new ImageError(`${where}: image data holds ${data.length} bytes, expected ${width}×${height}×${channels} = ${expected}`);
   }
 }
 
@@ -123,9 +121,7 @@ function clip8(acc: number): number {
 }
 
 /** Horizontal pass over input rows [row0, row0 + rows): → outW × rows × c. */
-function resampleRows(
-  src: Uint8Array, inW: number, c: number, row0: number, rows: number, outW: number, co: Coefficients,
-): Uint8Array {
+function resampleRows(src: Uint8Array, inW: number, c: number, row0: number, rows: number, outW: number, co: Coefficients): Uint8Array {
   const out = new Uint8Array(outW * rows * c);
   const { ksize, bounds, weights } = co;
   for (let y = 0; y < rows; y++) {
@@ -147,9 +143,7 @@ function resampleRows(
 }
 
 /** Vertical pass: rows × w × c → outH × w × c; `bounds` index input rows, `src` starts at row `row0`. */
-function resampleColumns(
-  src: Uint8Array, w: number, c: number, row0: number, outH: number, co: Coefficients,
-): Uint8Array {
+function resampleColumns(src: Uint8Array, w: number, c: number, row0: number, outH: number, co: Coefficients): Uint8Array {
   const out = new Uint8Array(w * outH * c);
   const { ksize, bounds, weights } = co;
   const stride = w * c;
@@ -334,7 +328,9 @@ function perChannel(values: readonly number[], c: number, name: string): number[
   }
   for (const v of values) {
     if (!Number.isFinite(v) || (name === 'std' && v === 0)) {
-      throw new OptionError(`toTensor: ${name} values must be finite${name === 'std' ? ' and non-zero' : ''}, received [${values.join(', ')}]`);
+      throw new OptionError(
+        `toTensor: ${name} values must be finite${name === 'std' ? ' and non-zero' : ''}, received [${values.join(', ')}]`,
+      );
     }
   }
   return Array.from({ length: c }, (_, i) => (values.length === 1 ? values[0] : values[i]) as number);

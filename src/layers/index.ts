@@ -35,7 +35,16 @@ export function conv2d(x: Sym, name: string, o: { out: number; kernel: number; s
   const weight = b.param(`${name}.weight`, [o.out, x.channels, k, k], 'conv.weight');
   const bias = o.bias ? b.param(`${name}.bias`, [o.out], 'conv.bias') : undefined;
   const pads: Pads = [p, p, p, p];
-  return b.add(name, { op: 'conv', input: x.id, weight, ...(bias ? { bias } : {}), outChannels: o.out, kernel: [k, k], stride: [s, s], pads });
+  return b.add(name, {
+    op: 'conv',
+    input: x.id,
+    weight,
+    ...(bias ? { bias } : {}),
+    outChannels: o.out,
+    kernel: [k, k],
+    stride: [s, s],
+    pads,
+  });
 }
 
 export function batchNorm(x: Sym, name: string, o: { eps?: number; momentum?: number } = {}): Sym {
@@ -167,14 +176,23 @@ export function inception(x: Sym, o: InceptionOptions): Sym {
   const norm = o.norm ?? 'batchnorm';
   const k5 = o.kernel5 ?? 5;
   const b1 = basicConv(x, `${n}.branch1`, { out: o.ch1x1, kernel: 1, norm });
-  const b2 = basicConv(basicConv(x, `${n}.branch2.0`, { out: o.ch3x3red, kernel: 1, norm }), `${n}.branch2.1`, { out: o.ch3x3, kernel: 3, pad: 1, norm });
+  const b2 = basicConv(basicConv(x, `${n}.branch2.0`, { out: o.ch3x3red, kernel: 1, norm }), `${n}.branch2.1`, {
+    out: o.ch3x3,
+    kernel: 3,
+    pad: 1,
+    norm,
+  });
   const b3 = basicConv(basicConv(x, `${n}.branch3.0`, { out: o.ch5x5red, kernel: 1, norm }), `${n}.branch3.1`, {
     out: o.ch5x5,
     kernel: k5,
     pad: (k5 - 1) / 2,
     norm,
   });
-  const b4 = basicConv(maxPool(x, `${n}.branch4.0`, { kernel: 3, stride: 1, pad: 1, ceil: true }), `${n}.branch4.1`, { out: o.poolProj, kernel: 1, norm });
+  const b4 = basicConv(maxPool(x, `${n}.branch4.0`, { kernel: 3, stride: 1, pad: 1, ceil: true }), `${n}.branch4.1`, {
+    out: o.poolProj,
+    kernel: 1,
+    norm,
+  });
   return concat([b1, b2, b3, b4], n);
 }
 
@@ -214,7 +232,8 @@ export interface AuxOptions {
 export function inceptionAux(x: Sym, o: AuxOptions): Sym {
   const n = o.name;
   // aux1: N×512×14×14 → N×512×4×4 (either pool at 224×224)
-  const pooled = o.pool === 'adaptive' ? adaptiveAvgPool(x, `${n}.pool`, 4) : avgPool(x, `${n}.pool`, { kernel: 5, stride: 3, ceil: false });
+  const pooled =
+    o.pool === 'adaptive' ? adaptiveAvgPool(x, `${n}.pool`, 4) : avgPool(x, `${n}.pool`, { kernel: 5, stride: 3, ceil: false });
   const c = basicConv(pooled, `${n}.conv`, { out: o.convChannels ?? 128, kernel: 1, norm: o.norm ?? 'batchnorm' });
   // N×128×4×4 → N×2048 (NCHW flatten, as PyTorch's torch.flatten)
   const h = relu(linear(flatten(c, `${n}.flatten`), `${n}.fc1`, { out: o.hidden ?? 1024 }), `${n}.relu`);

@@ -7,7 +7,18 @@ import { getDefaultEngine } from '../runtime/engine.js';
 import { initWeights } from '../models/model.js';
 import { resolveConfig } from '../models/config.js';
 import { Rng } from '../rng.js';
-import { adaptiveAvgPool, basicConv, flatten, globalAvgPool, inception, inceptionAux, linear, lrn, maxPool, naiveInception } from './index.js';
+import {
+  adaptiveAvgPool,
+  basicConv,
+  flatten,
+  globalAvgPool,
+  inception,
+  inceptionAux,
+  linear,
+  lrn,
+  maxPool,
+  naiveInception,
+} from './index.js';
 
 test('blocks compose into a user network (Keras functional style) that runs on ONNX Runtime', async () => {
   const b = new GraphBuilder();

@@ -19,7 +19,11 @@ export function loadCheckpoint<C = unknown>(path: string): Checkpoint<C> {
     bytes = readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new WeightFormatError(code === 'ENOENT' ? `${path}: no checkpoint to resume from (no such file)` : `${path}: cannot read checkpoint (${(e as Error).message})`);
+    throw new WeightFormatError(
+      code === 'ENOENT'
+        ? `${path}: no checkpoint to resume from (no such file)`
+        : `${path}: cannot read checkpoint (${(e as Error).message})`,
+    );
   }
   return decodeCheckpoint<C>(bytes, path);
 }

@@ -22,9 +22,27 @@ function sample(step: number): Checkpoint<{ lr: number; name: string }> {
       ['conv.weight', f(12, step)],
       ['bn.num_batches_tracked', BigInt64Array.of(BigInt(step))],
     ]),
-    shapes: new Map([['conv.weight', [2, 1, 2, 3]], ['bn.num_batches_tracked', []]]),
-    optimizer: { type: 'adam', step, state: new Map([['exp_avg.conv.weight', f(12, 0.5)], ['exp_avg_sq.conv.weight', f(12, 0.25)]]) },
-    ema: { decay: 0.99, warmup: true, steps: step, shadow: new Map<string, Float32Array | BigInt64Array>([['conv.weight', f(12, -1)], ['bn.num_batches_tracked', BigInt64Array.of(7n)]]) },
+    shapes: new Map([
+      ['conv.weight', [2, 1, 2, 3]],
+      ['bn.num_batches_tracked', []],
+    ]),
+    optimizer: {
+      type: 'adam',
+      step,
+      state: new Map([
+        ['exp_avg.conv.weight', f(12, 0.5)],
+        ['exp_avg_sq.conv.weight', f(12, 0.25)],
+      ]),
+    },
+    ema: {
+      decay: 0.99,
+      warmup: true,
+      steps: step,
+      shadow: new Map<string, Float32Array | BigInt64Array>([
+        ['conv.weight', f(12, -1)],
+        ['bn.num_batches_tracked', BigInt64Array.of(7n)],
+      ]),
+    },
     loop: { epochLossSum: 1.5, elapsed: 12 },
   };
 }
@@ -54,7 +72,13 @@ test('round trip: weights with their shapes, optimizer state, EMA, position, RNG
 
 test('tensor-aware state encoding: typed arrays, Maps, nested objects, bigint, non-finite numbers', () => {
   const tensors = new Map();
-  const v = { a: Float64Array.of(1, 2), m: new Map([['x', Int32Array.of(3)]]), list: [Uint8Array.of(9), 1, 'z', null], big: 5n, inf: -Infinity };
+  const v = {
+    a: Float64Array.of(1, 2),
+    m: new Map([['x', Int32Array.of(3)]]),
+    list: [Uint8Array.of(9), 1, 'z', null],
+    big: 5n,
+    inf: -Infinity,
+  };
   const back = decodeState(JSON.parse(JSON.stringify(encodeState(v, 'optim', tensors))), tensors) as typeof v;
   assert.deepEqual(Array.from(back.a), [1, 2]);
   assert.ok(back.a instanceof Float64Array);
@@ -93,7 +117,9 @@ for (const at of ['write', 'fsync', 'rename'] as const) {
     const before = fs.readFileSync(p);
     assert.throws(
       () => saveCheckpoint(p, sample(2), failingIo(at)),
-      (e: Error) => e.name === 'CheckpointWriteError' && e.message === `${p}: cannot write checkpoint (ENOSPC: no space left on device); the previous checkpoint is unchanged`,
+      (e: Error) =>
+        e.name === 'CheckpointWriteError' &&
+        e.message === `${p}: cannot write checkpoint (ENOSPC: no space left on device); the previous checkpoint is unchanged`,
     );
     assert.deepEqual(fs.readFileSync(p), before);
     assert.deepEqual(fs.readdirSync(d), ['checkpoint.safetensors']);
@@ -105,7 +131,10 @@ test('a write into a folder that cannot hold files fails with one line naming th
   const notDir = join(dir, 'plain-file');
   fs.writeFileSync(notDir, 'x');
   const p = join(notDir, 'checkpoint.safetensors');
-  assert.throws(() => saveCheckpoint(p, sample(1)), new RegExp(`^CheckpointWriteError: ${p.replace(/[.]/g, '\\.')}: cannot write checkpoint \\(ENOTDIR: `));
+  assert.throws(
+    () => saveCheckpoint(p, sample(1)),
+    new RegExp(`^CheckpointWriteError: ${p.replace(/[.]/g, '\\.')}: cannot write checkpoint \\(ENOTDIR: `),
+  );
 });
 
 test('reading: missing, truncated, a model file instead of a checkpoint, a newer version', () => {
@@ -118,7 +147,9 @@ test('reading: missing, truncated, a model file instead of a checkpoint, a newer
   saveSafetensorsFile(model, new Map([['fc.weight', { dtype: 'F32', dims: [1], data: Float32Array.of(1) }]]));
   assert.throws(() => loadCheckpoint(model), /model\.safetensors: not a googlenet-ts checkpoint/);
   const newer = join(dir, 'newer.safetensors');
-  const text = Buffer.from(bytes).toString('latin1').replace(`\\"version\\":${CHECKPOINT_VERSION}`, `\\"version\\":${CHECKPOINT_VERSION + 1}`);
+  const text = Buffer.from(bytes)
+    .toString('latin1')
+    .replace(`\\"version\\":${CHECKPOINT_VERSION}`, `\\"version\\":${CHECKPOINT_VERSION + 1}`);
   assert.notEqual(text, Buffer.from(bytes).toString('latin1'), 'the version field was found');
   fs.writeFileSync(newer, Buffer.from(text, 'latin1'));
   assert.throws(() => loadCheckpoint(newer), /newer\.safetensors: checkpoint version 2 is newer than this googlenet-ts reads \(1\)/);

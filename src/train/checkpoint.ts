@@ -78,10 +78,16 @@ interface Meta {
 // ---------------------------------------------------------------------------------------------
 // Tensor-aware JSON: typed arrays become tensors, everything else stays in the JSON skeleton.
 
-const DTYPE_OF: Record<string, StoredDType> = { Float32Array: 'F32', Float64Array: 'F64', BigInt64Array: 'I64', Int32Array: 'I32', Uint8Array: 'U8' };
+const DTYPE_OF: Record<string, StoredDType> = {
+  Float32Array: 'F32',
+  Float64Array: 'F64',
+  BigInt64Array: 'I64',
+  Int32Array: 'I32',
+  Uint8Array: 'U8',
+};
 
 function isTypedArray(v: unknown): v is TensorArray {
-  return ArrayBuffer.isView(v) && !(v instanceof DataView) && (v.constructor.name in DTYPE_OF);
+  return ArrayBuffer.isView(v) && !(v instanceof DataView) && v.constructor.name in DTYPE_OF;
 }
 
 /** Replaces typed arrays in `value` by `{ $tensor: key }`, putting them in `tensors` under `prefix/path`. */
@@ -161,16 +167,20 @@ export function encodeCheckpoint<C>(c: Checkpoint<C>, savedAt = new Date().toISO
 export function decodeCheckpoint<C = unknown>(bytes: Uint8Array, file = '<checkpoint>'): Checkpoint<C> {
   const { tensors, metadata } = parseSafetensors(bytes, file);
   const raw = metadata[META_KEY];
-  if (raw === undefined) throw new WeightFormatError(`${file}: not a googlenet-ts checkpoint (no "${META_KEY}" metadata; a model file? use --from for weights)`);
+  if (raw === undefined)
+    throw new WeightFormatError(`${file}: not a googlenet-ts checkpoint (no "${META_KEY}" metadata; a model file? use --from for weights)`);
   let meta: Meta;
   try {
     meta = JSON.parse(raw) as Meta;
   } catch (e) {
     throw new WeightFormatError(`${file}: checkpoint metadata is not valid JSON (${(e as Error).message})`);
   }
-  if (meta.format !== CHECKPOINT_FORMAT) throw new WeightFormatError(`${file}: format is ${JSON.stringify(meta.format)}, expected "${CHECKPOINT_FORMAT}"`);
+  if (meta.format !== CHECKPOINT_FORMAT)
+    throw new WeightFormatError(`${file}: format is ${JSON.stringify(meta.format)}, expected "${CHECKPOINT_FORMAT}"`);
   if (typeof meta.version !== 'number' || meta.version > CHECKPOINT_VERSION) {
-    throw new WeightFormatError(`${file}: checkpoint version ${String(meta.version)} is newer than this googlenet-ts reads (${CHECKPOINT_VERSION})`);
+    throw new WeightFormatError(
+      `${file}: checkpoint version ${String(meta.version)} is newer than this googlenet-ts reads (${CHECKPOINT_VERSION})`,
+    );
   }
   const p = meta.position;
   if (!p || ![p.epoch, p.batch, p.step].every((v) => Number.isInteger(v) && v >= 0)) {

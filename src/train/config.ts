@@ -169,10 +169,14 @@ const num = (v: unknown, lo: number, hi = Infinity, openLo = false): boolean =>
 export function validateTrainOptions(o: TrainOptions): void {
   if (!(DATASET_NAMES as readonly string[]).includes(o.dataset)) fail('--dataset', `one of ${DATASET_NAMES.join(', ')}`, o.dataset);
   if (typeof o.out !== 'string' || !o.out) fail('--out', 'a folder for the run', o.out);
-  if (o.preset !== undefined && !(PRESETS as readonly string[]).includes(o.preset)) fail('--preset', `one of ${PRESETS.join(', ')}`, o.preset);
-  if (o.fromPreset !== undefined && !(PRESETS as readonly string[]).includes(o.fromPreset)) fail('--from-preset', `one of ${PRESETS.join(', ')}`, o.fromPreset);
-  if (o.optimizer !== undefined && !(OPTIMIZERS as readonly string[]).includes(o.optimizer)) fail('--optimizer', `one of ${OPTIMIZERS.join(', ')}`, o.optimizer);
-  if (o.schedule !== undefined && !(SCHEDULES as readonly string[]).includes(o.schedule)) fail('--schedule', `one of ${SCHEDULES.join(', ')}`, o.schedule);
+  if (o.preset !== undefined && !(PRESETS as readonly string[]).includes(o.preset))
+    fail('--preset', `one of ${PRESETS.join(', ')}`, o.preset);
+  if (o.fromPreset !== undefined && !(PRESETS as readonly string[]).includes(o.fromPreset))
+    fail('--from-preset', `one of ${PRESETS.join(', ')}`, o.fromPreset);
+  if (o.optimizer !== undefined && !(OPTIMIZERS as readonly string[]).includes(o.optimizer))
+    fail('--optimizer', `one of ${OPTIMIZERS.join(', ')}`, o.optimizer);
+  if (o.schedule !== undefined && !(SCHEDULES as readonly string[]).includes(o.schedule))
+    fail('--schedule', `one of ${SCHEDULES.join(', ')}`, o.schedule);
   if (o.keep !== undefined && !(KEEP as readonly string[]).includes(o.keep)) fail('--keep', `one of ${KEEP.join(', ')}`, o.keep);
   const checks: [keyof TrainOptions, string, (v: unknown) => boolean, string][] = [
     ['epochs', '--epochs', (v) => int(v, 1), 'a positive integer'],

@@ -3,7 +3,11 @@ import { test } from 'node:test';
 import type { Weights } from '../graph/lower.js';
 import { Ema } from './ema.js';
 
-const w = (a: number[], n = 0n): Weights => new Map<string, Float32Array | BigInt64Array>([['fc.weight', Float32Array.from(a)], ['bn.num_batches_tracked', BigInt64Array.of(n)]]);
+const w = (a: number[], n = 0n): Weights =>
+  new Map<string, Float32Array | BigInt64Array>([
+    ['fc.weight', Float32Array.from(a)],
+    ['bn.num_batches_tracked', BigInt64Array.of(n)],
+  ]);
 
 test('shadow ← d·shadow + (1 − d)·w, integer buffers copied', () => {
   const e = new Ema(w([0, 10]), { decay: 0.9, warmup: false });

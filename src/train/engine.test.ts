@@ -46,7 +46,11 @@ function loadFixture(): Fixture | string {
   if (missing) return missingFixture(missing);
   const io = loadSafetensorsFile(paths[1]!);
   const x = io.get('input')!;
-  return { weights: loadSafetensorsFile(paths[0]!), input: { dims: x.dims, data: x.data as Float32Array }, ref: loadSafetensorsFile(paths[2]!) };
+  return {
+    weights: loadSafetensorsFile(paths[0]!),
+    input: { dims: x.dims, data: x.data as Float32Array },
+    ref: loadSafetensorsFile(paths[2]!),
+  };
 }
 
 /** The fixture's model: torchvision, 10 classes, aux heads, every dropout 0. */
@@ -148,7 +152,14 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
     // The same training graph lowered in float64.
     const g = model.graph('train');
     const layout = trainLayout(g, () => false);
-    const tg = buildTrainGraph(g, layout, { kind: 'gradients', numClasses: 10, auxWeight: 0.3, labelSmoothing: 0, dtype: 'float64', lowering: { conv: float64Conv } });
+    const tg = buildTrainGraph(g, layout, {
+      kind: 'gradients',
+      numClasses: 10,
+      auxWeight: 0.3,
+      labelSmoothing: 0,
+      dtype: 'float64',
+      lowering: { conv: float64Conv },
+    });
     const s = await getDefaultEngine().createSession(tg.bytes);
     const w = (n: string): Float32Array => model.weights.get(n) as Float32Array;
     const r = await s.run({
@@ -186,18 +197,22 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
     assert.equal(n, 2 * 59);
   });
 
-  it('every gradient, float64: equal to PyTorch float64 autograd (≤ 1e-9 per tensor)', { skip: skip || (float64Reference() ? false : 'python3-torch not installed: no float64 PyTorch reference') }, () => {
-    const ref = loadSafetensorsFile(float64Reference()!);
-    assert.ok(Math.abs(loss64 - (ref.get('loss')!.data[0] as number)) < 1e-12);
-    let n = 0;
-    for (const [k, t] of ref) {
-      if (!k.startsWith('grad.')) continue;
-      const e = relativeError(ours64.get(k.slice(5))!, t.data as Float64Array);
-      assert.ok(e <= 1e-9, `${k}: relative error ${e.toExponential(2)}`);
-      n++;
-    }
-    assert.equal(n, ours64.size);
-  });
+  it(
+    'every gradient, float64: equal to PyTorch float64 autograd (≤ 1e-9 per tensor)',
+    { skip: skip || (float64Reference() ? false : 'python3-torch not installed: no float64 PyTorch reference') },
+    () => {
+      const ref = loadSafetensorsFile(float64Reference()!);
+      assert.ok(Math.abs(loss64 - (ref.get('loss')!.data[0] as number)) < 1e-12);
+      let n = 0;
+      for (const [k, t] of ref) {
+        if (!k.startsWith('grad.')) continue;
+        const e = relativeError(ours64.get(k.slice(5))!, t.data as Float64Array);
+        assert.ok(e <= 1e-9, `${k}: relative error ${e.toExponential(2)}`);
+        n++;
+      }
+      assert.equal(n, ours64.size);
+    },
+  );
 
   it('every gradient, float32: within float32 kink noise of the fixture (≤ 5e-2); ≤ 1e-4 where no kink intervenes', { skip }, () => {
     const ref = (f as Fixture).ref;
@@ -241,7 +256,12 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
       b.node('Identity', [u.params], ['out']);
       b.output({ name: 'out', dtype: 'float32', dims: [P] });
       const s = await getDefaultEngine().createSession(b.encode());
-      const feeds: Record<string, Tensor<TensorArray>> = { params: { dims: [P], data: params }, grad: { dims: [P], data: grads }, lr: { dims: [], data: Float32Array.of(r.lr) }, step: { dims: [], data: Float32Array.of(1) } };
+      const feeds: Record<string, Tensor<TensorArray>> = {
+        params: { dims: [P], data: params },
+        grad: { dims: [P], data: grads },
+        lr: { dims: [], data: Float32Array.of(r.lr) },
+        step: { dims: [], data: Float32Array.of(1) },
+      };
       for (const slot of stateSlots(r)) feeds[slot] = { dims: [P], data: new Float32Array(P) };
       const out = (await s.run(feeds)).out!.data as Float32Array;
       await s.release();
@@ -255,7 +275,12 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
         const res = await step.step(fx.input, LABELS);
         assert.ok(Math.abs(res.loss - (fx.ref.get('loss')!.data[0] as number)) < 1e-4);
         const newParams = layout.trainable.pack((n) => step.weight(n));
-        const fromOurs = expectedFirstStep(opt, params, layout.trainable.pack((n) => ours.grads.get(n)!), r.lr);
+        const fromOurs = expectedFirstStep(
+          opt,
+          params,
+          layout.trainable.pack((n) => ours.grads.get(n)!),
+          r.lr,
+        );
         const e2 = relativeError(delta(newParams, params), delta(fromOurs, params));
         assert.ok(e2 < 1e-4, `step vs optimizer(our gradients): ${e2.toExponential(2)}`);
         for (const key of ['running_mean.conv1.bn', 'running_var.inception5b.branch4.1.bn']) {
@@ -300,7 +325,10 @@ describe('every parameter receives a nonzero gradient', () => {
         for (const p of trainable) {
           const g = r.grads.get(p.name)!;
           assert.ok(g.every(Number.isFinite), `${p.name}: non-finite gradient`);
-          assert.ok(g.some((v) => v !== 0), `${p.name}: gradient is all zeros`);
+          assert.ok(
+            g.some((v) => v !== 0),
+            `${p.name}: gradient is all zeros`,
+          );
         }
       } finally {
         await t.dispose();
@@ -375,8 +403,21 @@ describe('training step', () => {
       await t.step(x, y);
       assert.deepEqual(t.weight('inception4a.branch2.1.conv.weight'), conv);
       assert.notDeepEqual(t.weight('fc.weight'), fc);
-      assert.deepEqual(t.layout.trainable.slots.map((s) => s.name).sort(), ['aux1.fc2.bias', 'aux1.fc2.weight', 'aux2.fc2.bias', 'aux2.fc2.weight', 'fc.bias', 'fc.weight']);
-      const g = buildTrainGraph(m.graph('train'), t.layout, { kind: 'step', numClasses: 5, auxWeight: 0.3, labelSmoothing: 0, optimizer: t.optimizer });
+      assert.deepEqual(t.layout.trainable.slots.map((s) => s.name).sort(), [
+        'aux1.fc2.bias',
+        'aux1.fc2.weight',
+        'aux2.fc2.bias',
+        'aux2.fc2.weight',
+        'fc.bias',
+        'fc.weight',
+      ]);
+      const g = buildTrainGraph(m.graph('train'), t.layout, {
+        kind: 'step',
+        numClasses: 5,
+        auxWeight: 0.3,
+        labelSmoothing: 0,
+        optimizer: t.optimizer,
+      });
       const text = new TextDecoder('latin1').decode(g.bytes);
       assert.ok(!text.includes('conv.dx'), 'no input gradient of any convolution');
       // Running statistics still update (PyTorch's train mode), as do the batch counters.
@@ -448,7 +489,10 @@ describe('training step', () => {
       for (let i = 0; i < 20; i++) await t.step(x, y);
       const r30 = rss();
       const grew = (r30 - r10) / 2 ** 20;
-      assert.ok(grew < 40, `RSS grew ${grew.toFixed(1)} MiB from step 10 to 30 (${(r10 / 2 ** 20).toFixed(0)} → ${(r30 / 2 ** 20).toFixed(0)} MiB)`);
+      assert.ok(
+        grew < 40,
+        `RSS grew ${grew.toFixed(1)} MiB from step 10 to 30 (${(r10 / 2 ** 20).toFixed(0)} → ${(r30 / 2 ** 20).toFixed(0)} MiB)`,
+      );
       assert.equal((t as unknown as { sessions: Map<string, unknown> }).sessions.size, 1, 'one session, reused');
     } finally {
       await t.dispose();
@@ -457,8 +501,14 @@ describe('training step', () => {
 
   it('convGrad: each conv-gradient method gives the default gradients; unknown methods are rejected', async () => {
     const m = tiny('cifar', { dropout: 0, auxDropout: 0 });
-    assert.throws(() => createTrainStep(m, { optimizer: { type: 'sgd' }, convGrad: { weightGrad: 'im2col' as 'unfold' } }), /convGrad.weightGrad: expected 'unfold' or 'shift', received "im2col"/);
-    assert.throws(() => createTrainStep(m, { optimizer: { type: 'sgd' }, convGrad: { inputGrad1x1: 'gemm' as 'conv' } }), /convGrad.inputGrad1x1: expected 'conv' or 'matmul', received "gemm"/);
+    assert.throws(
+      () => createTrainStep(m, { optimizer: { type: 'sgd' }, convGrad: { weightGrad: 'im2col' as 'unfold' } }),
+      /convGrad.weightGrad: expected 'unfold' or 'shift', received "im2col"/,
+    );
+    assert.throws(
+      () => createTrainStep(m, { optimizer: { type: 'sgd' }, convGrad: { inputGrad1x1: 'gemm' as 'conv' } }),
+      /convGrad.inputGrad1x1: expected 'conv' or 'matmul', received "gemm"/,
+    );
     const { x, y } = batch(m, 2);
     const grads = async (convGrad?: ConvGradOptions): Promise<Map<string, Float32Array>> => {
       const t = createTrainStep(m, { optimizer: { type: 'sgd' }, ...(convGrad ? { convGrad } : {}) });
@@ -477,11 +527,26 @@ describe('training step', () => {
 
   it('rejects bad inputs and options with messages that say what was received', async () => {
     const m = tiny('cifar');
-    assert.throws(() => createTrainStep(m, { optimizer: { type: 'rmsprop' } as unknown as OptimizerOptions }), /optimizer.type: expected 'sgd', 'adam' or 'adamw', received "rmsprop"/);
-    assert.throws(() => createTrainStep(m, { optimizer: { type: 'sgd', momentum: 1.5 } }), /optimizer.momentum: expected a number in \[0, 1\), received 1.5/);
-    assert.throws(() => createTrainStep(m, { optimizer: { type: 'adam', betas: [0.9, 1] } }), /optimizer.betas\[1\]: expected a number in \[0, 1\), received 1/);
-    assert.throws(() => createTrainStep(m, { optimizer: { type: 'sgd' }, auxWeight: -1 }), /auxWeight: expected a finite number ≥ 0, received -1/);
-    assert.throws(() => createTrainStep(m, { optimizer: { type: 'sgd' }, labelSmoothing: 1 }), /labelSmoothing: expected a number in \[0, 1\), received 1/);
+    assert.throws(
+      () => createTrainStep(m, { optimizer: { type: 'rmsprop' } as unknown as OptimizerOptions }),
+      /optimizer.type: expected 'sgd', 'adam' or 'adamw', received "rmsprop"/,
+    );
+    assert.throws(
+      () => createTrainStep(m, { optimizer: { type: 'sgd', momentum: 1.5 } }),
+      /optimizer.momentum: expected a number in \[0, 1\), received 1.5/,
+    );
+    assert.throws(
+      () => createTrainStep(m, { optimizer: { type: 'adam', betas: [0.9, 1] } }),
+      /optimizer.betas\[1\]: expected a number in \[0, 1\), received 1/,
+    );
+    assert.throws(
+      () => createTrainStep(m, { optimizer: { type: 'sgd' }, auxWeight: -1 }),
+      /auxWeight: expected a finite number ≥ 0, received -1/,
+    );
+    assert.throws(
+      () => createTrainStep(m, { optimizer: { type: 'sgd' }, labelSmoothing: 1 }),
+      /labelSmoothing: expected a number in \[0, 1\), received 1/,
+    );
     assert.throws(() => createTrainStep(m, { optimizer: { type: 'sgd' }, freeze: () => true }), /every parameter is frozen/);
     const t = createTrainStep(m, { optimizer: { type: 'sgd' } });
     try {

@@ -87,7 +87,6 @@ function trainSessionOptions(threads?: number): SessionOptions {
   return { memoryPattern: false, ...(threads ? { threads } : {}) };
 }
 
-
 function checkOption(ok: boolean, option: string, expected: string, got: unknown): void {
   if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`, { option });
 }
@@ -95,8 +94,10 @@ function checkOption(ok: boolean, option: string, expected: string, got: unknown
 function checkConvGrad(c: ConvGradOptions | undefined): void {
   if (c === undefined) return;
   checkOption(c !== null && typeof c === 'object', 'convGrad', 'an object', c);
-  if (c.weightGrad !== undefined) checkOption(['unfold', 'shift'].includes(c.weightGrad), 'convGrad.weightGrad', "'unfold' or 'shift'", c.weightGrad);
-  if (c.inputGrad1x1 !== undefined) checkOption(['conv', 'matmul'].includes(c.inputGrad1x1), 'convGrad.inputGrad1x1', "'conv' or 'matmul'", c.inputGrad1x1);
+  if (c.weightGrad !== undefined)
+    checkOption(['unfold', 'shift'].includes(c.weightGrad), 'convGrad.weightGrad', "'unfold' or 'shift'", c.weightGrad);
+  if (c.inputGrad1x1 !== undefined)
+    checkOption(['conv', 'matmul'].includes(c.inputGrad1x1), 'convGrad.inputGrad1x1', "'conv' or 'matmul'", c.inputGrad1x1);
 }
 
 /** A compiled training step over a model's weights. Create with {@link createTrainStep}. */
@@ -104,7 +105,8 @@ export class TrainStep {
   readonly optimizer: ResolvedOptimizer;
   readonly layout: TrainLayout;
   private readonly graph: Graph;
-  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad'>> & Pick<TrainStepOptions, 'clipGradNorm' | 'threads' | 'convGrad'>;
+  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad'>> &
+    Pick<TrainStepOptions, 'clipGradNorm' | 'threads' | 'convGrad'>;
   private params: Float32Array;
   private frozen: Float32Array;
   private stats: Float32Array;
@@ -123,8 +125,19 @@ export class TrainStep {
     const auxWeight = options.auxWeight ?? 0.3;
     const labelSmoothing = options.labelSmoothing ?? 0;
     checkOption(Number.isFinite(auxWeight) && auxWeight >= 0, 'auxWeight', 'a finite number ≥ 0', auxWeight);
-    checkOption(Number.isFinite(labelSmoothing) && labelSmoothing >= 0 && labelSmoothing < 1, 'labelSmoothing', 'a number in [0, 1)', labelSmoothing);
-    if (options.clipGradNorm !== undefined) checkOption(Number.isFinite(options.clipGradNorm) && options.clipGradNorm > 0, 'clipGradNorm', 'a positive number', options.clipGradNorm);
+    checkOption(
+      Number.isFinite(labelSmoothing) && labelSmoothing >= 0 && labelSmoothing < 1,
+      'labelSmoothing',
+      'a number in [0, 1)',
+      labelSmoothing,
+    );
+    if (options.clipGradNorm !== undefined)
+      checkOption(
+        Number.isFinite(options.clipGradNorm) && options.clipGradNorm > 0,
+        'clipGradNorm',
+        'a positive number',
+        options.clipGradNorm,
+      );
     const seed = options.seed ?? 0;
     checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
     checkConvGrad(options.convGrad);
@@ -186,7 +199,12 @@ export class TrainStep {
     return s;
   }
 
-  private feeds(graph: TrainGraph, x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, seed: number): Record<string, Tensor<TensorArray>> {
+  private feeds(
+    graph: TrainGraph,
+    x: Tensor,
+    y: Int32Array | BigInt64Array | ArrayLike<number>,
+    seed: number,
+  ): Record<string, Tensor<TensorArray>> {
     const [c, size] = [this.graph.input.shape[0], this.graph.input.shape[1]];
     if (x.dims.length !== 4 || x.dims[1] !== c || x.dims[2] !== size || x.dims[3] !== this.graph.input.shape[2]) {
       throw new OptionError(`input: expected N×${c}×${size}×${this.graph.input.shape[2]}, got [${x.dims.join('×')}]`, { option: 'input' });
@@ -197,7 +215,8 @@ export class TrainStep {
     const labels = new BigInt64Array(n);
     for (let i = 0; i < n; i++) {
       const v = Number(y[i]!);
-      if (!Number.isInteger(v) || v < 0 || v >= k) throw new OptionError(`labels[${i}]: expected a class in [0, ${k}), got ${v}`, { option: 'labels' });
+      if (!Number.isInteger(v) || v < 0 || v >= k)
+        throw new OptionError(`labels[${i}]: expected a class in [0, ${k}), got ${v}`, { option: 'labels' });
       labels[i] = BigInt(v);
     }
     const f: Record<string, Tensor<TensorArray>> = {

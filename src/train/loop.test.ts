@@ -60,7 +60,10 @@ class FakeStep implements TrainStepLike {
   dispose(): void {}
 }
 
-const fake = (hook: (t: number) => number | void = () => undefined): StepFactory => (m) => new FakeStep(m, hook);
+const fake =
+  (hook: (t: number) => number | void = () => undefined): StepFactory =>
+  (m) =>
+    new FakeStep(m, hook);
 
 const base = (out: string, extra: Partial<TrainOptions> = {}): TrainOptions => ({
   dataset: 'fashion-mnist-subset',
@@ -95,27 +98,30 @@ test('an interrupted run (SIGINT mid-epoch) resumed ends with the same weights, 
   const resumed = await train({ ...base('cut'), resume: true }, { ...quiet, createStep: fake() });
   assert.equal(resumed.status, 'completed');
   assert.deepEqual(bias('cut'), bias('full'));
-  const ema = (run: string): number[] => Array.from(loadCheckpoint(join(dir, run, 'checkpoint.safetensors')).ema!.shadow.get('fc.bias') as Float32Array);
+  const ema = (run: string): number[] =>
+    Array.from(loadCheckpoint(join(dir, run, 'checkpoint.safetensors')).ema!.shadow.get('fc.bias') as Float32Array);
   assert.deepEqual(ema('cut'), ema('full'));
-  const strip = (run: string): unknown[] => readMetrics(join(dir, run, 'metrics.jsonl')).map((r) => ({ ...r, time: 0, imgPerSec: 0, ...('seconds' in r ? { seconds: 0 } : {}) }));
+  const strip = (run: string): unknown[] =>
+    readMetrics(join(dir, run, 'metrics.jsonl')).map((r) => ({ ...r, time: 0, imgPerSec: 0, ...('seconds' in r ? { seconds: 0 } : {}) }));
   assert.deepEqual(strip('cut'), strip('full'), 'the resumed metrics.jsonl reads as one run');
   // the run folder is a model directory with the dataset's labels and preprocessing
   const m = loadModelDir(join(dir, 'full'));
   assert.equal(m.labels?.[9], 'Ankle boot');
   assert.deepEqual(m.preprocess, { resize: 28, crop: 28, mean: [0.286], std: [0.353] });
   assert.ok(fs.existsSync(join(dir, 'full', 'ema', 'model.safetensors')));
-  for (const f of ['loss.png', 'loss.svg', 'accuracy.png', 'confusion.png', 'confusion.json', 'eval.json', 'run.json']) assert.ok(fs.existsSync(join(dir, 'full', f)), f);
+  for (const f of ['loss.png', 'loss.svg', 'accuracy.png', 'confusion.png', 'confusion.json', 'eval.json', 'run.json'])
+    assert.ok(fs.existsSync(join(dir, 'full', f)), f);
 });
 
 test('a NaN loss stops the run with a message and leaves the last good checkpoint', async () => {
-  await assert.rejects(
-    train(base('nan'), { ...quiet, createStep: fake((t) => (t === 5 ? NaN : undefined)) }),
-    (e: Error) => {
-      assert.equal(e.name, 'TrainingDivergedError');
-      assert.match(e.message, /^loss is NaN at epoch 2, step 5 \(lr 1\.00e-2\); training stopped\. The last good checkpoint .*checkpoint\.safetensors \(step 3\) is unchanged\. Try a lower --lr or --clip-grad-norm\.$/);
-      return true;
-    },
-  );
+  await assert.rejects(train(base('nan'), { ...quiet, createStep: fake((t) => (t === 5 ? NaN : undefined)) }), (e: Error) => {
+    assert.equal(e.name, 'TrainingDivergedError');
+    assert.match(
+      e.message,
+      /^loss is NaN at epoch 2, step 5 \(lr 1\.00e-2\); training stopped\. The last good checkpoint .*checkpoint\.safetensors \(step 3\) is unchanged\. Try a lower --lr or --clip-grad-norm\.$/,
+    );
+    return true;
+  });
   assert.deepEqual(loadCheckpoint(join(dir, 'nan', 'checkpoint.safetensors')).position, { epoch: 1, batch: 0, step: 3 });
   const r = await train({ ...base('nan'), resume: true }, { ...quiet, createStep: fake() });
   assert.equal(r.status, 'completed');
@@ -138,22 +144,37 @@ test('a checkpoint write that fails (disk full) keeps the previous checkpoint an
     renameSync: fs.renameSync,
     rmSync: fs.rmSync,
   };
-  await assert.rejects(train(base('full-disk'), { ...quiet, createStep: fake(), checkpointIo: io }), /checkpoint\.safetensors: cannot write checkpoint \(ENOSPC: no space left on device\); the previous checkpoint is unchanged/);
+  await assert.rejects(
+    train(base('full-disk'), { ...quiet, createStep: fake(), checkpointIo: io }),
+    /checkpoint\.safetensors: cannot write checkpoint \(ENOSPC: no space left on device\); the previous checkpoint is unchanged/,
+  );
   assert.deepEqual(loadCheckpoint(join(dir, 'full-disk', 'checkpoint.safetensors')).position, { epoch: 1, batch: 0, step: 3 });
-  assert.deepEqual(fs.readdirSync(join(dir, 'full-disk')).filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    fs.readdirSync(join(dir, 'full-disk')).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
 });
 
 test('bad options: one message naming the option', async () => {
   const cases: [Partial<TrainOptions>, RegExp][] = [
-    [{ dataset: 'imagenet' as 'mnist' }, /^--dataset: expected one of fashion-mnist, mnist, cifar10, cifar100, folder, fashion-mnist-subset, received "imagenet"$/],
+    [
+      { dataset: 'imagenet' as 'mnist' },
+      /^--dataset: expected one of fashion-mnist, mnist, cifar10, cifar100, folder, fashion-mnist-subset, received "imagenet"$/,
+    ],
     [{ batchSize: 0 }, /^--batch-size: expected a positive integer, received 0$/],
     [{ epochs: -1 }, /^--epochs: expected a positive integer, received -1$/],
     [{ lr: 0 }, /^--lr: expected a positive number, received 0$/],
     [{ width: 5 }, /^--width: expected a number in \(0, 4\], received 5$/],
     [{ ema: 1 }, /^--ema: expected a decay in \(0, 1\), received 1$/],
     [{ freezeBackbone: true }, /^--freeze-backbone: expected a pretrained model to freeze \(--from MODEL\), received true$/],
-    [{ resume: true, out: join(dir, 'never') }, /^--resume: no checkpoint at .*never\/checkpoint\.safetensors \(drop --resume to start a new run\)$/],
-    [{ out: join(dir, 'full') }, /^--out: .*full already holds a run \(checkpoint\.safetensors\); pass --resume to continue it, or choose another folder$/],
+    [
+      { resume: true, out: join(dir, 'never') },
+      /^--resume: no checkpoint at .*never\/checkpoint\.safetensors \(drop --resume to start a new run\)$/,
+    ],
+    [
+      { out: join(dir, 'full') },
+      /^--out: .*full already holds a run \(checkpoint\.safetensors\); pass --resume to continue it, or choose another folder$/,
+    ],
     [{ valHoldout: 5000 }, /^--val-holdout: expected fewer than the 3000 training images, received 5000$/],
   ];
   for (const [extra, msg] of cases) {

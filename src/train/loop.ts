@@ -149,7 +149,6 @@ export interface RunOutcome {
   published: EvalMetrics | null;
 }
 
-
 const now = (): number => performance.now() / 1000;
 
 /** Trains `run` from its position to its last epoch, or until stopped. */
@@ -169,7 +168,9 @@ export async function runTraining(run: TrainRun, sinks: TrainSinks, options: Run
       const stop = stopReason(options, stepsThisRun);
       if (stop) {
         await saveCheckpoint(run, sinks, clock);
-        sinks.log(`${stop}: checkpoint saved at epoch ${epoch + 1}, batch ${run.position.batch}/${run.loader.numBatches} (step ${run.position.step}); continue with --resume`);
+        sinks.log(
+          `${stop}: checkpoint saved at epoch ${epoch + 1}, batch ${run.position.batch}/${run.loader.numBatches} (step ${run.position.step}); continue with --resume`,
+        );
         return { ...outcome, status: 'interrupted' };
       }
     }
@@ -205,8 +206,13 @@ async function trainStep(run: TrainRun, batch: Batch, epoch: number, sinks: Trai
   const t0 = now();
   const r = await run.stepper.step({ dims: batch.dims, data: batch.x }, batch.y, { lr });
   if (!Number.isFinite(r.loss)) {
-    const where = sinks.checkpoint && run.lastCheckpointStep !== null ? `The last good checkpoint ${sinks.checkpoint.name} (step ${run.lastCheckpointStep}) is unchanged.` : 'No checkpoint was written.';
-    throw new TrainingDivergedError(`loss is ${r.loss} at epoch ${epoch + 1}, step ${run.position.step + 1} (lr ${lr.toExponential(2)}); training stopped. ${where} Try a lower --lr or --clip-grad-norm.`);
+    const where =
+      sinks.checkpoint && run.lastCheckpointStep !== null
+        ? `The last good checkpoint ${sinks.checkpoint.name} (step ${run.lastCheckpointStep}) is unchanged.`
+        : 'No checkpoint was written.';
+    throw new TrainingDivergedError(
+      `loss is ${r.loss} at epoch ${epoch + 1}, step ${run.position.step + 1} (lr ${lr.toExponential(2)}); training stopped. ${where} Try a lower --lr or --clip-grad-norm.`,
+    );
   }
   run.stale = true;
   const n = batch.y.length;
@@ -295,7 +301,16 @@ async function report(run: TrainRun, sinks: TrainSinks, clock: Clock, meter: Epo
   const periodic = position.step % cfg.logEvery === 0;
   if (periodic) {
     const w = meter.window;
-    sinks.record?.({ type: 'step', epoch: position.epoch, step: position.step, loss: w.loss, acc: w.acc, lr: r.lr, imgPerSec: meter.windowImages / Math.max(1e-9, t - meter.windowStart), time: clock.elapsed() });
+    sinks.record?.({
+      type: 'step',
+      epoch: position.epoch,
+      step: position.step,
+      loss: w.loss,
+      acc: w.acc,
+      lr: r.lr,
+      imgPerSec: meter.windowImages / Math.max(1e-9, t - meter.windowStart),
+      time: clock.elapsed(),
+    });
     w.reset();
     meter.windowStart = t;
     meter.windowImages = 0;
@@ -370,7 +385,13 @@ function select(v: Validation): { model: GoogLeNet; metrics: EvalMetrics | null;
 }
 
 /** End of an epoch: validate → record → select → publish → checkpoint → log. */
-async function endOfEpoch(run: TrainRun, sinks: TrainSinks, clock: Clock, epoch: number, meter: EpochMeter): Promise<{ record: EpochRecord; published: EvalMetrics | null }> {
+async function endOfEpoch(
+  run: TrainRun,
+  sinks: TrainSinks,
+  clock: Clock,
+  epoch: number,
+  meter: EpochMeter,
+): Promise<{ record: EpochRecord; published: EvalMetrics | null }> {
   const { cfg } = run;
   const tEval = now();
   const v = await validate(run);
@@ -390,7 +411,13 @@ async function endOfEpoch(run: TrainRun, sinks: TrainSinks, clock: Clock, epoch:
     seconds: now() - meter.start,
     imgPerSec: meter.images / Math.max(1e-9, tEval - meter.start),
   };
-  if (v.ema) await sinks.publish?.(v.ema.model, { which: 'ema', source: `googlenet-ts train: EMA (decay ${cfg.ema!.decay}) after epoch ${epoch + 1}, step ${step}`, metrics: v.ema.metrics, title: '' });
+  if (v.ema)
+    await sinks.publish?.(v.ema.model, {
+      which: 'ema',
+      source: `googlenet-ts train: EMA (decay ${cfg.ema!.decay}) after epoch ${epoch + 1}, step ${step}`,
+      metrics: v.ema.metrics,
+      title: '',
+    });
   sinks.record?.(record);
   const cand = select(v);
   const improved = cand.metrics !== null && (run.best === null || cand.metrics.top1 > run.best.top1);

@@ -2,7 +2,12 @@
  * Softmax cross-entropy computed directly in JavaScript, in float64 and averaged over rows: a
  * reference for the loss that the training graph computes (`graph/ops/loss.ts`).
  */
-export function crossEntropyRef(logits: ArrayLike<number>, labels: ArrayLike<number | bigint>, numClasses: number, labelSmoothing = 0): number {
+export function crossEntropyRef(
+  logits: ArrayLike<number>,
+  labels: ArrayLike<number | bigint>,
+  numClasses: number,
+  labelSmoothing = 0,
+): number {
   const n = labels.length;
   let total = 0;
   for (let i = 0; i < n; i++) {

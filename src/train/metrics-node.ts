@@ -41,4 +41,3 @@ export function readMetrics(path: string): MetricsRecord[] {
   }
   return out;
 }
-

@@ -12,8 +12,23 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 test('metrics.jsonl: one object per line with epoch, step and loss; epoch lines carry top1', () => {
   const log = new MetricsLog(join(dir, 'run', 'metrics.jsonl'));
   log.append({ type: 'step', epoch: 0, step: 5, loss: 2.1, acc: 0.2, lr: 1e-3, imgPerSec: 90, time: 1 });
-  log.append({ type: 'epoch', epoch: 0, step: 10, loss: 1.9, acc: 0.3, lr: 1e-3, top1: 0.42, top5: 0.9, valLoss: 1.7, seconds: 3, imgPerSec: 95 });
-  const lines = readFileSync(log.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  log.append({
+    type: 'epoch',
+    epoch: 0,
+    step: 10,
+    loss: 1.9,
+    acc: 0.3,
+    lr: 1e-3,
+    top1: 0.42,
+    top5: 0.9,
+    valLoss: 1.7,
+    seconds: 3,
+    imgPerSec: 95,
+  });
+  const lines = readFileSync(log.path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.length, 2);
   for (const l of lines) for (const k of ['epoch', 'step', 'loss']) assert.equal(typeof l[k], 'number', `${k} in ${JSON.stringify(l)}`);
   assert.equal(lines[1]!.top1, 0.42);
@@ -25,7 +40,10 @@ test('truncateAfter drops what an interrupted run logged after its checkpoint; a
   appendFileSync(log.path, '{"type":"step","epo');
   assert.equal(readMetrics(log.path).length, 6);
   log.truncateAfter(4);
-  assert.deepEqual(readMetrics(log.path).map((r) => r.step), [1, 2, 3, 4]);
+  assert.deepEqual(
+    readMetrics(log.path).map((r) => r.step),
+    [1, 2, 3, 4],
+  );
   assert.ok(readFileSync(log.path, 'utf8').endsWith('}\n'));
 });
 

@@ -52,7 +52,13 @@ export function resolveOptimizer(o: OptimizerOptions): ResolvedOptimizer {
   check(t === 'sgd' || t === 'adam' || t === 'adamw', 'type', "'sgd', 'adam' or 'adamw'", t);
   const nonNeg = (v: number, name: string): void => check(Number.isFinite(v) && v >= 0, name, 'a finite number ≥ 0', v);
   if (o.type === 'sgd') {
-    const r = { type: 'sgd' as const, lr: o.lr ?? 0.01, momentum: o.momentum ?? 0, weightDecay: o.weightDecay ?? 0, nesterov: o.nesterov ?? false };
+    const r = {
+      type: 'sgd' as const,
+      lr: o.lr ?? 0.01,
+      momentum: o.momentum ?? 0,
+      weightDecay: o.weightDecay ?? 0,
+      nesterov: o.nesterov ?? false,
+    };
     nonNeg(r.lr, 'lr');
     check(Number.isFinite(r.momentum) && r.momentum >= 0 && r.momentum < 1, 'momentum', 'a number in [0, 1)', r.momentum);
     nonNeg(r.weightDecay, 'weightDecay');
@@ -69,7 +75,8 @@ export function resolveOptimizer(o: OptimizerOptions): ResolvedOptimizer {
     decoupledWeightDecay: decoupled,
   };
   nonNeg(r.lr, 'lr');
-  for (const [i, beta] of r.betas.entries()) check(Number.isFinite(beta) && beta >= 0 && beta < 1, `betas[${i}]`, 'a number in [0, 1)', beta);
+  for (const [i, beta] of r.betas.entries())
+    check(Number.isFinite(beta) && beta >= 0 && beta < 1, `betas[${i}]`, 'a number in [0, 1)', beta);
   check(Number.isFinite(r.eps) && r.eps > 0, 'eps', 'a positive number', r.eps);
   nonNeg(r.weightDecay, 'weightDecay');
   return r;
@@ -125,16 +132,27 @@ export function emitUpdate(b: OnnxGraphBuilder, o: ResolvedOptimizer, v: UpdateV
       g = emit('Add', [g, emit('Mul', [p, c('wd', o.weightDecay)], 'decay')], 'g_wd');
     }
   }
-  const m = emit('Add', [emit('Mul', [v.state.exp_avg!, c('beta1', b1)], 'm_old'), emit('Mul', [g, c('one_minus_beta1', 1 - b1)], 'm_new')], 'exp_avg');
+  const m = emit(
+    'Add',
+    [emit('Mul', [v.state.exp_avg!, c('beta1', b1)], 'm_old'), emit('Mul', [g, c('one_minus_beta1', 1 - b1)], 'm_new')],
+    'exp_avg',
+  );
   const s = emit(
     'Add',
-    [emit('Mul', [v.state.exp_avg_sq!, c('beta2', b2)], 's_old'), emit('Mul', [emit('Mul', [g, g], 'g2'), c('one_minus_beta2', 1 - b2)], 's_new')],
+    [
+      emit('Mul', [v.state.exp_avg_sq!, c('beta2', b2)], 's_old'),
+      emit('Mul', [emit('Mul', [g, g], 'g2'), c('one_minus_beta2', 1 - b2)], 's_new'),
+    ],
     'exp_avg_sq',
   );
   const bc1 = emit('Sub', [c('one', 1), emit('Pow', [c('beta1', b1), v.step], 'beta1_t')], 'bias_correction1');
   const bc2 = emit('Sub', [c('one', 1), emit('Pow', [c('beta2', b2), v.step], 'beta2_t')], 'bias_correction2');
   const stepSize = emit('Div', [v.lr, bc1], 'step_size');
-  const denom = emit('Add', [emit('Div', [emit('Sqrt', [s], 'sqrt_s'), emit('Sqrt', [bc2], 'sqrt_bc2')], 'denom0'), c('eps', o.eps)], 'denom');
+  const denom = emit(
+    'Add',
+    [emit('Div', [emit('Sqrt', [s], 'sqrt_s'), emit('Sqrt', [bc2], 'sqrt_bc2')], 'denom0'), c('eps', o.eps)],
+    'denom',
+  );
   const update = emit('Mul', [emit('Div', [m, denom], 'ratio'), stepSize], 'update');
   return { params: emit('Sub', [p, update], 'params'), state: { exp_avg: m, exp_avg_sq: s } };
 }
@@ -150,6 +168,17 @@ export function emitClipByNorm(b: OnnxGraphBuilder, grad: string, maxNorm: numbe
     return out;
   };
   const norm = emit('Sqrt', [emit('ReduceSumSquare', [grad], 'sumsq', { keepdims: 0 })], 'norm');
-  const coef = emit('Min', [emit('Div', [b.constFloats('max_norm', [], [maxNorm]), emit('Add', [norm, b.constFloats('tiny', [], [1e-6])], 'norm_eps')], 'coef_raw'), b.constFloats('one', [], [1])], 'coef');
+  const coef = emit(
+    'Min',
+    [
+      emit(
+        'Div',
+        [b.constFloats('max_norm', [], [maxNorm]), emit('Add', [norm, b.constFloats('tiny', [], [1e-6])], 'norm_eps')],
+        'coef_raw',
+      ),
+      b.constFloats('one', [], [1]),
+    ],
+    'coef',
+  );
   return { grad: emit('Mul', [grad, coef], 'grad'), norm };
 }

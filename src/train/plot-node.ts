@@ -20,7 +20,12 @@ export async function writeSvgAndPng(base: string, svg: string): Promise<[string
 }
 
 /** Writes loss.{svg,png} and accuracy.{svg,png} into `dir`; returns the paths. */
-export async function writeTrainingPlots(dir: string, records: readonly MetricsRecord[], stepsPerEpoch: number, title = ''): Promise<string[]> {
+export async function writeTrainingPlots(
+  dir: string,
+  records: readonly MetricsRecord[],
+  stepsPerEpoch: number,
+  title = '',
+): Promise<string[]> {
   const c = trainingCharts(records, stepsPerEpoch, title);
   return [...(await writeSvgAndPng(`${dir}/loss`, c.loss)), ...(await writeSvgAndPng(`${dir}/accuracy`, c.accuracy))];
 }

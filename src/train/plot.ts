@@ -84,7 +84,9 @@ export function lineChartSvg(series: readonly Series[], o: ChartOptions): string
   const sy = (y: number): number => m.top + ph - ((y - y0) / (y1 - y0)) * ph;
   const r = (v: number): string => v.toFixed(1);
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${FONT}" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${FONT}" font-size="12">`,
+  );
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   parts.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${xmlEscape(o.title)}</text>`);
   for (const t of yt) {
@@ -100,22 +102,29 @@ export function lineChartSvg(series: readonly Series[], o: ChartOptions): string
   parts.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
   parts.push(`<clipPath id="plot"><rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}"/></clipPath>`);
   parts.push(`<text x="${m.left + pw / 2}" y="${H - 14}" text-anchor="middle" font-size="13">${xmlEscape(o.xLabel)}</text>`);
-  parts.push(`<text transform="translate(18 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="13">${xmlEscape(o.yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(18 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="13">${xmlEscape(o.yLabel)}</text>`,
+  );
   series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length]!;
     const p = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (p.length > 1) {
       const d = p.map(([x, y], j) => `${j ? 'L' : 'M'}${r(sx(x))} ${r(sy(y))}`).join(' ');
-      parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="6 4"' : ''} clip-path="url(#plot)"/>`);
+      parts.push(
+        `<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="6 4"' : ''} clip-path="url(#plot)"/>`,
+      );
     }
-    if (s.markers || p.length === 1) for (const [x, y] of p) if (y >= y0 && y <= y1) parts.push(`<circle cx="${r(sx(x))}" cy="${r(sy(y))}" r="3" fill="${color}"/>`);
+    if (s.markers || p.length === 1)
+      for (const [x, y] of p) if (y >= y0 && y <= y1) parts.push(`<circle cx="${r(sx(x))}" cy="${r(sy(y))}" r="3" fill="${color}"/>`);
   });
   // Legend: one row between the title and the plot.
   let lx = m.left;
   series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length]!;
     const y = 40;
-    parts.push(`<line x1="${lx}" x2="${lx + 22}" y1="${y - 4}" y2="${y - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    parts.push(
+      `<line x1="${lx}" x2="${lx + 22}" y1="${y - 4}" y2="${y - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+    );
     parts.push(`<text x="${lx + 27}" y="${y}">${xmlEscape(s.name)}</text>`);
     lx += 27 + 7 * s.name.length + 18;
   });
@@ -137,7 +146,9 @@ export function confusionSvg(matrix: readonly (readonly number[])[], classes: re
   const W = m.left + k * cell + m.right;
   const H = m.top + k * cell + m.bottom;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${FONT}" font-size="11">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${FONT}" font-size="11">`,
+  );
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${xmlEscape(title)}</text>`);
   for (let i = 0; i < k; i++) {
@@ -153,14 +164,22 @@ export function confusionSvg(matrix: readonly (readonly number[])[], classes: re
       const x = m.left + j * cell;
       const y = m.top + i * cell;
       parts.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${fill}" stroke="#ddd" stroke-width="0.5"/>`);
-      if (showText && v) parts.push(`<text x="${x + cell / 2}" y="${y + cell / 2 + 4}" text-anchor="middle" fill="${t > 0.6 ? '#fff' : '#222'}">${v}</text>`);
+      if (showText && v)
+        parts.push(
+          `<text x="${x + cell / 2}" y="${y + cell / 2 + 4}" text-anchor="middle" fill="${t > 0.6 ? '#fff' : '#222'}">${v}</text>`,
+        );
     }
-    if (showNames) parts.push(`<text x="${m.left - 6}" y="${m.top + i * cell + cell / 2 + 4}" text-anchor="end">${xmlEscape(classes[i] ?? String(i))}</text>`);
+    if (showNames)
+      parts.push(
+        `<text x="${m.left - 6}" y="${m.top + i * cell + cell / 2 + 4}" text-anchor="end">${xmlEscape(classes[i] ?? String(i))}</text>`,
+      );
   }
   if (showNames) {
     for (let j = 0; j < k; j++) {
       const x = m.left + j * cell + cell / 2 + 4;
-      parts.push(`<text transform="translate(${x} ${m.top - 6}) rotate(-60)" text-anchor="start">${xmlEscape(classes[j] ?? String(j))}</text>`);
+      parts.push(
+        `<text transform="translate(${x} ${m.top - 6}) rotate(-60)" text-anchor="start">${xmlEscape(classes[j] ?? String(j))}</text>`,
+      );
     }
   }
   parts.push(`<text x="${m.left + (k * cell) / 2}" y="${H - 12}" text-anchor="middle" font-size="13">predicted class</text>`);
@@ -183,18 +202,44 @@ export function trainingCharts(records: readonly MetricsRecord[], stepsPerEpoch:
   if (epochs.some((r) => r.valLoss !== null && Number.isFinite(r.valLoss))) {
     lossSeries.push({ name: 'validation loss', points: epochs.map((r) => [ex(r), r.valLoss ?? NaN]), color: '#ff7f0e', markers: true });
   }
-  const accSeries: Series[] = [{ name: 'train accuracy', points: epochs.map((r) => [ex(r), 100 * r.acc]), color: '#1f77b4', markers: true }];
-  if (epochs.some((r) => r.top1 !== null)) accSeries.push({ name: 'validation top-1', points: epochs.map((r) => [ex(r), 100 * (r.top1 ?? NaN)]), color: '#2ca02c', markers: true });
+  const accSeries: Series[] = [
+    { name: 'train accuracy', points: epochs.map((r) => [ex(r), 100 * r.acc]), color: '#1f77b4', markers: true },
+  ];
+  if (epochs.some((r) => r.top1 !== null))
+    accSeries.push({
+      name: 'validation top-1',
+      points: epochs.map((r) => [ex(r), 100 * (r.top1 ?? NaN)]),
+      color: '#2ca02c',
+      markers: true,
+    });
   if (epochs.some((r) => r.emaTop1 !== undefined && r.emaTop1 !== null)) {
-    accSeries.push({ name: 'EMA validation top-1', points: epochs.map((r) => [ex(r), 100 * (r.emaTop1 ?? NaN)]), color: '#d62728', markers: true, dashed: true });
+    accSeries.push({
+      name: 'EMA validation top-1',
+      points: epochs.map((r) => [ex(r), 100 * (r.emaTop1 ?? NaN)]),
+      color: '#d62728',
+      markers: true,
+      dashed: true,
+    });
   }
-  if (accSeries.every((s) => s.points.length === 0)) accSeries[0] = { name: 'train accuracy (window)', points: steps.map((r) => [sx(r), 100 * r.acc]), color: '#1f77b4' };
+  if (accSeries.every((s) => s.points.length === 0))
+    accSeries[0] = { name: 'train accuracy (window)', points: steps.map((r) => [sx(r), 100 * r.acc]), color: '#1f77b4' };
   // Early validation losses can be huge (batch-norm statistics still settling); keep the training curve readable.
-  const trainMax = Math.max(...lossSeries.slice(0, 2).flatMap((x) => x.points.map((p) => p[1])).filter(Number.isFinite));
+  const trainMax = Math.max(
+    ...lossSeries
+      .slice(0, 2)
+      .flatMap((x) => x.points.map((p) => p[1]))
+      .filter(Number.isFinite),
+  );
   const valMax = Math.max(...(lossSeries[2]?.points.map((p) => p[1]).filter(Number.isFinite) ?? []));
   const yMax = Number.isFinite(trainMax) && valMax > 1.5 * trainMax ? 1.5 * trainMax : undefined;
   return {
-    loss: lineChartSvg(lossSeries, { title: `${prefix}loss${yMax !== undefined ? ' (validation clipped)' : ''}`, xLabel: 'epoch', yLabel: 'cross-entropy loss', yMin: 0, ...(yMax !== undefined ? { yMax } : {}) }),
+    loss: lineChartSvg(lossSeries, {
+      title: `${prefix}loss${yMax !== undefined ? ' (validation clipped)' : ''}`,
+      xLabel: 'epoch',
+      yLabel: 'cross-entropy loss',
+      yMin: 0,
+      ...(yMax !== undefined ? { yMax } : {}),
+    }),
     accuracy: lineChartSvg(accSeries, { title: `${prefix}accuracy`, xLabel: 'epoch', yLabel: 'accuracy (%)' }),
   };
 }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { learningRate, scheduleCurve, validateSchedule, type ScheduleConfig } from './schedule.js';
 
 const base = { lr: 0.1, stepsPerEpoch: 10, epochs: 40 } as const;
-const close = (a: number, b: number, msg?: string): void => assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${msg ?? ''} ${a} ≠ ${b}`);
+const close = (a: number, b: number, msg?: string): void =>
+  assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${msg ?? ''} ${a} ≠ ${b}`);
 
 test('constant: the same lr at every step', () => {
   const c: ScheduleConfig = { type: 'constant', ...base };
@@ -46,9 +47,21 @@ test('pure: the same position gives the same lr (a resumed run asks again)', () 
 });
 
 test('validation names the field and the value', () => {
-  assert.throws(() => validateSchedule({ type: 'linear' as 'step', ...base }), /schedule type: expected one of constant, step, cosine, received "linear"/);
+  assert.throws(
+    () => validateSchedule({ type: 'linear' as 'step', ...base }),
+    /schedule type: expected one of constant, step, cosine, received "linear"/,
+  );
   assert.throws(() => validateSchedule({ type: 'step', ...base, lr: 0 }), /schedule lr: expected a positive number, received 0/);
-  assert.throws(() => validateSchedule({ type: 'step', ...base, gamma: 1.5 }), /schedule gamma: expected a number in \(0, 1\], received 1.5/);
-  assert.throws(() => validateSchedule({ type: 'cosine', ...base, minLr: 1 }), /schedule minLr: expected a number in \[0, lr = 0.1\], received 1/);
-  assert.throws(() => validateSchedule({ type: 'cosine', ...base, stepsPerEpoch: 0 }), /stepsPerEpoch: expected a positive integer, received 0/);
+  assert.throws(
+    () => validateSchedule({ type: 'step', ...base, gamma: 1.5 }),
+    /schedule gamma: expected a number in \(0, 1\], received 1.5/,
+  );
+  assert.throws(
+    () => validateSchedule({ type: 'cosine', ...base, minLr: 1 }),
+    /schedule minLr: expected a number in \[0, lr = 0.1\], received 1/,
+  );
+  assert.throws(
+    () => validateSchedule({ type: 'cosine', ...base, stepsPerEpoch: 0 }),
+    /stepsPerEpoch: expected a positive integer, received 0/,
+  );
 });

@@ -40,19 +40,29 @@ export function seededSubset(size: number, n: number, seed: number, stream: numb
  * The splits a run trains and validates on: a seeded held-out part of `train` (`valHoldout`) or
  * `test`, each cut to its limit.
  */
-export function selectSplits(train: Dataset, test: Dataset | null, o: { limitTrain: number | null; limitTest: number | null; valHoldout: number; seed: number }): Splits {
+export function selectSplits(
+  train: Dataset,
+  test: Dataset | null,
+  o: { limitTrain: number | null; limitTest: number | null; valHoldout: number; seed: number },
+): Splits {
   const info = infoOf(train);
   let val = test;
   if (o.valHoldout > 0) {
-    if (o.valHoldout >= train.size) throw new OptionError(`--val-holdout: expected fewer than the ${train.size} training images, received ${o.valHoldout}`);
+    if (o.valHoldout >= train.size)
+      throw new OptionError(`--val-holdout: expected fewer than the ${train.size} training images, received ${o.valHoldout}`);
     const held = seededSubset(train.size, o.valHoldout, o.seed, 0x686f6c64);
     const heldSet = new Set(held);
     const rest = Int32Array.from({ length: train.size }, (_, i) => i).filter((i) => !heldSet.has(i));
     val = new SubsetDataset(train, held);
     train = new SubsetDataset(train, rest);
   }
-  if (o.limitTrain !== null && o.limitTrain < train.size) train = new SubsetDataset(train, seededSubset(train.size, o.limitTrain, o.seed, 0x6c696d));
-  if (val && o.limitTest !== null && o.limitTest < val.size) val = new SubsetDataset(val, Int32Array.from({ length: o.limitTest }, (_, i) => i));
+  if (o.limitTrain !== null && o.limitTrain < train.size)
+    train = new SubsetDataset(train, seededSubset(train.size, o.limitTrain, o.seed, 0x6c696d));
+  if (val && o.limitTest !== null && o.limitTest < val.size)
+    val = new SubsetDataset(
+      val,
+      Int32Array.from({ length: o.limitTest }, (_, i) => i),
+    );
   return { train, val, info };
 }
 
@@ -89,7 +99,12 @@ function startingModel(o: TrainOptions, info: DatasetInfo, from: GoogLeNet | nul
  * full config, and makes the model it trains. `o.data`/`o.valData` are stored as given: the Node
  * shell resolves them to absolute paths first.
  */
-export function resolveTrainConfig(o: TrainOptions, splits: Splits, from: { model: GoogLeNet; source: NonNullable<TrainConfig['from']> } | null, log: (m: string) => void): { cfg: TrainConfig; model: GoogLeNet } {
+export function resolveTrainConfig(
+  o: TrainOptions,
+  splits: Splits,
+  from: { model: GoogLeNet; source: NonNullable<TrainConfig['from']> } | null,
+  log: (m: string) => void,
+): { cfg: TrainConfig; model: GoogLeNet } {
   const { info } = splits;
   const model = startingModel(o, info, from?.model ?? null, log);
   if (model.config.numClasses !== info.numClasses) {
@@ -100,7 +115,12 @@ export function resolveTrainConfig(o: TrainOptions, splits: Splits, from: { mode
   const fixedSize = info.height !== null && info.height === info.width;
   const inception = o.inceptionCrop ?? !fixedSize;
   const norm = from && model.preprocess ? { mean: [...model.preprocess.mean], std: [...model.preprocess.std] } : {};
-  const augment = { padding: o.padding ?? (inception ? 0 : defaultPadding(S)), flip: o.flip ?? true, inceptionCrop: inception, photometric: o.photometric ?? false };
+  const augment = {
+    padding: o.padding ?? (inception ? 0 : defaultPadding(S)),
+    flip: o.flip ?? true,
+    inceptionCrop: inception,
+    photometric: o.photometric ?? false,
+  };
   const trainT = resolveTransformConfig({ train: true, inputSize: S, channels: C, ...augment, ...norm }, info);
   const evalT = resolveTransformConfig({ train: false, inputSize: S, channels: C, ...norm }, info);
   const batchSize = o.batchSize ?? 100;
@@ -128,7 +148,13 @@ export function resolveTrainConfig(o: TrainOptions, splits: Splits, from: { mode
       opt === 'sgd'
         ? { type: 'sgd', lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 5e-4, nesterov: !!o.nesterov }
         : { type: opt, lr, weightDecay: o.weightDecay ?? (opt === 'adamw' ? 0.01 : 0) },
-    schedule: { type: o.schedule ?? 'constant', warmupEpochs: o.warmupEpochs ?? 0, gamma: o.gamma ?? 0.96, decayEvery: o.decayEvery ?? 8, minLr: o.minLr ?? 0 },
+    schedule: {
+      type: o.schedule ?? 'constant',
+      warmupEpochs: o.warmupEpochs ?? 0,
+      gamma: o.gamma ?? 0.96,
+      decayEvery: o.decayEvery ?? 8,
+      minLr: o.minLr ?? 0,
+    },
     auxWeight: o.auxWeight ?? 0.3,
     labelSmoothing: o.labelSmoothing ?? 0,
     clipGradNorm: o.clipGradNorm ?? null,
@@ -155,11 +181,16 @@ const RESUME_OVERRIDABLE = new Set(['dataset', 'out', 'resume', 'epochs', 'threa
  * @param file names the checkpoint in messages.
  */
 export function resumedConfig(o: TrainOptions, saved: TrainConfig | undefined, file: string, log: (m: string) => void): TrainConfig {
-  if (saved?.version !== 1) throw new OptionError(`${file}: training config version ${String(saved?.version)} is not one this googlenet-ts reads (1)`);
+  if (saved?.version !== 1)
+    throw new OptionError(`${file}: training config version ${String(saved?.version)} is not one this googlenet-ts reads (1)`);
   let cfg = saved;
-  if (o.dataset !== cfg.dataset.name) throw new OptionError(`--dataset: the run in ${o.out} trains on ${cfg.dataset.name}, received "${o.dataset}"`);
+  if (o.dataset !== cfg.dataset.name)
+    throw new OptionError(`--dataset: the run in ${o.out} trains on ${cfg.dataset.name}, received "${o.dataset}"`);
   const ignored = Object.keys(o).filter((k) => !RESUME_OVERRIDABLE.has(k) && o[k as keyof TrainOptions] !== undefined);
-  if (ignored.length) log(`--resume: the checkpoint's config is used; ignoring ${ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`).join(', ')}`);
+  if (ignored.length)
+    log(
+      `--resume: the checkpoint's config is used; ignoring ${ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`).join(', ')}`,
+    );
   if (o.epochs !== undefined && o.epochs !== cfg.epochs) {
     log(`--resume: epochs ${cfg.epochs} → ${o.epochs}`);
     cfg = { ...cfg, epochs: o.epochs };
@@ -179,7 +210,10 @@ function scheduleOf(cfg: TrainConfig): ScheduleConfig {
 function stepOptions(cfg: TrainConfig): TrainStepOptions {
   const o = cfg.optimizer;
   return {
-    optimizer: o.type === 'sgd' ? { type: 'sgd', lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov } : { type: o.type, lr: o.lr, weightDecay: o.weightDecay },
+    optimizer:
+      o.type === 'sgd'
+        ? { type: 'sgd', lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov }
+        : { type: o.type, lr: o.lr, weightDecay: o.weightDecay },
     auxWeight: cfg.auxWeight,
     labelSmoothing: cfg.labelSmoothing,
     ...(cfg.clipGradNorm !== null ? { clipGradNorm: cfg.clipGradNorm } : {}),
@@ -211,7 +245,12 @@ export interface CreateRunOptions {
 export function createRun(cfg: TrainConfig, model: GoogLeNet, splits: Splits, o: CreateRunOptions = {}): TrainRun {
   const ckpt = o.checkpoint ?? null;
   model.labels = [...cfg.dataset.info.classes];
-  model.preprocess = { resize: cfg.transform.eval.resize, crop: cfg.transform.eval.inputSize, mean: [...cfg.transform.eval.mean], std: [...cfg.transform.eval.std] };
+  model.preprocess = {
+    resize: cfg.transform.eval.resize,
+    crop: cfg.transform.eval.inputSize,
+    mean: [...cfg.transform.eval.mean],
+    std: [...cfg.transform.eval.std],
+  };
   const schedule = scheduleOf(cfg);
   const makeStep = o.createStep ?? ((m: GoogLeNet, so: TrainStepOptions) => createTrainStep(m, so));
   const stepper = makeStep(model, stepOptions(cfg));
@@ -226,7 +265,8 @@ export function createRun(cfg: TrainConfig, model: GoogLeNet, splits: Splits, o:
     ...(o.pool ? { pool: o.pool } : {}),
     ...(o.onWarning ? { onWarning: o.onWarning } : {}),
   });
-  if (loader.numBatches !== cfg.stepsPerEpoch) throw new Error(`internal: ${loader.numBatches} batches per epoch, the config says ${cfg.stepsPerEpoch}`);
+  if (loader.numBatches !== cfg.stepsPerEpoch)
+    throw new Error(`internal: ${loader.numBatches} batches per epoch, the config says ${cfg.stepsPerEpoch}`);
   const loop = ckpt?.loop as LoopState | undefined;
   let ema: Ema | null = null;
   if (cfg.ema) ema = ckpt?.ema ? Ema.fromState(ckpt.ema) : new Ema(model.weights, { decay: cfg.ema.decay });

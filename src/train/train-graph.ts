@@ -132,7 +132,9 @@ class TrainGraphWriter {
     this.b.output({ name, dtype, dims });
   }
   fconst(hint: string, dims: readonly number[], v: ArrayLike<number>): string {
-    return this.ft === 'float64' ? this.b.constant(hint, { dims, dtype: 'float64', data: Float64Array.from(v) }) : this.b.constFloats(hint, dims, v);
+    return this.ft === 'float64'
+      ? this.b.constant(hint, { dims, dtype: 'float64', data: Float64Array.from(v) })
+      : this.b.constFloats(hint, dims, v);
   }
 }
 
@@ -225,7 +227,13 @@ function emitStepOutputs(w: TrainGraphWriter, layout: TrainLayout, losses: Losse
 }
 
 /** The flat gradient, clipped, and the optimizer's update of the flat parameters and its state. */
-function emitOptimizerStep(w: TrainGraphWriter, layout: TrainLayout, o: TrainGraphOptions, params: string, gradOf: (s: FlatSlot) => string): void {
+function emitOptimizerStep(
+  w: TrainGraphWriter,
+  layout: TrainLayout,
+  o: TrainGraphOptions,
+  params: string,
+  gradOf: (s: FlatSlot) => string,
+): void {
   const { b } = w;
   const P = layout.trainable.total;
   const flatParts = layout.trainable.slots.map((s) => {
@@ -255,7 +263,8 @@ function emitOptimizerStep(w: TrainGraphWriter, layout: TrainLayout, o: TrainGra
 /** Builds the ONNX training graph of a train-mode network graph. */
 export function buildTrainGraph(g: Graph, layout: TrainLayout, o: TrainGraphOptions): TrainGraph {
   const ft = o.dtype ?? 'float32';
-  if (ft === 'float64' && o.kind !== 'gradients') throw new OptionError("buildTrainGraph: float64 is for kind 'gradients' only", { option: 'dtype' });
+  if (ft === 'float64' && o.kind !== 'gradients')
+    throw new OptionError("buildTrainGraph: float64 is for kind 'gradients' only", { option: 'dtype' });
   const w = new TrainGraphWriter(ft);
   w.input(g.input.name, ft, ['N', ...g.input.shape]);
   const labels = w.input('labels', 'int64', ['N']);

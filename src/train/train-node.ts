@@ -74,14 +74,18 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   const t0 = now();
   validateTrainOptions(options);
   const write = hooks.write ?? ((s: string) => void process.stderr.write(s));
-  const mode: ProgressMode = hooks.progress === undefined || hooks.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : hooks.progress;
+  const mode: ProgressMode =
+    hooks.progress === undefined || hooks.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : hooks.progress;
   const progress = new Progress(mode, write);
   const log = (m: string): void => progress.line(m);
   const folder = new RunFolder(resolve(options.out), hooks.checkpointIo);
   const run = options.resume ? await folder.resume(options, log, hooks) : await folder.start(options, log, hooks);
   let outcome: RunOutcome;
   try {
-    outcome = await runTraining(run, folder.sinks(run, progress), { ...(hooks.signal ? { signal: hooks.signal } : {}), ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) });
+    outcome = await runTraining(run, folder.sinks(run, progress), {
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+      ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}),
+    });
   } finally {
     await disposeRun(run);
   }
@@ -89,7 +93,18 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
 }
 
 /** Opens the training and validation splits from files and applies the limits. */
-async function openSplits(d: { name: TrainConfig['dataset']['name']; data: string | null; valData: string | null; limitTrain: number | null; limitTest: number | null; valHoldout: number }, seed: number, warn: (m: string) => void): Promise<Splits> {
+async function openSplits(
+  d: {
+    name: TrainConfig['dataset']['name'];
+    data: string | null;
+    valData: string | null;
+    limitTrain: number | null;
+    limitTest: number | null;
+    valHoldout: number;
+  },
+  seed: number,
+  warn: (m: string) => void,
+): Promise<Splits> {
   const base = { name: d.name, ...(d.data ? { data: d.data } : {}), ...(d.valData ? { valData: d.valData } : {}), onWarning: warn };
   const train = await openDataset({ ...base, split: 'train' });
   let test: Dataset | null = null;
@@ -109,9 +124,21 @@ function loadFrom(o: TrainOptions): { model: GoogLeNet; source: NonNullable<Trai
   const path = o.from!;
   if (!existsSync(path)) throw new OptionError(`--from: ${path} does not exist (expected a model directory or a .pth/.safetensors file)`);
   const create = o.threads ? { threads: o.threads } : {};
-  const source = { path: resolve(path), preset: o.fromPreset ?? 'torchvision', numClasses: o.fromNumClasses ?? 1000, transformInput: !!o.fromTransformInput };
+  const source = {
+    path: resolve(path),
+    preset: o.fromPreset ?? 'torchvision',
+    numClasses: o.fromNumClasses ?? 1000,
+    transformInput: !!o.fromTransformInput,
+  };
   if (statSync(path).isDirectory()) return { model: loadModelDir(path, create), source };
-  return { model: importWeights(path, { preset: source.preset, numClasses: source.numClasses, transformInput: source.transformInput, auxLogits: !!o.aux }, create), source };
+  return {
+    model: importWeights(
+      path,
+      { preset: source.preset, numClasses: source.numClasses, transformInput: source.transformInput, auxLogits: !!o.aux },
+      create,
+    ),
+    source,
+  };
 }
 
 /** A checkpoint's weights as a state dict of `model`'s shapes. */
@@ -137,15 +164,35 @@ class RunFolder {
 
   /** A new run: resolves the options against the data, writes run.json. */
   async start(o: TrainOptions, log: (m: string) => void, hooks: TrainHooks): Promise<TrainRun> {
-    if (existsSync(this.checkpoint)) throw new OptionError(`--out: ${this.out} already holds a run (checkpoint.safetensors); pass --resume to continue it, or choose another folder`);
-    const d = { name: o.dataset, data: o.data ? resolve(o.data) : null, valData: o.valData ? resolve(o.valData) : null, limitTrain: o.limitTrain ?? null, limitTest: o.limitTest ?? null, valHoldout: o.valHoldout ?? 0 };
+    if (existsSync(this.checkpoint))
+      throw new OptionError(
+        `--out: ${this.out} already holds a run (checkpoint.safetensors); pass --resume to continue it, or choose another folder`,
+      );
+    const d = {
+      name: o.dataset,
+      data: o.data ? resolve(o.data) : null,
+      valData: o.valData ? resolve(o.valData) : null,
+      limitTrain: o.limitTrain ?? null,
+      limitTest: o.limitTest ?? null,
+      valHoldout: o.valHoldout ?? 0,
+    };
     const splits = await openSplits(d, o.seed ?? 0, log);
     const from = o.from ? loadFrom(o) : null;
     const { data: _d, valData: _v, ...rest } = o;
-    const { cfg, model } = resolveTrainConfig({ ...rest, ...(d.data ? { data: d.data } : {}), ...(d.valData ? { valData: d.valData } : {}) }, splits, from, log);
+    const { cfg, model } = resolveTrainConfig(
+      { ...rest, ...(d.data ? { data: d.data } : {}), ...(d.valData ? { valData: d.valData } : {}) },
+      splits,
+      from,
+      log,
+    );
     const run = createRun(cfg, model, splits, this.runOptions(hooks, log));
     mkdirSync(this.out, { recursive: true });
-    writeFileAtomic(join(this.out, 'run.json'), new TextEncoder().encode(JSON.stringify({ command: process.argv.slice(1), started: new Date().toISOString(), config: cfg }, null, 2) + '\n'));
+    writeFileAtomic(
+      join(this.out, 'run.json'),
+      new TextEncoder().encode(
+        JSON.stringify({ command: process.argv.slice(1), started: new Date().toISOString(), config: cfg }, null, 2) + '\n',
+      ),
+    );
     log(
       `training ${cfg.model.preset} (width ${cfg.model.width}, ${model.numParams().toLocaleString('en-US')} parameters, ${cfg.model.inChannels}×${cfg.model.inputSize}×${cfg.model.inputSize}) on ${cfg.dataset.name}: ` +
         `${cfg.dataset.trainSize} training / ${cfg.dataset.valSize} validation images, ${cfg.epochs} epochs × ${cfg.stepsPerEpoch} steps of ${cfg.batchSize}, ${cfg.optimizer.type} lr ${cfg.optimizer.lr} (${cfg.schedule.type}) → ${this.out}`,
@@ -155,22 +202,34 @@ class RunFolder {
 
   /** A run continued from its checkpoint, at the exact step. */
   async resume(o: TrainOptions, log: (m: string) => void, hooks: TrainHooks): Promise<TrainRun> {
-    if (!existsSync(this.checkpoint)) throw new OptionError(`--resume: no checkpoint at ${this.checkpoint} (drop --resume to start a new run)`);
+    if (!existsSync(this.checkpoint))
+      throw new OptionError(`--resume: no checkpoint at ${this.checkpoint} (drop --resume to start a new run)`);
     const ckpt = loadCheckpoint<TrainConfig>(this.checkpoint);
     const cfg = resumedConfig(o, ckpt.config, this.checkpoint, log);
     const d = cfg.dataset;
-    const splits = await openSplits({ ...d, data: o.data ? resolve(o.data) : d.data, valData: o.valData ? resolve(o.valData) : d.valData }, cfg.seed, log);
-    if (splits.train.size !== d.trainSize) throw new OptionError(`--resume: the training set has ${splits.train.size} images, the checkpoint was trained on ${d.trainSize}`);
+    const splits = await openSplits(
+      { ...d, data: o.data ? resolve(o.data) : d.data, valData: o.valData ? resolve(o.valData) : d.valData },
+      cfg.seed,
+      log,
+    );
+    if (splits.train.size !== d.trainSize)
+      throw new OptionError(`--resume: the training set has ${splits.train.size} images, the checkpoint was trained on ${d.trainSize}`);
     const model = new GoogLeNet(resolveConfig(cfg.model), cfg.threads ? { threads: cfg.threads } : {}, new Map());
     model.loadStateDict(stateDictOf(ckpt, model), this.checkpoint);
     const run = createRun(cfg, model, splits, { ...this.runOptions(hooks, log), checkpoint: ckpt });
     this.metrics.truncateAfter(run.position.step);
-    log(`resuming ${this.out} at epoch ${run.position.epoch + 1}, batch ${run.position.batch}/${cfg.stepsPerEpoch} (step ${run.position.step} of ${cfg.epochs * cfg.stepsPerEpoch})`);
+    log(
+      `resuming ${this.out} at epoch ${run.position.epoch + 1}, batch ${run.position.batch}/${cfg.stepsPerEpoch} (step ${run.position.step} of ${cfg.epochs * cfg.stepsPerEpoch})`,
+    );
     return run;
   }
 
   private runOptions(hooks: TrainHooks, log: (m: string) => void): Parameters<typeof createRun>[3] {
-    return { pool: (workers, init, onWarning) => new WorkerPool(workers, init, onWarning), onWarning: log, ...(hooks.createStep ? { createStep: hooks.createStep } : {}) };
+    return {
+      pool: (workers, init, onWarning) => new WorkerPool(workers, init, onWarning),
+      onWarning: log,
+      ...(hooks.createStep ? { createStep: hooks.createStep } : {}),
+    };
   }
 
   /** Sinks that write this folder and draw progress. */
@@ -179,7 +238,21 @@ class RunFolder {
     return {
       log: (m) => progress.line(m),
       step: (r, periodic) =>
-        progress.update({ epoch: r.epoch, epochs: r.epochs, batch: r.batch, batches: r.batches, step: r.step, loss: r.epochLoss, acc: r.epochAcc, lr: r.lr, imgPerSec: r.imgPerSec, eta: r.eta }, periodic),
+        progress.update(
+          {
+            epoch: r.epoch,
+            epochs: r.epochs,
+            batch: r.batch,
+            batches: r.batches,
+            step: r.step,
+            loss: r.epochLoss,
+            acc: r.epochAcc,
+            lr: r.lr,
+            imgPerSec: r.imgPerSec,
+            eta: r.eta,
+          },
+          periodic,
+        ),
       record: (r) => this.metrics.append(r),
       publish: async (model, p) => {
         if (p.which === 'ema') {
@@ -190,7 +263,12 @@ class RunFolder {
         if (p.metrics) await writeEvalFiles(this.out, p.metrics, p.title);
       },
       epochEnd: async () => {
-        await writeTrainingPlots(this.out, readMetrics(this.metrics.path), cfg.stepsPerEpoch, `GoogLeNet ${cfg.model.preset} ×${cfg.model.width} on ${cfg.dataset.name}`);
+        await writeTrainingPlots(
+          this.out,
+          readMetrics(this.metrics.path),
+          cfg.stepsPerEpoch,
+          `GoogLeNet ${cfg.model.preset} ×${cfg.model.width} on ${cfg.dataset.name}`,
+        );
       },
       checkpoint: { name: this.checkpoint, save: (c) => saveCheckpoint(this.checkpoint, c, this.io) },
     };
@@ -200,7 +278,8 @@ class RunFolder {
   result(run: TrainRun, outcome: RunOutcome, seconds: number): TrainResult {
     const existing = (names: string[]): string[] => names.map((f) => join(this.out, f)).filter((f) => existsSync(f));
     let metrics = outcome.published;
-    if (outcome.status === 'completed' && !metrics && existsSync(join(this.out, 'eval.json'))) metrics = JSON.parse(readFileSync(join(this.out, 'eval.json'), 'utf8')) as EvalMetrics;
+    if (outcome.status === 'completed' && !metrics && existsSync(join(this.out, 'eval.json')))
+      metrics = JSON.parse(readFileSync(join(this.out, 'eval.json'), 'utf8')) as EvalMetrics;
     return {
       out: this.out,
       status: outcome.status,

@@ -31,11 +31,19 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
  * Fetches one split of an IDX dataset folder served at `baseUrl` (`train-…` or `t10k-…`
  * `images-idx3-ubyte.gz` and `labels-idx1-ubyte.gz`, as `assets/fashion-mnist-subset/` holds them).
  */
-export async function fetchIdxDataset(baseUrl: string, split: 'train' | 'test', name: 'fashion-mnist' | 'mnist' | 'fashion-mnist-subset' = 'fashion-mnist-subset'): Promise<MemoryDataset> {
+export async function fetchIdxDataset(
+  baseUrl: string,
+  split: 'train' | 'test',
+  name: 'fashion-mnist' | 'mnist' | 'fashion-mnist-subset' = 'fashion-mnist-subset',
+): Promise<MemoryDataset> {
   const prefix = split === 'train' ? 'train' : 't10k';
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
   const imagesUrl = `${base}${prefix}-images-idx3-ubyte.gz`;
   const labelsUrl = `${base}${prefix}-labels-idx1-ubyte.gz`;
   const [images, labels] = await Promise.all([fetchBytes(imagesUrl), fetchBytes(labelsUrl)]);
-  return idxDataset({ name: imagesUrl, bytes: await gunzip(images, imagesUrl) }, { name: labelsUrl, bytes: await gunzip(labels, labelsUrl) }, idxDatasetInfo(name));
+  return idxDataset(
+    { name: imagesUrl, bytes: await gunzip(images, imagesUrl) },
+    { name: labelsUrl, bytes: await gunzip(labels, labelsUrl) },
+    idxDatasetInfo(name),
+  );
 }

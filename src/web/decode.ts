@@ -60,7 +60,8 @@ function sniffSize(b: Uint8Array, f: Format): { width: number; height: number } 
         return { width: Math.abs(v.getInt32(18, true)), height: Math.abs(v.getInt32(22, true)) };
       case 'webp': {
         const chunk = String.fromCharCode(b[12]!, b[13]!, b[14]!, b[15]!);
-        if (chunk === 'VP8X') return { width: 1 + (b[24]! | (b[25]! << 8) | (b[26]! << 16)), height: 1 + (b[27]! | (b[28]! << 8) | (b[29]! << 16)) };
+        if (chunk === 'VP8X')
+          return { width: 1 + (b[24]! | (b[25]! << 8) | (b[26]! << 16)), height: 1 + (b[27]! | (b[28]! << 8) | (b[29]! << 16)) };
         if (chunk === 'VP8L') {
           const bits = v.getUint32(21, true);
           return { width: 1 + (bits & 0x3fff), height: 1 + ((bits >> 14) & 0x3fff) };
@@ -163,15 +164,21 @@ export async function decodeImage(src: Blob | HTMLImageElement | ImageBitmap, o:
     ow = src.width;
     oh = src.height;
     const size = fitted(ow, oh, maxSide);
-    bitmap = size ? await createImageBitmap(src, { ...BITMAP_OPTIONS, resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' }) : src;
+    bitmap = size
+      ? await createImageBitmap(src, { ...BITMAP_OPTIONS, resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' })
+      : src;
     downscaled = !!size;
   } else if (typeof HTMLImageElement !== 'undefined' && src instanceof HTMLImageElement) {
     if (!src.complete) await src.decode().catch(() => undefined);
-    if (!src.naturalWidth || !src.naturalHeight) throw new ImageError(`the picture ${src.currentSrc || src.src} did not load (broken or not an image)`);
+    if (!src.naturalWidth || !src.naturalHeight)
+      throw new ImageError(`the picture ${src.currentSrc || src.src} did not load (broken or not an image)`);
     ow = src.naturalWidth;
     oh = src.naturalHeight;
     const size = fitted(ow, oh, maxSide);
-    bitmap = await createImageBitmap(src, { ...BITMAP_OPTIONS, ...(size ? { resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' as const } : {}) });
+    bitmap = await createImageBitmap(src, {
+      ...BITMAP_OPTIONS,
+      ...(size ? { resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' as const } : {}),
+    });
     downscaled = !!size;
   } else if (src instanceof Blob) {
     const name = nameOf(src);
@@ -184,15 +191,23 @@ export async function decodeImage(src: Blob | HTMLImageElement | ImageBitmap, o:
     }
     if (format === 'svg') throw new ImageError(`${name} is an SVG drawing; use a bitmap picture (PNG, JPEG, WebP…)`);
     const dims = sniffSize(head, format);
-    if (dims && (dims.width === 0 || dims.height === 0)) throw new ImageError(`${name}: the header says ${dims.width}×${dims.height} pixels — a corrupt picture`);
+    if (dims && (dims.width === 0 || dims.height === 0))
+      throw new ImageError(`${name}: the header says ${dims.width}×${dims.height} pixels — a corrupt picture`);
     if (dims && dims.width * dims.height > maxPixels) {
-      throw new ImageError(`${name} is ${dims.width}×${dims.height} pixels (${((dims.width * dims.height) / 1e6).toFixed(0)} MP), too large to decode in a browser tab (limit ${(maxPixels / 1e6).toFixed(0)} MP)`);
+      throw new ImageError(
+        `${name} is ${dims.width}×${dims.height} pixels (${((dims.width * dims.height) / 1e6).toFixed(0)} MP), too large to decode in a browser tab (limit ${(maxPixels / 1e6).toFixed(0)} MP)`,
+      );
     }
     const size = dims ? fitted(dims.width, dims.height, maxSide) : undefined;
     try {
-      bitmap = await createImageBitmap(src, { ...BITMAP_OPTIONS, ...(size ? { resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' as const } : {}) });
+      bitmap = await createImageBitmap(src, {
+        ...BITMAP_OPTIONS,
+        ...(size ? { resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' as const } : {}),
+      });
     } catch (e) {
-      throw new ImageError(`${name} looks like a ${format.toUpperCase()} file but cannot be decoded (${(e as Error).message || 'corrupt or truncated'})`);
+      throw new ImageError(
+        `${name} looks like a ${format.toUpperCase()} file but cannot be decoded (${(e as Error).message || 'corrupt or truncated'})`,
+      );
     }
     ow = dims?.width ?? bitmap.width;
     oh = dims?.height ?? bitmap.height;
@@ -200,7 +215,12 @@ export async function decodeImage(src: Blob | HTMLImageElement | ImageBitmap, o:
     // Formats whose size the header did not tell: downscale after decoding.
     const late = !size ? fitted(bitmap.width, bitmap.height, maxSide) : undefined;
     if (late) {
-      const small = await createImageBitmap(bitmap, { ...BITMAP_OPTIONS, resizeWidth: late.width, resizeHeight: late.height, resizeQuality: 'high' });
+      const small = await createImageBitmap(bitmap, {
+        ...BITMAP_OPTIONS,
+        resizeWidth: late.width,
+        resizeHeight: late.height,
+        resizeQuality: 'high',
+      });
       bitmap.close();
       bitmap = small;
       downscaled = true;

@@ -20,7 +20,6 @@ import { ortEngine, setDefaultEngine, type Engine, type OrtModule, type Session 
   else g.process.env ??= {};
 }
 
-
 export type BackendKind = 'webgpu' | 'wasm';
 
 export interface BackendInfo {
@@ -169,14 +168,14 @@ async function pick(o: BrowserEngineOptions): Promise<{ engine: Engine; info: Ba
   const isolated = typeof crossOriginIsolated === 'boolean' && crossOriginIsolated;
   const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 1 : 1;
   const threads = o.numThreads ?? (isolated ? Math.max(1, Math.min(8, cores)) : 1);
-  const base = typeof document !== 'undefined' ? document.baseURI : (globalThis as { location?: { href: string } }).location?.href ?? '';
+  const base = typeof document !== 'undefined' ? document.baseURI : ((globalThis as { location?: { href: string } }).location?.href ?? '');
   ort.env.wasm.wasmPaths = new URL(o.wasmPaths ?? 'ort/', base).href;
   ort.env.wasm.numThreads = threads;
   ort.env.logLevel = 'error';
 
   const ortModule = ort as unknown as OrtModule;
   let fallbackReason: string | undefined;
-  const gpu = (typeof navigator !== 'undefined' ? (navigator as { gpu?: GpuLike }).gpu : undefined);
+  const gpu = typeof navigator !== 'undefined' ? (navigator as { gpu?: GpuLike }).gpu : undefined;
   if (o.prefer !== 'wasm') {
     if (!gpu) fallbackReason = 'WebGPU: not available in this browser';
     else {
@@ -188,7 +187,10 @@ async function pick(o: BrowserEngineOptions): Promise<{ engine: Engine; info: Ba
           await probe(gpuEngine);
           const desc = [adapter.info?.vendor, adapter.info?.architecture || adapter.info?.description].filter(Boolean).join(' ');
           const info: BackendInfo = { kind: 'webgpu', label: `WebGPU${desc ? ` (${desc})` : ''}`, threads, crossOriginIsolated: isolated };
-          const wasmEngine = ortEngine(ortModule, { name: `onnxruntime-web (wasm, ${threads} thread${threads === 1 ? '' : 's'})`, executionProviders: ['wasm'] });
+          const wasmEngine = ortEngine(ortModule, {
+            name: `onnxruntime-web (wasm, ${threads} thread${threads === 1 ? '' : 's'})`,
+            executionProviders: ['wasm'],
+          });
           return { engine: withWasmFallback(gpuEngine, wasmEngine, info), info };
         }
       } catch (e) {
@@ -199,14 +201,19 @@ async function pick(o: BrowserEngineOptions): Promise<{ engine: Engine; info: Ba
   }
 
   if (!wasmSimdSupported()) {
-    throw new BackendError('This browser\'s WebAssembly lacks SIMD, which ONNX Runtime Web needs; update the browser.');
+    throw new BackendError("This browser's WebAssembly lacks SIMD, which ONNX Runtime Web needs; update the browser.");
   }
   const label = `WebAssembly (SIMD, ${threads} thread${threads === 1 ? '' : 's'}${isolated ? '' : ', not cross-origin isolated'})`;
-  const engine = ortEngine(ortModule, { name: `onnxruntime-web (wasm, ${threads} thread${threads === 1 ? '' : 's'})`, executionProviders: ['wasm'] });
+  const engine = ortEngine(ortModule, {
+    name: `onnxruntime-web (wasm, ${threads} thread${threads === 1 ? '' : 's'})`,
+    executionProviders: ['wasm'],
+  });
   try {
     await probe(engine);
   } catch (e) {
-    throw new BackendError(`ONNX Runtime Web could not start its WebAssembly backend (files from ${String(ort.env.wasm.wasmPaths)}): ${message(e)}`);
+    throw new BackendError(
+      `ONNX Runtime Web could not start its WebAssembly backend (files from ${String(ort.env.wasm.wasmPaths)}): ${message(e)}`,
+    );
   }
   return {
     engine,

@@ -53,7 +53,15 @@ export {
 } from '../weights/model-dir.js';
 export type { FetchModelOptions } from './model-dir.js';
 export { fetchIdxDataset } from './data.js';
-export { BrowserTrainer, resolveTrainOptions, trainModelOptions, type BrowserTrainOptions, type BrowserTrainSinks, type EvalReport, type StepReport } from './train.js';
+export {
+  BrowserTrainer,
+  resolveTrainOptions,
+  trainModelOptions,
+  type BrowserTrainOptions,
+  type BrowserTrainSinks,
+  type EvalReport,
+  type StepReport,
+} from './train.js';
 export { zipFiles, crc32 } from './zip.js';
 
 /**

@@ -7,7 +7,6 @@ import { ModelLoadError } from '../errors.js';
 import type { CreateOptions, GoogLeNet } from '../models/model.js';
 import { checkModelDirConfig, modelFromFiles } from '../weights/model-dir.js';
 
-
 export interface FetchModelOptions extends CreateOptions {
   /** Called as the weight file arrives (`total` is 0 when the server sends no length). */
   onProgress?: (loaded: number, total: number) => void;
@@ -84,7 +83,9 @@ export async function fetchModelDir(url: string, o: FetchModelOptions = {}): Pro
     raw = JSON.parse(text);
   } catch {
     const type = cres.headers.get('content-type') ?? 'unknown type';
-    throw new ModelLoadError(`${configUrl}: not JSON (the server sent ${type}${/html/.test(type) ? ', probably a page, not a model directory' : ''})`);
+    throw new ModelLoadError(
+      `${configUrl}: not JSON (the server sent ${type}${/html/.test(type) ? ', probably a page, not a model directory' : ''})`,
+    );
   }
   const cfg = checkModelDirConfig(raw, configUrl);
   const wres = await fetchChecked(weightsUrl, 'weights', o);

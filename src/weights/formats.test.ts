@@ -9,7 +9,6 @@ import { writeSafetensors } from './safetensors-node.js';
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
 import { refuses } from '../../test/weights-helpers.js';
 
-
 test('loadStateDict picks the format by content, not by extension', (t) => {
   const pth = fixturePath('googlenet-tv-noaux10.pth');
   const st = fixturePath('googlenet-tv-aux10.safetensors');
@@ -39,10 +38,15 @@ test('loadStateDict errors: missing, empty, truncated, unrecognized, legacy', ()
     const short = file('short.safetensors', Uint8Array.of(1, 2, 3));
     refuses(() => loadStateDict(short), `${short}: truncated (3 bytes): too short for a .pth or .safetensors weight file`);
     const png = file('img.pth', Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13));
-    refuses(() => loadStateDict(png),
-      `${png}: unrecognized weight format: expected a zip archive (PyTorch .pth) or a safetensors header, found bytes 89 50 4e 47 0d 0a 1a 0a`);
+    refuses(
+      () => loadStateDict(png),
+      `${png}: unrecognized weight format: expected a zip archive (PyTorch .pth) or a safetensors header, found bytes 89 50 4e 47 0d 0a 1a 0a`,
+    );
     const legacy = file('old.pth', Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20));
-    refuses(() => loadStateDict(legacy), `${legacy}: legacy torch.save format (torch < 1.6) is not supported: re-save it with a newer torch`);
+    refuses(
+      () => loadStateDict(legacy),
+      `${legacy}: legacy torch.save format (torch < 1.6) is not supported: re-save it with a newer torch`,
+    );
     const zipStub = file('stub.pth', Uint8Array.of(0x50, 0x4b, 0x03, 0x04, 0, 0));
     refuses(() => loadStateDict(zipStub), `${zipStub}: zip end-of-central-directory record not found (truncated or not a zip archive)`);
     const st = writeSafetensors({ w: { dtype: 'F32', dims: [1], data: Float32Array.of(1) } });

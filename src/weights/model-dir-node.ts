@@ -11,7 +11,14 @@ import { defaultPreprocess } from '../infer/classifier.js';
 import type { GoogLeNetOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 import { loadStateDict } from './formats.js';
-import { modelDirFiles, modelFromFiles, parseModelDirConfig, torchvisionSafetensors, type ModelDirConfig, type ModelDirExtras } from './model-dir.js';
+import {
+  modelDirFiles,
+  modelFromFiles,
+  parseModelDirConfig,
+  torchvisionSafetensors,
+  type ModelDirConfig,
+  type ModelDirExtras,
+} from './model-dir.js';
 import { readWeightBytes } from './safetensors-node.js';
 
 export type { PreprocessConfig };
@@ -36,7 +43,8 @@ export function saveModelDir(model: GoogLeNet, dir: string, extra: ModelDirExtra
 export function readModelDirConfig(dir: string): ModelDirConfig {
   const file = join(dir, 'config.json');
   if (!existsSync(dir)) throw new WeightFormatError(`${dir}: no such model directory`);
-  if (!statSync(dir).isDirectory()) throw new WeightFormatError(`${dir}: not a model directory (expected a folder with config.json and model.safetensors)`);
+  if (!statSync(dir).isDirectory())
+    throw new WeightFormatError(`${dir}: not a model directory (expected a folder with config.json and model.safetensors)`);
   if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — not a googlenet-ts model directory`);
   return parseModelDirConfig(readFileSync(file, 'utf8'), file);
 }

@@ -45,9 +45,14 @@ export interface ModelDirExtras {
 export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig {
   const c = (raw ?? {}) as Partial<ModelDirConfig>;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new WeightFormatError(`${file}: expected a JSON object`);
-  if (c.format !== MODEL_FORMAT) throw new WeightFormatError(`${file}: format is ${JSON.stringify(c.format)}, expected "${MODEL_FORMAT}" — not a googlenet-ts model directory`);
+  if (c.format !== MODEL_FORMAT)
+    throw new WeightFormatError(
+      `${file}: format is ${JSON.stringify(c.format)}, expected "${MODEL_FORMAT}" — not a googlenet-ts model directory`,
+    );
   if (typeof c.version !== 'number' || c.version > MODEL_FORMAT_VERSION) {
-    throw new WeightFormatError(`${file}: format version ${String(c.version)} is newer than this googlenet-ts reads (${MODEL_FORMAT_VERSION})`);
+    throw new WeightFormatError(
+      `${file}: format version ${String(c.version)} is newer than this googlenet-ts reads (${MODEL_FORMAT_VERSION})`,
+    );
   }
   if (!c.model || !c.preprocess) throw new WeightFormatError(`${file}: missing "model" or "preprocess"`);
   if (c.labels != null && (!Array.isArray(c.labels) || !c.labels.every((s) => typeof s === 'string'))) {
@@ -132,7 +137,12 @@ export function isUntrainedSource(source: string | undefined): boolean {
  * file that does not fit its config is a WeightFormatError naming the first mismatching tensor.
  * @param names how the two files are named in messages (paths or URLs).
  */
-export function modelFromFiles(cfg: ModelDirConfig, weights: Uint8Array, names: { config: string; weights: string }, create: CreateOptions = {}): GoogLeNet {
+export function modelFromFiles(
+  cfg: ModelDirConfig,
+  weights: Uint8Array,
+  names: { config: string; weights: string },
+  create: CreateOptions = {},
+): GoogLeNet {
   let model: GoogLeNet;
   try {
     model = new GoogLeNet(resolveConfig(cfg.model), create, new Map());
@@ -148,7 +158,9 @@ export function modelFromFiles(cfg: ModelDirConfig, weights: Uint8Array, names: 
   try {
     model.loadStateDict(sd, names.weights);
   } catch (e) {
-    throw new WeightFormatError(`the weight file does not match its config.json (${describeConfig(model.config)}): ${(e as Error).message}`);
+    throw new WeightFormatError(
+      `the weight file does not match its config.json (${describeConfig(model.config)}): ${(e as Error).message}`,
+    );
   }
   if (cfg.labels) {
     if (cfg.labels.length !== model.config.numClasses) {
@@ -182,7 +194,10 @@ export interface WebManifest {
 }
 
 /** The manifest `googlenet export --format web` writes next to the two files. */
-export function webManifest(model: GoogLeNet, o: { name: string; description?: string; trained?: boolean; weightsBytes: number; source?: string }): WebManifest {
+export function webManifest(
+  model: GoogLeNet,
+  o: { name: string; description?: string; trained?: boolean; weightsBytes: number; source?: string },
+): WebManifest {
   const c = model.config;
   const trained = o.trained ?? !isUntrainedSource(o.source);
   return {

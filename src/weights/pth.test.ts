@@ -15,7 +15,6 @@ const PTH = 'googlenet-tv-noaux10.pth';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 const NO_TORCH = `${PYTHON} cannot import torch (install python3-torch)`;
 
-
 const isTrainable = (key: string): boolean => !/running_(mean|var)$|num_batches_tracked$/.test(key);
 
 /** Plain numbers (or decimal strings for int64) of a tensor, for comparing with Python's JSON. */
@@ -24,8 +23,15 @@ function values(t: StoredTensor): (number | string)[] {
 }
 
 function sameTensor(a: StoredTensor | undefined, b: StoredTensor): boolean {
-  return a !== undefined && a.dtype === b.dtype && a.dims.join() === b.dims.join() && a.data.constructor === b.data.constructor &&
-    Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
+  return (
+    a !== undefined &&
+    a.dtype === b.dtype &&
+    a.dims.join() === b.dims.join() &&
+    a.data.constructor === b.data.constructor &&
+    Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(
+      Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength),
+    )
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -100,9 +106,20 @@ function makeZip(entries: [string, Uint8Array][], opts: { deflate?: boolean; zip
 
 /** Pickle opcodes as bytes (protocol 2, as torch.save writes them). */
 const op = {
-  proto2: [0x80, 2], mark: [0x28], tuple: [0x74], emptyTuple: [0x29], reduce: [0x52], setitems: [0x75],
-  persid: [0x51], newfalse: [0x89], stop: [0x2e], emptyDict: [0x7d],
-  str: (s: string): number[] => { const b = Buffer.from(s); return [0x58, ...u32(b.length), ...b]; },
+  proto2: [0x80, 2],
+  mark: [0x28],
+  tuple: [0x74],
+  emptyTuple: [0x29],
+  reduce: [0x52],
+  setitems: [0x75],
+  persid: [0x51],
+  newfalse: [0x89],
+  stop: [0x2e],
+  emptyDict: [0x7d],
+  str: (s: string): number[] => {
+    const b = Buffer.from(s);
+    return [0x58, ...u32(b.length), ...b];
+  },
   int: (n: number): number[] => [0x4a, ...u32(n)],
   global: (module: string, name: string): number[] => [0x63, ...Buffer.from(`${module}\n${name}\n`)],
 };
@@ -112,27 +129,58 @@ function u32(n: number): number[] {
 const ints = (xs: number[]): number[] => [...op.mark, ...xs.flatMap(op.int), ...op.tuple];
 
 /** `_rebuild_tensor_v2(storage(key, numel), offset, size, stride, False, OrderedDict())`. */
-function tensorPickle(storage: string, storageNumel: number, offset: number, size: number[], stride: number[], type = 'FloatStorage'): number[] {
+function tensorPickle(
+  storage: string,
+  storageNumel: number,
+  offset: number,
+  size: number[],
+  stride: number[],
+  type = 'FloatStorage',
+): number[] {
   return [
-    ...op.global('torch._utils', '_rebuild_tensor_v2'), ...op.mark,
-    ...op.mark, ...op.str('storage'), ...op.global('torch', type), ...op.str(storage), ...op.str('cpu'), ...op.int(storageNumel), ...op.tuple, ...op.persid,
-    ...op.int(offset), ...ints(size), ...ints(stride), ...op.newfalse,
-    ...op.global('collections', 'OrderedDict'), ...op.emptyTuple, ...op.reduce,
-    ...op.tuple, ...op.reduce,
+    ...op.global('torch._utils', '_rebuild_tensor_v2'),
+    ...op.mark,
+    ...op.mark,
+    ...op.str('storage'),
+    ...op.global('torch', type),
+    ...op.str(storage),
+    ...op.str('cpu'),
+    ...op.int(storageNumel),
+    ...op.tuple,
+    ...op.persid,
+    ...op.int(offset),
+    ...ints(size),
+    ...ints(stride),
+    ...op.newfalse,
+    ...op.global('collections', 'OrderedDict'),
+    ...op.emptyTuple,
+    ...op.reduce,
+    ...op.tuple,
+    ...op.reduce,
   ];
 }
 
 /** An OrderedDict pickle of `items` (key, value-pickle). */
 function dictPickle(items: [string, number[]][]): Uint8Array {
   return new Uint8Array([
-    ...op.proto2, ...op.global('collections', 'OrderedDict'), ...op.emptyTuple, ...op.reduce,
-    ...op.mark, ...items.flatMap(([k, v]) => [...op.str(k), ...v]), ...op.setitems, ...op.stop,
+    ...op.proto2,
+    ...op.global('collections', 'OrderedDict'),
+    ...op.emptyTuple,
+    ...op.reduce,
+    ...op.mark,
+    ...items.flatMap(([k, v]) => [...op.str(k), ...v]),
+    ...op.setitems,
+    ...op.stop,
   ]);
 }
 
 const f32 = (xs: number[]): Uint8Array => new Uint8Array(new Float32Array(xs).buffer);
 const pth = (pickle: Uint8Array, files: [string, Uint8Array][] = []): Uint8Array =>
-  makeZip([['archive/data.pkl', pickle], ...files.map(([n, d]): [string, Uint8Array] => [`archive/${n}`, d]), ['archive/version', Buffer.from('3\n')]]);
+  makeZip([
+    ['archive/data.pkl', pickle],
+    ...files.map(([n, d]): [string, Uint8Array] => [`archive/${n}`, d]),
+    ['archive/version', Buffer.from('3\n')],
+  ]);
 
 // ---------------------------------------------------------------------------------------------
 // The real torchvision file
@@ -163,11 +211,16 @@ test('the .pth fixture matches torch.load value for value', (t) => {
   const path = fixturePath(PTH);
   if (!path) return t.skip(missingFixture(PTH));
   if (!hasTorch) return t.skip(NO_TORCH);
-  const ref = JSON.parse(python(`
+  const ref = JSON.parse(
+    python(
+      `
 import json, sys, torch
 sd = torch.load(sys.argv[1])
 print(json.dumps({k: [list(v.shape), v.double().sum().item(), v.double().abs().max().item(), v.flatten()[:3].tolist()] for k, v in sd.items()}))
-`, path)) as TensorSummaries;
+`,
+      path,
+    ),
+  ) as TensorSummaries;
   const sd = loadPthFile(path);
   matchesSummary(sd, ref);
 });
@@ -178,7 +231,9 @@ print(json.dumps({k: [list(v.shape), v.double().sum().item(), v.double().abs().m
 test('reads what torch.save writes: dtypes, views, offsets, strides, parameters, wrappers', (t) => {
   if (!hasTorch) return t.skip(NO_TORCH);
   withTmp((dir) => {
-    const ref = JSON.parse(python(`
+    const ref = JSON.parse(
+      python(
+        `
 import json, sys, os, torch
 torch.manual_seed(0)
 base = torch.arange(20, dtype=torch.float32).reshape(4, 5)
@@ -218,7 +273,10 @@ print(json.dumps({
   'plain': {k: [list(v.shape), vals(v)] for k, v in sd.items()},
   'linear': {k: [list(v.shape), vals(v)] for k, v in model.state_dict().items()},
 }))
-`, dir)) as Record<'plain' | 'linear', Record<string, [number[], (number | string)[]]>>;
+`,
+        dir,
+      ),
+    ) as Record<'plain' | 'linear', Record<string, [number[], (number | string)[]]>>;
 
     const sd = loadPthFile(join(dir, 'plain.pth'));
     assert.deepEqual([...sd.keys()], Object.keys(ref.plain));
@@ -229,9 +287,23 @@ print(json.dumps({
     }
     const dtypes = Object.fromEntries([...sd].map(([k, v]) => [k, v.dtype]));
     assert.deepEqual(dtypes, {
-      f32: 'F32', f64: 'F64', i64: 'I64', i32: 'I32', u8: 'U8', bool: 'U8', f16: 'F32', bf16: 'F32',
-      transposed: 'F32', base: 'F32', rows: 'F32', column: 'F32', strided: 'F32', expanded: 'F32',
-      scalar: 'F32', empty: 'F32', param: 'F32',
+      f32: 'F32',
+      f64: 'F64',
+      i64: 'I64',
+      i32: 'I32',
+      u8: 'U8',
+      bool: 'U8',
+      f16: 'F32',
+      bf16: 'F32',
+      transposed: 'F32',
+      base: 'F32',
+      rows: 'F32',
+      column: 'F32',
+      strided: 'F32',
+      expanded: 'F32',
+      scalar: 'F32',
+      empty: 'F32',
+      param: 'F32',
     });
     for (const v of sd.values()) assert.equal(v.data.byteOffset % 8, 0);
     sd.get('rows')!.data[0] = -1; // views sharing a storage come back as independent arrays
@@ -255,7 +327,8 @@ test('refuses a pickle that would call os.system, without running it', (t) => {
   if (!hasTorch) return t.skip(NO_TORCH);
   withTmp((dir) => {
     const marker = join(dir, 'pwned');
-    python(`
+    python(
+      `
 import os, sys, pickle, zipfile, torch
 class Evil:
   def __reduce__(self): return (os.system, ('touch ' + sys.argv[2],))
@@ -263,7 +336,10 @@ torch.save({'fc.weight': torch.zeros(2), 'x': Evil()}, os.path.join(sys.argv[1],
 with zipfile.ZipFile(os.path.join(sys.argv[1], 'evil.pth'), 'w') as z:
   z.writestr('evil/data.pkl', pickle.dumps(Evil(), protocol=2))
   z.writestr('evil/version', '3\\n')
-`, dir, marker);
+`,
+      dir,
+      marker,
+    );
     for (const name of ['evil.pth', 'torch-evil.pth']) {
       const path = join(dir, name);
       refuses(() => loadPthFile(path), `${path}: refused pickle global "posix.system": a state dict only holds tensors`);
@@ -273,17 +349,37 @@ with zipfile.ZipFile(os.path.join(sys.argv[1], 'evil.pth'), 'w') as z:
 });
 
 test('refuses builtins.eval, __builtin__.getattr and STACK_GLOBAL lookups (hand-built pickles)', () => {
-  const evalPickle = new Uint8Array([...op.proto2, ...op.global('builtins', 'eval'), ...op.mark, ...op.str('1+1'), ...op.tuple, ...op.reduce, ...op.stop]);
+  const evalPickle = new Uint8Array([
+    ...op.proto2,
+    ...op.global('builtins', 'eval'),
+    ...op.mark,
+    ...op.str('1+1'),
+    ...op.tuple,
+    ...op.reduce,
+    ...op.stop,
+  ]);
   refuses(() => readPth(pth(evalPickle), 'evil.pth'), 'evil.pth: refused pickle global "builtins.eval": a state dict only holds tensors');
   const getattr = new Uint8Array([...op.proto2, ...op.global('__builtin__', 'getattr'), ...op.stop]);
-  refuses(() => readPth(pth(getattr), 'evil.pth'), 'evil.pth: refused pickle global "__builtin__.getattr": a state dict only holds tensors');
+  refuses(
+    () => readPth(pth(getattr), 'evil.pth'),
+    'evil.pth: refused pickle global "__builtin__.getattr": a state dict only holds tensors',
+  );
   const stackGlobal = new Uint8Array([0x80, 4, ...op.str('subprocess'), ...op.str('Popen'), 0x93, ...op.stop]);
-  refuses(() => readPth(pth(stackGlobal), 'evil.pth'), 'evil.pth: refused pickle global "subprocess.Popen": a state dict only holds tensors');
+  refuses(
+    () => readPth(pth(stackGlobal), 'evil.pth'),
+    'evil.pth: refused pickle global "subprocess.Popen": a state dict only holds tensors',
+  );
   // An allowed name used in a way a state dict never does is refused too.
   const callStorage = new Uint8Array([...op.proto2, ...op.global('torch', 'FloatStorage'), ...op.emptyTuple, ...op.reduce, ...op.stop]);
-  refuses(() => readPth(pth(callStorage), 'evil.pth'), /^evil\.pth: data\.pkl byte \d+ \(opcode 0x52\): "torch\.FloatStorage" is not callable here$/);
+  refuses(
+    () => readPth(pth(callStorage), 'evil.pth'),
+    /^evil\.pth: data\.pkl byte \d+ \(opcode 0x52\): "torch\.FloatStorage" is not callable here$/,
+  );
   const inst = new Uint8Array([...op.proto2, 0x69, ...Buffer.from('os\nsystem\n'), ...op.stop]); // INST
-  refuses(() => readPth(pth(inst), 'evil.pth'), 'evil.pth: data.pkl byte 2 (opcode 0x69): unsupported pickle opcode (a state dict never uses it)');
+  refuses(
+    () => readPth(pth(inst), 'evil.pth'),
+    'evil.pth: data.pkl byte 2 (opcode 0x69): unsupported pickle opcode (a state dict never uses it)',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -301,7 +397,12 @@ test('rebuilds strided views of hand-built storages, little- and big-endian', ()
 
   const be = new Uint8Array(f32([1.5, -2, 3]));
   for (let i = 0; i < be.length; i += 4) be.subarray(i, i + 4).reverse();
-  const big = readPth(pth(dictPickle([['x', tensorPickle('0', 3, 0, [3], [1])]]), [['data/0', be], ['byteorder', Buffer.from('big')]]));
+  const big = readPth(
+    pth(dictPickle([['x', tensorPickle('0', 3, 0, [3], [1])]]), [
+      ['data/0', be],
+      ['byteorder', Buffer.from('big')],
+    ]),
+  );
   assert.deepEqual([...big.get('x')!.data], [1.5, -2, 3]);
 });
 
@@ -323,8 +424,10 @@ test('error: a truncated .pth file', (t) => {
   const path = fixturePath(PTH);
   if (!path) return t.skip(missingFixture(PTH));
   const bytes = readFileSync(path);
-  refuses(() => readPth(bytes.subarray(0, bytes.length >> 1), 'half.pth'),
-    'half.pth: zip end-of-central-directory record not found (truncated or not a zip archive)');
+  refuses(
+    () => readPth(bytes.subarray(0, bytes.length >> 1), 'half.pth'),
+    'half.pth: zip end-of-central-directory record not found (truncated or not a zip archive)',
+  );
   refuses(() => readPth(bytes.subarray(0, bytes.length - 10), 'short.pth'), /^short\.pth: zip end-of-central-directory record not found/);
 });
 
@@ -336,17 +439,27 @@ test('error: corrupt storage bytes fail the CRC check', () => {
 });
 
 test('error: a zip without data.pkl, a missing or short storage, a non-tensor entry', () => {
-  refuses(() => readPth(makeZip([['a/version', Buffer.from('3\n')]]), 'x.pth'), 'x.pth: zip archive has no data.pkl: not a torch.save file');
+  refuses(
+    () => readPth(makeZip([['a/version', Buffer.from('3\n')]]), 'x.pth'),
+    'x.pth: zip archive has no data.pkl: not a torch.save file',
+  );
   const one = dictPickle([['fc.weight', tensorPickle('7', 4, 0, [2, 2], [2, 1])]]);
   refuses(() => readPth(pth(one), 'x.pth'), 'x.pth: storage "data/7" of tensor "fc.weight" is missing from the archive');
-  refuses(() => readPth(pth(one, [['data/7', f32([1, 2, 3])]]), 'x.pth'),
-    'x.pth: storage "data/7" of tensor "fc.weight" holds 12 bytes, its 4 F32 elements need 16');
+  refuses(
+    () => readPth(pth(one, [['data/7', f32([1, 2, 3])]]), 'x.pth'),
+    'x.pth: storage "data/7" of tensor "fc.weight" holds 12 bytes, its 4 F32 elements need 16',
+  );
   const outside = dictPickle([['fc.weight', tensorPickle('7', 4, 1, [2, 2], [2, 1])]]);
-  refuses(() => readPth(pth(outside, [['data/7', f32([1, 2, 3, 4])]]), 'x.pth'),
-    'x.pth: tensor "fc.weight" (size [2, 2], stride [2, 1], offset 1) reaches element 4 of storage "data/7", which holds 4');
+  refuses(
+    () => readPth(pth(outside, [['data/7', f32([1, 2, 3, 4])]]), 'x.pth'),
+    'x.pth: tensor "fc.weight" (size [2, 2], stride [2, 1], offset 1) reaches element 4 of storage "data/7", which holds 4',
+  );
   const notTensor = dictPickle([['epoch', op.int(3)]]);
   refuses(() => readPth(pth(notTensor), 'x.pth'), 'x.pth: entry "epoch" is a number, expected a tensor');
   const truncated = dictPickle([['fc.weight', tensorPickle('7', 4, 0, [4], [1])]]).subarray(0, 40);
-  refuses(() => readPth(pth(truncated), 'x.pth'), /^x\.pth: data\.pkl byte \d+ \(opcode 0x[0-9a-f]{2}\): needs \d+ more bytes but the pickle ends at 40 \(truncated\)$/);
+  refuses(
+    () => readPth(pth(truncated), 'x.pth'),
+    /^x\.pth: data\.pkl byte \d+ \(opcode 0x[0-9a-f]{2}\): needs \d+ more bytes but the pickle ends at 40 \(truncated\)$/,
+  );
   refuses(() => loadPthFile('/nonexistent/x.pth'), '/nonexistent/x.pth: no such file');
 });

@@ -46,7 +46,9 @@ const SIG_ZIP64_EOCD = 0x06064b50;
  * encrypted entries, multi-disk archives and other methods are refused.
  */
 export function openZip(bytes: Uint8Array, file = '<memory>'): ZipArchive {
-  const fail = (msg: string): never => { throw new WeightFormatError(`${file}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new WeightFormatError(`${file}: ${msg}`);
+  };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const u64 = (at: number, what: string): number => {
     const v = view.getBigUint64(at, true);
@@ -56,7 +58,10 @@ export function openZip(bytes: Uint8Array, file = '<memory>'): ZipArchive {
   // The end-of-central-directory record: 22 bytes plus a comment of up to 65535 bytes.
   let eocd = -1;
   for (let at = bytes.length - 22; at >= Math.max(0, bytes.length - 22 - 0xffff); at--) {
-    if (view.getUint32(at, true) === SIG_EOCD) { eocd = at; break; }
+    if (view.getUint32(at, true) === SIG_EOCD) {
+      eocd = at;
+      break;
+    }
   }
   if (eocd < 0) fail('zip end-of-central-directory record not found (truncated or not a zip archive)');
   let count = view.getUint16(eocd + 10, true);
@@ -67,18 +72,21 @@ export function openZip(bytes: Uint8Array, file = '<memory>'): ZipArchive {
     const loc = eocd - 20;
     if (loc < 0 || view.getUint32(loc, true) !== SIG_ZIP64_LOCATOR) fail('ZIP64 end-of-central-directory locator not found');
     const z = u64(loc + 8, 'ZIP64 record offset');
-    if (z + 56 > bytes.length || view.getUint32(z, true) !== SIG_ZIP64_EOCD) fail(`ZIP64 end-of-central-directory record not found at byte ${z}`);
+    if (z + 56 > bytes.length || view.getUint32(z, true) !== SIG_ZIP64_EOCD)
+      fail(`ZIP64 end-of-central-directory record not found at byte ${z}`);
     count = u64(z + 32, 'entry count');
     cdSize = u64(z + 40, 'central directory size');
     cdOffset = u64(z + 48, 'central directory offset');
   }
-  if (cdOffset + cdSize > bytes.length) fail(`zip central directory [${cdOffset}, ${cdOffset + cdSize}) runs past the end of the file (${bytes.length} bytes): truncated?`);
+  if (cdOffset + cdSize > bytes.length)
+    fail(`zip central directory [${cdOffset}, ${cdOffset + cdSize}) runs past the end of the file (${bytes.length} bytes): truncated?`);
 
   const entries = new Map<string, ZipEntry>();
   const names = new TextDecoder();
   let at = cdOffset;
   for (let i = 0; i < count; i++) {
-    if (at + 46 > cdOffset + cdSize || view.getUint32(at, true) !== SIG_CENTRAL) fail(`zip central directory entry ${i} is corrupt (at byte ${at})`);
+    if (at + 46 > cdOffset + cdSize || view.getUint32(at, true) !== SIG_CENTRAL)
+      fail(`zip central directory entry ${i} is corrupt (at byte ${at})`);
     const flags = view.getUint16(at + 8, true);
     const nameLen = view.getUint16(at + 28, true);
     const extraLen = view.getUint16(at + 30, true);
@@ -157,9 +165,14 @@ function crc32(data: Uint8Array): number {
 
 /** Storage classes → the dtype of their elements (BoolStorage holds 0/1 bytes). */
 const STORAGE_DTYPE: Readonly<Record<string, StoredDType>> = {
-  'torch.FloatStorage': 'F32', 'torch.DoubleStorage': 'F64', 'torch.HalfStorage': 'F16',
-  'torch.BFloat16Storage': 'BF16', 'torch.LongStorage': 'I64', 'torch.IntStorage': 'I32',
-  'torch.ByteStorage': 'U8', 'torch.BoolStorage': 'U8',
+  'torch.FloatStorage': 'F32',
+  'torch.DoubleStorage': 'F64',
+  'torch.HalfStorage': 'F16',
+  'torch.BFloat16Storage': 'BF16',
+  'torch.LongStorage': 'I64',
+  'torch.IntStorage': 'I32',
+  'torch.ByteStorage': 'U8',
+  'torch.BoolStorage': 'U8',
 };
 
 /** The globals the unpickler will name; nothing outside this list is ever looked up. */
@@ -175,11 +188,20 @@ class PyGlobal {
 }
 /** A storage named by a persistent id: ('storage', type, key, location, numel). */
 class StorageRef {
-  constructor(readonly dtype: StoredDType, readonly key: string, readonly numel: number) {}
+  constructor(
+    readonly dtype: StoredDType,
+    readonly key: string,
+    readonly numel: number,
+  ) {}
 }
 /** A tensor not yet read: a strided view of a storage. */
 class TensorRef {
-  constructor(readonly storage: StorageRef, readonly offset: number, readonly size: number[], readonly stride: number[]) {}
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly size: number[],
+    readonly stride: number[],
+  ) {}
 }
 type PyValue = null | boolean | number | bigint | string | PyValue[] | Map<PyValue, PyValue> | PyGlobal | StorageRef | TensorRef;
 
@@ -205,11 +227,21 @@ function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
     return bytes.subarray(pos - n, pos);
   };
   const u8 = (): number => take(1)[0]!;
-  const u16 = (): number => { take(2); return view.getUint16(pos - 2, true); };
-  const u32 = (): number => { take(4); return view.getUint32(pos - 4, true); };
+  const u16 = (): number => {
+    take(2);
+    return view.getUint16(pos - 2, true);
+  };
+  const u32 = (): number => {
+    take(4);
+    return view.getUint32(pos - 4, true);
+  };
   const str = (n: number): string => {
     const b = take(n);
-    try { return text.decode(b); } catch { return bad('string is not valid UTF-8'); }
+    try {
+      return text.decode(b);
+    } catch {
+      return bad('string is not valid UTF-8');
+    }
   };
   const line = (): string => {
     const end = bytes.indexOf(0x0a, pos);
@@ -241,73 +273,163 @@ function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
     opAt = pos;
     op = u8();
     switch (op) {
-      case 0x80: u8(); break; // PROTO
-      case 0x95: take(8); break; // FRAME: frames are only a read-ahead hint
-      case 0x2e: return pop(); // STOP
-      case 0x28: marks.push(stack.length); break; // MARK
-      case 0x30: pop(); break; // POP
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x4a: take(4); stack.push(view.getInt32(pos - 4, true)); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: stack.push(long(take(u8()))); break; // LONG1
-      case 0x8b: stack.push(long(take(u32()))); break; // LONG4
-      case 0x47: take(8); stack.push(view.getFloat64(pos - 8, false)); break; // BINFLOAT (big-endian)
-      case 0x58: stack.push(str(u32())); break; // BINUNICODE
-      case 0x8c: stack.push(str(u8())); break; // SHORT_BINUNICODE
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x74: stack.push(popMark()); break; // TUPLE
-      case 0x85: stack.push([pop()]); break; // TUPLE1
-      case 0x86: { const b = pop(); stack.push([pop(), b]); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); stack.push([pop(), b, c]); break; } // TUPLE3
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x64: { // DICT
+      case 0x80:
+        u8();
+        break; // PROTO
+      case 0x95:
+        take(8);
+        break; // FRAME: frames are only a read-ahead hint
+      case 0x2e:
+        return pop(); // STOP
+      case 0x28:
+        marks.push(stack.length);
+        break; // MARK
+      case 0x30:
+        pop();
+        break; // POP
+      case 0x31:
+        popMark();
+        break; // POP_MARK
+      case 0x32:
+        stack.push(top());
+        break; // DUP
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x4a:
+        take(4);
+        stack.push(view.getInt32(pos - 4, true));
+        break; // BININT
+      case 0x4b:
+        stack.push(u8());
+        break; // BININT1
+      case 0x4d:
+        stack.push(u16());
+        break; // BININT2
+      case 0x8a:
+        stack.push(long(take(u8())));
+        break; // LONG1
+      case 0x8b:
+        stack.push(long(take(u32())));
+        break; // LONG4
+      case 0x47:
+        take(8);
+        stack.push(view.getFloat64(pos - 8, false));
+        break; // BINFLOAT (big-endian)
+      case 0x58:
+        stack.push(str(u32()));
+        break; // BINUNICODE
+      case 0x8c:
+        stack.push(str(u8()));
+        break; // SHORT_BINUNICODE
+      case 0x7d:
+        stack.push(new Map());
+        break; // EMPTY_DICT
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        stack.push([]);
+        break; // EMPTY_TUPLE
+      case 0x74:
+        stack.push(popMark());
+        break; // TUPLE
+      case 0x85:
+        stack.push([pop()]);
+        break; // TUPLE1
+      case 0x86: {
+        const b = pop();
+        stack.push([pop(), b]);
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const c = pop();
+        const b = pop();
+        stack.push([pop(), b, c]);
+        break;
+      } // TUPLE3
+      case 0x6c:
+        stack.push(popMark());
+        break; // LIST
+      case 0x64: {
+        // DICT
         const items = popMark();
         const d = new Map<PyValue, PyValue>();
         for (let i = 0; i + 1 < items.length; i += 2) d.set(items[i]!, items[i + 1]!);
         stack.push(d);
         break;
       }
-      case 0x61: { const v = pop(); list(top()).push(v); break; } // APPEND
-      case 0x65: { const vs = popMark(); list(top()).push(...vs); break; } // APPENDS
-      case 0x73: { const v = pop(); const k = pop(); dict(top()).set(k, v); break; } // SETITEM
-      case 0x75: { // SETITEMS
+      case 0x61: {
+        const v = pop();
+        list(top()).push(v);
+        break;
+      } // APPEND
+      case 0x65: {
+        const vs = popMark();
+        list(top()).push(...vs);
+        break;
+      } // APPENDS
+      case 0x73: {
+        const v = pop();
+        const k = pop();
+        dict(top()).set(k, v);
+        break;
+      } // SETITEM
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         if (items.length % 2) bad('SETITEMS with an odd number of values');
         const d = dict(top());
         for (let i = 0; i < items.length; i += 2) d.set(items[i]!, items[i + 1]!);
         break;
       }
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: case 0x6a: { // BINGET, LONG_BINGET
+      case 0x71:
+        memo.set(u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(u32(), top());
+        break; // LONG_BINPUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+      case 0x6a: {
+        // BINGET, LONG_BINGET
         const i = op === 0x68 ? u8() : u32();
         stack.push(memo.has(i) ? memo.get(i)! : bad(`memo ${i} was never stored`));
         break;
       }
-      case 0x63: { const module = line(); stack.push(global(module, line())); break; } // GLOBAL
-      case 0x93: { // STACK_GLOBAL
+      case 0x63: {
+        const module = line();
+        stack.push(global(module, line()));
+        break;
+      } // GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') bad('STACK_GLOBAL needs two strings');
         stack.push(global(module as string, name as string));
         break;
       }
-      case 0x51: stack.push(persistentLoad(pop(), bad)); break; // BINPERSID
-      case 0x52: { // REDUCE
+      case 0x51:
+        stack.push(persistentLoad(pop(), bad));
+        break; // BINPERSID
+      case 0x52: {
+        // REDUCE
         const args = list(pop());
         const fn = pop();
         stack.push(fn instanceof PyGlobal ? call(fn.path, args, bad) : bad(`calls ${typeName(fn)}`));
         break;
       }
-      case 0x62: { // BUILD: only OrderedDict's `_metadata` attribute reaches here; it is dropped
+      case 0x62: {
+        // BUILD: only OrderedDict's `_metadata` attribute reaches here; it is dropped
         pop();
         if (!(top() instanceof Map)) bad(`BUILD on ${typeName(top())}: only a state dict's metadata is expected`);
         break;
@@ -322,8 +444,10 @@ function unpickle(bytes: Uint8Array, fail: (msg: string) => never): PyValue {
 function persistentLoad(pid: PyValue, bad: (msg: string) => never): StorageRef {
   if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length !== 5) return bad(`unexpected persistent id ${describePid(pid)}`);
   const [, type, key, , n] = pid;
-  if (!(type instanceof PyGlobal) || !Object.hasOwn(STORAGE_DTYPE, type.path)) return bad(`persistent id names ${typeName(type ?? null)}, not a storage class`);
-  if (typeof key !== 'string' || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return bad(`malformed storage persistent id ${describePid(pid)}`);
+  if (!(type instanceof PyGlobal) || !Object.hasOwn(STORAGE_DTYPE, type.path))
+    return bad(`persistent id names ${typeName(type ?? null)}, not a storage class`);
+  if (typeof key !== 'string' || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    return bad(`malformed storage persistent id ${describePid(pid)}`);
   return new StorageRef(STORAGE_DTYPE[type.path]!, key, n);
 }
 
@@ -332,7 +456,8 @@ function call(path: string, args: PyValue[], bad: (msg: string) => never): PyVal
   switch (path) {
     case 'collections.OrderedDict':
       return args.length === 0 ? new Map() : bad('OrderedDict called with arguments');
-    case 'torch._utils._rebuild_tensor_v2': { // (storage, offset, size, stride, requires_grad, hooks[, metadata])
+    case 'torch._utils._rebuild_tensor_v2': {
+      // (storage, offset, size, stride, requires_grad, hooks[, metadata])
       const [storage, offset, size, stride] = args;
       if (!(storage instanceof StorageRef)) return bad(`_rebuild_tensor_v2 expects a storage, found ${typeName(storage ?? null)}`);
       if (!isIndex(offset) || !isIndexList(size) || !isIndexList(stride) || size.length !== stride.length) {
@@ -375,9 +500,12 @@ function describePid(pid: PyValue): string {
  * widened to Float32Array and reported as `F32`, bool reads as `U8`.
  */
 export function readPth(bytes: Uint8Array, file = '<memory>'): Map<string, StoredTensor> {
-  const fail = (msg: string): never => { throw new WeightFormatError(`${file}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new WeightFormatError(`${file}: ${msg}`);
+  };
   const zip = openZip(bytes, file);
-  const pkl = [...zip.entries.keys()].filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl'))
+  const pkl = [...zip.entries.keys()]
+    .filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl'))
     .sort((a, b) => a.split('/').length - b.split('/').length)[0];
   if (pkl === undefined) return fail('zip archive has no data.pkl: not a torch.save file');
   const prefix = pkl.slice(0, -'data.pkl'.length);
@@ -400,7 +528,8 @@ export function readPth(bytes: Uint8Array, file = '<memory>'): Map<string, Store
       if (!e) return fail(`storage "data/${s.key}" of tensor "${key}" is missing from the archive`);
       b = zip.read(e);
       const need = s.numel * DTYPE_BYTES[s.dtype];
-      if (b.length < need) fail(`storage "data/${s.key}" of tensor "${key}" holds ${b.length} bytes, its ${s.numel} ${s.dtype} elements need ${need}`);
+      if (b.length < need)
+        fail(`storage "data/${s.key}" of tensor "${key}" holds ${b.length} bytes, its ${s.numel} ${s.dtype} elements need ${need}`);
       storages.set(s.key, b);
     }
     return b;
@@ -430,7 +559,9 @@ function materialize(key: string, t: TensorRef, storage: Uint8Array, bigEndian: 
   let last = t.offset; // the farthest element the view reaches
   for (let d = 0; d < dims.length; d++) last += (dims[d]! - 1) * t.stride[d]!;
   if (last >= available) {
-    fail(`tensor "${key}" (size [${dims.join(', ')}], stride [${t.stride.join(', ')}], offset ${t.offset}) reaches element ${last} of storage "data/${t.storage.key}", which holds ${available}`);
+    fail(
+      `tensor "${key}" (size [${dims.join(', ')}], stride [${t.stride.join(', ')}], offset ${t.offset}) reaches element ${last} of storage "data/${t.storage.key}", which holds ${available}`,
+    );
   }
   let contiguous = true;
   for (let d = dims.length - 1, expect = 1; d >= 0; expect *= dims[d]!, d--) {
@@ -449,7 +580,8 @@ function gather<A extends TensorArray>(src: A, dims: number[], stride: number[],
   let at = offset;
   for (let i = 0; i < out.length; i++) {
     out[i] = src[at]!;
-    for (let d = dims.length - 1; d >= 0; d--) { // odometer step over the multi-index
+    for (let d = dims.length - 1; d >= 0; d--) {
+      // odometer step over the multi-index
       at += stride[d]!;
       if (++index[d]! < dims[d]!) break;
       at -= stride[d]! * dims[d]!;

@@ -5,7 +5,12 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { numel } from '../tensor.js';
 import {
-  loadSafetensorsFile, parseSafetensors, readSafetensors, saveSafetensorsFile, writeSafetensors, type StoredTensor,
+  loadSafetensorsFile,
+  parseSafetensors,
+  readSafetensors,
+  saveSafetensorsFile,
+  writeSafetensors,
+  type StoredTensor,
 } from './safetensors-node.js';
 
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
@@ -14,7 +19,6 @@ import { PYTHON, matchesSummary, python, refuses, withTmp, type TensorSummaries 
 const ST = 'googlenet-tv-aux10.safetensors';
 const hasNumpy = spawnSync(PYTHON, ['-c', 'import numpy, torch'], { stdio: 'ignore' }).status === 0;
 const NO_NUMPY = `${PYTHON} cannot import numpy and torch (install python3-torch)`;
-
 
 /** A safetensors file from a header object (unpadded) and data bytes. */
 function craft(header: unknown, data: Uint8Array = new Uint8Array(0), headerText = JSON.stringify(header)): Uint8Array {
@@ -54,7 +58,9 @@ test('the safetensors fixture matches an independent numpy reading', (t) => {
   const path = fixturePath(ST);
   if (!path) return t.skip(missingFixture(ST));
   if (!hasNumpy) return t.skip(NO_NUMPY);
-  const ref = JSON.parse(python(`
+  const ref = JSON.parse(
+    python(
+      `
 import json, struct, sys, numpy as np
 raw = open(sys.argv[1], 'rb').read()
 n = struct.unpack('<Q', raw[:8])[0]
@@ -67,7 +73,10 @@ for k, v in header.items():
   a = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=types[v['dtype']]).astype(np.float64)
   out[k] = [v['shape'], a.sum(), np.abs(a).max() if a.size else 0, a[:3].tolist()]
 print(json.dumps(out))
-`, path)) as TensorSummaries;
+`,
+      path,
+    ),
+  ) as TensorSummaries;
   const sd = loadSafetensorsFile(path);
   matchesSummary(sd, ref);
 });
@@ -100,7 +109,8 @@ test('F16 and BF16: written rounded to nearest even, read back widened to F32', 
   const bytes = writeSafetensors({ h: { dtype: 'F16', dims: [xs.length], data: xs }, b: { dtype: 'BF16', dims: [xs.length], data: xs } });
   const sd = readSafetensors(bytes);
   assert.deepEqual(sd.get('h'), {
-    dtype: 'F32', dims: [xs.length],
+    dtype: 'F32',
+    dims: [xs.length],
     data: Float32Array.of(0, -0, 1, -2.5, 65504, Infinity, -Infinity, 2 ** -24, 0, 1, 1 + 2 ** -9, NaN, Infinity),
   });
   const b = sd.get('b')!;
@@ -121,7 +131,9 @@ test('F16/BF16 conversions agree bit for bit with numpy and torch', (t) => {
     for (let i = 1; i < rnd.length; i += 2) rnd[i] = (Math.random() - 0.5) * 2 ** (Math.floor(Math.random() * 46) - 28); // half's range
     rnd.set([0, -0, 65504, 65519.99, 65520, 2 ** -25, 2 ** -25 * 1.0001, 3 * 2 ** -26, 1 + 2 ** -11, 1 + 2 ** -8]);
     writeFileSync(join(dir, 'f32.bin'), rnd);
-    const out = JSON.parse(python(`
+    const out = JSON.parse(
+      python(
+        `
 import json, sys, numpy as np, torch
 d = sys.argv[1]
 h = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
@@ -130,9 +142,14 @@ x = x[np.isfinite(x) | np.isinf(x)]
 f16 = x.astype(np.float16).view(np.uint16)
 bf16 = torch.from_numpy(x.copy()).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
 print(json.dumps({'read': h.view(np.uint32).tolist(), 'f16': f16.tolist(), 'bf16': bf16.tolist()}))
-`, dir)) as { read: number[]; f16: number[]; bf16: number[] };
+`,
+        dir,
+      ),
+    ) as { read: number[]; f16: number[]; bf16: number[] };
 
-    const readBack = readSafetensors(craft({ h: { dtype: 'F16', shape: [65536], data_offsets: [0, 131072] } }, new Uint8Array(halves.buffer)));
+    const readBack = readSafetensors(
+      craft({ h: { dtype: 'F16', shape: [65536], data_offsets: [0, 131072] } }, new Uint8Array(halves.buffer)),
+    );
     const readBits = new Uint32Array((readBack.get('h')!.data as Float32Array).buffer);
     for (let i = 0; i < 65536; i++) {
       const nan = (i & 0x7c00) === 0x7c00 && (i & 0x3ff) !== 0;
@@ -156,7 +173,10 @@ print(json.dumps({'read': h.view(np.uint32).tolist(), 'f16': f16.tolist(), 'bf16
 test('returned arrays are aligned copies, never views of the file', () => {
   // An unpadded 3-byte-odd header puts the F32 data at an unaligned offset.
   const data = new Uint8Array(Float32Array.of(1, 2, 3).buffer);
-  const bytes = craft({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 12] }, z: { dtype: 'U8', shape: [0], data_offsets: [12, 12] } }, data);
+  const bytes = craft(
+    { x: { dtype: 'F32', shape: [3], data_offsets: [0, 12] }, z: { dtype: 'U8', shape: [0], data_offsets: [12, 12] } },
+    data,
+  );
   assert.notEqual((bytes.length - 12) % 4, 0, 'data starts unaligned');
   const x = readSafetensors(bytes).get('x')!;
   assert.deepEqual([...x.data], [1, 2, 3]);
@@ -167,39 +187,77 @@ test('returned arrays are aligned copies, never views of the file', () => {
 
 test('errors: truncated, corrupt header, bad entries, out-of-range and overlapping offsets', () => {
   const f = 'model.safetensors';
-  refuses(() => readSafetensors(new Uint8Array(5), f), 'model.safetensors: truncated: 5 bytes, a safetensors file starts with an 8-byte header length');
+  refuses(
+    () => readSafetensors(new Uint8Array(5), f),
+    'model.safetensors: truncated: 5 bytes, a safetensors file starts with an 8-byte header length',
+  );
   const good = writeSafetensors({ 'fc.weight': { dtype: 'F32', dims: [2, 2], data: new Float32Array(4) } });
-  refuses(() => readSafetensors(good.subarray(0, 40), f), /^model\.safetensors: header length \d+ runs past the end of the file \(40 bytes\): truncated or not safetensors$/);
+  refuses(
+    () => readSafetensors(good.subarray(0, 40), f),
+    /^model\.safetensors: header length \d+ runs past the end of the file \(40 bytes\): truncated or not safetensors$/,
+  );
   refuses(() => readSafetensors(craft(null, undefined, '{"a": [1, 2'), f), /^model\.safetensors: header is not valid JSON \(.+\)$/);
   refuses(() => readSafetensors(craft([1, 2]), f), 'model.safetensors: header is an array, expected a JSON object');
-  refuses(() => readSafetensors(craft({ __metadata__: { step: 3 } }), f), 'model.safetensors: "__metadata__" entry "step" is a number, expected a string');
+  refuses(
+    () => readSafetensors(craft({ __metadata__: { step: 3 } }), f),
+    'model.safetensors: "__metadata__" entry "step" is a number, expected a string',
+  );
 
   const zeros = new Uint8Array(4096);
   const entry = (e: object): Uint8Array => craft({ 'fc.weight': e }, zeros);
-  refuses(() => readSafetensors(entry({ dtype: 'F32', shape: [10, 1024], data_offsets: [0, 4096] }), f),
-    'model.safetensors: tensor "fc.weight" needs 40960 bytes (F32 [10, 1024]) but its offsets span 4096');
-  refuses(() => readSafetensors(entry({ dtype: 'I16', shape: [2], data_offsets: [0, 4] }), f),
-    'model.safetensors: tensor "fc.weight" has unsupported dtype "I16" (expected one of F64, I64, F32, I32, F16, BF16, U8, BOOL)');
-  refuses(() => readSafetensors(entry({ dtype: 'F32', shape: [2, -1], data_offsets: [0, 4] }), f),
-    'model.safetensors: tensor "fc.weight" shape [2,-1] is not a list of non-negative integers');
-  refuses(() => readSafetensors(entry({ dtype: 'F32', shape: [2] }), f),
-    'model.safetensors: tensor "fc.weight" data_offsets undefined is not a pair [begin, end] of non-negative integers');
-  refuses(() => readSafetensors(entry({ dtype: 'F32', shape: [2], data_offsets: [4096, 4104] }), f),
-    'model.safetensors: tensor "fc.weight" data_offsets [4096, 4104] lie outside the 4096 data bytes');
-  refuses(() => readSafetensors(craft({ 'fc.weight': 7 }, zeros), f), 'model.safetensors: tensor "fc.weight" is a number, expected { dtype, shape, data_offsets }');
-  refuses(() => readSafetensors(craft({
-    'fc.weight': { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
-    'fc.bias': { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
-  }, zeros), f), 'model.safetensors: tensors "fc.weight" [0, 16] and "fc.bias" [8, 16] overlap');
+  refuses(
+    () => readSafetensors(entry({ dtype: 'F32', shape: [10, 1024], data_offsets: [0, 4096] }), f),
+    'model.safetensors: tensor "fc.weight" needs 40960 bytes (F32 [10, 1024]) but its offsets span 4096',
+  );
+  refuses(
+    () => readSafetensors(entry({ dtype: 'I16', shape: [2], data_offsets: [0, 4] }), f),
+    'model.safetensors: tensor "fc.weight" has unsupported dtype "I16" (expected one of F64, I64, F32, I32, F16, BF16, U8, BOOL)',
+  );
+  refuses(
+    () => readSafetensors(entry({ dtype: 'F32', shape: [2, -1], data_offsets: [0, 4] }), f),
+    'model.safetensors: tensor "fc.weight" shape [2,-1] is not a list of non-negative integers',
+  );
+  refuses(
+    () => readSafetensors(entry({ dtype: 'F32', shape: [2] }), f),
+    'model.safetensors: tensor "fc.weight" data_offsets undefined is not a pair [begin, end] of non-negative integers',
+  );
+  refuses(
+    () => readSafetensors(entry({ dtype: 'F32', shape: [2], data_offsets: [4096, 4104] }), f),
+    'model.safetensors: tensor "fc.weight" data_offsets [4096, 4104] lie outside the 4096 data bytes',
+  );
+  refuses(
+    () => readSafetensors(craft({ 'fc.weight': 7 }, zeros), f),
+    'model.safetensors: tensor "fc.weight" is a number, expected { dtype, shape, data_offsets }',
+  );
+  refuses(
+    () =>
+      readSafetensors(
+        craft(
+          {
+            'fc.weight': { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+            'fc.bias': { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+          },
+          zeros,
+        ),
+        f,
+      ),
+    'model.safetensors: tensors "fc.weight" [0, 16] and "fc.bias" [8, 16] overlap',
+  );
 });
 
 test('writer errors name the tensor and what was expected', () => {
-  refuses(() => writeSafetensors({ w: { dtype: 'F32', dims: [2, 3], data: new Float32Array(5) } }),
-    '<memory>: tensor "w" dims [2, 3] need 6 values but data has 5');
-  refuses(() => writeSafetensors({ w: { dtype: 'I64', dims: [2], data: new Float32Array(2) } }),
-    '<memory>: tensor "w" is I64 but its data is a Float32Array, expected a BigInt64Array');
-  refuses(() => writeSafetensors({ __metadata__: { dtype: 'U8', dims: [0], data: new Uint8Array(0) } }),
-    '<memory>: "__metadata__" is reserved and cannot name a tensor');
+  refuses(
+    () => writeSafetensors({ w: { dtype: 'F32', dims: [2, 3], data: new Float32Array(5) } }),
+    '<memory>: tensor "w" dims [2, 3] need 6 values but data has 5',
+  );
+  refuses(
+    () => writeSafetensors({ w: { dtype: 'I64', dims: [2], data: new Float32Array(2) } }),
+    '<memory>: tensor "w" is I64 but its data is a Float32Array, expected a BigInt64Array',
+  );
+  refuses(
+    () => writeSafetensors({ __metadata__: { dtype: 'U8', dims: [0], data: new Uint8Array(0) } }),
+    '<memory>: "__metadata__" is reserved and cannot name a tensor',
+  );
 });
 
 test('saveSafetensorsFile writes atomically and loadSafetensorsFile reads it back', () => {

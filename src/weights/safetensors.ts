@@ -29,7 +29,14 @@ export interface StoredTensor {
 
 /** Bytes per element of each stored dtype (`BOOL` reads as `U8`). */
 export const DTYPE_BYTES: Readonly<Record<StoredDType | 'BOOL', number>> = {
-  F64: 8, I64: 8, F32: 4, I32: 4, F16: 2, BF16: 2, U8: 1, BOOL: 1,
+  F64: 8,
+  I64: 8,
+  F32: 4,
+  I32: 4,
+  F16: 2,
+  BF16: 2,
+  U8: 1,
+  BOOL: 1,
 };
 
 const METADATA_KEY = '__metadata__';
@@ -47,12 +54,18 @@ export function decodeTensorBytes(bytes: Uint8Array, dtype: StoredDType, bigEndi
   }
   const buf = copy.buffer;
   switch (dtype) {
-    case 'F32': return new Float32Array(buf);
-    case 'F64': return new Float64Array(buf);
-    case 'I64': return new BigInt64Array(buf);
-    case 'I32': return new Int32Array(buf);
-    case 'U8': return copy;
-    case 'F16': return Float32Array.from(new Uint16Array(buf), halfToFloat);
+    case 'F32':
+      return new Float32Array(buf);
+    case 'F64':
+      return new Float64Array(buf);
+    case 'I64':
+      return new BigInt64Array(buf);
+    case 'I32':
+      return new Int32Array(buf);
+    case 'U8':
+      return copy;
+    case 'F16':
+      return Float32Array.from(new Uint16Array(buf), halfToFloat);
     case 'BF16': {
       const half = new Uint16Array(buf);
       const out = new Float32Array(half.length);
@@ -81,7 +94,9 @@ export interface Safetensors {
  * F16/BF16 tensors are widened to Float32Array and reported as `F32`; BOOL reads as `U8`.
  */
 export function parseSafetensors(bytes: Uint8Array, file = '<memory>'): Safetensors {
-  const fail = (msg: string): never => { throw new WeightFormatError(`${file}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new WeightFormatError(`${file}: ${msg}`);
+  };
   if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, a safetensors file starts with an 8-byte header length`);
   const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (headerLen > BigInt(bytes.length - 8)) {
@@ -205,7 +220,11 @@ function encodeTensor(key: string, t: StoredTensor): Uint8Array {
   const where = `<memory>: tensor "${key}"`;
   const narrow = t.dtype === 'F16' || t.dtype === 'BF16';
   if (!narrow && !Object.hasOwn(ARRAY_OF, t.dtype)) {
-    throw new WeightFormatError(`${where} has unsupported dtype ${JSON.stringify(t.dtype)} (expected one of ${Object.keys(DTYPE_BYTES).filter((d) => d !== 'BOOL').join(', ')})`);
+    throw new WeightFormatError(
+      `${where} has unsupported dtype ${JSON.stringify(t.dtype)} (expected one of ${Object.keys(DTYPE_BYTES)
+        .filter((d) => d !== 'BOOL')
+        .join(', ')})`,
+    );
   }
   const expected = t.dtype === 'F16' || t.dtype === 'BF16' ? Float32Array : ARRAY_OF[t.dtype];
   if (!(t.data instanceof expected)) {
@@ -243,7 +262,8 @@ function floatBitsToHalf(x: number): number {
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
   const e = exp - 127 + 15;
   if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) { // subnormal half (or zero): value = m · 2^-24
+  if (e <= 0) {
+    // subnormal half (or zero): value = m · 2^-24
     if (e < -10) return sign;
     const m = mant | 0x800000;
     const shift = 14 - e;

@@ -53,7 +53,9 @@ describe('no usable backend', { skip, timeout: 300_000 }, () => {
     const page = await context.newPage();
     page.setDefaultTimeout(120_000);
     await page.goto(server.url);
-    await page.waitForFunction(() => (window as unknown as Demo).demo?.backend !== undefined || (window as unknown as Demo).demo?.backendError !== undefined);
+    await page.waitForFunction(
+      () => (window as unknown as Demo).demo?.backend !== undefined || (window as unknown as Demo).demo?.backendError !== undefined,
+    );
     const err = await page.evaluate(() => (window as unknown as Demo).demo.backendError);
     assert.match(err ?? '', /could not start its WebAssembly backend \(files from http:\/\/127\.0\.0\.1:\d+\/ort\/\)/);
     assert.equal(await page.isVisible('#global-error'), true);

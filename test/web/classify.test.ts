@@ -18,7 +18,22 @@ import { badFiles, colourPicture, enormousPicture, exportWeb, makeModelDir, mism
 const skip = noBrowser();
 if (skip) console.log(`skipping the browser tests: ${skip}`);
 
-type Demo = { demo: { modelLoads: number; classifications: number; model?: { name: string; url: string }; lastClassification?: { logits: number[]; width: number; height: number; originalWidth: number; originalHeight: number; downscaled: boolean }; backend?: { kind: string; label: string; sessionFallback?: string } } };
+type Demo = {
+  demo: {
+    modelLoads: number;
+    classifications: number;
+    model?: { name: string; url: string };
+    lastClassification?: {
+      logits: number[];
+      width: number;
+      height: number;
+      originalWidth: number;
+      originalHeight: number;
+      downscaled: boolean;
+    };
+    backend?: { kind: string; label: string; sessionFallback?: string };
+  };
+};
 
 describe('classify in the page', { skip, timeout: 900_000 }, () => {
   let server: StaticServer;
@@ -31,13 +46,26 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
     ensureBuilt();
     tmp = mkdtempSync(join(tmpdir(), 'googlenet-web-'));
     // RGB model: resize 36 + centre crop 32, ImageNet normalization, torchvision-like stem-free cifar net.
-    makeModelDir(join(tmp, 'src-rgb'), { preset: 'cifar', numClasses: 10, inChannels: 3, inputSize: 32, width: 0.25 }, { resize: 36, crop: 32, mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] });
+    makeModelDir(
+      join(tmp, 'src-rgb'),
+      { preset: 'cifar', numClasses: 10, inChannels: 3, inputSize: 32, width: 0.25 },
+      { resize: 36, crop: 32, mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] },
+    );
     exportWeb(join(tmp, 'src-rgb'), join(tmp, 'www', 'rgb'));
     // Greyscale bn-preset model at 96×96 (upscales the 28×28 sample), with aux heads in the file.
-    makeModelDir(join(tmp, 'src-grey'), { preset: 'bn', numClasses: 10, inChannels: 1, inputSize: 96, width: 0.125, auxLogits: true }, { resize: 104, crop: 96, mean: [0.286], std: [0.353] }, 11);
+    makeModelDir(
+      join(tmp, 'src-grey'),
+      { preset: 'bn', numClasses: 10, inChannels: 1, inputSize: 96, width: 0.125, auxLogits: true },
+      { resize: 104, crop: 96, mean: [0.286], std: [0.353] },
+      11,
+    );
     exportWeb(join(tmp, 'src-grey'), join(tmp, 'www', 'grey'));
     // Weights of one config under another config.
-    makeModelDir(join(tmp, 'src-narrow'), { preset: 'cifar', numClasses: 10, inChannels: 3, inputSize: 32, width: 0.125 }, { resize: 32, crop: 32, mean: [0.5], std: [0.5] });
+    makeModelDir(
+      join(tmp, 'src-narrow'),
+      { preset: 'cifar', numClasses: 10, inChannels: 3, inputSize: 32, width: 0.125 },
+      { resize: 32, crop: 32, mean: [0.5], std: [0.5] },
+    );
     mismatchedModelDir(join(tmp, 'www', 'mismatch'), join(tmp, 'src-rgb'), join(tmp, 'src-narrow'));
     pics.colour = join(tmp, 'colour.png');
     await colourPicture(pics.colour);
@@ -85,7 +113,9 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
       const err = relErr(page, node);
       const backend = await w.page.evaluate(() => (window as unknown as Demo).demo.backend!);
       const onWasm = backend.kind === 'wasm' || !!backend.sessionFallback;
-      console.log(`${model}: relative error ${err.toExponential(2)} on ${backend.label}${backend.sessionFallback ? ` (this graph ${backend.sessionFallback})` : ''} (logits ‖·‖ ${Math.hypot(...node).toFixed(3)})`);
+      console.log(
+        `${model}: relative error ${err.toExponential(2)} on ${backend.label}${backend.sessionFallback ? ` (this graph ${backend.sessionFallback})` : ''} (logits ‖·‖ ${Math.hypot(...node).toFixed(3)})`,
+      );
       assert.equal(page.length, node.length);
       // WebGPU computes in a different order (and may use fp16 internally): a looser bound there.
       assert.ok(err <= (onWasm ? 1e-4 : 1e-2), `relative error ${err}`);
@@ -100,7 +130,8 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
         const blob = await (await fetch('samples/fashion-1-trouser.png')).blob();
         const dt = new DataTransfer();
         dt.items.add(new File([blob], `trouser-${kind}.png`, { type: 'image/png' }));
-        if (kind === 'drop') document.getElementById('dropzone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+        if (kind === 'drop')
+          document.getElementById('dropzone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
         else document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
       }, how);
       await w.page.waitForFunction((k) => (window as unknown as Demo).demo.classifications > k, n, { timeout: 60_000 });
@@ -124,7 +155,9 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
     assert.equal(c.originalWidth, 9000);
     assert.equal(Math.max(c.width, c.height), 2048);
     assert.match((await w.page.textContent('#preview-info')) ?? '', /downscaled/);
-    console.log(`9000×6000 PNG: decoded to ${c.width}×${c.height} and classified in ${Date.now() - started} ms (page answered in ${latency} ms meanwhile)`);
+    console.log(
+      `9000×6000 PNG: decoded to ${c.width}×${c.height} and classified in ${Date.now() - started} ms (page answered in ${latency} ms meanwhile)`,
+    );
     assert.ok(latency < 5000, `the page answered in ${latency} ms`);
     assert.deepEqual(w.errors, []);
   });
@@ -153,7 +186,10 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
     assert.match(msg, /no-such-model\/config\.json/);
     assert.equal(await w.page.evaluate(() => (window as unknown as Demo).demo.model!.name), before);
     // The browser itself logs the failed request; that is the only console error allowed.
-    assert.ok(w.errors.every((e) => /404/.test(e)), w.errors.join('\n'));
+    assert.ok(
+      w.errors.every((e) => /404/.test(e)),
+      w.errors.join('\n'),
+    );
     w.errors.length = 0;
   });
 

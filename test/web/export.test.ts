@@ -11,7 +11,14 @@ import { after, before, describe, test } from 'node:test';
 import '../../src/runtime/engine-node.js';
 import { GoogLeNet } from '../../src/models/model.js';
 import { loadModelDir, saveModelDir } from '../../src/weights/model-dir-node.js';
-import { checkModelDirConfig, modelDirFiles, modelFromFiles, modelSource, WEB_MANIFEST_FORMAT, type WebManifest } from '../../src/weights/model-dir.js';
+import {
+  checkModelDirConfig,
+  modelDirFiles,
+  modelFromFiles,
+  modelSource,
+  WEB_MANIFEST_FORMAT,
+  type WebManifest,
+} from '../../src/weights/model-dir.js';
 import { crc32, zipFiles } from '../../src/web/zip.js';
 import { idxDatasetInfo } from '../../src/data/core.js';
 import { idxDataset, parseIdx } from '../../src/data/idx.js';
@@ -27,7 +34,11 @@ describe('googlenet export --format web', { timeout: 300_000 }, () => {
 
   test('writes config.json, model.safetensors and manifest.json; Node loads the result', async () => {
     const src = join(tmp, 'src');
-    const model = makeModelDir(src, { preset: 'cifar', numClasses: 10, inChannels: 3, inputSize: 32, width: 0.125 }, { resize: 32, crop: 32, mean: [0.5], std: [0.5] });
+    const model = makeModelDir(
+      src,
+      { preset: 'cifar', numClasses: 10, inChannels: 3, inputSize: 32, width: 0.125 },
+      { resize: 32, crop: 32, mean: [0.5], std: [0.5] },
+    );
     const out = join(tmp, 'web-model');
     exportWeb(src, out);
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as WebManifest;
@@ -44,7 +55,10 @@ describe('googlenet export --format web', { timeout: 300_000 }, () => {
   });
 
   test('rejects an unknown format with a one-line error', () => {
-    assert.throws(() => googlenet('export', '--model', join(tmp, 'src'), '--format', 'tfjs', '-o', join(tmp, 'x')), /--format: expected one of safetensors, onnx, web/);
+    assert.throws(
+      () => googlenet('export', '--model', join(tmp, 'src'), '--format', 'tfjs', '-o', join(tmp, 'x')),
+      /--format: expected one of safetensors, onnx, web/,
+    );
   });
 
   test("the page's model-directory writer gives the bytes of Node's saveModelDir", () => {
@@ -69,11 +83,17 @@ describe('googlenet export --format web', { timeout: 300_000 }, () => {
     const fb = modelDirFiles(b);
     const names = { config: 'm/config.json', weights: 'm/model.safetensors' };
     const cfgA = checkModelDirConfig(JSON.parse(new TextDecoder().decode(fa['config.json'])), names.config);
-    assert.throws(() => modelFromFiles(cfgA, fb['model.safetensors'], names), /does not match its config\.json \(preset cifar, 10 classes.*width 0\.125\).*conv1\.conv\.weight" has shape \[48, 3, 3, 3\], the model expects \[24, 3, 3, 3\]/);
+    assert.throws(
+      () => modelFromFiles(cfgA, fb['model.safetensors'], names),
+      /does not match its config\.json \(preset cifar, 10 classes.*width 0\.125\).*conv1\.conv\.weight" has shape \[48, 3, 3, 3\], the model expects \[24, 3, 3, 3\]/,
+    );
     assert.throws(() => modelFromFiles(cfgA, fa['model.safetensors'].subarray(0, 1000), names), /damaged or not safetensors/);
     assert.throws(() => checkModelDirConfig({ format: 'keras' }, names.config), /format is "keras", expected "googlenet-ts\/model"/);
     assert.throws(() => checkModelDirConfig([], names.config), /expected a JSON object/);
-    assert.throws(() => checkModelDirConfig({ format: 'googlenet-ts/model', version: 99, model: {}, preprocess: {} }, names.config), /newer than this googlenet-ts reads/);
+    assert.throws(
+      () => checkModelDirConfig({ format: 'googlenet-ts/model', version: 99, model: {}, preprocess: {} }, names.config),
+      /newer than this googlenet-ts reads/,
+    );
   });
 
   test('the browser entry (googlenet-ts/browser) bundles for the browser: no Node module (*-node.ts, cli/) anywhere in its imports', async () => {
@@ -89,7 +109,10 @@ describe('googlenet export --format web', { timeout: 300_000 }, () => {
       metafile: true,
     });
     const inputs = Object.keys(r.metafile.inputs);
-    assert.ok(inputs.some((f) => f.endsWith('src/train/engine.ts')), 'the training engine is part of it');
+    assert.ok(
+      inputs.some((f) => f.endsWith('src/train/engine.ts')),
+      'the training engine is part of it',
+    );
     assert.ok(!inputs.some((f) => /-node\.ts$|src\/cli\//.test(f)), inputs.join('\n'));
   });
 
@@ -110,8 +133,17 @@ describe('googlenet export --format web', { timeout: 300_000 }, () => {
     const lb = parseIdx(new Uint8Array(lraw), 't10k-labels', 1);
     assert.deepEqual(im.dims, [1000, 28, 28]);
     // The page's dataset and loader are the core ones: plain normalization, no augmentation.
-    const set = idxDataset({ name: 't10k-images', bytes: new Uint8Array(raw) }, { name: 't10k-labels', bytes: new Uint8Array(lraw) }, idxDatasetInfo('fashion-mnist-subset'));
-    const loader = new DataLoader(set, { batchSize: 2, transform: { train: true, inputSize: 28, padding: 0, flip: false }, shuffle: false, workers: 0 });
+    const set = idxDataset(
+      { name: 't10k-images', bytes: new Uint8Array(raw) },
+      { name: 't10k-labels', bytes: new Uint8Array(lraw) },
+      idxDatasetInfo('fashion-mnist-subset'),
+    );
+    const loader = new DataLoader(set, {
+      batchSize: 2,
+      transform: { train: true, inputSize: 28, padding: 0, flip: false },
+      shuffle: false,
+      workers: 0,
+    });
     const { x, y } = await loader.getBatch(0, 0);
     assert.deepEqual([...loader.batchIndices(0, 0)], [0, 1]);
     assert.equal(x.length, 2 * 28 * 28);
@@ -119,5 +151,4 @@ describe('googlenet export --format web', { timeout: 300_000 }, () => {
     assert.equal(x[28 * 28 + 100], Math.fround(im.data[784 + 100]! * (1 / (255 * 0.353)) - 0.286 / 0.353));
     assert.throws(() => parseIdx(new Uint8Array(raw.subarray(0, 100)), 'cut', 3), /expected 784016 bytes .*found 100/);
   });
-
 });

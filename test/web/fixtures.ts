@@ -18,7 +18,11 @@ import { REPO } from './harness.js';
 
 /** Runs the `googlenet` CLI from source; returns stdout. */
 export function googlenet(...args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'src', 'cli', 'main.ts'), ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'src', 'cli', 'main.ts'), ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) throw new Error(`googlenet ${args.join(' ')} exited ${r.status}:\n${r.stderr}`);
   return r.stdout;
 }
@@ -88,7 +92,9 @@ export async function colourPicture(file: string, width = 97, height = 73, seed 
       px[i + 2] = Math.max(0, Math.min(255, Math.round((255 * y) / height)));
     }
   }
-  await sharp(px, { raw: { width, height, channels: 3 } }).png().toFile(file);
+  await sharp(px, { raw: { width, height, channels: 3 } })
+    .png()
+    .toFile(file);
 }
 
 /** A PNG of `width`×`height`: a coarse gradient upscaled (nearest), so that it compresses to little. */

@@ -18,7 +18,9 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** The skip reason when no browser is installed (tests pass `{ skip: noBrowser() }`). */
 export function noBrowser(): string | false {
-  return existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the browser tests`;
+  return existsSync(CHROMIUM)
+    ? false
+    : `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the browser tests`;
 }
 
 function newest(dir: string): number {
@@ -42,7 +44,9 @@ export function ensureBuilt(): void {
   };
   run(['scripts/web-assets.mjs', '--quiet']);
   const index = join(DIST, 'index.html');
-  const stale = !existsSync(index) || statSync(index).mtimeMs < Math.max(newest(join(REPO, 'web')), newest(join(REPO, 'src')), newest(join(REPO, 'web', 'public')));
+  const stale =
+    !existsSync(index) ||
+    statSync(index).mtimeMs < Math.max(newest(join(REPO, 'web')), newest(join(REPO, 'src')), newest(join(REPO, 'web', 'public')));
   if (stale && process.env.GOOGLENET_WEB_PREBUILT !== '1') {
     run([join(REPO, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn']);
   }
@@ -88,12 +92,16 @@ export async function serve(mounts: Record<string, string> = {}): Promise<Static
       'Cross-Origin-Resource-Policy': 'same-origin',
       'Cache-Control': 'no-store',
     };
-    if (!file.startsWith(resolve(root) + sep) && file !== resolve(root) || !existsSync(file) || statSync(file).isDirectory()) {
+    if ((!file.startsWith(resolve(root) + sep) && file !== resolve(root)) || !existsSync(file) || statSync(file).isDirectory()) {
       res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
       res.end('not found');
       return;
     }
-    res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': statSync(file).size });
+    res.writeHead(200, {
+      ...headers,
+      'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'Content-Length': statSync(file).size,
+    });
     createReadStream(file).pipe(res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -101,7 +109,11 @@ export async function serve(mounts: Record<string, string> = {}): Promise<Static
   return {
     url: `http://127.0.0.1:${port}/`,
     server,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -115,7 +127,16 @@ export async function launch(extraArgs: string[] = []): Promise<Browser> {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', ...WEBGPU_ARGS, ...extraArgs],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      ...WEBGPU_ARGS,
+      ...extraArgs,
+    ],
   });
 }
 

@@ -36,7 +36,15 @@ describe('demo page', { skip, timeout: 600_000 }, () => {
 
   test('loads with no console errors, no external requests, and says which backend it uses', async () => {
     const info = await w.page.evaluate(() => {
-      const d = (window as unknown as { demo: { backend?: { kind: string; label: string; threads: number; crossOriginIsolated: boolean; fallbackReason?: string }; backendError?: string; model?: { name: string; trained: boolean } } }).demo;
+      const d = (
+        window as unknown as {
+          demo: {
+            backend?: { kind: string; label: string; threads: number; crossOriginIsolated: boolean; fallbackReason?: string };
+            backendError?: string;
+            model?: { name: string; trained: boolean };
+          };
+        }
+      ).demo;
       return { backend: d.backend, error: d.backendError, model: d.model, isolated: crossOriginIsolated };
     });
     assert.equal(info.error, undefined);
@@ -54,7 +62,9 @@ describe('demo page', { skip, timeout: 600_000 }, () => {
 
   test('classify view: a sample picture gets five probabilities; screenshot', async () => {
     await w.page.click('.sample[data-file^="fashion-7"]');
-    await w.page.waitForFunction(() => (window as unknown as { demo: { lastClassification?: unknown } }).demo.lastClassification !== undefined);
+    await w.page.waitForFunction(
+      () => (window as unknown as { demo: { lastClassification?: unknown } }).demo.lastClassification !== undefined,
+    );
     const rows = await w.page.$$eval('#top5 li[data-index]', (li) => li.map((l) => l.textContent));
     assert.equal(rows.length, 5);
     const timing = (await w.page.textContent('#timing')) ?? '';

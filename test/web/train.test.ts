@@ -17,7 +17,13 @@ import { nodeLogits, relErr } from './fixtures.js';
 const skip = noBrowser();
 if (skip) console.log(`skipping the browser tests: ${skip}`);
 
-type Demo = { demo: { classifications: number; train: { losses: number[]; steps: number; running: boolean; evals: { accuracy: number; count: number }[] }; lastClassification?: { logits: number[]; model: string } } };
+type Demo = {
+  demo: {
+    classifications: number;
+    train: { losses: number[]; steps: number; running: boolean; evals: { accuracy: number; count: number }[] };
+    lastClassification?: { logits: number[]; model: string };
+  };
+};
 
 /** The entries of a zip archive with stored (uncompressed) entries. */
 function unzipStored(zip: Uint8Array): Map<string, Uint8Array> {
@@ -70,7 +76,9 @@ describe('training in the page', { skip, timeout: 900_000 }, () => {
     const mean = (a: number[]): number => a.reduce((s, x) => s + x, 0) / a.length;
     const first = mean(losses.slice(0, 4));
     const last = mean(losses.slice(-4));
-    console.log(`${steps} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s: loss ${first.toFixed(3)} (first 4) → ${last.toFixed(3)} (last 4)`);
+    console.log(
+      `${steps} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s: loss ${first.toFixed(3)} (first 4) → ${last.toFixed(3)} (last 4)`,
+    );
     assert.ok(losses.every(Number.isFinite));
     assert.ok(last < first - 0.05, `loss went from ${first} to ${last}`);
     // Paused: no more steps.
@@ -92,7 +100,7 @@ describe('training in the page', { skip, timeout: 900_000 }, () => {
     assert.deepEqual(w.errors, []);
   });
 
-  test('the downloaded model directory loads in Node and gives the page\'s logits', async () => {
+  test("the downloaded model directory loads in Node and gives the page's logits", async () => {
     const save = async (button: string): Promise<Uint8Array> => {
       const [dl] = await Promise.all([w.page.waitForEvent('download'), w.page.click(button)]);
       const path = join(tmp, dl.suggestedFilename());

@@ -59,7 +59,13 @@ function stat(row: LayerRow | undefined): HTMLElement {
 }
 
 function layerBlock(kind: string, name: string, what: string, row: LayerRow | undefined): HTMLElement {
-  return h('div', { class: `block ${kind}`, 'data-layer': name }, h('span', { class: 'name', text: name }), h('span', { class: 'what', text: what }), stat(row));
+  return h(
+    'div',
+    { class: `block ${kind}`, 'data-layer': name },
+    h('span', { class: 'name', text: name }),
+    h('span', { class: 'what', text: what }),
+    stat(row),
+  );
 }
 
 function renderDiagram(cfg: GoogLeNetConfig, g: Graph): HTMLElement {
@@ -68,7 +74,14 @@ function renderDiagram(cfg: GoogLeNetConfig, g: Graph): HTMLElement {
   const w = (c: number): number => scaleChannels(c, cfg.width);
   const k5 = cfg.kernel5;
   const parts: HTMLElement[] = [];
-  parts.push(layerBlock('io', 'input', `${cfg.inChannels}×${cfg.inputSize}×${cfg.inputSize} image`, { name: 'input', outputShape: [...g.input.shape], params: 0, macs: 0 }));
+  parts.push(
+    layerBlock('io', 'input', `${cfg.inChannels}×${cfg.inputSize}×${cfg.inputSize} image`, {
+      name: 'input',
+      outputShape: [...g.input.shape],
+      params: 0,
+      macs: 0,
+    }),
+  );
   const stem: HTMLElement[] = [];
   if (cfg.stem === 'imagenet') {
     stem.push(layerBlock('conv', 'conv1', `7×7/2 conv, ${w(64)}${cfg.norm === 'batchnorm' ? ' + BN' : ''} + ReLU`, row.get('conv1')));
@@ -136,7 +149,10 @@ function renderDiagram(cfg: GoogLeNetConfig, g: Graph): HTMLElement {
           'div',
           { class: `aux ${ar ? '' : 'off'}`, 'data-layer': a },
           h('span', { class: 'name', text: `↳ ${a}` }),
-          h('span', { class: 'what', text: `${pool} → 1×1 conv ${w(128)} → fc ${w(1024)} → dropout ${cfg.auxDropout} → fc ${cfg.numClasses}${ar ? ' (training only, loss weight 0.3)' : ' — off: tick “auxiliary classifiers”'}` }),
+          h('span', {
+            class: 'what',
+            text: `${pool} → 1×1 conv ${w(128)} → fc ${w(1024)} → dropout ${cfg.auxDropout} → fc ${cfg.numClasses}${ar ? ' (training only, loss weight 0.3)' : ' — off: tick “auxiliary classifiers”'}`,
+          }),
           stat(ar),
         ),
       );
@@ -158,7 +174,14 @@ function renderDiagram(cfg: GoogLeNetConfig, g: Graph): HTMLElement {
 
 function renderPresetTable(): void {
   const table = $<HTMLTableElement>('preset-table');
-  const head = h('tr', {}, h('th', { text: 'preset' }), h('th', { text: 'params' }), h('th', { text: 'with aux heads' }), h('th', { text: 'MACs' }));
+  const head = h(
+    'tr',
+    {},
+    h('th', { text: 'preset' }),
+    h('th', { text: 'params' }),
+    h('th', { text: 'with aux heads' }),
+    h('th', { text: 'MACs' }),
+  );
   const rows = PRESETS.map((p) => {
     const off = summarize(graphOf(p, false).g, p);
     const on = summarize(graphOf(p, true).g, p);
@@ -172,7 +195,9 @@ function renderPresetTable(): void {
     );
   });
   table.replaceChildren(h('thead', {}, head), h('tbody', {}, ...rows));
-  table.append(h('caption', { text: '1000 classes, 224×224 input (32×32 for cifar), width 1. Aux heads count only in the training graph.' }));
+  table.append(
+    h('caption', { text: '1000 classes, 224×224 input (32×32 for cifar), width 1. Aux heads count only in the training graph.' }),
+  );
 }
 
 function renderSeeds(cfg: GoogLeNetConfig, g: Graph): void {
@@ -181,17 +206,40 @@ function renderSeeds(cfg: GoogLeNetConfig, g: Graph): void {
   const after = 128 * 96 * 3 * 3;
   $('seed-example').replaceChildren(
     h('p', {}, 'A 3×3 convolution from 192 to 128 channels (inception3a’s 3×3 branch) needs'),
-    h('p', { class: 'eq' }, h('span', { text: '128 · 192 · 3 · 3 = ' }), h('strong', { 'data-naive': direct, text: fmt(direct) }), ' weights.'),
+    h(
+      'p',
+      { class: 'eq' },
+      h('span', { text: '128 · 192 · 3 · 3 = ' }),
+      h('strong', { 'data-naive': direct, text: fmt(direct) }),
+      ' weights.',
+    ),
     h('p', {}, 'With a 1×1 reduction to 96 channels first:'),
-    h('p', { class: 'eq' }, h('span', { text: `96 · 192 · 1 · 1 + 128 · 96 · 3 · 3 = ${fmt(reduce)} + ${fmt(after)} = ` }), h('strong', { 'data-reduced': reduce + after, text: fmt(reduce + after) }), ` (−${(100 * (1 - (reduce + after) / direct)).toFixed(1)}%).`),
-    h('p', { class: 'muted' }, `Per module for preset ${cfg.preset}: the naive module (1×1, 3×3, ${cfg.kernel5}×${cfg.kernel5} convs and a pool straight on the input) against the one with 1×1 reductions. Conv weights, multiply-adds per image.`),
+    h(
+      'p',
+      { class: 'eq' },
+      h('span', { text: `96 · 192 · 1 · 1 + 128 · 96 · 3 · 3 = ${fmt(reduce)} + ${fmt(after)} = ` }),
+      h('strong', { 'data-reduced': reduce + after, text: fmt(reduce + after) }),
+      ` (−${(100 * (1 - (reduce + after) / direct)).toFixed(1)}%).`,
+    ),
+    h(
+      'p',
+      { class: 'muted' },
+      `Per module for preset ${cfg.preset}: the naive module (1×1, 3×3, ${cfg.kernel5}×${cfg.kernel5} convs and a pool straight on the input) against the one with 1×1 reductions. Conv weights, multiply-adds per image.`,
+    ),
   );
   const rows = compareNaive(cfg, g);
-  const tot = rows.reduce((a, r) => ({ n: a.n + r.naive.params, r: a.r + r.reduced.params, nm: a.nm + r.naive.macs, rm: a.rm + r.reduced.macs }), { n: 0, r: 0, nm: 0, rm: 0 });
+  const tot = rows.reduce(
+    (a, r) => ({ n: a.n + r.naive.params, r: a.r + r.reduced.params, nm: a.nm + r.naive.macs, rm: a.rm + r.reduced.macs }),
+    { n: 0, r: 0, nm: 0, rm: 0 },
+  );
   const arrow = (a: number, b: number, exact: boolean): HTMLElement =>
     h('td', { class: 'num', title: `${fmt(a)} → ${fmt(b)}`, text: exact ? `${fmt(a)} → ${fmt(b)}` : `${short(a)} → ${short(b)}` });
   $('naive-table').replaceChildren(
-    h('thead', {}, h('tr', {}, ...['module', 'input', 'weights: naive → reduced', 'MACs: naive → reduced', 'saved'].map((t) => h('th', { text: t })))),
+    h(
+      'thead',
+      {},
+      h('tr', {}, ...['module', 'input', 'weights: naive → reduced', 'MACs: naive → reduced', 'saved'].map((t) => h('th', { text: t }))),
+    ),
     h(
       'tbody',
       {},
@@ -220,14 +268,34 @@ function renderSeeds(cfg: GoogLeNetConfig, g: Graph): void {
   const gap = gapVersusDense();
   const fc = summarize(g, cfg.preset).layers.find((l) => l.name === 'fc');
   $('gap-example').replaceChildren(
-    h('p', {}, 'After inception5b the features are 1024×7×7. GoogLeNet averages each channel over the 7×7 grid (no weights) and feeds the 1024 averages to the classifier.'),
+    h(
+      'p',
+      {},
+      'After inception5b the features are 1024×7×7. GoogLeNet averages each channel over the 7×7 grid (no weights) and feeds the 1024 averages to the classifier.',
+    ),
     h(
       'div',
       { class: 'bars' },
-      h('div', { class: 'barrow' }, h('span', { text: 'global average pooling' }), h('span', { class: 'hbar', style: 'width:0.5%' }), h('strong', { 'data-gap': gap.gapParams, text: `${fmt(gap.gapParams)} weights` })),
-      h('div', { class: 'barrow' }, h('span', { text: 'flatten + fc to 1024' }), h('span', { class: 'hbar big', style: 'width:100%' }), h('strong', { 'data-dense': gap.denseParams, text: `${fmt(gap.denseParams)} weights` })),
+      h(
+        'div',
+        { class: 'barrow' },
+        h('span', { text: 'global average pooling' }),
+        h('span', { class: 'hbar', style: 'width:0.5%' }),
+        h('strong', { 'data-gap': gap.gapParams, text: `${fmt(gap.gapParams)} weights` }),
+      ),
+      h(
+        'div',
+        { class: 'barrow' },
+        h('span', { text: 'flatten + fc to 1024' }),
+        h('span', { class: 'hbar big', style: 'width:100%' }),
+        h('strong', { 'data-dense': gap.denseParams, text: `${fmt(gap.denseParams)} weights` }),
+      ),
     ),
-    h('p', { class: 'muted' }, `A dense layer on the flattened 7·7·1024 = 50,176 values would add ${fmt(gap.denseParams)} weights — ${(gap.denseParams / summarize(graphOf(cfg.preset, false).g).params).toFixed(1)}× the whole ${cfg.preset} network. Here the only classifier weights are the final fc’s ${fc ? fmt(fc.params) : ''}.`),
+    h(
+      'p',
+      { class: 'muted' },
+      `A dense layer on the flattened 7·7·1024 = 50,176 values would add ${fmt(gap.denseParams)} weights — ${(gap.denseParams / summarize(graphOf(cfg.preset, false).g).params).toFixed(1)}× the whole ${cfg.preset} network. Here the only classifier weights are the final fc’s ${fc ? fmt(fc.params) : ''}.`,
+    ),
   );
 }
 
@@ -236,7 +304,9 @@ function render(): void {
   const s = summarize(g, cfg.preset);
   $('arch-total').replaceChildren(
     h('span', { class: 'big', 'data-total-params': s.params, text: fmt(s.params) }),
-    h('span', { text: ` parameters · ${fmt(s.macs)} multiply-adds per image · input ${shapeText(s.inputShape)} · ${PRESET_NOTES[preset]}` }),
+    h('span', {
+      text: ` parameters · ${fmt(s.macs)} multiply-adds per image · input ${shapeText(s.inputShape)} · ${PRESET_NOTES[preset]}`,
+    }),
   );
   $('diagram').replaceChildren(renderDiagram(cfg, g));
   renderPresetTable();

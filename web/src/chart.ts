@@ -25,7 +25,7 @@ export function drawChart(canvas: HTMLCanvasElement, series: Series[], totalStep
   const W = cssW - pad.l - pad.r;
   const H = cssH - pad.t - pad.b;
   const left = series.filter((s) => s.axis === 'left').flatMap((s) => s.points.map((p) => p[1]));
-  const maxLoss = Math.max(0.5, Math.ceil((Math.max(...left, 0) * 1.1) * 2) / 2);
+  const maxLoss = Math.max(0.5, Math.ceil(Math.max(...left, 0) * 1.1 * 2) / 2);
   const xMax = Math.max(totalSteps, 1);
   const X = (s: number): number => pad.l + (s / xMax) * W;
   const YL = (v: number): number => pad.t + H - (Math.min(v, maxLoss) / maxLoss) * H;

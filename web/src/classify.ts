@@ -101,7 +101,11 @@ export async function loadModelList(): Promise<void> {
     sel.replaceChildren(...entries.map((e) => h('option', { value: e.path, text: `${e.name}${e.trained ? '' : ' (untrained)'}` })));
     const wanted = new URLSearchParams(location.search).get('model');
     if (wanted) await selectModel(wanted);
-    else if (idx.default) await selectModel(idx.default, entries.find((e) => e.path === idx.default));
+    else if (idx.default)
+      await selectModel(
+        idx.default,
+        entries.find((e) => e.path === idx.default),
+      );
     else els.info().textContent = 'No model is bundled with this page; load one from a URL below.';
   } catch (e) {
     els.info().textContent = 'No model list.';
@@ -114,16 +118,24 @@ async function loadSamples(): Promise<void> {
     const res = await fetch('samples/index.json');
     if (!res.ok) throw new Error(`samples/index.json: HTTP ${res.status}`);
     const list = (await res.json()) as { file: string; label: string; source: string }[];
-    els.samples().replaceChildren(
-      ...list.map((s) =>
-        h(
-          'button',
-          { class: 'sample', type: 'button', title: `${s.label} — ${s.source}`, 'data-file': s.file, onclick: () => void classifyUrl(`samples/${s.file}`, s.label) },
-          h('img', { src: `samples/${s.file}`, alt: s.label, width: 56, height: 56 }),
-          h('span', { text: s.label }),
+    els
+      .samples()
+      .replaceChildren(
+        ...list.map((s) =>
+          h(
+            'button',
+            {
+              class: 'sample',
+              type: 'button',
+              title: `${s.label} — ${s.source}`,
+              'data-file': s.file,
+              onclick: () => void classifyUrl(`samples/${s.file}`, s.label),
+            },
+            h('img', { src: `samples/${s.file}`, alt: s.label, width: 56, height: 56 }),
+            h('span', { text: s.label }),
+          ),
         ),
-      ),
-    );
+      );
   } catch (e) {
     els.samples().textContent = `No sample pictures (${(e as Error).message}).`;
   }
@@ -150,7 +162,10 @@ export async function selectModel(url: string, entry?: ModelEntry): Promise<void
     const t0 = performance.now();
     const m = await loadModel(url, { onProgress: (a, b) => b && setProgress(els.progress(), a / b) });
     // Compile the inference graph now, so that the first picture's time is the model's.
-    await m.forward({ dims: [1, m.config.inChannels, m.config.inputSize, m.config.inputSize], data: new Float32Array(m.config.inChannels * m.config.inputSize ** 2) });
+    await m.forward({
+      dims: [1, m.config.inChannels, m.config.inputSize, m.config.inputSize],
+      data: new Float32Array(m.config.inChannels * m.config.inputSize ** 2),
+    });
     const ms = performance.now() - t0;
     if (my !== modelTicket) {
       void m.dispose();
@@ -264,17 +279,19 @@ async function classifyImage(img: DecodedImage, name: string, decodeMs = 0, my =
       ms,
       model: modelName,
     };
-    els.top5().replaceChildren(
-      ...top.map((p) =>
-        h(
-          'li',
-          { 'data-index': p.index },
-          h('span', { class: 'label', text: p.label }),
-          h('span', { class: 'pbar' }, h('span', { style: `width:${(p.probability * 100).toFixed(1)}%` })),
-          h('span', { class: 'pct', text: `${(p.probability * 100).toFixed(1)}%` }),
+    els
+      .top5()
+      .replaceChildren(
+        ...top.map((p) =>
+          h(
+            'li',
+            { 'data-index': p.index },
+            h('span', { class: 'label', text: p.label }),
+            h('span', { class: 'pbar' }, h('span', { style: `width:${(p.probability * 100).toFixed(1)}%` })),
+            h('span', { class: 'pct', text: `${(p.probability * 100).toFixed(1)}%` }),
+          ),
         ),
-      ),
-    );
+      );
     els.timing().textContent = `${ms.total.toFixed(1)} ms per image (decode ${ms.decode.toFixed(1)}, preprocess ${ms.preprocess.toFixed(1)}, inference ${ms.inference.toFixed(1)}) · ${backendLabel()} · ${name}`;
   } catch (e) {
     if (my !== ticket) return;

@@ -42,7 +42,11 @@ async function main(): Promise<void> {
     demo.backendError = (e as Error).message;
     badge.dataset.state = 'error';
     $('backend-label').textContent = 'no backend';
-    showError($('global-error'), e, 'ONNX Runtime cannot run in this browser, so classification and training are off (the Architecture view still works): ');
+    showError(
+      $('global-error'),
+      e,
+      'ONNX Runtime cannot run in this browser, so classification and training are off (the Architecture view still works): ',
+    );
     for (const id of ['train-start', 'file-input', 'model-select']) ($(id) as HTMLButtonElement).disabled = true;
     markReady();
     return;

@@ -63,7 +63,8 @@ function readForm(): BrowserTrainOptions {
 function describeArch(): void {
   const o = resolveTrainOptions(readForm());
   const params = summarize(buildGoogLeNet(resolveConfig(trainModelOptions(o)), { mode: 'train' })).params;
-  $('train-arch').textContent = `cifar preset at 1×28×28, 10 classes, width ${o.width}: ${fmt(params)} trainable parameters${o.aux ? ' (with the two aux heads)' : ''}; ${Math.floor(3000 / o.batchSize)} steps per epoch.`;
+  $('train-arch').textContent =
+    `cifar preset at 1×28×28, 10 classes, width ${o.width}: ${fmt(params)} trainable parameters${o.aux ? ' (with the two aux heads)' : ''}; ${Math.floor(3000 / o.batchSize)} steps per epoch.`;
 }
 
 function redraw(): void {
@@ -91,13 +92,18 @@ function setButtons(): void {
   els.evalBtn().disabled = !has || running || busy || trainer!.stepsDone === 0;
   els.reset().disabled = !has || busy;
   for (const b of els.dl()) b.disabled = !has || running || busy || trainer!.stepsDone === 0;
-  $<HTMLFormElement>('train-form').querySelectorAll('input,select').forEach((e) => ((e as HTMLInputElement).disabled = has));
+  $<HTMLFormElement>('train-form')
+    .querySelectorAll('input,select')
+    .forEach((e) => ((e as HTMLInputElement).disabled = has));
 }
 
 async function ensureData(): Promise<{ train: Dataset; test: Dataset }> {
   if (!data) {
     els.status().textContent = 'Loading the Fashion-MNIST subset (gzipped IDX, 1.7 MB)…';
-    const [train, test] = await Promise.all([fetchIdxDataset('data/fashion-mnist-subset/', 'train'), fetchIdxDataset('data/fashion-mnist-subset/', 'test')]);
+    const [train, test] = await Promise.all([
+      fetchIdxDataset('data/fashion-mnist-subset/', 'train'),
+      fetchIdxDataset('data/fashion-mnist-subset/', 'test'),
+    ]);
     data = { train, test };
   }
   return data;
@@ -150,16 +156,30 @@ async function start(): Promise<void> {
 }
 
 function renderEval(r: EvalReport, when: string): void {
-  els.evalResult().replaceChildren(
-    h('h3', {}, 'Test subset: ', h('strong', { 'data-test-accuracy': r.accuracy, text: `${(100 * r.accuracy).toFixed(1)}% accuracy` }), ` · loss ${r.loss.toFixed(3)} · ${fmt(r.count)} images · ${(r.ms / 1000).toFixed(1)} s · ${when}`),
-    h(
-      'div',
-      { class: 'perclass' },
-      ...r.perClass.map((a, i) =>
-        h('div', { class: 'barrow' }, h('span', { text: trainer?.model.labels?.[i] ?? String(i) }), h('span', { class: 'hbar', style: `width:${(a * 100).toFixed(1)}%` }), h('span', { text: `${(a * 100).toFixed(0)}%` })),
+  els
+    .evalResult()
+    .replaceChildren(
+      h(
+        'h3',
+        {},
+        'Test subset: ',
+        h('strong', { 'data-test-accuracy': r.accuracy, text: `${(100 * r.accuracy).toFixed(1)}% accuracy` }),
+        ` · loss ${r.loss.toFixed(3)} · ${fmt(r.count)} images · ${(r.ms / 1000).toFixed(1)} s · ${when}`,
       ),
-    ),
-  );
+      h(
+        'div',
+        { class: 'perclass' },
+        ...r.perClass.map((a, i) =>
+          h(
+            'div',
+            { class: 'barrow' },
+            h('span', { text: trainer?.model.labels?.[i] ?? String(i) }),
+            h('span', { class: 'hbar', style: `width:${(a * 100).toFixed(1)}%` }),
+            h('span', { text: `${(a * 100).toFixed(0)}%` }),
+          ),
+        ),
+      ),
+    );
 }
 
 function showEval(r: EvalReport, when: string): void {
@@ -229,7 +249,14 @@ export function initTrain(): void {
   zip.addEventListener('click', () => {
     if (!trainer) return;
     const f = filesOf(trainer);
-    download('fashion-mnist-browser.zip', zipFiles({ 'fashion-mnist-browser/config.json': f['config.json'], 'fashion-mnist-browser/model.safetensors': f['model.safetensors'] }), 'application/zip');
+    download(
+      'fashion-mnist-browser.zip',
+      zipFiles({
+        'fashion-mnist-browser/config.json': f['config.json'],
+        'fashion-mnist-browser/model.safetensors': f['model.safetensors'],
+      }),
+      'application/zip',
+    );
   });
   cfg.addEventListener('click', () => trainer && download('config.json', filesOf(trainer)['config.json'], 'application/json'));
   weights.addEventListener('click', () => trainer && download('model.safetensors', filesOf(trainer)['model.safetensors']));

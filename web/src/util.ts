@@ -17,7 +17,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
     if (v === undefined || v === false) continue;
     if (k === 'class') el.className = String(v);
     else if (k === 'text') el.textContent = String(v);
-    else if (k.startsWith('data-') || k === 'role' || k.startsWith('aria-') || k === 'title' || k === 'style') el.setAttribute(k, String(v));
+    else if (k.startsWith('data-') || k === 'role' || k.startsWith('aria-') || k === 'title' || k === 'style')
+      el.setAttribute(k, String(v));
     else (el as unknown as Record<string, unknown>)[k] = v;
   }
   for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);

@@ -14,7 +14,9 @@ export const relu: OpDef<ReluNode> = {
   // dx = dy·[y > 0], as a float mask times dy (ONNX Runtime's Where is ~2× slower).
   backward(n, ctx, { dy }) {
     const { b } = ctx;
-    const pos = emit(b, 'Cast', [emit(b, 'Greater', [n.id, fconst(ctx, 'zero', [], [0])], `${n.id}.pos`)], `${n.id}.mask`, { to: floatCode(ctx) });
+    const pos = emit(b, 'Cast', [emit(b, 'Greater', [n.id, fconst(ctx, 'zero', [], [0])], `${n.id}.pos`)], `${n.id}.mask`, {
+      to: floatCode(ctx),
+    });
     return { inputs: [emit(b, 'Mul', [dy, pos], `${n.id}.dx`)], params: {} };
   },
 };
@@ -34,8 +36,17 @@ export const dropout: OpDef<DropoutNode> = {
         mask = seededDropoutMask(ctx, n.input, n.p, ctx.seed, n.id);
       } else {
         const keep = b.fresh(`${n.id}.keep`);
-        b.node('Dropout', [n.input, fconst(ctx, 'ratio', [], [n.p]), b.constant('training', { dims: [], dtype: 'bool', data: new Uint8Array([1]) })], [b.fresh(`${n.id}.y`), keep]);
-        mask = emit(b, 'Mul', [emit(b, 'Cast', [keep], `${n.id}.keepf`, { to: floatCode(ctx) }), fconst(ctx, 'inv_keep', [], [1 / (1 - n.p)])], `${n.id}.mask`);
+        b.node(
+          'Dropout',
+          [n.input, fconst(ctx, 'ratio', [], [n.p]), b.constant('training', { dims: [], dtype: 'bool', data: new Uint8Array([1]) })],
+          [b.fresh(`${n.id}.y`), keep],
+        );
+        mask = emit(
+          b,
+          'Mul',
+          [emit(b, 'Cast', [keep], `${n.id}.keepf`, { to: floatCode(ctx) }), fconst(ctx, 'inv_keep', [], [1 / (1 - n.p)])],
+          `${n.id}.mask`,
+        );
       }
       b.node('Mul', [n.input, mask], [n.id]);
       return { mask };
@@ -79,8 +90,15 @@ function seededDropoutMask(ctx: LowerCtx, x: string, p: number, seed: string, id
     v = emit(b, 'BitwiseXor', [v, emit(b, 'Div', [v, int('shift15', 1 << 15)], `${id}.hs`)], `${id}.hx`);
     v = emit(b, 'Mod', [emit(b, 'Mul', [v, int('round', k)], `${id}.hm`), m], `${id}.h`);
   }
-  const u = emit(b, 'Div', [emit(b, 'Cast', [v], `${id}.hf`, { to: floatCode(ctx) }), fconst(ctx, 'modulus', [], [HASH.modulus])], `${id}.u`);
-  const keep = emit(b, 'Cast', [emit(b, 'GreaterOrEqual', [u, fconst(ctx, 'p', [], [p])], `${id}.keepb`)], `${id}.keep`, { to: floatCode(ctx) });
+  const u = emit(
+    b,
+    'Div',
+    [emit(b, 'Cast', [v], `${id}.hf`, { to: floatCode(ctx) }), fconst(ctx, 'modulus', [], [HASH.modulus])],
+    `${id}.u`,
+  );
+  const keep = emit(b, 'Cast', [emit(b, 'GreaterOrEqual', [u, fconst(ctx, 'p', [], [p])], `${id}.keepb`)], `${id}.keep`, {
+    to: floatCode(ctx),
+  });
   const scaled = emit(b, 'Mul', [keep, fconst(ctx, 'inv_keep', [], [1 / (1 - p)])], `${id}.maskf`);
   return emit(b, 'Reshape', [scaled, emit(b, 'Shape', [x], `${id}.shape`)], `${id}.mask`);
 }

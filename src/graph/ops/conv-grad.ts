@@ -26,7 +26,9 @@ export function convInputGrad(n: ConvNode, ctx: LowerCtx, dy: string, weight: st
     // 1×1: dx_n = Wᵀ·dy_n, one MatMul broadcast over the batch: Cin×Cout · N×Cout×HW → N×Cin×HW.
     const [cin] = chw(ctx.shape(n.input), n.id);
     const [cout] = chw(ctx.shape(n.id), n.id);
-    const wt = emit(b, 'Transpose', [emit(b, 'Reshape', [weight, b.constInts('shape', [cout, cin])], `${n.id}.w2`)], `${n.id}.w2T`, { perm: [1, 0] });
+    const wt = emit(b, 'Transpose', [emit(b, 'Reshape', [weight, b.constInts('shape', [cout, cin])], `${n.id}.w2`)], `${n.id}.w2T`, {
+      perm: [1, 0],
+    });
     const dyf = emit(b, 'Reshape', [dy, b.constInts('shape', [0, cout, h * w])], `${n.id}.dyf`);
     return emit(b, 'Reshape', [emit(b, 'MatMul', [wt, dyf], `${n.id}.dxf`), b.constInts('shape', [0, cin, h, w])], `${n.id}.dx`);
   }
@@ -38,7 +40,13 @@ export function convInputGrad(n: ConvNode, ctx: LowerCtx, dy: string, weight: st
       wt = emit(
         b,
         'Slice',
-        [wt, b.constInts('flip_starts', [-1, -1]), b.constInts('flip_ends', [NEG_INF_INDEX, NEG_INF_INDEX]), b.constInts('flip_axes', [2, 3]), b.constInts('flip_steps', [-1, -1])],
+        [
+          wt,
+          b.constInts('flip_starts', [-1, -1]),
+          b.constInts('flip_ends', [NEG_INF_INDEX, NEG_INF_INDEX]),
+          b.constInts('flip_axes', [2, 3]),
+          b.constInts('flip_steps', [-1, -1]),
+        ],
         `${n.id}.wTflip`,
       );
     }
@@ -107,14 +115,22 @@ function shiftedWeightGrad(n: ConvNode, ctx: LowerCtx, dyf: string, wshape: stri
   const [kh, kw] = n.kernel;
   const [sh, sw] = n.stride;
   const [pt, pl, pb, pr] = n.pads;
-  const xp = n.pads.some((p) => p > 0) ? emit(b, 'Pad', [n.input, b.constInts('pads', [0, 0, pt, pl, 0, 0, pb, pr])], `${n.id}.xpad`) : n.input;
+  const xp = n.pads.some((p) => p > 0)
+    ? emit(b, 'Pad', [n.input, b.constInts('pads', [0, 0, pt, pl, 0, 0, pb, pr])], `${n.id}.xpad`)
+    : n.input;
   const taps: string[] = [];
   for (let ky = 0; ky < kh; ky++) {
     for (let kx = 0; kx < kw; kx++) {
       const win = emit(
         b,
         'Slice',
-        [xp, b.constInts('starts', [ky, kx]), b.constInts('ends', [ky + sh * (ho - 1) + 1, kx + sw * (wo - 1) + 1]), b.constInts('axes', [2, 3]), b.constInts('steps', [sh, sw])],
+        [
+          xp,
+          b.constInts('starts', [ky, kx]),
+          b.constInts('ends', [ky + sh * (ho - 1) + 1, kx + sw * (wo - 1) + 1]),
+          b.constInts('axes', [2, 3]),
+          b.constInts('steps', [sh, sw]),
+        ],
         `${n.id}.win`,
       );
       const wf = emit(b, 'Reshape', [win, b.constInts('shape', [0, cin, ho * wo])], `${n.id}.winf`);

@@ -11,7 +11,9 @@ import type { ConvLowering, Grads, LowerCtx, OpDef, Saved } from './types.js';
 function customConv(ctx: LowerCtx, n: ConvNode): ConvLowering | undefined {
   const custom = ctx.options?.conv;
   if (!custom && ctx.dtype === 'float64') {
-    throw new OptionError(`${n.id}: a float64 convolution needs LoweringOptions.conv (ONNX Runtime's Conv is float32-only)`, { option: 'conv' });
+    throw new OptionError(`${n.id}: a float64 convolution needs LoweringOptions.conv (ONNX Runtime's Conv is float32-only)`, {
+      option: 'conv',
+    });
   }
   return custom;
 }
@@ -77,15 +79,39 @@ export const siblingconv: OpDef<SiblingConvNode> = {
     const leader = n.members[0]!;
     const cat = (names: string[], hint: string): string => {
       const v = b.fresh(hint);
-      b.node('Concat', names.map((p) => ctx.param(p)), [v], { axis: 0 });
+      b.node(
+        'Concat',
+        names.map((p) => ctx.param(p)),
+        [v],
+        { axis: 0 },
+      );
       return v;
     };
-    const weight = cat(n.members.map((m) => m.weight), `${leader.id}.fused_weight`);
-    const bias = leader.bias ? cat(n.members.map((m) => m.bias!), `${leader.id}.fused_bias`) : undefined;
+    const weight = cat(
+      n.members.map((m) => m.weight),
+      `${leader.id}.fused_weight`,
+    );
+    const bias = leader.bias
+      ? cat(
+          n.members.map((m) => m.bias!),
+          `${leader.id}.fused_bias`,
+        )
+      : undefined;
     const fused = fusedConv(n, ctx, weight, bias);
     const saved: Saved = { ...(conv.lower(fused.node, fused.ctx) ?? {}), [FUSED_WEIGHT]: weight };
     if (bias) saved[FUSED_BIAS] = bias;
-    b.node('Split', [n.id, b.constInts('split', n.members.map((m) => m.outChannels))], n.members.map((m) => m.id), { axis: 1 });
+    b.node(
+      'Split',
+      [
+        n.id,
+        b.constInts(
+          'split',
+          n.members.map((m) => m.outChannels),
+        ),
+      ],
+      n.members.map((m) => m.id),
+      { axis: 1 },
+    );
     return saved;
   },
   // The members' gradients concatenated are the fused convolution's; its weight and bias
@@ -108,7 +134,18 @@ export const siblingconv: OpDef<SiblingConvNode> = {
     const split = (grad: string | undefined, names: string[]): void => {
       if (!grad) return;
       const parts = names.map((p) => b.fresh(`${p}.grad`));
-      b.node('Split', [grad, b.constInts('split', n.members.map((m) => m.outChannels))], parts, { axis: 0 });
+      b.node(
+        'Split',
+        [
+          grad,
+          b.constInts(
+            'split',
+            n.members.map((m) => m.outChannels),
+          ),
+        ],
+        parts,
+        { axis: 0 },
+      );
       names.forEach((p, k) => (out.params[p] = parts[k]!));
     };
     split(grads.params[fused.node.weight], weights);

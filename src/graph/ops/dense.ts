@@ -19,7 +19,8 @@ export const linear: OpDef<LinearNode> = {
     const g: Grads = { inputs: [undefined], params: {} };
     if (needInput[0]) g.inputs[0] = emit(b, 'MatMul', [dy, ctx.param(n.weight)], `${n.id}.dx`);
     if (needParam(n.weight)) g.params[n.weight] = emit(b, 'Gemm', [dy, n.input], `${n.weight}.grad`, { transA: 1 });
-    if (n.bias && needParam(n.bias)) g.params[n.bias] = emit(b, 'ReduceSum', [dy, b.constInts('axes0', [0])], `${n.bias}.grad`, { keepdims: 0 });
+    if (n.bias && needParam(n.bias))
+      g.params[n.bias] = emit(b, 'ReduceSum', [dy, b.constInts('axes0', [0])], `${n.bias}.grad`, { keepdims: 0 });
     return g;
   },
 };

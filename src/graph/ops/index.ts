@@ -28,7 +28,21 @@ export type * from './types.js';
 export { adaptivePoolMatrix, avgPoolDivisors, poolOutSize } from './pool.js';
 export { softmaxCrossEntropy, type CrossEntropyOptions, type CrossEntropyValues } from './loss.js';
 
-export const OPS: OpTable = { conv, siblingconv, batchnorm, relu, lrn, maxpool, avgpool, adaptiveavgpool, concat, flatten, linear, dropout, affine };
+export const OPS: OpTable = {
+  conv,
+  siblingconv,
+  batchnorm,
+  relu,
+  lrn,
+  maxpool,
+  avgpool,
+  adaptiveavgpool,
+  concat,
+  flatten,
+  linear,
+  dropout,
+  affine,
+};
 
 /** The table's entry for a node. */
 export function opOf(node: OpNode): OpDef<OpNode> {

@@ -36,7 +36,13 @@ export interface CrossEntropyValues {
  * Emits the loss of `logits` (N×K) against int64 `labels` (N) and its gradient. `hint` prefixes
  * the value names (`main`, `aux1`, …).
  */
-export function softmaxCrossEntropy(b: OnnxGraphBuilder, logits: string, labels: string, hint: string, o: CrossEntropyOptions): CrossEntropyValues {
+export function softmaxCrossEntropy(
+  b: OnnxGraphBuilder,
+  logits: string,
+  labels: string,
+  hint: string,
+  o: CrossEntropyOptions,
+): CrossEntropyValues {
   const k = o.numClasses;
   const eps = o.labelSmoothing ?? 0;
   const w = o.weight ?? 1;
@@ -50,7 +56,10 @@ export function softmaxCrossEntropy(b: OnnxGraphBuilder, logits: string, labels:
   };
 
   const logp = emit('LogSoftmax', [logits], 'logp', { axis: 1 });
-  const classes = b.constInts('classes', Array.from({ length: k }, (_, i) => i));
+  const classes = b.constInts(
+    'classes',
+    Array.from({ length: k }, (_, i) => i),
+  );
   const col = emit('Unsqueeze', [labels, b.constInts('axes', [1])], 'labels_col');
   let target = emit('Cast', [emit('Equal', [col, classes], 'onehot_b')], 'onehot', { to: f64 ? 11 : 1 });
   if (eps > 0) target = emit('Add', [emit('Mul', [target, fc('keep', [], [1 - eps])], 'onehot_s'), fc('spread', [], [eps / k])], 'target');
@@ -58,7 +67,19 @@ export function softmaxCrossEntropy(b: OnnxGraphBuilder, logits: string, labels:
   const loss = emit('Neg', [emit('ReduceMean', [perSample, b.constInts('axes', [0])], 'mean_neg', { keepdims: 0 })], 'loss');
 
   // (softmax − t)·w/N, N read from the batch at run time.
-  const n = emit('Cast', [emit('Gather', [emit('Shape', [logits], 'shape'), b.constant('zero', { dims: [], dtype: 'int64', data: BigInt64Array.of(0n) })], 'n', { axis: 0 })], 'nf', { to: f64 ? 11 : 1 });
+  const n = emit(
+    'Cast',
+    [
+      emit(
+        'Gather',
+        [emit('Shape', [logits], 'shape'), b.constant('zero', { dims: [], dtype: 'int64', data: BigInt64Array.of(0n) })],
+        'n',
+        { axis: 0 },
+      ),
+    ],
+    'nf',
+    { to: f64 ? 11 : 1 },
+  );
   const scale = emit('Div', [fc('w', [], [w]), n], 'scale');
   const grad = emit('Mul', [emit('Sub', [emit('Exp', [logp], 'softmax'), target], 'residual'), scale], 'grad');
 

@@ -21,7 +21,6 @@ function channelWindowSum(ctx: LowerCtx, v: string, c: number, lo: number, hi: n
   return emit(b, 'Reshape', [sum, emit(b, 'Shape', [v], `${hint}.shape`)], hint);
 }
 
-
 export const batchnorm: OpDef<BatchNormNode> = {
   shape: (_n, [x]) => x!,
   macs: () => 0,
@@ -46,7 +45,12 @@ export const batchnorm: OpDef<BatchNormNode> = {
     const mean = emit(b, 'ReduceMean', [n.input, axes], `${n.id}.mean`, { keepdims: 1 });
     const xc = emit(b, 'Sub', [n.input, mean], `${n.id}.xc`);
     const variance = emit(b, 'ReduceMean', [emit(b, 'Mul', [xc, xc], `${n.id}.sq`), axes], `${n.id}.var`, { keepdims: 1 });
-    const invstd = emit(b, 'Reciprocal', [emit(b, 'Sqrt', [emit(b, 'Add', [variance, fconst(ctx, 'eps', [], [n.eps])], `${n.id}.vareps`)], `${n.id}.std`)], `${n.id}.invstd`);
+    const invstd = emit(
+      b,
+      'Reciprocal',
+      [emit(b, 'Sqrt', [emit(b, 'Add', [variance, fconst(ctx, 'eps', [], [n.eps])], `${n.id}.vareps`)], `${n.id}.std`)],
+      `${n.id}.invstd`,
+    );
     const shape4 = b.constInts('shape_c11', [1, c, 1, 1]);
     const scale = emit(b, 'Mul', [emit(b, 'Reshape', [ctx.param(n.weight), shape4], `${n.id}.gamma`), invstd], `${n.id}.scale`);
     const flatShape = b.constInts('shape_c', [c]);
@@ -54,7 +58,11 @@ export const batchnorm: OpDef<BatchNormNode> = {
     const varC = emit(b, 'Reshape', [variance, flatShape], `${n.id}.varC`);
     if (ctx.dtype === 'float64') {
       // ONNX's epsilon attribute is float32: compose in float64 to keep ε exact.
-      b.node('Add', [emit(b, 'Mul', [xc, scale], `${n.id}.scaled`), emit(b, 'Reshape', [ctx.param(n.bias), shape4], `${n.id}.beta`)], [n.id]);
+      b.node(
+        'Add',
+        [emit(b, 'Mul', [xc, scale], `${n.id}.scaled`), emit(b, 'Reshape', [ctx.param(n.bias), shape4], `${n.id}.beta`)],
+        [n.id],
+      );
     } else {
       b.node('BatchNormalization', [n.input, ctx.param(n.weight), ctx.param(n.bias), meanC, varC], [n.id], { epsilon: { float: n.eps } });
     }
@@ -85,28 +93,54 @@ export const batchnorm: OpDef<BatchNormNode> = {
   backward(n, ctx, { dy, saved, needInput, needParam }) {
     const { b } = ctx;
     const { xc, invstd, scale, count } = saved;
-    if (!xc || !invstd || !scale || !count) throw new InternalError(`${n.id}: batch-norm gradient needs the train-mode lowering's saved values`);
+    if (!xc || !invstd || !scale || !count)
+      throw new InternalError(`${n.id}: batch-norm gradient needs the train-mode lowering's saved values`);
     const [c] = chw(ctx.shape(n.input), n.id);
     const g: Grads = { inputs: [undefined], params: {} };
     const dbeta = sumNHW(ctx, dy, `${n.bias}.grad4`, 1);
     const dyxc = sumNHW(ctx, emit(b, 'Mul', [dy, xc], `${n.id}.dyxc`), `${n.id}.sdyxc`, 1);
     const flat = b.constInts('shape_c', [c]);
-    if (needParam(n.weight)) g.params[n.weight] = emit(b, 'Reshape', [emit(b, 'Mul', [dyxc, invstd], `${n.weight}.grad4`), flat], `${n.weight}.grad`);
+    if (needParam(n.weight))
+      g.params[n.weight] = emit(b, 'Reshape', [emit(b, 'Mul', [dyxc, invstd], `${n.weight}.grad4`), flat], `${n.weight}.grad`);
     if (needParam(n.bias)) g.params[n.bias] = emit(b, 'Reshape', [dbeta, flat], `${n.bias}.grad`);
     if (needInput[0]) {
       const inv = emit(b, 'Reciprocal', [count], `${n.id}.invcount`);
       // Per channel: k1 = −γ/σ³·Σ dy·(x − μ)/M, k0 = −(γ/σ)·Σ dy/M.
-      const k1 = emit(b, 'Neg', [emit(b, 'Mul', [emit(b, 'Mul', [scale, emit(b, 'Mul', [invstd, invstd], `${n.id}.inv2`)], `${n.id}.s3`), emit(b, 'Mul', [dyxc, inv], `${n.id}.mdyxc`)], `${n.id}.k1p`)], `${n.id}.k1`);
+      const k1 = emit(
+        b,
+        'Neg',
+        [
+          emit(
+            b,
+            'Mul',
+            [
+              emit(b, 'Mul', [scale, emit(b, 'Mul', [invstd, invstd], `${n.id}.inv2`)], `${n.id}.s3`),
+              emit(b, 'Mul', [dyxc, inv], `${n.id}.mdyxc`),
+            ],
+            `${n.id}.k1p`,
+          ),
+        ],
+        `${n.id}.k1`,
+      );
       const k0 = emit(b, 'Neg', [emit(b, 'Mul', [scale, emit(b, 'Mul', [dbeta, inv], `${n.id}.mdy`)], `${n.id}.k0p`)], `${n.id}.k0`);
       // dy·(γ/σ) + k0 in one pass: inference-mode BatchNormalization with mean 0, variance 1, ε 0.
       const flatC = (v: string, hint: string): string => emit(b, 'Reshape', [v, flat], hint);
-      const direct = ctx.dtype === 'float64' ? emit(b, 'Add', [emit(b, 'Mul', [dy, scale], `${n.id}.dys`), k0], `${n.id}.dyk`) : emit(
-        b,
-        'BatchNormalization',
-        [dy, flatC(scale, `${n.id}.scaleC`), flatC(k0, `${n.id}.k0C`), fconst(ctx, 'zeros_c', [c], new Float32Array(c)), fconst(ctx, 'ones_c', [c], new Float32Array(c).fill(1))],
-        `${n.id}.dyk`,
-        { epsilon: { float: 0 } },
-      );
+      const direct =
+        ctx.dtype === 'float64'
+          ? emit(b, 'Add', [emit(b, 'Mul', [dy, scale], `${n.id}.dys`), k0], `${n.id}.dyk`)
+          : emit(
+              b,
+              'BatchNormalization',
+              [
+                dy,
+                flatC(scale, `${n.id}.scaleC`),
+                flatC(k0, `${n.id}.k0C`),
+                fconst(ctx, 'zeros_c', [c], new Float32Array(c)),
+                fconst(ctx, 'ones_c', [c], new Float32Array(c).fill(1)),
+              ],
+              `${n.id}.dyk`,
+              { epsilon: { float: 0 } },
+            );
       g.inputs[0] = emit(b, 'Add', [direct, emit(b, 'Mul', [xc, k1], `${n.id}.xck`)], `${n.id}.dx`);
     }
     return g;
@@ -133,12 +167,22 @@ export const lrn: OpDef<LrnNode> = {
     const x = n.input;
     const sq = emit(b, 'Mul', [x, x], `${n.id}.sq`);
     const win = channelWindowSum(ctx, sq, c, lo, hi, `${n.id}.sqsum`);
-    const d = emit(b, 'Add', [emit(b, 'Mul', [win, fconst(ctx, 'alpha_n', [], [n.alpha / n.size])], `${n.id}.as`), fconst(ctx, 'k', [], [n.k])], `${n.id}.d`);
+    const d = emit(
+      b,
+      'Add',
+      [emit(b, 'Mul', [win, fconst(ctx, 'alpha_n', [], [n.alpha / n.size])], `${n.id}.as`), fconst(ctx, 'k', [], [n.k])],
+      `${n.id}.d`,
+    );
     const dpow = emit(b, 'Pow', [d, fconst(ctx, 'neg_beta', [], [-n.beta])], `${n.id}.dpow`);
     const direct = emit(b, 'Mul', [dy, dpow], `${n.id}.direct`);
     const r = emit(b, 'Div', [emit(b, 'Mul', [dy, n.id], `${n.id}.dyy`), d], `${n.id}.r`);
     const back = channelWindowSum(ctx, r, c, hi, lo, `${n.id}.rsum`); // the adjoint window
-    const cross = emit(b, 'Mul', [emit(b, 'Mul', [x, back], `${n.id}.xr`), fconst(ctx, 'two_ab_n', [], [(2 * n.alpha * n.beta) / n.size])], `${n.id}.cross`);
+    const cross = emit(
+      b,
+      'Mul',
+      [emit(b, 'Mul', [x, back], `${n.id}.xr`), fconst(ctx, 'two_ab_n', [], [(2 * n.alpha * n.beta) / n.size])],
+      `${n.id}.cross`,
+    );
     return { inputs: [emit(b, 'Sub', [direct, cross], `${n.id}.dx`)], params: {} };
   },
 };

@@ -45,7 +45,17 @@ export function avgPoolDivisors(n: AvgPoolNode, h: number, w: number, ho: number
  * The adjoint of a pooling window sum: spreads each N×C×Ho×Wo value over its kh×kw window of the
  * N×C×H×W input (a depthwise ConvTranspose with a ones kernel); positions in the padding drop out.
  */
-function spreadWindows(ctx: LowerCtx, v: string, c: number, h: number, w: number, ho: number, wo: number, n: { kernel: readonly [number, number]; stride: readonly [number, number]; pads: Pads }, hint: string): string {
+function spreadWindows(
+  ctx: LowerCtx,
+  v: string,
+  c: number,
+  h: number,
+  w: number,
+  ho: number,
+  wo: number,
+  n: { kernel: readonly [number, number]; stride: readonly [number, number]; pads: Pads },
+  hint: string,
+): string {
   const [kh, kw] = n.kernel;
   const [sh, sw] = n.stride;
   const [pt, pl] = n.pads;
@@ -61,7 +71,6 @@ function spreadWindows(ctx: LowerCtx, v: string, c: number, h: number, w: number
     output_padding: [Math.max(-endH, 0), Math.max(-endW, 0)],
   });
 }
-
 
 export const maxpool: OpDef<MaxPoolNode> = {
   shape(n, [x]) {
@@ -92,7 +101,12 @@ export const maxpool: OpDef<MaxPoolNode> = {
     if (!saved.indices) throw new InternalError(`${n.id}: max-pool gradient needs the indices of a forGrad lowering`);
     const size = emit(b, 'Reshape', [emit(b, 'Size', [n.input], `${n.id}.size`), b.constInts('shape', [1])], `${n.id}.size1`);
     const zeros = emit(b, 'ConstantOfShape', [size], `${n.id}.zeros`, {
-      value: { tensor: ctx.dtype === 'float64' ? { dims: [1], dtype: 'float64', data: new Float64Array(1) } : { dims: [1], dtype: 'float32', data: new Float32Array(1) } },
+      value: {
+        tensor:
+          ctx.dtype === 'float64'
+            ? { dims: [1], dtype: 'float64', data: new Float64Array(1) }
+            : { dims: [1], dtype: 'float32', data: new Float32Array(1) },
+      },
     });
     const flat = b.constInts('shape', [-1]);
     const idx = emit(b, 'Reshape', [saved.indices, flat], `${n.id}.idxf`);

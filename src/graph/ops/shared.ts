@@ -23,7 +23,13 @@ export function onnxPads(p: Pads): number[] {
 }
 
 /** Emits one single-output ONNX node and returns its (fresh) output name. */
-export function emit(b: OnnxGraphBuilder, opType: string, inputs: string[], hint: string, attrs?: Parameters<OnnxGraphBuilder['node']>[3]): string {
+export function emit(
+  b: OnnxGraphBuilder,
+  opType: string,
+  inputs: string[],
+  hint: string,
+  attrs?: Parameters<OnnxGraphBuilder['node']>[3],
+): string {
   const out = b.fresh(hint);
   b.node(opType, inputs, [out], attrs);
   return out;
