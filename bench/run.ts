@@ -118,7 +118,7 @@ function randomInput(n: number): Float32Array {
 async function runOurs(c: string, o: Options): Promise<CaseResult> {
   await import('../src/runtime/engine-node.js');
   const { GoogLeNet } = await import('../src/models/model.js');
-  const { nodeMacs } = await import('../src/graph/ops.js');
+  const { nodeMacs } = await import('../src/graph/ops/index.js');
   const { createTrainStep } = await import('../src/train/engine.js');
   const [reps, quickReps] = REPS[c]!;
   const n = o.quick ? quickReps : reps;

@@ -17,12 +17,14 @@ import '../runtime/engine-node.js';
 import { getDefaultEngine } from '../runtime/engine.js';
 import { GraphBuilder, type Sym } from './builder.js';
 import type { Graph } from './ir.js';
+import { OptionError } from '../errors.js';
 import { backward, lowerForward } from './autodiff.js';
+import { fuseSiblingConvs } from './fuse.js';
 import { OnnxGraphBuilder } from './onnx.js';
-import { convGradConfig, type ConvWeightGradMethod, type FloatType } from './ops.js';
+import { softmaxCrossEntropy, type ConvGradOptions, type ConvWeightGradMethod, type FloatType, type LoweringOptions } from './ops/index.js';
 import * as L from '../layers/index.js';
 import { numel, relativeError, type TensorArray } from '../tensor.js';
-import { softmaxCrossEntropy } from '../train/loss.js';
+import { float64Conv } from '../../test/float64-ops.js';
 
 /** A small deterministic generator (tests only): uniform in [-1, 1). */
 function rand(seed: number): () => number {
@@ -58,6 +60,9 @@ function alloc(dtype: FloatType, n: number): FArray {
   return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
 }
 
+/** Float64 graphs lower convolutions as im2col + MatMul (ONNX Runtime's Conv is float32-only). */
+const loweringFor = (dtype: FloatType): LoweringOptions => (dtype === 'float64' ? { conv: float64Conv } : {});
+
 function singleOp(c: Case): Graph {
   const gb = new GraphBuilder();
   const x = gb.input('x', c.input);
@@ -66,7 +71,8 @@ function singleOp(c: Case): Graph {
 }
 
 async function checkCase(c: Case): Promise<Record<string, number>> {
-  const g = singleOp(c);
+  // Sibling 1×1 convolutions fused, as training graphs lower them.
+  const g = fuseSiblingConvs(singleOp(c)).graph;
   const dtype = c.dtype;
   const batch = c.batch ?? 2;
   const r = rand(numel(c.input) * 7919 + c.name.length);
@@ -81,8 +87,8 @@ async function checkCase(c: Case): Promise<Record<string, number>> {
   for (const p of [...trainable, ...buffers]) b.input({ name: p.name, dtype, dims: [...p.shape] });
   const hasDropout = g.nodes.some((n) => n.op === 'dropout');
   const seed = hasDropout ? b.constant('seed', { dims: [], dtype: 'int64', data: BigInt64Array.of(12345n) }) : undefined;
-  const fwd = lowerForward({ b, graph: g, param: (n) => n, dtype, ...(seed ? { seed } : {}) });
-  const grads = backward(g, fwd, { seeds: { [outValue]: 'dy' }, inputGrad: true });
+  const fwd = lowerForward({ b, graph: g, param: (n) => n, dtype, lowering: loweringFor(dtype), ...(seed ? { seed } : {}) });
+  const grads = backward(fwd, { seeds: { [outValue]: 'dy' }, inputGrad: true });
   b.node('Identity', [outValue], ['y_out']);
   b.output({ name: 'y_out', dtype, dims: outShape });
   const gradOuts: [string, string][] = [['x', grads.input!]];
@@ -351,7 +357,7 @@ interface ConvCase {
 }
 
 /** Our float32 dx and dW of one convolution against {@link convGradsRef} (relative error < 1e-6). */
-async function checkConvAgainstLoops(c: ConvCase): Promise<void> {
+async function checkConvAgainstLoops(c: ConvCase, convGrad: ConvGradOptions = {}): Promise<void> {
   const n = 3;
   const gb = new GraphBuilder();
   const x = gb.input('x', [c.cin, c.h, c.h]);
@@ -363,8 +369,8 @@ async function checkConvAgainstLoops(c: ConvCase): Promise<void> {
   b.input({ name: 'x', dtype: 'float32', dims: [n, c.cin, c.h, c.h] });
   b.input({ name: 'dy', dtype: 'float32', dims: [n, c.cout, ho, ho] });
   b.input({ name: 'c.weight', dtype: 'float32', dims: [c.cout, c.cin, c.k, c.k] });
-  const fwd = lowerForward({ b, graph: g, param: (p) => p });
-  const gr = backward(g, fwd, { seeds: { [y.id]: 'dy' }, inputGrad: true });
+  const fwd = lowerForward({ b, graph: g, param: (p) => p, lowering: { convGrad } });
+  const gr = backward(fwd, { seeds: { [y.id]: 'dy' }, inputGrad: true });
   b.node('Identity', [gr.input!], ['dx']);
   b.node('Identity', [gr.params.get('c.weight')!], ['dw']);
   b.output({ name: 'dx', dtype: 'float32', dims: [n, c.cin, c.h, c.h] });
@@ -387,17 +393,6 @@ async function checkConvAgainstLoops(c: ConvCase): Promise<void> {
   assert.ok(ew < 1e-6, `dW relative error ${ew}`);
 }
 
-/** Runs `f` with some of {@link convGradConfig} changed, then restores it. */
-async function withConvConfig(change: Partial<typeof convGradConfig>, f: () => Promise<void>): Promise<void> {
-  const prev = { ...convGradConfig };
-  Object.assign(convGradConfig, change);
-  try {
-    await f();
-  } finally {
-    Object.assign(convGradConfig, prev);
-  }
-}
-
 describe('float32 conv gradients against direct float64 loops', () => {
   const configs: ConvCase[] = [
     { cin: 16, cout: 24, h: 9, k: 3, s: 1, p: 1 },
@@ -409,11 +404,11 @@ describe('float32 conv gradients against direct float64 loops', () => {
   for (const method of ['unfold', 'shift'] as ConvWeightGradMethod[]) {
     for (const c of configs) {
       it(`${c.k}×${c.k}/${c.s} pad ${c.p}, ${c.cin}→${c.cout} on ${c.h}×${c.h}, weight gradient '${method}'`, () =>
-        withConvConfig({ weightGrad: method }, () => checkConvAgainstLoops(c)));
+        checkConvAgainstLoops(c, { weightGrad: method }));
     }
   }
   it("1×1 input gradient as a MatMul ('matmul')", () =>
-    withConvConfig({ inputGrad1x1: 'matmul' }, () => checkConvAgainstLoops({ cin: 24, cout: 16, h: 6, k: 1, s: 1, p: 0 })));
+    checkConvAgainstLoops({ cin: 24, cout: 16, h: 6, k: 1, s: 1, p: 0 }, { inputGrad1x1: 'matmul' }));
 });
 
 describe('softmax cross-entropy gradient against finite differences [float64]', () => {
@@ -490,7 +485,7 @@ describe('max-pool gradient with ties (ReLU zeros, repeated values)', () => {
     // One pool at a time, so each gradient is checked on its own.
     const outs: string[] = [];
     for (const p of pools) {
-      const gr = backward(g, fwd, { seeds: { [p.id]: seeds[p.id]! }, inputGrad: true });
+      const gr = backward(fwd, { seeds: { [p.id]: seeds[p.id]! }, inputGrad: true });
       b.node('Identity', [gr.input!], [`dx_${p.id}`]);
       b.output({ name: `dx_${p.id}`, dtype: 'float64', dims: [n, c, h, h] });
       outs.push(`dx_${p.id}`);
@@ -550,14 +545,15 @@ describe('fused sibling 1×1 convolutions', () => {
           dtype: 'float64',
           data: Float64Array.from({ length: numel(p.shape) }, (_, i) => (p.role === 'bn.running_var' ? 1 : Math.sin(i + p.name.length))),
         });
-      const fwd = lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64', fuseSiblings: fuse });
-      assert.equal(fwd.groups.size, fuse ? 3 : 0);
+      const { graph, groups } = fuse ? fuseSiblingConvs(g) : { graph: g, groups: new Map() };
+      const fwd = lowerForward({ b, graph, param: (p) => p, dtype: 'float64', lowering: { conv: float64Conv } });
+      assert.equal(groups.size, fuse ? 3 : 0);
       const dy = b.constant('dy', {
         dims: [2, ...y.shape],
         dtype: 'float64',
         data: Float64Array.from({ length: 2 * numel(y.shape) }, (_, i) => Math.cos(i)),
       });
-      const gr = backward(g, fwd, { seeds: { [y.id]: dy }, inputGrad: true });
+      const gr = backward(fwd, { seeds: { [y.id]: dy }, inputGrad: true });
       const names = ['x', ...gr.params.keys()];
       for (const k of names) {
         b.node('Identity', [k === 'x' ? gr.input! : gr.params.get(k)!], [`g:${k}`]);
@@ -571,5 +567,80 @@ describe('fused sibling 1×1 convolutions', () => {
     }
     assert.deepEqual(Object.keys(results[0]!).sort(), Object.keys(results[1]!).sort());
     for (const k of Object.keys(results[0]!)) assert.ok(relativeError(results[0]![k]!, results[1]![k]!) < 1e-12, k);
+  });
+});
+
+describe('fused sibling 1×1 convolutions, some frozen', () => {
+  /** Parameter gradients of an Inception module, fused or not, for the trainable parameters `wrt` picks (float64). */
+  async function moduleGrads(fuse: boolean, wrt: (name: string) => boolean): Promise<Map<string, Float64Array>> {
+    const gb = new GraphBuilder();
+    const x = gb.input('x', [6, 5, 5]);
+    const y = L.inception(x, { name: 'i', ch1x1: 3, ch3x3red: 2, ch3x3: 4, ch5x5red: 2, ch5x5: 3, poolProj: 2 });
+    gb.output('y', y);
+    const g = gb.build();
+    const b = new OnnxGraphBuilder('fuse');
+    b.input({ name: 'x', dtype: 'float64', dims: [2, 6, 5, 5] });
+    for (const p of [...g.params.values()].filter((q) => q.role !== 'bn.num_batches_tracked')) {
+      b.initializer(p.name, {
+        dims: [...p.shape],
+        dtype: 'float64',
+        data: Float64Array.from({ length: numel(p.shape) }, (_, i) => (p.role === 'bn.running_var' ? 1 : Math.sin(i + p.name.length))),
+      });
+    }
+    const fwd = lowerForward({
+      b,
+      graph: fuse ? fuseSiblingConvs(g).graph : g,
+      param: (p) => p,
+      dtype: 'float64',
+      lowering: { conv: float64Conv },
+    });
+    const dy = b.constant('dy', {
+      dims: [2, ...y.shape],
+      dtype: 'float64',
+      data: Float64Array.from({ length: 2 * numel(y.shape) }, (_, i) => Math.cos(i)),
+    });
+    const gr = backward(fwd, { seeds: { [y.id]: dy }, wrt: (p) => wrt(p.name) });
+    for (const [k, v] of gr.params) {
+      b.node('Identity', [v], [`g:${k}`]);
+      b.output({ name: `g:${k}`, dtype: 'float64', dims: [...g.params.get(k)!.shape] });
+    }
+    const s = await getDefaultEngine().createSession(b.encode(), { threads: 1 });
+    const r = await s.run({ x: { dims: [2, 6, 5, 5], data: Float64Array.from({ length: 2 * 6 * 25 }, (_, i) => Math.sin(3 * i)) } });
+    await s.release();
+    return new Map(Object.entries(r).map(([k, v]) => [k.slice(2), v.data as Float64Array]));
+  }
+
+  for (const [what, frozen] of [
+    ['the first sibling frozen, the input needing no gradient', 'i.branch1.'],
+    ['a later sibling frozen', 'i.branch2.0.'],
+  ] as const) {
+    it(`give the trainable siblings the same gradients as separate convolutions (${what})`, async () => {
+      const wrt = (name: string): boolean => !name.startsWith(frozen);
+      const [fused, separate] = [await moduleGrads(true, wrt), await moduleGrads(false, wrt)];
+      assert.deepEqual([...fused.keys()].sort(), [...separate.keys()].sort());
+      assert.ok(!fused.has(`${frozen}conv.weight`), `${frozen}conv.weight is frozen`);
+      for (const name of ['i.branch1.conv.weight', 'i.branch2.0.conv.weight', 'i.branch3.0.conv.weight'].filter(
+        (n) => !n.startsWith(frozen),
+      )) {
+        assert.ok(
+          fused.get(name)!.some((v) => v !== 0),
+          `${name}: all zeros`,
+        );
+      }
+      for (const [k, v] of fused) assert.ok(relativeError(v, separate.get(k)!) < 1e-12, k);
+    });
+  }
+});
+
+describe('lowering options', () => {
+  it('a float64 convolution without LoweringOptions.conv is an OptionError that says why', () => {
+    const gb = new GraphBuilder();
+    gb.output('y', L.conv2d(gb.input('x', [2, 4, 4]), 'c', { out: 2, kernel: 3 }));
+    const g = gb.build();
+    const b = new OnnxGraphBuilder('f64');
+    assert.throws(
+      () => lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64' }),
+      (e: unknown) => e instanceof OptionError && /c: a float64 convolution needs LoweringOptions.conv/.test(e.message),
+    );
   });
 });

@@ -10,8 +10,9 @@
  * A `Sym` is a symbolic value: it knows its builder and its per-sample shape, so blocks are plain
  * functions `Sym → Sym`.
  */
+import { OptionError } from '../errors.js';
 import type { Graph, OpNode, ParamRole, ParamSpec, Shape } from './ir.js';
-import { inferShape } from './ops.js';
+import { inferShape } from './ops/index.js';
 
 export class Sym {
   constructor(
@@ -35,7 +36,7 @@ export class GraphBuilder {
   private inputInfo?: { name: string; shape: Shape };
 
   input(name: string, shape: Shape): Sym {
-    if (this.inputInfo) throw new Error('GraphBuilder: the graph already has an input');
+    if (this.inputInfo) throw new OptionError('GraphBuilder: the graph already has an input');
     this.inputInfo = { name, shape };
     this.shapes.set(name, shape);
     return new Sym(this, name, shape);
@@ -44,13 +45,16 @@ export class GraphBuilder {
   /** Declares a parameter (idempotent for the same name and shape). */
   param(name: string, shape: readonly number[], role: ParamRole): string {
     const prev = this.params.get(name);
-    if (prev && prev.shape.join() !== shape.join()) throw new Error(`parameter ${name} declared twice with different shapes`);
+    if (prev && prev.shape.join() !== shape.join())
+      throw new OptionError(`parameter ${name} declared twice with different shapes: [${prev.shape.join('×')}] and [${shape.join('×')}]`);
     this.params.set(name, { name, shape: [...shape], role });
     return name;
   }
 
   /** Adds a node producing the value `scope` (made unique if taken); returns it. */
   add(scope: string, body: NodeBody<OpNode>): Sym {
+    if (body.op === 'siblingconv')
+      throw new OptionError(`${scope}: siblingconv nodes are made by the fusion pass (graph/fuse.ts), not by builders`);
     let id = scope;
     for (let k = 1; this.shapes.has(id); k++) id = `${scope}#${k}`;
     const node = { ...body, id, scope } as OpNode;
@@ -70,7 +74,7 @@ export class GraphBuilder {
   }
 
   build(): Graph {
-    if (!this.inputInfo) throw new Error('GraphBuilder: no input');
+    if (!this.inputInfo) throw new OptionError('GraphBuilder: no input');
     return {
       input: this.inputInfo,
       nodes: [...this.nodes],

@@ -123,6 +123,19 @@ export interface DropoutNode extends Base {
   input: string;
   p: number;
 }
+/**
+ * Sibling 1×1 convolutions of one input computed as one convolution whose output channels are
+ * then split (an Inception module's branch1, branch2.0 and branch3.0). Model builders never make
+ * this node: the fusion pass (`fuse.ts`) puts it in place of its members before training graphs
+ * are lowered. Its `id` names the concatenated value (`[ΣCout, H, W]`); each member's `id` names
+ * that member's part, so the nodes that read the members are unchanged.
+ */
+export interface SiblingConvNode extends Base {
+  op: 'siblingconv';
+  input: string;
+  /** The fused 1×1 convolutions, in graph order; their parameters keep their names. */
+  members: ConvNode[];
+}
 /** Per-channel `x·scale + shift` (torchvision's `transform_input`). */
 export interface AffineNode extends Base {
   op: 'affine';
@@ -143,7 +156,8 @@ export type OpNode =
   | FlattenNode
   | LinearNode
   | DropoutNode
-  | AffineNode;
+  | AffineNode
+  | SiblingConvNode;
 export type OpKind = OpNode['op'];
 
 export interface Graph {
@@ -162,6 +176,11 @@ export function nodeInputs(n: OpNode): string[] {
   return n.op === 'concat' ? n.inputs : [n.input];
 }
 
+/** The values a node produces: its `id`, or for fused sibling convolutions each member's value. */
+export function nodeOutputs(n: OpNode): string[] {
+  return n.op === 'siblingconv' ? n.members.map((m) => m.id) : [n.id];
+}
+
 /** The parameters a node reads. */
 export function nodeParams(n: OpNode): string[] {
   switch (n.op) {
@@ -170,9 +189,16 @@ export function nodeParams(n: OpNode): string[] {
       return n.bias ? [n.weight, n.bias] : [n.weight];
     case 'batchnorm':
       return [n.weight, n.bias, n.runningMean, n.runningVar, n.numBatches];
+    case 'siblingconv':
+      return n.members.flatMap(nodeParams);
     default:
       return [];
   }
+}
+
+/** The parameters each value of a node depends on, in `nodeOutputs` order. */
+export function outputParams(n: OpNode): string[][] {
+  return n.op === 'siblingconv' ? n.members.map(nodeParams) : [nodeParams(n)];
 }
 
 /** Keeps only the nodes needed to compute `outputs` (dead-branch elimination). */
@@ -181,7 +207,7 @@ export function pruneGraph(g: Graph, outputs: Record<string, string>): Graph {
   const keep: OpNode[] = [];
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i]!;
-    if (!needed.has(n.id)) continue;
+    if (!nodeOutputs(n).some((v) => needed.has(v))) continue;
     keep.push(n);
     for (const v of nodeInputs(n)) needed.add(v);
   }

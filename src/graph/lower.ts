@@ -6,10 +6,11 @@
  * - train (forward only): batch statistics normalize, dropout is live, the updated running
  *   statistics come out as extra outputs `running_mean.<bn>` / `running_var.<bn>`.
  */
+import { InternalError, WeightFormatError } from '../errors.js';
 import type { BatchNormNode, ConvNode, Graph, OpNode } from './ir.js';
 import { nodeInputs, pruneGraph } from './ir.js';
 import { OnnxGraphBuilder, type OnnxTensor, type ValueInfo } from './onnx.js';
-import { OPS, type LowerCtx, type OpDef } from './ops.js';
+import { opOf, type LowerCtx } from './ops/index.js';
 
 /** Parameter values by torchvision name (float32, or int64 for `num_batches_tracked`). */
 export type Weights = Map<string, Float32Array | BigInt64Array>;
@@ -98,14 +99,14 @@ export function lowerToOnnx(graph: Graph, opts: LowerOptions): LoweredModel {
     b,
     shape: (v) => {
       const s = g.shapes.get(v);
-      if (!s) throw new Error(`lower: no shape for value ${v}`);
+      if (!s) throw new InternalError(`lower: no shape for value ${v}`);
       return s;
     },
     param: (name) => {
       if (!b.initializers.has(name)) {
         const spec = g.params.get(name);
         const data = weights.get(name);
-        if (!spec || !data) throw new Error(`lower: no value for parameter ${name}`);
+        if (!spec || !data) throw new WeightFormatError(`lower: no value for parameter ${name} in the weights`);
         b.initializer(name, asOnnxTensor(spec.shape, data));
       }
       return name;
@@ -117,7 +118,7 @@ export function lowerToOnnx(graph: Graph, opts: LowerOptions): LoweredModel {
   };
 
   b.input({ name: g.input.name, dtype: 'float32', dims: ['N', ...g.input.shape] });
-  for (const n of g.nodes) (OPS[n.op] as OpDef<OpNode>).lower(n, ctx);
+  for (const n of g.nodes) opOf(n).lower(n, ctx);
   const outputNames: string[] = [];
   for (const [name, value] of Object.entries(g.outputs)) {
     if (name !== value) b.node('Identity', [value], [name]);

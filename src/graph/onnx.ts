@@ -4,6 +4,7 @@
  * ONNX Runtime (onnxruntime-node or onnxruntime-web) loads.
  */
 import protobuf from 'protobufjs';
+import { InternalError } from '../errors.js';
 import { ONNX_PROTO } from './onnx-proto.js';
 
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensor: OnnxTensor };
@@ -54,7 +55,7 @@ function tensorProto(name: string, t: OnnxTensor): object {
 function attrProto(name: string, v: AttrValue): object {
   // AttributeType: FLOAT=1 INT=2 STRING=3 TENSOR=4 FLOATS=6 INTS=7
   if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new Error(`attribute ${name}: ${v} is not an integer; wrap floats as { float }`);
+    if (!Number.isInteger(v)) throw new InternalError(`attribute ${name}: ${v} is not an integer; wrap floats as { float }`);
     return { name, type: 2, i: v };
   }
   if (typeof v === 'string') return { name, type: 3, s: new TextEncoder().encode(v) };

@@ -89,7 +89,7 @@ export function lowerTrainForward(g: Graph): TrainForwardModel {
     }
     return name;
   };
-  const fwd = lowerForward({ b, graph: g, param, fuseSiblings: false });
+  const fwd = lowerForward({ b, graph: g, param }); // unfused: sibling fusion is a separate pass (graph/fuse.ts) for training steps
   for (const [name, value] of Object.entries(g.outputs)) {
     if (name !== value) b.node('Identity', [value], [name]);
     b.output({ name, dtype: 'float32', dims: ['N', ...g.shapes.get(value)!] });

@@ -4,7 +4,7 @@
  */
 import type { Graph, OpNode } from '../graph/ir.js';
 import { isTrainable, nodeParams } from '../graph/ir.js';
-import { nodeMacs } from '../graph/ops.js';
+import { nodeMacs } from '../graph/ops/index.js';
 import { numel } from '../tensor.js';
 import type { GoogLeNetConfig } from './config.js';
 import { INCEPTION_TABLE, scaleChannels } from './googlenet.js';

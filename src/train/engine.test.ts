@@ -24,7 +24,10 @@ import { PRESETS } from '../models/config.js';
 import { getDefaultEngine } from '../runtime/engine.js';
 import { relativeError, type Tensor, type TensorArray } from '../tensor.js';
 import { loadSafetensorsFile, type StoredTensor } from '../weights/safetensors-node.js';
-import { buildTrainGraph, createTrainStep, trainLayout, type TrainStep } from './engine.js';
+import { float64Conv } from '../../test/float64-ops.js';
+import { createTrainStep, type TrainStep } from './engine.js';
+import { buildTrainGraph, trainLayout } from './train-graph.js';
+import type { ConvGradOptions } from '../graph/ops/index.js';
 import { emitUpdate, resolveOptimizer, stateSlots, type OptimizerOptions } from './optim.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -149,7 +152,14 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
     // The same training graph lowered in float64.
     const g = model.graph('train');
     const layout = trainLayout(g, () => false);
-    const tg = buildTrainGraph(g, layout, { kind: 'gradients', numClasses: 10, auxWeight: 0.3, labelSmoothing: 0, dtype: 'float64' });
+    const tg = buildTrainGraph(g, layout, {
+      kind: 'gradients',
+      numClasses: 10,
+      auxWeight: 0.3,
+      labelSmoothing: 0,
+      dtype: 'float64',
+      lowering: { conv: float64Conv },
+    });
     const s = await getDefaultEngine().createSession(tg.bytes);
     const w = (n: string): Float32Array => model.weights.get(n) as Float32Array;
     const r = await s.run({
@@ -486,6 +496,32 @@ describe('training step', () => {
       assert.equal((t as unknown as { sessions: Map<string, unknown> }).sessions.size, 1, 'one session, reused');
     } finally {
       await t.dispose();
+    }
+  });
+
+  it('convGrad: each conv-gradient method gives the default gradients; unknown methods are rejected', async () => {
+    const m = tiny('cifar', { dropout: 0, auxDropout: 0 });
+    assert.throws(
+      () => createTrainStep(m, { optimizer: { type: 'sgd' }, convGrad: { weightGrad: 'im2col' as 'unfold' } }),
+      /convGrad.weightGrad: expected 'unfold' or 'shift', received "im2col"/,
+    );
+    assert.throws(
+      () => createTrainStep(m, { optimizer: { type: 'sgd' }, convGrad: { inputGrad1x1: 'gemm' as 'conv' } }),
+      /convGrad.inputGrad1x1: expected 'conv' or 'matmul', received "gemm"/,
+    );
+    const { x, y } = batch(m, 2);
+    const grads = async (convGrad?: ConvGradOptions): Promise<Map<string, Float32Array>> => {
+      const t = createTrainStep(m, { optimizer: { type: 'sgd' }, ...(convGrad ? { convGrad } : {}) });
+      try {
+        return (await t.gradients(x, y)).grads;
+      } finally {
+        await t.dispose();
+      }
+    };
+    const base = await grads();
+    for (const convGrad of [{ weightGrad: 'shift' }, { inputGrad1x1: 'matmul' }] as const) {
+      const other = await grads(convGrad);
+      for (const [name, g] of base) assert.ok(relativeError(other.get(name)!, g) < 1e-4, `${JSON.stringify(convGrad)}: ${name}`);
     }
   });
 

@@ -1,33 +1,22 @@
 /**
- * The training engine: the network's train-mode graph, differentiated (`graph/autodiff.ts`), with
- * the loss and the optimizer update, lowered into ONE ONNX graph, so that a whole training step is
- * one `session.run`:
- *
- *   in:  input N×C×H×W, labels [N], params [P], optimizer state [P] per slot, bn_stats [S],
- *        lr, step, seed (scalars)
- *   out: loss, per-head losses, correct (int64), params_out [P], <slot>_out [P], bn_stats_out [S]
- *
- * Trainable parameters travel as one flat vector (sliced inside the graph), so the optimizer is a
- * handful of vector ops and the JS side holds three arrays whatever the network. Frozen
- * parameters travel in a second flat vector that gets no gradient; nodes that lead only to
- * frozen parameters get no backward at all (fine-tuning the head differentiates the head only).
+ * The training engine: a compiled training step over a model's weights. Each step is one
+ * `session.run` of the training graph (`train-graph.ts`: forward, loss, backward and the optimizer
+ * update in one ONNX graph); this class feeds it and keeps the flat parameter, optimizer-state and
+ * running-statistics vectors between steps.
  *
  *   const step = createTrainStep(model, { optimizer: { type: 'adam', lr: 1e-3 } });
  *   const { loss, correct } = await step.step(x, labels, { lr: schedule(i) });
  *   step.syncWeights(); // model.weights now holds the trained values
  */
-import { OptionError } from '../errors.js';
-import { backward, lowerForward } from '../graph/autodiff.js';
-import type { Graph, ParamSpec } from '../graph/ir.js';
-import { isTrainable } from '../graph/ir.js';
-import { OnnxGraphBuilder } from '../graph/onnx.js';
-import type { FloatType } from '../graph/ops.js';
+import { OptionError, WeightFormatError } from '../errors.js';
+import type { Graph } from '../graph/ir.js';
+import type { ConvGradOptions } from '../graph/ops/index.js';
 import type { GoogLeNet } from '../models/model.js';
 import type { Session, SessionOptions } from '../runtime/engine.js';
-import { numel, type Tensor, type TensorArray } from '../tensor.js';
+import type { Tensor, TensorArray } from '../tensor.js';
 import { fmix32 } from '../rng.js';
-import { softmaxCrossEntropy } from './loss.js';
-import { emitClipByNorm, emitUpdate, resolveOptimizer, stateSlots, type OptimizerOptions, type ResolvedOptimizer } from './optim.js';
+import { resolveOptimizer, stateSlots, type OptimizerOptions, type ResolvedOptimizer } from './optim.js';
+import { buildTrainGraph, trainLayout, type TrainGraph, type TrainLayout } from './train-graph.js';
 
 export interface TrainStepOptions {
   /** The optimizer and its hyper-parameters (PyTorch semantics). */
@@ -44,6 +33,12 @@ export interface TrainStepOptions {
   seed?: number;
   /** Intra-op threads of the step's session. Default: the engine's (all cores in Node). */
   threads?: number;
+  /**
+   * How convolution gradients are formed (the same values either way; see docs/PERFORMANCE.md):
+   * `weightGrad` 'unfold' or 'shift', `inputGrad1x1` 'conv' or 'matmul'.
+   * Default `{ weightGrad: 'unfold', inputGrad1x1: 'conv' }`.
+   */
+  convGrad?: ConvGradOptions;
 }
 
 export interface StepOptions {
@@ -83,227 +78,6 @@ export interface OptimizerState {
   state: Map<string, Float32Array>;
 }
 
-/** Where each parameter lives in a flat vector. */
-export interface FlatSlot {
-  name: string;
-  shape: readonly number[];
-  offset: number;
-  size: number;
-}
-
-export class FlatLayout {
-  readonly slots: FlatSlot[] = [];
-  readonly byName = new Map<string, FlatSlot>();
-  total = 0;
-  constructor(entries: Iterable<{ name: string; shape: readonly number[] }>) {
-    for (const e of entries) {
-      const slot = { name: e.name, shape: e.shape, offset: this.total, size: numel(e.shape) };
-      this.slots.push(slot);
-      this.byName.set(e.name, slot);
-      this.total += slot.size;
-    }
-  }
-  /** Gathers named arrays into one flat vector. */
-  pack(get: (name: string) => ArrayLike<number>): Float32Array {
-    const out = new Float32Array(this.total);
-    for (const s of this.slots) {
-      const v = get(s.name);
-      if (v.length !== s.size) throw new Error(`${s.name}: ${v.length} values, expected ${s.size}`);
-      out.set(v, s.offset);
-    }
-    return out;
-  }
-  /** A copy of one entry of a flat vector. */
-  unpack(flat: Float32Array, name: string): Float32Array {
-    const s = this.byName.get(name);
-    if (!s) throw new Error(`no parameter ${name} in this layout`);
-    return flat.slice(s.offset, s.offset + s.size);
-  }
-}
-
-/** How the training graph is laid out: which values travel in which flat vector. */
-export interface TrainLayout {
-  trainable: FlatLayout;
-  frozen: FlatLayout;
-  /** Running mean and variance of every batch norm, in graph order, keyed by parameter name. */
-  stats: FlatLayout;
-  /** Side-output key (`running_mean.<bn>`) → running-stat parameter name. */
-  statKeys: Map<string, string>;
-  /** `num_batches_tracked` counters, kept in JS. */
-  counters: string[];
-}
-
-export function trainLayout(g: Graph, freeze: (name: string) => boolean): TrainLayout {
-  const specs = [...g.params.values()];
-  const trainable = specs.filter((p) => isTrainable(p) && !freeze(p.name));
-  const frozen = specs.filter((p) => isTrainable(p) && freeze(p.name));
-  const stats: ParamSpec[] = [];
-  const statKeys = new Map<string, string>();
-  const counters: string[] = [];
-  for (const n of g.nodes) {
-    if (n.op !== 'batchnorm') continue;
-    stats.push(g.params.get(n.runningMean)!, g.params.get(n.runningVar)!);
-    statKeys.set(`running_mean.${n.scope}`, n.runningMean);
-    statKeys.set(`running_var.${n.scope}`, n.runningVar);
-    counters.push(n.numBatches);
-  }
-  return { trainable: new FlatLayout(trainable), frozen: new FlatLayout(frozen), stats: new FlatLayout(stats), statKeys, counters };
-}
-
-export interface TrainGraphOptions {
-  /** 'step': forward, backward and the optimizer update; 'gradients': forward and backward, every gradient an output. */
-  kind: 'step' | 'gradients';
-  numClasses: number;
-  auxWeight: number;
-  labelSmoothing: number;
-  optimizer?: ResolvedOptimizer;
-  clipGradNorm?: number;
-  /** Element type; 'float64' only for kind 'gradients' (the float64 parity test). Default 'float32'. */
-  dtype?: FloatType;
-  /** Fuse sibling 1×1 convolutions (see `graph/autodiff.ts`). Default true. */
-  fuseSiblings?: boolean;
-}
-
-export interface TrainGraph {
-  bytes: Uint8Array;
-  /** Input names the session expects. */
-  inputs: Set<string>;
-  /** Heads present (`main`, `aux1`, `aux2`). */
-  heads: string[];
-  /** Whether the graph draws dropout masks (takes a `seed`). */
-  usesSeed: boolean;
-}
-
-/** Builds the ONNX training graph of a train-mode network graph. */
-export function buildTrainGraph(g: Graph, layout: TrainLayout, o: TrainGraphOptions): TrainGraph {
-  const b = new OnnxGraphBuilder('googlenet_train');
-  const ft = o.dtype ?? 'float32';
-  if (ft === 'float64' && o.kind !== 'gradients') throw new Error("buildTrainGraph: float64 is for kind 'gradients' only");
-  const inputs = new Set<string>();
-  const input = (name: string, dtype: FloatType | 'int64', dims: (number | string)[]): string => {
-    b.input({ name, dtype, dims });
-    inputs.add(name);
-    return name;
-  };
-  input(g.input.name, ft, ['N', ...g.input.shape]);
-  const labels = input('labels', 'int64', ['N']);
-  const P = layout.trainable.total;
-  const params = input('params', ft, [P]);
-  const frozen = layout.frozen.total > 0 ? input('frozen', ft, [layout.frozen.total]) : '';
-  const stats = layout.stats.total > 0 ? input('bn_stats', ft, [layout.stats.total]) : '';
-  const usesSeed = g.nodes.some((n) => n.op === 'dropout' && n.p > 0);
-  const seed = usesSeed ? input('seed', 'int64', []) : undefined;
-
-  // Parameters: slices of the flat inputs, reshaped to PyTorch's layouts (emitted once each).
-  const paramValues = new Map<string, string>();
-  const param = (name: string): string => {
-    let v = paramValues.get(name);
-    if (v) return v;
-    const [flat, slot] = layout.trainable.byName.has(name)
-      ? [params, layout.trainable.byName.get(name)!]
-      : layout.frozen.byName.has(name)
-        ? [frozen, layout.frozen.byName.get(name)!]
-        : [stats, layout.stats.byName.get(name)];
-    if (!slot) throw new Error(`training graph: parameter ${name} is in no flat input`);
-    const sl = b.fresh(`${name}.flat`);
-    b.node('Slice', [flat, b.constInts('start', [slot.offset]), b.constInts('end', [slot.offset + slot.size])], [sl]);
-    v = b.fresh(name);
-    b.node('Reshape', [sl, b.constInts('shape', slot.shape.length ? [...slot.shape] : [])], [v]);
-    paramValues.set(name, v);
-    return v;
-  };
-
-  const fwd = lowerForward({ b, graph: g, param, dtype: ft, fuseSiblings: o.fuseSiblings ?? true, ...(seed ? { seed } : {}) });
-  const fconst = (hint: string, dims: readonly number[], v: ArrayLike<number>): string =>
-    ft === 'float64' ? b.constant(hint, { dims, dtype: 'float64', data: Float64Array.from(v) }) : b.constFloats(hint, dims, v);
-
-  // Loss: main + auxWeight·(aux1 + aux2); each head's gradient seeds the backward pass.
-  const heads = ['logits', 'aux1', 'aux2'].filter((h) => g.outputs[h] !== undefined);
-  const seeds: Record<string, string> = {};
-  const headLoss = new Map<string, string>();
-  let correct = '';
-  for (const h of heads) {
-    const value = g.outputs[h]!;
-    const weight = h === 'logits' ? 1 : o.auxWeight;
-    const ce = softmaxCrossEntropy(b, value, labels, h === 'logits' ? 'main' : h, {
-      numClasses: o.numClasses,
-      labelSmoothing: o.labelSmoothing,
-      weight,
-      accuracy: h === 'logits',
-      dtype: ft,
-    });
-    if (ce.correct) correct = ce.correct;
-    headLoss.set(h === 'logits' ? 'main' : h, ce.loss);
-    if (weight !== 0) seeds[value] = ce.grad;
-  }
-  let loss = headLoss.get('main')!;
-  for (const h of ['aux1', 'aux2']) {
-    const l = headLoss.get(h);
-    if (!l) continue;
-    const weighted = b.fresh(`${h}.weighted`);
-    b.node('Mul', [l, fconst('aux_weight', [], [o.auxWeight])], [weighted]);
-    const sum = b.fresh('loss_sum');
-    b.node('Add', [loss, weighted], [sum]);
-    loss = sum;
-  }
-
-  const frozenNames = new Set(layout.frozen.slots.map((s) => s.name));
-  const grads = backward(g, fwd, { seeds, wrt: (p) => !frozenNames.has(p.name) });
-
-  const out = (name: string, value: string, dtype: FloatType | 'int64', dims: number[]): void => {
-    b.node('Identity', [value], [name]);
-    b.output({ name, dtype, dims });
-  };
-  out('loss', loss, ft, []);
-  for (const [h, l] of headLoss) out(`loss.${h}`, l, ft, []);
-  out('correct', correct, 'int64', []);
-  if (stats) {
-    const parts = layout.stats.slots.map((s) => {
-      const key = [...layout.statKeys].find(([, p]) => p === s.name)![0];
-      return fwd.sideValues.get(key)!;
-    });
-    const cat = b.fresh('bn_stats');
-    b.node('Concat', parts, [cat], { axis: 0 });
-    out('bn_stats_out', cat, ft, [layout.stats.total]);
-  }
-
-  // Every trainable parameter must have a gradient (a zero one if it does not reach the loss).
-  const gradOf = (s: FlatSlot): string => {
-    const gv = grads.params.get(s.name);
-    if (gv) return gv;
-    return fconst(`${s.name}.nograd`, s.shape, new Float32Array(s.size));
-  };
-
-  if (o.kind === 'gradients') {
-    for (const s of layout.trainable.slots) out(`grad.${s.name}`, gradOf(s), ft, [...s.shape]);
-    return { bytes: b.encode(), inputs, heads, usesSeed };
-  }
-
-  // Flat gradient [P] → clip → optimizer.
-  const flatParts = layout.trainable.slots.map((s) => {
-    const f = b.fresh(`${s.name}.gflat`);
-    b.node('Reshape', [gradOf(s), b.constInts('flat', [-1])], [f]);
-    return f;
-  });
-  let grad = b.fresh('grad_flat');
-  b.node('Concat', flatParts, [grad], { axis: 0 });
-  if (o.clipGradNorm !== undefined) {
-    const clipped = emitClipByNorm(b, grad, o.clipGradNorm);
-    grad = clipped.grad;
-    out('grad_norm', clipped.norm, 'float32', []);
-  }
-  const opt = o.optimizer!;
-  const slots = stateSlots(opt);
-  const state: Record<string, string> = {};
-  for (const s of slots) state[s] = input(s, 'float32', [P]);
-  const lr = input('lr', 'float32', []);
-  const step = opt.type === 'adam' ? input('step', 'float32', []) : '';
-  const upd = emitUpdate(b, opt, { params, grad, state, lr, step });
-  out('params_out', upd.params, 'float32', [P]);
-  for (const s of slots) out(`${s}_out`, upd.state[s]!, 'float32', [P]);
-  return { bytes: b.encode(), inputs, heads, usesSeed };
-}
-
 /**
  * Session options of a training step. `memoryPattern: false` asks the engine to turn off ONNX
  * Runtime's memory-pattern pre-allocation (`enableMemPattern`): measured on the cifar step at
@@ -314,7 +88,16 @@ function trainSessionOptions(threads?: number): SessionOptions {
 }
 
 function checkOption(ok: boolean, option: string, expected: string, got: unknown): void {
-  if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`);
+  if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`, { option });
+}
+
+function checkConvGrad(c: ConvGradOptions | undefined): void {
+  if (c === undefined) return;
+  checkOption(c !== null && typeof c === 'object', 'convGrad', 'an object', c);
+  if (c.weightGrad !== undefined)
+    checkOption(['unfold', 'shift'].includes(c.weightGrad), 'convGrad.weightGrad', "'unfold' or 'shift'", c.weightGrad);
+  if (c.inputGrad1x1 !== undefined)
+    checkOption(['conv', 'matmul'].includes(c.inputGrad1x1), 'convGrad.inputGrad1x1', "'conv' or 'matmul'", c.inputGrad1x1);
 }
 
 /** A compiled training step over a model's weights. Create with {@link createTrainStep}. */
@@ -322,8 +105,8 @@ export class TrainStep {
   readonly optimizer: ResolvedOptimizer;
   readonly layout: TrainLayout;
   private readonly graph: Graph;
-  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer'>> &
-    Pick<TrainStepOptions, 'clipGradNorm' | 'threads'>;
+  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad'>> &
+    Pick<TrainStepOptions, 'clipGradNorm' | 'threads' | 'convGrad'>;
   private params: Float32Array;
   private frozen: Float32Array;
   private stats: Float32Array;
@@ -357,12 +140,14 @@ export class TrainStep {
       );
     const seed = options.seed ?? 0;
     checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
+    checkConvGrad(options.convGrad);
     this.opts = {
       auxWeight,
       labelSmoothing,
       seed,
       ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}),
       ...(options.threads ? { threads: options.threads } : {}),
+      ...(options.convGrad ? { convGrad: { ...options.convGrad } } : {}),
     };
     this.graph = model.graph('train');
     const freeze = options.freeze ?? (() => false);
@@ -381,7 +166,7 @@ export class TrainStep {
     const w = this.model.weights;
     const get = (name: string): Float32Array => {
       const v = w.get(name);
-      if (!(v instanceof Float32Array)) throw new Error(`model.weights has no float32 value for ${name}`);
+      if (!(v instanceof Float32Array)) throw new WeightFormatError(`model.weights has no float32 value for ${name}`);
       return v;
     };
     this.params = this.layout.trainable.pack(get);
@@ -396,7 +181,7 @@ export class TrainStep {
   }
 
   private session(kind: 'step' | 'gradients'): Promise<{ session: Session; graph: TrainGraph }> {
-    if (this.disposed) throw new Error('this training step was disposed');
+    if (this.disposed) throw new OptionError('this training step was disposed; create a new one with createTrainStep');
     let s = this.sessions.get(kind);
     if (!s) {
       const graph = buildTrainGraph(this.graph, this.layout, {
@@ -406,6 +191,7 @@ export class TrainStep {
         labelSmoothing: this.opts.labelSmoothing,
         optimizer: this.optimizer,
         ...(this.opts.clipGradNorm !== undefined ? { clipGradNorm: this.opts.clipGradNorm } : {}),
+        ...(this.opts.convGrad ? { lowering: { convGrad: this.opts.convGrad } } : {}),
       });
       s = this.model.engine.createSession(graph.bytes, trainSessionOptions(this.opts.threads)).then((session) => ({ session, graph }));
       this.sessions.set(kind, s);
@@ -421,15 +207,16 @@ export class TrainStep {
   ): Record<string, Tensor<TensorArray>> {
     const [c, size] = [this.graph.input.shape[0], this.graph.input.shape[1]];
     if (x.dims.length !== 4 || x.dims[1] !== c || x.dims[2] !== size || x.dims[3] !== this.graph.input.shape[2]) {
-      throw new Error(`input: expected N×${c}×${size}×${this.graph.input.shape[2]}, got [${x.dims.join('×')}]`);
+      throw new OptionError(`input: expected N×${c}×${size}×${this.graph.input.shape[2]}, got [${x.dims.join('×')}]`, { option: 'input' });
     }
     const n = x.dims[0]!;
-    if (y.length !== n) throw new Error(`labels: expected ${n} labels (one per image), got ${y.length}`);
+    if (y.length !== n) throw new OptionError(`labels: expected ${n} labels (one per image), got ${y.length}`, { option: 'labels' });
     const k = this.model.config.numClasses;
     const labels = new BigInt64Array(n);
     for (let i = 0; i < n; i++) {
       const v = Number(y[i]!);
-      if (!Number.isInteger(v) || v < 0 || v >= k) throw new Error(`labels[${i}]: expected a class in [0, ${k}), got ${v}`);
+      if (!Number.isInteger(v) || v < 0 || v >= k)
+        throw new OptionError(`labels[${i}]: expected a class in [0, ${k}), got ${v}`, { option: 'labels' });
       labels[i] = BigInt(v);
     }
     const f: Record<string, Tensor<TensorArray>> = {
@@ -494,7 +281,7 @@ export class TrainStep {
     ] as const) {
       if (l.byName.has(name)) return l.unpack(flat, name);
     }
-    throw new Error(`no parameter ${name}`);
+    throw new OptionError(`no parameter ${name} in this model`);
   }
 
   /** Writes the current weights, running statistics and batch counters into `model.weights` and invalidates its sessions. */

@@ -1,0 +1,210 @@
+/**
+ * Pooling: max pooling, average pooling (with PyTorch's ceil-mode and padding rules), and
+ * adaptive average pooling (PyTorch's bins, even or uneven).
+ */
+import { InternalError } from '../../errors.js';
+import type { AdaptiveAvgPoolNode, AvgPoolNode, MaxPoolNode, Pads } from '../ir.js';
+import { chw, emit, fconst, onnxPads } from './shared.js';
+import type { LowerCtx, OpDef } from './types.js';
+
+/** PyTorch's pooling output size, including its ceil-mode rule that a window must start inside. */
+export function poolOutSize(size: number, k: number, s: number, padBefore: number, padAfter: number, ceil: boolean): number {
+  const span = size + padBefore + padAfter - k;
+  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  if (ceil && (out - 1) * s >= size + padBefore) out--;
+  return out;
+}
+
+/**
+ * PyTorch's divisor of each average-pool output position (`avg_pool2d`): the window clipped to the
+ * padded input, and with `countIncludePad` false further clipped to the real input.
+ */
+export function avgPoolDivisors(n: AvgPoolNode, h: number, w: number, ho: number, wo: number): Float64Array {
+  const [kh, kw] = n.kernel;
+  const [sh, sw] = n.stride;
+  const [pt, pl, pb, pr] = n.pads;
+  const out = new Float64Array(ho * wo);
+  for (let y = 0; y < ho; y++) {
+    for (let x = 0; x < wo; x++) {
+      let y0 = y * sh - pt;
+      let x0 = x * sw - pl;
+      let y1 = Math.min(y0 + kh, h + pb);
+      let x1 = Math.min(x0 + kw, w + pr);
+      const padded = (y1 - y0) * (x1 - x0);
+      y0 = Math.max(y0, 0);
+      x0 = Math.max(x0, 0);
+      y1 = Math.min(y1, h);
+      x1 = Math.min(x1, w);
+      out[y * wo + x] = n.countIncludePad ? padded : (y1 - y0) * (x1 - x0);
+    }
+  }
+  return out;
+}
+
+/**
+ * The adjoint of a pooling window sum: spreads each N×C×Ho×Wo value over its kh×kw window of the
+ * N×C×H×W input (a depthwise ConvTranspose with a ones kernel); positions in the padding drop out.
+ */
+function spreadWindows(
+  ctx: LowerCtx,
+  v: string,
+  c: number,
+  h: number,
+  w: number,
+  ho: number,
+  wo: number,
+  n: { kernel: readonly [number, number]; stride: readonly [number, number]; pads: Pads },
+  hint: string,
+): string {
+  const [kh, kw] = n.kernel;
+  const [sh, sw] = n.stride;
+  const [pt, pl] = n.pads;
+  // The transposed conv's output spans s·(Ho−1) + k rows from −pt; crop or extend its end to H.
+  const endH = sh * (ho - 1) + kh - pt - h;
+  const endW = sw * (wo - 1) + kw - pl - w;
+  const ones = fconst(ctx, 'ones_kernel', [c, 1, kh, kw], new Float32Array(c * kh * kw).fill(1));
+  return emit(ctx.b, 'ConvTranspose', [v, ones], hint, {
+    group: c,
+    kernel_shape: [kh, kw],
+    strides: [sh, sw],
+    pads: [pt, pl, Math.max(endH, 0), Math.max(endW, 0)],
+    output_padding: [Math.max(-endH, 0), Math.max(-endW, 0)],
+  });
+}
+
+export const maxpool: OpDef<MaxPoolNode> = {
+  shape(n, [x]) {
+    const [c, h, w] = chw(x!, n.id);
+    return [
+      c,
+      poolOutSize(h, n.kernel[0], n.stride[0], n.pads[0], n.pads[2], n.ceil),
+      poolOutSize(w, n.kernel[1], n.stride[1], n.pads[1], n.pads[3], n.ceil),
+    ];
+  },
+  macs: () => 0,
+  lower(n, ctx) {
+    const attrs = { kernel_shape: [...n.kernel], strides: [...n.stride], pads: onnxPads(n.pads), ceil_mode: n.ceil ? 1 : 0 };
+    if (!ctx.forGrad) {
+      ctx.b.node('MaxPool', [n.input], [n.id], attrs);
+      return;
+    }
+    // Indices: each maximum's flat position in the whole N×C×H×W input.
+    const indices = ctx.b.fresh(`${n.id}.indices`);
+    ctx.b.node('MaxPool', [n.input], [n.id, indices], attrs);
+    return { indices };
+  },
+  // dx = Σ of dy at each window's argmax: ScatterElements with add over the flat input (windows
+  // overlap, so MaxUnpool, which assigns, would drop gradient). Separable masks and an ArgMax over
+  // the window taps were measured slower (docs/PERFORMANCE.md).
+  backward(n, ctx, { dy, saved }) {
+    const { b } = ctx;
+    if (!saved.indices) throw new InternalError(`${n.id}: max-pool gradient needs the indices of a forGrad lowering`);
+    const size = emit(b, 'Reshape', [emit(b, 'Size', [n.input], `${n.id}.size`), b.constInts('shape', [1])], `${n.id}.size1`);
+    const zeros = emit(b, 'ConstantOfShape', [size], `${n.id}.zeros`, {
+      value: {
+        tensor:
+          ctx.dtype === 'float64'
+            ? { dims: [1], dtype: 'float64', data: new Float64Array(1) }
+            : { dims: [1], dtype: 'float32', data: new Float32Array(1) },
+      },
+    });
+    const flat = b.constInts('shape', [-1]);
+    const idx = emit(b, 'Reshape', [saved.indices, flat], `${n.id}.idxf`);
+    const dyf = emit(b, 'Reshape', [dy, flat], `${n.id}.dyf`);
+    const dxf = emit(b, 'ScatterElements', [zeros, idx, dyf], `${n.id}.dxf`, { axis: 0, reduction: 'add' });
+    return { inputs: [emit(b, 'Reshape', [dxf, emit(b, 'Shape', [n.input], `${n.id}.xshape`)], `${n.id}.dx`)], params: {} };
+  },
+};
+
+export const avgpool: OpDef<AvgPoolNode> = {
+  shape(n, [x]) {
+    const [c, h, w] = chw(x!, n.id);
+    return [
+      c,
+      poolOutSize(h, n.kernel[0], n.stride[0], n.pads[0], n.pads[2], n.ceil),
+      poolOutSize(w, n.kernel[1], n.stride[1], n.pads[1], n.pads[3], n.ceil),
+    ];
+  },
+  macs: () => 0,
+  lower: (n, ctx) =>
+    ctx.b.node('AveragePool', [n.input], [n.id], {
+      kernel_shape: [...n.kernel],
+      strides: [...n.stride],
+      pads: onnxPads(n.pads),
+      ceil_mode: n.ceil ? 1 : 0,
+      count_include_pad: n.countIncludePad ? 1 : 0,
+    }),
+  // dx: each dy divided by its window's divisor (PyTorch's rule, incl. ceil mode and
+  // count_include_pad), spread back over the window.
+  backward(n, ctx, { dy }) {
+    const [c, h, w] = chw(ctx.shape(n.input), n.id);
+    const [, ho, wo] = chw(ctx.shape(n.id), n.id);
+    const inv = Array.from(avgPoolDivisors(n, h, w, ho, wo), (d) => 1 / d);
+    const scaled = emit(ctx.b, 'Mul', [dy, fconst(ctx, `${n.id}.inv_divisor`, [1, 1, ho, wo], inv)], `${n.id}.dys`);
+    return { inputs: [spreadWindows(ctx, scaled, c, h, w, ho, wo, n, `${n.id}.dx`)], params: {} };
+  },
+};
+
+export const adaptiveavgpool: OpDef<AdaptiveAvgPoolNode> = {
+  shape(n, [x]) {
+    const [c] = chw(x!, n.id);
+    return [c, n.output[0], n.output[1]];
+  },
+  macs: () => 0,
+  lower(n, ctx) {
+    const [c, h, w] = chw(ctx.shape(n.input), n.id);
+    const [oh, ow] = n.output;
+    const { b } = ctx;
+    const f64 = ctx.dtype === 'float64'; // GlobalAveragePool and AveragePool are float32-only in ONNX Runtime
+    if (oh === 1 && ow === 1 && f64) {
+      b.node('ReduceMean', [n.input, b.constInts('axes_hw', [2, 3])], [n.id], { keepdims: 1 });
+    } else if (oh === 1 && ow === 1) {
+      b.node('GlobalAveragePool', [n.input], [n.id]);
+    } else if (h % oh === 0 && w % ow === 0 && !f64) {
+      b.node('AveragePool', [n.input], [n.id], { kernel_shape: [h / oh, w / ow], strides: [h / oh, w / ow] });
+    } else {
+      // Uneven bins (e.g. 14 → 4: [0,4) [3,7) [7,11) [10,14)) are a fixed linear map: N·C×HW · HW×(oh·ow).
+      const flat = b.fresh(`${n.id}.flat`);
+      b.node('Reshape', [n.input, b.constInts('shape', [0, c, h * w])], [flat]);
+      const mixed = b.fresh(`${n.id}.mixed`);
+      b.node('MatMul', [flat, fconst(ctx, 'adaptive_pool', [h * w, oh * ow], adaptivePoolMatrix(h, w, oh, ow))], [mixed]);
+      b.node('Reshape', [mixed, b.constInts('shape', [0, c, oh, ow])], [n.id]);
+    }
+  },
+  // Even bins: each dy/(kh·kw) broadcast over its bin; uneven bins: the pooling matrix transposed.
+  backward(n, ctx, { dy }) {
+    const { b } = ctx;
+    const [c, h, w] = chw(ctx.shape(n.input), n.id);
+    const [oh, ow] = n.output;
+    if (h % oh === 0 && w % ow === 0) {
+      const [kh, kw] = [h / oh, w / ow];
+      const dys = emit(b, 'Mul', [dy, fconst(ctx, 'inv_bin', [], [1 / (kh * kw)])], `${n.id}.dys`);
+      // N×C×oh×ow → N×C×oh×1×ow×1 → N×C×oh×kh×ow×kw → N×C×H×W
+      const r = emit(b, 'Reshape', [dys, b.constInts('shape', [0, c, oh, 1, ow, 1])], `${n.id}.r`);
+      const e = emit(b, 'Expand', [r, b.constInts('bins', [1, 1, 1, kh, 1, kw])], `${n.id}.e`);
+      return { inputs: [emit(b, 'Reshape', [e, b.constInts('shape', [0, c, h, w])], `${n.id}.dx`)], params: {} };
+    }
+    const m = adaptivePoolMatrix(h, w, oh, ow);
+    const mt = new Float32Array(m.length);
+    for (let i = 0; i < h * w; i++) for (let j = 0; j < oh * ow; j++) mt[j * h * w + i] = m[i * oh * ow + j]!;
+    const dyf = emit(b, 'Reshape', [dy, b.constInts('shape', [0, c, oh * ow])], `${n.id}.dyf`);
+    const dxf = emit(b, 'MatMul', [dyf, fconst(ctx, 'adaptive_pool_T', [oh * ow, h * w], mt)], `${n.id}.dxf`);
+    return { inputs: [emit(b, 'Reshape', [dxf, b.constInts('shape', [0, c, h, w])], `${n.id}.dx`)], params: {} };
+  },
+};
+
+/** PyTorch's adaptive average pooling as an HW×(oh·ow) matrix: bin i spans [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉). */
+export function adaptivePoolMatrix(h: number, w: number, oh: number, ow: number): Float32Array {
+  const m = new Float32Array(h * w * oh * ow);
+  for (let i = 0; i < oh; i++) {
+    const y0 = Math.floor((i * h) / oh);
+    const y1 = Math.ceil(((i + 1) * h) / oh);
+    for (let j = 0; j < ow; j++) {
+      const x0 = Math.floor((j * w) / ow);
+      const x1 = Math.ceil(((j + 1) * w) / ow);
+      const inv = 1 / ((y1 - y0) * (x1 - x0));
+      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) m[(y * w + x) * oh * ow + i * ow + j] = inv;
+    }
+  }
+  return m;
+}
