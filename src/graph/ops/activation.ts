@@ -28,7 +28,7 @@ export const dropout: OpDef<DropoutNode> = {
     const { b } = ctx;
     if (ctx.mode === 'eval' || n.p === 0) {
       b.node('Identity', [n.input], [n.id]);
-      return;
+      return undefined;
     }
     if (ctx.forGrad) {
       let mask: string;
@@ -54,6 +54,7 @@ export const dropout: OpDef<DropoutNode> = {
     const ratio = fconst(ctx, 'ratio', [], [n.p]);
     const training = b.constant('training', { dims: [], dtype: 'bool', data: new Uint8Array([1]) });
     b.node('Dropout', [n.input, ratio, training], [n.id]);
+    return undefined;
   },
   // dx = dy · mask/(1 − p), the forward's mask.
   backward(n, ctx, { dy, saved }) {

@@ -72,7 +72,7 @@ export const siblingconv: OpDef<SiblingConvNode> = {
     const [, h, w] = chw(x!, n.id);
     return [n.members.reduce((a, m) => a + m.outChannels, 0), h, w];
   },
-  macs: (n, [x], out) => prod(out) * x![0]!,
+  macs: (_n, [x], out) => prod(out) * x![0]!,
   // N×Cin×H×W → N×(ΣCout)×H×W, split back into the members' values.
   lower(n, ctx) {
     const { b } = ctx;
