@@ -1,7 +1,7 @@
 /** `googlenet train`: flags → `TrainOptions` → `train()` (src/train/train-node.ts). */
 import { InvalidArgumentError, type Command } from 'commander';
 import { action, floatOption, intOption, log, presetOption, printJson } from './common.js';
-import { data, KEEP, OPTIMIZERS, PRESETS, SCHEDULES, train, type TrainOptions } from '../index.js';
+import { data, KEEP, OPTIMIZERS, PRESETS, SCHEDULES, train, type TrainOptions, type TrainResult } from '../index.js';
 
 /** A parser for a flag that takes one of `choices`; the message names the flag and the value. */
 export function choiceOption<T extends string>(flag: string, choices: readonly T[]): (v: string) => T {
@@ -64,10 +64,9 @@ async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Prom
   }
 }
 
-export function register(program: Command): void {
-  program
-    .command('train')
-    .description('train GoogLeNet on a dataset; the --out folder gets checkpoints, metrics, curves and the model itself')
+/** The data and the run folder. */
+function dataFlags(cmd: Command): Command {
+  return cmd
     .requiredOption('--dataset <name>', data.DATASET_NAMES.join(', '), datasetOption)
     .option(
       '--data <dir>',
@@ -75,7 +74,12 @@ export function register(program: Command): void {
     )
     .option('--val-data <dir>', 'folder datasets: a separate validation folder')
     .requiredOption('--out <dir>', 'run folder (a model directory once an epoch is done)')
-    .option('--resume', 'continue the run in --out from its checkpoint (only --epochs, --threads, --workers may change)')
+    .option('--resume', 'continue the run in --out from its checkpoint (only --epochs, --threads, --workers may change)');
+}
+
+/** The architecture, and fine-tuning from other weights. */
+function modelFlags(cmd: Command): Command {
+  return cmd
     .option('--preset <name>', `architecture: ${PRESETS.join(', ')} (default cifar)`, presetOption)
     .option('--width <w>', 'width multiplier on every hidden channel count (default 1)', floatOption('--width', 0.01, 4))
     .option('--aux', 'train the auxiliary classifiers too (loss + 0.3 × (aux1 + aux2))')
@@ -94,7 +98,12 @@ export function register(program: Command): void {
       intOption('--from-num-classes'),
     )
     .option('--from-transform-input', "a --from weight file uses torchvision's transform_input (its official ImageNet weights do)")
-    .option('--freeze-backbone', 'with --from: train only the classifier head(s)')
+    .option('--freeze-backbone', 'with --from: train only the classifier head(s)');
+}
+
+/** Epochs, optimizer, schedule, losses and weight averaging. */
+function optimizationFlags(cmd: Command): Command {
+  return cmd
     .option('--epochs <n>', 'passes over the training set (default 10)', intOption('--epochs'))
     .option('--batch-size <n>', 'images per step (default 100)', intOption('--batch-size'))
     .option('--lr <lr>', 'peak learning rate (default 0.0002 for adam, 0.01 for sgd)', positiveOption('--lr'))
@@ -119,14 +128,24 @@ export function register(program: Command): void {
       'Polyak averaging of the weights with this decay per step, e.g. 0.999 (default off)',
       positiveOption('--ema', 0.999999),
     )
-    .option('--ema-every <k>', 'fold the weights into the average every k steps (default 1)', intOption('--ema-every'))
+    .option('--ema-every <k>', 'fold the weights into the average every k steps (default 1)', intOption('--ema-every'));
+}
+
+/** Augmentation and the subsets trained and validated on. */
+function augmentationFlags(cmd: Command): Command {
+  return cmd
     .option('--padding <p>', 'random-crop zero padding (default 2 at ≤ 28 px, 4 at 32 px)', intOption('--padding', 0))
     .option('--no-flip', 'no random horizontal flips')
     .option('--inception-crop', "the paper's Inception crop (default for image folders)")
     .option('--photometric', 'photometric distortion (brightness, contrast, saturation)')
     .option('--limit-train <n>', 'train on a seeded random subset of N images', intOption('--limit-train'))
     .option('--limit-test <n>', 'validate on the first N test images', intOption('--limit-test'))
-    .option('--val-holdout <n>', 'validate on N held-out training images instead of the test split', intOption('--val-holdout', 0))
+    .option('--val-holdout <n>', 'validate on N held-out training images instead of the test split', intOption('--val-holdout', 0));
+}
+
+/** What is kept, seeds, threads, logging. */
+function runFlags(cmd: Command): Command {
+  return cmd
     .option('--keep <which>', "the run folder's model: best (by validation top-1) or last (default best)", choiceOption('--keep', KEEP))
     .option('--seed <s>', 'seed of initialization, data order, augmentation and dropout (default 0)', intOption('--seed', 0))
     .option('--workers <n>', 'data-loader worker threads (default 1)', intOption('--workers', 0))
@@ -137,45 +156,57 @@ export function register(program: Command): void {
       '--progress <mode>',
       'auto, tty, plain or none (default auto: a bar on a terminal)',
       choiceOption('--progress', ['auto', 'tty', 'plain', 'none'] as const),
-    )
+    );
+}
+
+/** Prints a run's outcome: one JSON object with --json, else the files and the accuracy. */
+function report(f: Flags, r: TrainResult): void {
+  const pct = (v: number): string => `${(100 * v).toFixed(2)}%`;
+  if (r.status === 'interrupted' && f.maxSteps === undefined) process.exitCode = 130;
+  if (f.json) {
+    printJson({
+      out: r.out,
+      status: r.status,
+      epoch: r.position.epoch,
+      step: r.position.step,
+      top1: r.metrics?.top1 ?? null,
+      top5: r.metrics?.top5 ?? null,
+      best: r.best,
+      last: r.last,
+      seconds: r.seconds,
+      files: r.files,
+    });
+    return;
+  }
+  if (r.status === 'interrupted') {
+    log(
+      `stopped at epoch ${r.position.epoch + 1}, step ${r.position.step}; continue with: googlenet train --dataset ${f.dataset} --out ${f.out} --resume`,
+    );
+    return;
+  }
+  const m = r.metrics;
+  process.stdout.write(`run folder (a model directory): ${r.out}\n`);
+  if (m) {
+    process.stdout.write(
+      `validation top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)} (${m.n} images)${r.best ? `, best at epoch ${r.best.epoch + 1}` : ''}\n`,
+    );
+    process.stdout.write(`Accuracy of Test Data: ${pct(m.top1)}\n`);
+  }
+  process.stdout.write(`curves: ${r.files.plots.filter((p) => p.endsWith('.png')).join(', ')}\n`);
+  if (r.files.confusion.length) process.stdout.write(`confusion matrix: ${r.files.confusion.join(', ')}\n`);
+  process.stdout.write(`metrics: ${r.files.metrics}\ncheckpoint: ${r.files.checkpoint}\n`);
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description('train GoogLeNet on a dataset; the --out folder gets checkpoints, metrics, curves and the model itself');
+  runFlags(augmentationFlags(optimizationFlags(modelFlags(dataFlags(cmd)))))
     .option('--json', 'print one JSON object with the result on stdout', false)
     .action(
       action(async (f: Flags) => {
         const r = await withStopSignals((signal) => train(toOptions(f), { progress: f.progress ?? 'auto', signal }));
-        const pct = (v: number): string => `${(100 * v).toFixed(2)}%`;
-        if (r.status === 'interrupted' && f.maxSteps === undefined) process.exitCode = 130;
-        if (f.json) {
-          printJson({
-            out: r.out,
-            status: r.status,
-            epoch: r.position.epoch,
-            step: r.position.step,
-            top1: r.metrics?.top1 ?? null,
-            top5: r.metrics?.top5 ?? null,
-            best: r.best,
-            last: r.last,
-            seconds: r.seconds,
-            files: r.files,
-          });
-          return;
-        }
-        if (r.status === 'interrupted') {
-          log(
-            `stopped at epoch ${r.position.epoch + 1}, step ${r.position.step}; continue with: googlenet train --dataset ${f.dataset} --out ${f.out} --resume`,
-          );
-          return;
-        }
-        const m = r.metrics;
-        process.stdout.write(`run folder (a model directory): ${r.out}\n`);
-        if (m) {
-          process.stdout.write(
-            `validation top-1 ${pct(m.top1)}, top-5 ${pct(m.top5)} (${m.n} images)${r.best ? `, best at epoch ${r.best.epoch + 1}` : ''}\n`,
-          );
-          process.stdout.write(`Accuracy of Test Data: ${pct(m.top1)}\n`);
-        }
-        process.stdout.write(`curves: ${r.files.plots.filter((p) => p.endsWith('.png')).join(', ')}\n`);
-        if (r.files.confusion.length) process.stdout.write(`confusion matrix: ${r.files.confusion.join(', ')}\n`);
-        process.stdout.write(`metrics: ${r.files.metrics}\ncheckpoint: ${r.files.checkpoint}\n`);
+        report(f, r);
       }),
     );
 }

@@ -68,6 +68,40 @@ function layerBlock(kind: string, name: string, what: string, row: LayerRow | un
   );
 }
 
+/** The stem's layers: the ImageNet stem of Table 1, or the CIFAR stem's single 3×3 conv. */
+function stemBlocks(cfg: GoogLeNetConfig, row: Map<string, LayerRow>): HTMLElement[] {
+  const w = (c: number): number => scaleChannels(c, cfg.width);
+  const stem: HTMLElement[] = [];
+  if (cfg.stem === 'imagenet') {
+    stem.push(layerBlock('conv', 'conv1', `7×7/2 conv, ${w(64)}${cfg.norm === 'batchnorm' ? ' + BN' : ''} + ReLU`, row.get('conv1')));
+    stem.push(layerBlock('pool', 'maxpool1', '3×3/2 max pool', row.get('maxpool1')));
+    if (cfg.lrn) stem.push(layerBlock('norm', 'lrn1', 'local response norm', row.get('lrn1')));
+    stem.push(layerBlock('conv', 'conv2', `1×1 conv, ${w(64)} (3×3 reduce)`, row.get('conv2')));
+    stem.push(layerBlock('conv', 'conv3', `3×3 conv, ${w(192)}`, row.get('conv3')));
+    if (cfg.lrn) stem.push(layerBlock('norm', 'lrn2', 'local response norm', row.get('lrn2')));
+    stem.push(layerBlock('pool', 'maxpool2', '3×3/2 max pool', row.get('maxpool2')));
+  } else {
+    stem.push(layerBlock('conv', 'conv1', `3×3 conv, ${w(192)} (no downsampling)`, row.get('conv1')));
+  }
+  return stem;
+}
+
+/** An auxiliary classifier's row (greyed out when the model has none). */
+function auxBlock(cfg: GoogLeNetConfig, a: string, ar: LayerRow | undefined): HTMLElement {
+  const w = (c: number): number => scaleChannels(c, cfg.width);
+  const pool = cfg.auxPool === 'fixed' ? '5×5/3 avg pool' : 'adaptive avg pool to 4×4';
+  return h(
+    'div',
+    { class: `aux ${ar ? '' : 'off'}`, 'data-layer': a },
+    h('span', { class: 'name', text: `↳ ${a}` }),
+    h('span', {
+      class: 'what',
+      text: `${pool} → 1×1 conv ${w(128)} → fc ${w(1024)} → dropout ${cfg.auxDropout} → fc ${cfg.numClasses}${ar ? ' (training only, loss weight 0.3)' : ' — off: tick “auxiliary classifiers”'}`,
+    }),
+    stat(ar),
+  );
+}
+
 function renderDiagram(cfg: GoogLeNetConfig, g: Graph): HTMLElement {
   const s = summarize(g, cfg.preset);
   const row = new Map(s.layers.map((r) => [r.name, r]));
@@ -82,18 +116,7 @@ function renderDiagram(cfg: GoogLeNetConfig, g: Graph): HTMLElement {
       macs: 0,
     }),
   );
-  const stem: HTMLElement[] = [];
-  if (cfg.stem === 'imagenet') {
-    stem.push(layerBlock('conv', 'conv1', `7×7/2 conv, ${w(64)}${cfg.norm === 'batchnorm' ? ' + BN' : ''} + ReLU`, row.get('conv1')));
-    stem.push(layerBlock('pool', 'maxpool1', '3×3/2 max pool', row.get('maxpool1')));
-    if (cfg.lrn) stem.push(layerBlock('norm', 'lrn1', 'local response norm', row.get('lrn1')));
-    stem.push(layerBlock('conv', 'conv2', `1×1 conv, ${w(64)} (3×3 reduce)`, row.get('conv2')));
-    stem.push(layerBlock('conv', 'conv3', `3×3 conv, ${w(192)}`, row.get('conv3')));
-    if (cfg.lrn) stem.push(layerBlock('norm', 'lrn2', 'local response norm', row.get('lrn2')));
-    stem.push(layerBlock('pool', 'maxpool2', '3×3/2 max pool', row.get('maxpool2')));
-  } else {
-    stem.push(layerBlock('conv', 'conv1', `3×3 conv, ${w(192)} (no downsampling)`, row.get('conv1')));
-  }
+  const stem = stemBlocks(cfg, row);
   parts.push(h('div', { class: 'stage' }, h('div', { class: 'stage-title', text: 'Stem' }), ...stem));
 
   const auxAfter: Record<string, string> = { inception4a: 'aux1', inception4d: 'aux2' };
@@ -141,22 +164,7 @@ function renderDiagram(cfg: GoogLeNetConfig, g: Graph): HTMLElement {
       ),
     );
     const a = auxAfter[name];
-    if (a) {
-      const ar = row.get(a);
-      const pool = cfg.auxPool === 'fixed' ? '5×5/3 avg pool' : 'adaptive avg pool to 4×4';
-      stageBody.push(
-        h(
-          'div',
-          { class: `aux ${ar ? '' : 'off'}`, 'data-layer': a },
-          h('span', { class: 'name', text: `↳ ${a}` }),
-          h('span', {
-            class: 'what',
-            text: `${pool} → 1×1 conv ${w(128)} → fc ${w(1024)} → dropout ${cfg.auxDropout} → fc ${cfg.numClasses}${ar ? ' (training only, loss weight 0.3)' : ' — off: tick “auxiliary classifiers”'}`,
-          }),
-          stat(ar),
-        ),
-      );
-    }
+    if (a) stageBody.push(auxBlock(cfg, a, row.get(a)));
   }
   flush();
   parts.push(
@@ -200,7 +208,7 @@ function renderPresetTable(): void {
   );
 }
 
-function renderSeeds(cfg: GoogLeNetConfig, g: Graph): void {
+function renderArithmetic(cfg: GoogLeNetConfig, g: Graph): void {
   const direct = 128 * 192 * 3 * 3;
   const reduce = 96 * 192 * 1 * 1;
   const after = 128 * 96 * 3 * 3;
@@ -313,7 +321,7 @@ function render(): void {
   );
   $('diagram').replaceChildren(renderDiagram(cfg, g));
   renderPresetTable();
-  renderSeeds(cfg, g);
+  renderArithmetic(cfg, g);
 }
 
 export function initArchitecture(): void {
