@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .option('--format <f>', EXPORT_FORMATS.join(', '), 'safetensors')
     .option(
       '--dtype <d>',
-      'weights of safetensors and web exports: fp32, fp16 (half the bytes, computed in fp32), int8 (web only, a quantized model); default: the model\'s own',
+      "weights of safetensors and web exports: fp32, fp16 (half the bytes, computed in fp32), int8 (web only, a quantized model); default: the model's own",
       choiceOption('--dtype', ['fp32', 'fp16', 'int8'] as const),
     )
     .action(
@@ -55,7 +55,10 @@ export function register(program: Command): void {
           else saveTorchvisionSafetensors(m, f.out);
         } else if (f.format === 'onnx') {
           const q = m.quantization; // an int8 model exports its QDQ graph
-          writeFileAtomic(f.out, lowerToOnnx(m.graph('eval'), { mode: 'eval', weights: m.weights, ...(q ? { quantization: q } : {}) }).bytes);
+          writeFileAtomic(
+            f.out,
+            lowerToOnnx(m.graph('eval'), { mode: 'eval', weights: m.weights, ...(q ? { quantization: q } : {}) }).bytes,
+          );
         } else {
           // The page loads config.json + model.safetensors; manifest.json lets it list the model first.
           const source = f.model ? readModelDirConfig(f.model).source : f.weights ? `imported from ${basename(f.weights)}` : undefined;

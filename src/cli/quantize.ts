@@ -33,10 +33,15 @@ export function register(program: Command): void {
     .description('int8 post-training quantization: calibrate activation ranges on a dataset, write an int8 model directory (QDQ)')
     .requiredOption('--model <dir>', 'the float model directory (fp32 or fp16)')
     .requiredOption('--calibrate <dataset>', `calibration images: ${data.DATASET_NAMES.join(', ')}`, datasetOption)
-    .option('--data <dir>', 'dataset folder (not needed for fashion-mnist-subset, nor fashion-mnist with Debian\'s dataset-fashion-mnist)')
+    .option('--data <dir>', "dataset folder (not needed for fashion-mnist-subset, nor fashion-mnist with Debian's dataset-fashion-mnist)")
     .option('--split <split>', 'calibrate on the train or test split', choiceOption('--split', ['train', 'test'] as const), 'train')
     .option('--samples <n>', 'calibration images, drawn by --seed', intOption('--samples'), 500)
-    .option('--method <m>', `activation ranges: ${CALIBRATION_METHODS.join(', ')}`, choiceOption('--method', CALIBRATION_METHODS), 'percentile')
+    .option(
+      '--method <m>',
+      `activation ranges: ${CALIBRATION_METHODS.join(', ')}`,
+      choiceOption('--method', CALIBRATION_METHODS),
+      'percentile',
+    )
     .option('--percentile <p>', 'percentile of |x| the percentile method keeps', floatOption('--percentile', 0.5, 1), 0.9999)
     .option('--seed <n>', 'seed of the calibration draw', intOption('--seed', 0), 0)
     .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', intOption('--threads'))
@@ -44,7 +49,8 @@ export function register(program: Command): void {
     .action(
       action(async (f: Flags) => {
         const cfg = readModelDirConfig(f.model);
-        if (cfg.dtype === 'int8') throw new OptionError(`--model ${f.model}: already int8; quantize its fp32 model directory instead`, { option: '--model' });
+        if (cfg.dtype === 'int8')
+          throw new OptionError(`--model ${f.model}: already int8; quantize its fp32 model directory instead`, { option: '--model' });
         const model = loadModelDir(f.model, f.threads ? { threads: f.threads } : {});
         const dataset = await data.openDataset({ name: f.calibrate, split: f.split, ...(f.data ? { data: f.data } : {}), onWarning: log });
         const t0 = performance.now();

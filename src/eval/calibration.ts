@@ -36,14 +36,22 @@ export function calibrationIndices(size: number, samples: number, seed = 0): num
  * Normalized N×C×H×W batches of `samples` images of `dataset` for `model`.
  * @throws OptionError when `samples` < 1 or the dataset's channels differ from the model's input.
  */
-export async function* calibrationBatches(model: GoogLeNet, dataset: Dataset, options: CalibrationBatchOptions = {}): AsyncGenerator<Tensor> {
+export async function* calibrationBatches(
+  model: GoogLeNet,
+  dataset: Dataset,
+  options: CalibrationBatchOptions = {},
+): AsyncGenerator<Tensor> {
   const samples = options.samples ?? 500;
-  if (!Number.isInteger(samples) || samples < 1) throw new OptionError(`--samples: expected an integer ≥ 1, received ${samples}`, { option: '--samples' });
+  if (!Number.isInteger(samples) || samples < 1)
+    throw new OptionError(`--samples: expected an integer ≥ 1, received ${samples}`, { option: '--samples' });
   const c = model.config.inChannels;
   if (dataset.channels !== c) {
-    throw new OptionError(`--calibrate: dataset ${dataset.name} has ${dataset.channels}-channel images, the model takes ${c} channel${c === 1 ? '' : 's'}`, {
-      option: '--calibrate',
-    });
+    throw new OptionError(
+      `--calibrate: dataset ${dataset.name} has ${dataset.channels}-channel images, the model takes ${c} channel${c === 1 ? '' : 's'}`,
+      {
+        option: '--calibrate',
+      },
+    );
   }
   const spec = { p: model.preprocess ?? defaultPreprocess(model.config), channels: c as 1 | 3, size: model.config.inputSize };
   const idx = calibrationIndices(dataset.size, samples, options.seed ?? 0);

@@ -6,8 +6,7 @@
  */
 import { OptionError } from '../errors.js';
 import { pruneGraph } from '../graph/ir.js';
-import { foldBatchNorm } from '../graph/lower.js';
-import { lowerToOnnx } from '../graph/lower.js';
+import { foldBatchNorm, lowerToOnnx } from '../graph/lower.js';
 import {
   quantizeGraphWeights,
   quantPoints,

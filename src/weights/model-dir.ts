@@ -150,7 +150,9 @@ export function modelDirConfig(model: GoogLeNet, extra: ModelDirExtras = {}, whe
     preprocess: extra.preprocess ?? model.preprocess ?? defaultPreprocess(model.config),
     ...(source ? { source } : {}),
     ...(dtype !== 'fp32' ? { dtype } : {}),
-    ...(dtype === 'int8' ? { quantization: { scheme: 'qdq-s8-weights-u8-activations', ...calibration, activations: activationsConfig(q!) } } : {}),
+    ...(dtype === 'int8'
+      ? { quantization: { scheme: 'qdq-s8-weights-u8-activations', ...calibration, activations: activationsConfig(q!) } }
+      : {}),
   };
 }
 

@@ -101,7 +101,8 @@ export function loadInt8(model: GoogLeNet, sd: Map<string, StoredTensor>, cfg: Q
   for (const l of foldedLayers(model.graph('eval'))) {
     const t = need(l.weight, 'I8');
     const qw: QuantizedWeight = { dims: t.dims, q: t.data as Int8Array, scale: need(`${l.weight}_scale`, 'F32').data as Float32Array };
-    if (qw.scale.length !== t.dims[0]) throw new WeightFormatError(`${file}: "${l.weight}_scale" has ${qw.scale.length} values for ${t.dims[0]} channels`);
+    if (qw.scale.length !== t.dims[0])
+      throw new WeightFormatError(`${file}: "${l.weight}_scale" has ${qw.scale.length} values for ${t.dims[0]} channels`);
     weights.set(l.foldedWeight, qw);
     model.weights.set(l.weight, dequantizeWeight(qw));
     if (l.bias) model.weights.set(l.bias, Float32Array.from(need(l.bias, 'F32').data as Float32Array));
