@@ -237,6 +237,11 @@ export function quantizedLowering(
     const ws = q.weights.get(bias!.weight)!.scale;
     const f = floatWeight(name);
     const scale = Float32Array.from(ws, (x) => x * bias!.input.scale);
+    // A bias too large for int32 at this scale (vanishing activations) stays float: exact, unfused.
+    if (f.some((x, i) => !(Math.abs(x / scale[i]!) < 2 ** 31 - 1))) {
+      done.delete(name);
+      return ctx.param(name);
+    }
     const qb = Int32Array.from(f, (x, i) => Math.round(x / scale[i]!));
     const qn = b.initializer(`${name}:int32`, { dims: [f.length], dtype: 'int32', data: qb });
     const s = b.constFloats(`${name}.scale`, [f.length], scale);
