@@ -55,6 +55,20 @@ export { GraphBuilder, Sym } from './graph/builder.js';
 export type { Graph, Shape, OpNode, OpKind, ParamSpec } from './graph/ir.js';
 export { lowerToOnnx, foldBatchNorm, type Weights, type LowerOptions, type LoweredModel } from './graph/lower.js';
 
+// int8 post-training quantization (QDQ) and the weight storage types of model directories.
+export {
+  CALIBRATION_METHODS,
+  quantizeWeight,
+  dequantizeWeight,
+  RangeObserver,
+  type CalibrationMethod,
+  type Quantization,
+  type QuantizedWeight,
+  type ActivationQuant,
+} from './graph/quantize.js';
+export { calibrate, type CalibrateOptions, type CalibrationReport } from './models/quantize.js';
+export { MODEL_DTYPES, type ModelDType, type QuantizationConfig } from './weights/quantized.js';
+
 // Images and classification.
 export { centerCrop, type RgbImage } from './image/image.js';
 export { resize, resizeShorter } from './image/resize.js';
@@ -84,6 +98,7 @@ export {
   modelSource,
   modelDirFiles,
   modelFromFiles,
+  fp16Safetensors,
   webManifest,
   type ModelDirConfig,
   type ModelDirFiles,
@@ -123,4 +138,5 @@ export {
 } from './train/engine.js';
 export type { Dataset } from './data/core.js';
 export { evaluate, type EvaluateOptions } from './eval/evaluate.js';
+export { calibrationBatches, calibrationIndices, type CalibrationBatchOptions } from './eval/calibration.js';
 export type { EvalMetrics } from './eval/metrics.js';

@@ -4,7 +4,7 @@
  * (and ONNX's) layouts, so torchvision weights need no transposition.
  */
 import { OptionError } from './errors.js';
-export type TensorArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+export type TensorArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
 export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8';
 
 export interface Tensor<A extends TensorArray = Float32Array> {

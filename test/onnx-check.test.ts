@@ -2,7 +2,7 @@
  * Every ONNX graph the project writes passes `onnx.checker.check_model(full_check=True)` of
  * Debian's python3-onnx (which also runs strict shape inference): the eval graph of each preset
  * (batch norm folded, and unfolded), eval with every named tap as an output, the train-mode
- * forward with aux heads, greyscale input, and a user graph from the functional builder. Small
+ * forward with aux heads, the int8 QDQ eval graph of each preset, greyscale input, and a user graph from the functional builder. Small
  * widths and inputs keep it fast; all files are checked by one python process. Skipped with a
  * message when `import onnx` fails.
  */
@@ -15,7 +15,8 @@ import { test } from 'node:test';
 import { Rng } from '../src/rng.js';
 import { GraphBuilder } from '../src/graph/builder.js';
 import type { Graph } from '../src/graph/ir.js';
-import { lowerToOnnx, type Weights } from '../src/graph/lower.js';
+import { foldBatchNorm, lowerToOnnx, type Weights } from '../src/graph/lower.js';
+import { quantizeGraphWeights, quantPoints, type Quantization } from '../src/graph/quantize.js';
 import * as L from '../src/layers/index.js';
 import { PRESETS, resolveConfig, type GoogLeNetOptions } from '../src/models/config.js';
 import { buildGoogLeNet } from '../src/models/googlenet.js';
@@ -32,6 +33,16 @@ function googlenet(options: GoogLeNetOptions): { evalGraph: Graph; trainGraph: G
     evalGraph: buildGoogLeNet(cfg, { mode: 'eval' }),
     trainGraph,
     weights: initWeights(trainGraph.params.values(), cfg, new Rng(1)),
+  };
+}
+
+/** int8 QDQ parameters without calibration (the checker needs no realistic ranges). */
+function fakeQuantization(g: Graph, weights: Weights): Quantization {
+  const folded = foldBatchNorm(g, weights);
+  const { calibrate } = quantPoints(folded.graph);
+  return {
+    weights: quantizeGraphWeights(folded.graph, folded.weights),
+    activations: new Map(calibrate.map((v, i) => [v, { scale: 0.02, zeroPoint: i === 0 ? 128 : 0 }])),
   };
 }
 
@@ -64,6 +75,8 @@ test('every ONNX graph the project writes passes onnx.checker (full_check)', (t)
     models.push([`${preset}-eval`, lowerToOnnx(g, { mode: 'eval', weights: m.weights }).bytes]);
     models.push([`${preset}-eval-unfolded`, lowerToOnnx(g, { mode: 'eval', weights: m.weights, fold: false }).bytes]);
     models.push([`${preset}-eval-taps`, lowerToOnnx(g, { mode: 'eval', weights: m.weights, outputs: { ...g.outputs, ...g.taps } }).bytes]);
+    const quantization = fakeQuantization(g, m.weights);
+    models.push([`${preset}-eval-int8-qdq`, lowerToOnnx(g, { mode: 'eval', weights: m.weights, quantization }).bytes]);
     models.push([`${preset}-train-aux`, lowerToOnnx(m.trainGraph, { mode: 'train', weights: m.weights }).bytes]);
   }
   const grey = googlenet({ preset: 'cifar', width: 0.25, inputSize: 28, inChannels: 1, numClasses: 10 });

@@ -3,8 +3,11 @@ import { mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
+import { choiceOption } from './train.js';
 import {
+  fp16Safetensors,
   lowerToOnnx,
+  type ModelDType,
   OptionError,
   readModelDirConfig,
   saveModelDir,
@@ -18,6 +21,7 @@ export const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;
 interface Flags extends ModelFlags {
   format: string;
   out: string;
+  dtype?: ModelDType;
 }
 
 export function register(program: Command): void {
@@ -30,6 +34,11 @@ export function register(program: Command): void {
   )
     .requiredOption('-o, --out <path>', 'output file (safetensors, onnx) or directory (web)')
     .option('--format <f>', EXPORT_FORMATS.join(', '), 'safetensors')
+    .option(
+      '--dtype <d>',
+      "weights of safetensors and web exports: fp32, fp16 (half the bytes, computed in fp32), int8 (web only, a quantized model); default: the model's own",
+      choiceOption('--dtype', ['fp32', 'fp16', 'int8'] as const),
+    )
     .action(
       action(async (f: Flags) => {
         if (!(EXPORT_FORMATS as readonly string[]).includes(f.format)) {
@@ -38,13 +47,22 @@ export function register(program: Command): void {
         const net = await loadFromFlags(f);
         const m = net.model;
         if (f.format !== 'web') mkdirSync(dirname(f.out), { recursive: true });
-        if (f.format === 'safetensors') saveTorchvisionSafetensors(m, f.out);
-        else if (f.format === 'onnx') {
-          writeFileAtomic(f.out, lowerToOnnx(m.graph('eval'), { mode: 'eval', weights: m.weights }).bytes);
+        if (f.dtype === 'int8' && (f.format !== 'web' || !m.quantization)) {
+          throw new OptionError('--dtype int8: only a quantized model (googlenet quantize) exports as int8, with --format web');
+        }
+        if (f.format === 'safetensors') {
+          if (f.dtype === 'fp16') writeFileAtomic(f.out, fp16Safetensors(m), { what: 'weights' });
+          else saveTorchvisionSafetensors(m, f.out);
+        } else if (f.format === 'onnx') {
+          const q = m.quantization; // an int8 model exports its QDQ graph
+          writeFileAtomic(
+            f.out,
+            lowerToOnnx(m.graph('eval'), { mode: 'eval', weights: m.weights, ...(q ? { quantization: q } : {}) }).bytes,
+          );
         } else {
           // The page loads config.json + model.safetensors; manifest.json lets it list the model first.
           const source = f.model ? readModelDirConfig(f.model).source : f.weights ? `imported from ${basename(f.weights)}` : undefined;
-          saveModelDir(m, f.out, source ? { source } : {});
+          saveModelDir(m, f.out, { ...(source ? { source } : {}), ...(f.dtype ? { dtype: f.dtype } : {}) });
           const manifest = webManifest(m, {
             name: basename(resolve(f.out)),
             weightsBytes: statSync(join(f.out, 'model.safetensors')).size,

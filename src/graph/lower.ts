@@ -11,6 +11,7 @@ import type { BatchNormNode, ConvNode, Graph, OpNode } from './ir.js';
 import { nodeInputs, pruneGraph } from './ir.js';
 import { OnnxGraphBuilder, type OnnxTensor, type ValueInfo } from './onnx.js';
 import { opOf, type LowerCtx } from './ops/index.js';
+import { quantizedLowering, type Quantization } from './quantize.js';
 
 /** Parameter values by torchvision name (float32, or int64 for `num_batches_tracked`). */
 export type Weights = Map<string, Float32Array | BigInt64Array>;
@@ -22,6 +23,11 @@ export interface LowerOptions {
   outputs?: Record<string, string>;
   /** Fold batch norm into convs (eval only). Default true. */
   fold?: boolean;
+  /**
+   * Eval only: lower as int8 QDQ with these parameters (`quantize.ts`), keyed by the folded
+   * graph's parameter and value names. Default: float32 throughout.
+   */
+  quantization?: Quantization;
 }
 
 export interface LoweredModel {
@@ -118,7 +124,17 @@ export function lowerToOnnx(graph: Graph, opts: LowerOptions): LoweredModel {
   };
 
   b.input({ name: g.input.name, dtype: 'float32', dims: ['N', ...g.input.shape] });
-  for (const n of g.nodes) opOf(n).lower(n, ctx);
+  if (opts.quantization && opts.mode === 'eval') {
+    const w = weights;
+    const qz = quantizedLowering(g, opts.quantization, ctx, (name) => w.get(name) as Float32Array);
+    qz.input();
+    for (const n of qz.nodes) {
+      opOf(n).lower(n, qz.ctx);
+      qz.after(n);
+    }
+  } else {
+    for (const n of g.nodes) opOf(n).lower(n, ctx);
+  }
   const outputNames: string[] = [];
   for (const [name, value] of Object.entries(g.outputs)) {
     if (name !== value) b.node('Identity', [value], [name]);

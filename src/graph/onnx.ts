@@ -10,11 +10,11 @@ import { ONNX_PROTO } from './onnx-proto.js';
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensor: OnnxTensor };
 export type Attrs = Record<string, AttrValue>;
 
-export type OnnxElem = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8';
+export type OnnxElem = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8' | 'int8';
 export interface OnnxTensor {
   dims: readonly number[];
   dtype: OnnxElem;
-  data: Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+  data: Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
 }
 /** A dimension: a number, or a symbolic name such as `N` (the batch). */
 export type Dim = number | string;
@@ -32,7 +32,7 @@ export interface OnnxNode {
   domain?: string;
 }
 
-const ELEM_TYPE: Record<OnnxElem, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11 };
+const ELEM_TYPE: Record<OnnxElem, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float64: 11 };
 /** The opset every graph targets (ReduceMean takes axes as an input from 18 on). */
 export const OPSET = 18;
 

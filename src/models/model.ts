@@ -10,6 +10,7 @@ import { OptionError, WeightFormatError } from '../errors.js';
 import type { Graph, ParamSpec, Shape } from '../graph/ir.js';
 import { isTrainable, pruneGraph } from '../graph/ir.js';
 import { lowerToOnnx, type Weights } from '../graph/lower.js';
+import type { Quantization } from '../graph/quantize.js';
 import { getDefaultEngine, type Engine, type Session } from '../runtime/engine.js';
 import { numel, type Tensor, type TensorArray } from '../tensor.js';
 import { Rng } from '../rng.js';
@@ -117,6 +118,7 @@ export class GoogLeNet {
   private headGraph: Graph;
   private trainForward?: TrainForwardModel;
   private readonly sessions: SessionCache;
+  private quant: Quantization | undefined;
 
   constructor(options: GoogLeNetOptions = {}, create: CreateOptions = {}, weights?: Weights) {
     this.cfg = resolveConfig(options);
@@ -159,6 +161,22 @@ export class GoogLeNet {
    */
   invalidate(names?: Iterable<string>): void {
     this.sessions.invalidate(names);
+    this.setQuantization(undefined);
+  }
+
+  /** The int8 parameters inference runs with (`calibrate`, int8 model directories), if any. */
+  get quantization(): Quantization | undefined {
+    return this.quant;
+  }
+
+  /**
+   * Runs inference as int8 QDQ with `q` (or float32 again with `undefined`). A change to the
+   * weights (`invalidate`, training) makes the model float32 again: int8 values are not recomputed.
+   */
+  setQuantization(q: Quantization | undefined): void {
+    if (q === this.quant) return;
+    this.quant = q;
+    this.sessions.invalidate();
   }
 
   /** Releases every session. The model stays usable: the next call compiles again. */
@@ -180,7 +198,7 @@ export class GoogLeNet {
   /** An eval-mode session of `graph` computing `outputs` (name → value), weights folded in as constants. */
   private evalSession(key: string, graph: Graph, outputs: Record<string, string>): Promise<Session> {
     return this.sessions.get(key, () => ({
-      bytes: lowerToOnnx(graph, { mode: 'eval', weights: this.weights, outputs }).bytes,
+      bytes: lowerToOnnx(graph, { mode: 'eval', weights: this.weights, outputs, ...(this.quant ? { quantization: this.quant } : {}) }).bytes,
       baked: pruneGraph(graph, outputs).params.keys(),
     }));
   }
@@ -242,6 +260,7 @@ export class GoogLeNet {
       if (p.role === 'bn.num_batches_tracked') (this.weights.get(p.name) as BigInt64Array)[0]! += 1n;
     }
     this.sessions.invalidate(changed);
+    this.setQuantization(undefined);
     return r;
   }
 

@@ -6,15 +6,30 @@
  *   model.safetensors  the weights under torchvision's names and layouts
  *
  * so that loading needs no other flags; `googlenet export --format web` adds `manifest.json`.
+ *
+ * Version 2 adds `dtype` ("fp16": F16 weights; "int8": the folded network's int8 weights, with
+ * `quantization` in config.json — see `quantized.ts`). Float32 directories are still written as
+ * version 1, so older readers keep reading them.
  */
 import { WeightFormatError } from '../errors.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import { resolveConfig, type GoogLeNetConfig } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
+import { foldBatchNorm } from '../graph/lower.js';
+import { pruneGraph } from '../graph/ir.js';
+import {
+  activationsConfig,
+  fp16Tensors,
+  int8Tensors,
+  loadInt8,
+  MODEL_DTYPES,
+  type ModelDType,
+  type QuantizationConfig,
+} from './quantized.js';
 import { readSafetensors, writeSafetensors, type StoredTensor } from './safetensors.js';
 
 export const MODEL_FORMAT = 'googlenet-ts/model';
-export const MODEL_FORMAT_VERSION = 1;
+export const MODEL_FORMAT_VERSION = 2;
 
 export interface ModelDirConfig {
   format: typeof MODEL_FORMAT;
@@ -25,6 +40,10 @@ export interface ModelDirConfig {
   preprocess: PreprocessConfig;
   /** Free-form provenance, e.g. the weight file it was imported from. */
   source?: string;
+  /** How the weights are stored (version 2). Default "fp32". */
+  dtype?: ModelDType;
+  /** int8 only: the activations' parameters and how they were calibrated. */
+  quantization?: QuantizationConfig;
 }
 
 /** The two files of a model directory. */
@@ -39,6 +58,10 @@ export interface ModelDirExtras {
   preprocess?: PreprocessConfig;
   /** Provenance, e.g. "googlenet-ts train: weights after epoch 3". */
   source?: string;
+  /** Storage: "fp32", "fp16", or "int8" (needs a model with a quantization). Default: "int8" for a quantized model, else "fp32". */
+  dtype?: ModelDType;
+  /** int8: how the activations were calibrated (method, samples, dataset). */
+  calibration?: Omit<QuantizationConfig, 'scheme' | 'activations'>;
 }
 
 /** Validates a parsed `config.json`; `file` names it in the messages. */
@@ -62,6 +85,13 @@ export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig 
     resolveConfig(c.model);
   } catch (e) {
     throw new WeightFormatError(`${file}: ${(e as Error).message}`, { file, cause: e });
+  }
+  if (c.dtype !== undefined && !MODEL_DTYPES.includes(c.dtype)) {
+    throw new WeightFormatError(`${file}: "dtype" is ${JSON.stringify(c.dtype)}, expected one of ${MODEL_DTYPES.join(', ')}`);
+  }
+  const q = c.quantization;
+  if (c.dtype === 'int8' && (typeof q !== 'object' || q === null || typeof q.activations !== 'object' || q.activations === null)) {
+    throw new WeightFormatError(`${file}: an int8 model needs "quantization" with its "activations"`);
   }
   return c as ModelDirConfig;
 }
@@ -92,6 +122,11 @@ export function torchvisionSafetensors(model: GoogLeNet): Uint8Array {
   return writeSafetensors(storedStateDict(model), { format: 'pt', producer: 'googlenet-ts' });
 }
 
+/** The weights as torchvision-named safetensors with every float tensor narrowed to F16. */
+export function fp16Safetensors(model: GoogLeNet): Uint8Array {
+  return writeSafetensors(fp16Tensors(storedStateDict(model)), { format: 'pt', producer: 'googlenet-ts' });
+}
+
 /**
  * The config a model directory of `model` holds.
  * @throws WeightFormatError when the labels do not match the classes.
@@ -102,23 +137,43 @@ export function modelDirConfig(model: GoogLeNet, extra: ModelDirExtras = {}, whe
     throw new WeightFormatError(`${where}: ${labels.length} labels for a model with ${model.config.numClasses} classes`);
   }
   const { source } = extra;
+  const dtype = extra.dtype ?? (model.quantization ? 'int8' : 'fp32');
+  const q = model.quantization;
+  if (dtype === 'int8' && !q) throw new WeightFormatError(`${where}: int8 needs a quantized model (googlenet quantize)`);
+  const calibration = extra.calibration ?? calibrations.get(model) ?? { method: 'unknown', samples: 0 };
   return {
     format: MODEL_FORMAT,
-    version: MODEL_FORMAT_VERSION,
-    model: model.config,
+    version: dtype === 'fp32' ? 1 : MODEL_FORMAT_VERSION,
+    // The int8 network is the eval graph: no auxiliary heads.
+    model: dtype === 'int8' ? { ...model.config, auxLogits: false } : model.config,
     labels,
     preprocess: extra.preprocess ?? model.preprocess ?? defaultPreprocess(model.config),
     ...(source ? { source } : {}),
+    ...(dtype !== 'fp32' ? { dtype } : {}),
+    ...(dtype === 'int8'
+      ? { quantization: { scheme: 'qdq-s8-weights-u8-activations', ...calibration, activations: activationsConfig(q!) } }
+      : {}),
   };
+}
+
+/** The int8 weight tensors of a quantized model (folded biases computed from its float weights). */
+function int8StateDict(model: GoogLeNet): Map<string, StoredTensor> {
+  const g = model.graph('eval');
+  const folded = foldBatchNorm(pruneGraph(g, g.outputs), model.weights);
+  return int8Tensors(model, model.quantization!, (name) => folded.weights.get(name) as Float32Array);
 }
 
 /** The two files of a model directory, as bytes (what Node's `saveModelDir` writes and the page downloads). */
 export function modelDirFiles(model: GoogLeNet, extra: ModelDirExtras = {}, where?: string): ModelDirFiles {
   const config = modelDirConfig(model, extra, where);
-  return {
-    'config.json': new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'),
-    'model.safetensors': torchvisionSafetensors(model),
-  };
+  const meta = { format: 'pt', producer: 'googlenet-ts' };
+  const weights =
+    config.dtype === 'int8'
+      ? writeSafetensors(int8StateDict(model), { ...meta, dtype: 'int8' })
+      : config.dtype === 'fp16'
+        ? fp16Safetensors(model)
+        : torchvisionSafetensors(model);
+  return { 'config.json': new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'), 'model.safetensors': weights };
 }
 
 export function describeConfig(c: GoogLeNetConfig): string {
@@ -126,6 +181,7 @@ export function describeConfig(c: GoogLeNetConfig): string {
 }
 
 const sources = new WeakMap<GoogLeNet, string>();
+const calibrations = new WeakMap<GoogLeNet, Omit<QuantizationConfig, 'scheme' | 'activations'>>();
 
 /** The `source` line of the config.json a model was loaded from (provenance), if any. */
 export function modelSource(model: GoogLeNet): string | undefined {
@@ -161,7 +217,11 @@ export function modelFromFiles(
     throw new WeightFormatError(`${(e as Error).message} — the weight file is damaged or not safetensors`);
   }
   try {
-    model.loadStateDict(sd, names.weights);
+    if (cfg.dtype === 'int8') {
+      const { activations: _a, scheme: _s, ...calibration } = cfg.quantization!;
+      loadInt8(model, sd, cfg.quantization!, names.weights);
+      calibrations.set(model, calibration);
+    } else model.loadStateDict(sd, names.weights);
   } catch (e) {
     throw new WeightFormatError(
       `the weight file does not match its config.json (${describeConfig(model.config)}): ${(e as Error).message}`,

@@ -211,7 +211,7 @@ test('errors: truncated, corrupt header, bad entries, out-of-range and overlappi
   );
   refuses(
     () => readSafetensors(entry({ dtype: 'I16', shape: [2], data_offsets: [0, 4] }), f),
-    'model.safetensors: tensor "fc.weight" has unsupported dtype "I16" (expected one of F64, I64, F32, I32, F16, BF16, U8, BOOL)',
+    'model.safetensors: tensor "fc.weight" has unsupported dtype "I16" (expected one of F64, I64, F32, I32, F16, BF16, U8, I8, BOOL)',
   );
   refuses(
     () => readSafetensors(entry({ dtype: 'F32', shape: [2, -1], data_offsets: [0, 4] }), f),

@@ -17,7 +17,7 @@ import { numel, type TensorArray } from '../tensor.js';
  * files: readers widen them to `Float32Array` and report `F32`; the writer narrows a
  * `Float32Array` to 16 bits when asked for `F16` or `BF16`.
  */
-export type StoredDType = 'F32' | 'F64' | 'I64' | 'I32' | 'U8' | 'F16' | 'BF16';
+export type StoredDType = 'F32' | 'F64' | 'I64' | 'I32' | 'U8' | 'I8' | 'F16' | 'BF16';
 
 /** A tensor as read from or written to a weight file: row-major, PyTorch layouts. */
 export interface StoredTensor {
@@ -36,6 +36,7 @@ export const DTYPE_BYTES: Readonly<Record<StoredDType | 'BOOL', number>> = {
   F16: 2,
   BF16: 2,
   U8: 1,
+  I8: 1,
   BOOL: 1,
 };
 
@@ -64,6 +65,8 @@ export function decodeTensorBytes(bytes: Uint8Array, dtype: StoredDType, bigEndi
       return new Int32Array(buf);
     case 'U8':
       return copy;
+    case 'I8':
+      return new Int8Array(buf);
     case 'F16':
       return Float32Array.from(new Uint16Array(buf), halfToFloat);
     case 'BF16': {
@@ -213,7 +216,7 @@ export function writeSafetensors(
   return out;
 }
 
-const ARRAY_OF = { F32: Float32Array, F64: Float64Array, I64: BigInt64Array, I32: Int32Array, U8: Uint8Array } as const;
+const ARRAY_OF = { F32: Float32Array, F64: Float64Array, I64: BigInt64Array, I32: Int32Array, U8: Uint8Array, I8: Int8Array } as const;
 
 /** The little-endian bytes of one tensor, checked against its dtype and dims. */
 function encodeTensor(key: string, t: StoredTensor): Uint8Array {
