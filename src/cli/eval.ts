@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { basename, join, resolve } from 'node:path';
-import { action, intOption, log, printJson } from './common.js';
+import { action, intOption, log, printJson, threadsOption } from './common.js';
 import { choiceOption, datasetOption } from './train.js';
 import {
   data,
@@ -64,7 +64,7 @@ export function register(program: Command): void {
       1,
     )
     .option('--batch-size <n>', 'images per forward pass', intOption('--batch-size'))
-    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', intOption('--threads'))
+    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption())
     .option('--out <dir>', 'where eval.json and confusion.{json,svg,png} go (default runs/eval/<model>-<dataset>)')
     .option('--no-files', 'write no files, print only')
     .option('--json', 'print one JSON object (top1, top5 as fractions in [0, 1])', false)
@@ -83,6 +83,7 @@ export function register(program: Command): void {
         let lastLog = 0;
         const m = await evaluate(models, dataset, {
           crops: f.crops,
+          onWarning: log,
           ...(f.limitTest ? { limit: f.limitTest } : {}),
           ...(f.batchSize ? { batchSize: f.batchSize } : {}),
           onProgress: (done) => {

@@ -1,6 +1,6 @@
 /** `googlenet import`: a torchvision state dict (.pth or .safetensors) → a model directory. */
 import type { Command } from 'commander';
-import { action, intOption, log, presetOption } from './common.js';
+import { action, log, numClassesOption, presetOption } from './common.js';
 import { imagenetClasses, importWeights, type Preset, saveModelDir } from '../index.js';
 
 interface Flags {
@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .argument('<weights>', 'state dict file, e.g. googlenet-1378be20.pth')
     .requiredOption('-o, --out <dir>', 'model directory to write')
     .option('--preset <name>', 'architecture', presetOption, 'torchvision')
-    .option('--num-classes <n>', 'classes', intOption('--num-classes'), 1000)
+    .option('--num-classes <n>', 'classes', numClassesOption('--num-classes'), 1000)
     .option('--aux', 'keep the auxiliary classifiers from the file', false)
     .option('--transform-input', "torchvision's transform_input (true for its official ImageNet weights)", false)
     .action(

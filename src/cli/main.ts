@@ -2,6 +2,8 @@
 /** The `googlenet` command: each sub-command lives in its own file and calls the library. */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { limitsFromEnv, setLimits } from '../index.js';
+import { quietOnClosedStdout } from './common.js';
 import { register as registerDownload } from './download.js';
 import { register as registerEval } from './eval.js';
 import { register as registerExport } from './export.js';
@@ -9,6 +11,15 @@ import { register as registerImport } from './import.js';
 import { register as registerPredict } from './predict.js';
 import { register as registerSummary } from './summary.js';
 import { register as registerTrain } from './train.js';
+
+quietOnClosedStdout();
+try {
+  // GOOGLENET_MAX_IMAGE_PIXELS=… and the like raise a size limit (README: Limits).
+  setLimits(limitsFromEnv(process.env));
+} catch (e) {
+  process.stderr.write(`googlenet: ${(e as Error).message}\n`);
+  process.exit(1);
+}
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('googlenet')
