@@ -144,7 +144,7 @@ test('NaN/Inf weights: predict and eval fail with a message instead of NaN% or 1
   const poisoned = (name: string, inChannels: 1 | 3, inputSize: number): string => {
     const m = new GoogLeNet({ preset: 'cifar', width: 0.125, numClasses: 10, inChannels, inputSize }, { seed: 2 });
     const key = [...m.weights.keys()].find((k) => k.endsWith('running_var'))!;
-    m.weights.get(key)!.fill(NaN);
+    (m.weights.get(key) as Float32Array).fill(NaN);
     const dir = join(tmp, name);
     saveModelDir(m, dir);
     return dir;

@@ -112,8 +112,11 @@ export async function evaluate(
     const c = m.config.inChannels;
     if (dataset.channels !== c) {
       const what = models.length > 1 ? `model ${i + 1}` : 'the model';
+      const takes = `${c}-channel ${m.config.inputSize}×${m.config.inputSize} images`;
+      const has = `${dataset.channels}-channel ${dataset.height ?? '?'}×${dataset.width ?? '?'} images`;
+      const how = c === 3 ? "grey replicated, PIL's convert('RGB')" : "PIL's convert('L')";
       options.onWarning?.(
-        `${what} takes ${c}-channel ${m.config.inputSize}×${m.config.inputSize} images but ${dataset.name} has ${dataset.channels}-channel ${dataset.height ?? '?'}×${dataset.width ?? '?'} images: they are converted (${c === 3 ? "grey replicated, PIL's convert('RGB')" : "PIL's convert('L')"}) and resized; was it trained on this dataset?`,
+        `${what} takes ${takes} but ${dataset.name} has ${has}: they are converted (${how}) and resized; was it trained on this dataset?`,
       );
     }
   }
