@@ -27,6 +27,31 @@ export interface StoredTensor {
   data: TensorArray;
 }
 
+/**
+ * The first key that occurs twice at the top level of a JSON object's text (JSON.parse keeps
+ * the last silently), or undefined. `text` is valid JSON (already parsed).
+ */
+export function firstDuplicateKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+    else if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && /^\s*:/.test(text.slice(j + 1, j + 20))) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+      }
+      i = j;
+    }
+  }
+  return undefined;
+}
+
 /** Bytes per element of each stored dtype (`BOOL` reads as `U8`). */
 export const DTYPE_BYTES: Readonly<Record<StoredDType | 'BOOL', number>> = {
   F64: 8,
@@ -112,6 +137,8 @@ export function parseSafetensors(bytes: Uint8Array, file = '<memory>'): Safetens
     fail(`header is not valid JSON (${(e as Error).message})`);
   }
   if (!isObject(header)) return fail(`header is ${describe(header)}, expected a JSON object`);
+  const dup = firstDuplicateKey(new TextDecoder().decode(bytes.subarray(8, dataStart)));
+  if (dup !== undefined) fail(`header names tensor "${dup}" twice (the safetensors format forbids duplicate keys)`);
 
   const metadata: Record<string, string> = {};
   const raw = header[METADATA_KEY];
@@ -158,6 +185,15 @@ export function parseSafetensors(bytes: Uint8Array, file = '<memory>'): Safetens
       fail(`tensors "${a.key}" [${a.begin}, ${a.end}] and "${b.key}" [${b.begin}, ${b.end}] overlap`);
     }
   }
+
+  // The format's rule: the data bytes are entirely indexed, without holes or trailing bytes.
+  let covered = 0;
+  for (const sp of spans) {
+    if (sp.begin > covered)
+      fail(`data bytes [${covered}, ${sp.begin}) belong to no tensor (a hole before "${sp.key}"); the format forbids holes`);
+    covered = Math.max(covered, sp.end);
+  }
+  if (covered !== dataLen) fail(`${dataLen - covered} trailing bytes after the last tensor's data; the format forbids them`);
 
   const tensors = new Map<string, StoredTensor>();
   for (const { key, dtype, dims, begin, end } of entries) {
