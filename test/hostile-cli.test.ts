@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import '../src/runtime/engine-node.js';
 import { GoogLeNet } from '../src/models/model.js';
 import { saveModelDir } from '../src/weights/model-dir-node.js';
+import { parseSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
 import { MAIN, REPO, cliAsync, type Run } from './cli-run.js';
 
 let tmp: string;
@@ -42,6 +43,10 @@ function cleanFailure(args: string[], r: Run, message: RegExp): void {
   );
   assert.match(r.stderr, message, what);
 }
+
+/** Checkpoint metadata, loosely typed so that tests can break any field. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Meta = Record<string, any>;
 
 /** Runs the cases, two at a time (CI has two cores). */
 async function failAll(cases: [string[], RegExp][]): Promise<void> {
@@ -183,3 +188,44 @@ function crc32(bytes: Uint8Array): number {
   }
   return ~c >>> 0;
 }
+
+test('a checkpoint whose rng, optimizer, best or config fields are null fails with the field named (resume)', async () => {
+  const run = join(tmp, 'run');
+  const train = ['train', '--dataset', 'fashion-mnist-subset', '--preset', 'cifar', '--width', '0.125', '--batch-size', '8'];
+  const first = await cliAsync([
+    ...train,
+    '--out',
+    run,
+    '--max-steps',
+    '1',
+    '--limit-train',
+    '16',
+    '--limit-test',
+    '8',
+    '--workers',
+    '0',
+    '--progress',
+    'none',
+  ]);
+  assert.equal(first.status, 0, first.stderr);
+  const ckpt = readFileSync(join(run, 'checkpoint.safetensors'));
+  const { tensors, metadata } = parseSafetensors(ckpt, 'checkpoint');
+  const edits: [string, (m: Meta) => void, RegExp][] = [
+    ['rng', (m) => (m.rng = null), /checkpoint rng is null, expected four uint32 words/],
+    ['optimizer', (m) => (m.optimizer = null), /checkpoint optimizer is null, expected an object/],
+    ['best', (m) => (m.best = { top1: null }), /checkpoint best is \{"top1":null\}/],
+    ['config', (m) => (m.config = null), /checkpoint config is null, expected an object/],
+    ['lr', (m) => (m.config.optimizer.lr = null), /config\.optimizer\.lr is null, expected a number in \(0, Infinity\]/],
+    ['dataset', (m) => (m.config.dataset = null), /config\.dataset is null, expected an object/],
+    ['model', (m) => (m.config.model.numClasses = null), /config\.model: numClasses: expected a positive integer, received null/],
+  ];
+  const cases: [string[], RegExp][] = edits.map(([name, edit, message]) => {
+    const meta = JSON.parse(metadata['googlenet-ts']!) as Meta;
+    edit(meta);
+    const dir = join(tmp, `ckpt-${name}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'checkpoint.safetensors'), writeSafetensors(tensors, { 'googlenet-ts': JSON.stringify(meta) }));
+    return [[...train, '--out', dir, '--resume'], message];
+  });
+  await failAll(cases);
+});
