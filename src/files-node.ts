@@ -3,7 +3,7 @@
  * directories, checkpoints, metrics, plots, exports) goes through {@link writeFileAtomic}.
  */
 import * as fs from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { FileWriteError, InternalError } from './errors.js';
 
 /** The file-system calls of a write; tests replace them to make a write fail midway. */
@@ -83,4 +83,27 @@ export function writeFileAtomic(path: string, bytes: Uint8Array, o: WriteOptions
   } catch {
     /* best effort: not every platform can fsync a folder */
   }
+}
+
+/**
+ * Creates folder `dir` and its missing parents, one level at a time, or throws FileWriteError
+ * naming it. Not `mkdirSync(dir, { recursive: true })`: under a folder where mkdir always fails
+ * with ENOENT (`/proc/x`), Node 20's recursive mkdir retries forever (~200k syscalls in 20 s).
+ */
+export function makeDir(dir: string, what = 'folder'): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !fs.existsSync(d); d = dirname(d)) {
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EEXIST' && fs.statSync(d).isDirectory()) continue;
+      throw new FileWriteError(`${dir}: cannot create the ${what} (${err.code ?? err.message} at ${d})`, { file: dir, cause: e });
+    }
+  }
+  if (!fs.statSync(dir).isDirectory()) throw new FileWriteError(`${dir}: exists and is not a folder`, { file: dir });
 }

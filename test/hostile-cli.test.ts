@@ -134,6 +134,13 @@ test('images: /dev/zero and a FIFO are refused at once; a 20000×20000 PNG is re
   ]);
 });
 
+test('un-creatable output folders (/proc/x) fail at once instead of spinning in mkdir', async () => {
+  await failAll([
+    [['export', '--model', model, '-o', '/proc/x/y'], /^googlenet: \/proc\/x: cannot create the folder \(ENOENT at \/proc\/x\)$/m],
+    [['train', '--dataset', 'fashion-mnist-subset', '--out', '/proc/x', '--max-steps', '1'], /^googlenet: \/proc\/x: cannot create the folder/m],
+  ]);
+});
+
 test('a closed stdout (`predict … | head -1`) ends quietly: no EPIPE stack trace', async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'predict', '--model', model, png, png, png], { cwd: REPO });
   let stderr = '';

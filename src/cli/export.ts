@@ -1,10 +1,11 @@
 /** `googlenet export`: a model as torchvision safetensors, an ONNX inference graph, or a web bundle. */
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
 import {
   lowerToOnnx,
+  makeDir,
   OptionError,
   readModelDirConfig,
   saveModelDir,
@@ -37,7 +38,7 @@ export function register(program: Command): void {
         }
         const net = await loadFromFlags(f);
         const m = net.model;
-        if (f.format !== 'web') mkdirSync(dirname(f.out), { recursive: true });
+        if (f.format !== 'web') makeDir(dirname(f.out));
         if (f.format === 'safetensors') saveTorchvisionSafetensors(m, f.out);
         else if (f.format === 'onnx') {
           writeFileAtomic(f.out, lowerToOnnx(m.graph('eval'), { mode: 'eval', weights: m.weights }).bytes);

@@ -1,7 +1,7 @@
 /** `DIR/metrics.jsonl`: training records (`metrics.ts`) appended as training goes, and read back. */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../files-node.js';
+import { writeFileAtomic, makeDir } from '../files-node.js';
 import type { MetricsRecord } from './metrics.js';
 
 export type { EpochRecord, MetricsRecord, StepRecord } from './metrics.js';
@@ -11,7 +11,7 @@ export class MetricsLog {
   constructor(readonly path: string) {}
 
   append(r: MetricsRecord): void {
-    mkdirSync(dirname(this.path), { recursive: true });
+    makeDir(dirname(this.path));
     appendFileSync(this.path, JSON.stringify(r) + '\n');
   }
 

@@ -15,14 +15,14 @@
  * A checkpoint is written after every epoch and when `signal` aborts (after the current step).
  * A NaN or infinite loss stops the run without writing, so the last good checkpoint stays as it was.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openDataset, type Dataset } from '../data/dataset-node.js';
 import { WorkerPool } from '../data/loader-node.js';
 import { OptionError } from '../errors.js';
 import { writeEvalFiles } from '../eval/files-node.js';
 import type { EvalMetrics } from '../eval/metrics.js';
-import { writeFileAtomic, type FileIo } from '../files-node.js';
+import { writeFileAtomic, type FileIo, makeDir } from '../files-node.js';
 import { resolveConfig } from '../models/config.js';
 import { GoogLeNet, type StateTensor } from '../models/model.js';
 import { importWeights, loadModelDir, saveModelDir } from '../weights/model-dir-node.js';
@@ -186,7 +186,7 @@ class RunFolder {
       log,
     );
     const run = createRun(cfg, model, splits, this.runOptions(hooks, log));
-    mkdirSync(this.out, { recursive: true });
+    makeDir(this.out);
     writeFileAtomic(
       join(this.out, 'run.json'),
       new TextEncoder().encode(
