@@ -137,7 +137,10 @@ test('images: /dev/zero and a FIFO are refused at once; a 20000×20000 PNG is re
 test('un-creatable output folders (/proc/x) fail at once instead of spinning in mkdir', async () => {
   await failAll([
     [['export', '--model', model, '-o', '/proc/x/y'], /^googlenet: \/proc\/x: cannot create the folder \(ENOENT at \/proc\/x\)$/m],
-    [['train', '--dataset', 'fashion-mnist-subset', '--out', '/proc/x', '--max-steps', '1'], /^googlenet: \/proc\/x: cannot create the folder/m],
+    [
+      ['train', '--dataset', 'fashion-mnist-subset', '--out', '/proc/x', '--max-steps', '1'],
+      /^googlenet: \/proc\/x: cannot create the folder/m,
+    ],
   ]);
 });
 
