@@ -144,6 +144,21 @@ test('un-creatable output folders (/proc/x) fail at once instead of spinning in 
   ]);
 });
 
+test('5,000 image paths (~200 KB of arguments) no longer crash onnxruntime-node: the command line is relayed', async () => {
+  // Before: exit 139 (SIGSEGV) in ORT's session creation once the command line passed ~30 KB.
+  // The first image is classified (a session is created), the second is missing: the message
+  // names it, so the arguments arrived in order; the remaining 4,998 are never opened.
+  const dir = join(tmp, 'many paths with spaces and ü');
+  mkdirSync(dir, { recursive: true });
+  const paths = Array.from({ length: 5000 }, (_, i) => join(dir, `image ${String(i).padStart(5, '0')}.png`));
+  writeFileSync(paths[0]!, readFileSync(png));
+  const args = ['predict', '--model', model, ...paths];
+  assert.ok(args.join(' ').length > 150_000);
+  const r = await cliAsync(args);
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr, `googlenet: ${paths[1]}: no such file\n`);
+});
+
 test('a closed stdout (`predict … | head -1`) ends quietly: no EPIPE stack trace', async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'predict', '--model', model, png, png, png], { cwd: REPO });
   let stderr = '';

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { limitsFromEnv, setLimits } from '../index.js';
+import { relayLongArgv } from './argv-relay.js';
 import { quietOnClosedStdout } from './common.js';
 import { register as registerDownload } from './download.js';
 import { register as registerEval } from './eval.js';
@@ -12,6 +13,7 @@ import { register as registerPredict } from './predict.js';
 import { register as registerSummary } from './summary.js';
 import { register as registerTrain } from './train.js';
 
+if (await relayLongArgv()) process.exit();
 quietOnClosedStdout();
 try {
   // GOOGLENET_MAX_IMAGE_PIXELS=… and the like raise a size limit (README: Limits).
