@@ -107,3 +107,33 @@ export function makeDir(dir: string, what = 'folder'): void {
   }
   if (!fs.statSync(dir).isDirectory()) throw new FileWriteError(`${dir}: exists and is not a folder`, { file: dir });
 }
+
+/** The temporary-file names {@link writeFileAtomic} uses: `.<name>.<pid>.<time>.tmp`. */
+const TEMP_NAME = /^\..+\.\d+\.[0-9a-z]+\.tmp$/;
+
+/**
+ * Removes the temporary files that interrupted atomic writes (a `kill -9`, a power cut) left in
+ * `dir`; returns their paths. Call it only on a folder this process owns (a resumed run).
+ */
+export function removeOrphanedTemps(dir: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!TEMP_NAME.test(name)) continue;
+    const p = join(dir, name);
+    try {
+      if (fs.statSync(p).isFile()) {
+        fs.rmSync(p);
+        removed.push(p);
+      }
+    } catch {
+      /* gone already, or not ours to remove */
+    }
+  }
+  return removed;
+}

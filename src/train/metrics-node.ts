@@ -1,7 +1,8 @@
 /** `DIR/metrics.jsonl`: training records (`metrics.ts`) appended as training goes, and read back. */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeFileAtomic, makeDir } from '../files-node.js';
+import { FileWriteError } from '../errors.js';
+import { makeDir, writeFileAtomic } from '../files-node.js';
 import type { MetricsRecord } from './metrics.js';
 
 export type { EpochRecord, MetricsRecord, StepRecord } from './metrics.js';
@@ -12,7 +13,15 @@ export class MetricsLog {
 
   append(r: MetricsRecord): void {
     makeDir(dirname(this.path));
-    appendFileSync(this.path, JSON.stringify(r) + '\n');
+    try {
+      appendFileSync(this.path, JSON.stringify(r) + '\n');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new FileWriteError(`${this.path}: cannot append a metrics record (${err.code ?? err.message}); the checkpoint is unaffected`, {
+        file: this.path,
+        cause: e,
+      });
+    }
   }
 
   /**
