@@ -217,8 +217,10 @@ async function trainStep(run: TrainRun, batch: Batch, epoch: number, sinks: Trai
   const limit = 100 * Math.max(1, Math.log(run.cfg.model.numClasses));
   if (r.loss > limit && !run.warnedExploding) {
     run.warnedExploding = true;
+    const k = run.cfg.model.numClasses;
+    const start = `it starts near ln(${k}) = ${Math.log(k).toFixed(2)}`;
     sinks.log(
-      `warning: the loss is ${r.loss.toExponential(2)} at step ${run.position.step + 1} (it starts near ln(${run.cfg.model.numClasses}) = ${Math.log(run.cfg.model.numClasses).toFixed(2)}): training is diverging; try a lower --lr (now ${lr.toExponential(2)}) or --clip-grad-norm`,
+      `warning: the loss is ${r.loss.toExponential(2)} at step ${run.position.step + 1} (${start}): training is diverging; try a lower --lr (now ${lr.toExponential(2)}) or --clip-grad-norm`,
     );
   }
   run.stale = true;
