@@ -88,6 +88,14 @@ test('config.json: preprocess.mean as a string, a huge resize, version -1, label
   ]);
 });
 
+test('a flipped byte in the weights of a model directory is refused by its checksum', async () => {
+  const dir = editedModel('flipped', () => undefined);
+  const weights = readFileSync(join(dir, 'model.safetensors'));
+  weights[weights.length - 100]! ^= 0x01;
+  writeFileSync(join(dir, 'model.safetensors'), weights);
+  await failAll([[['predict', '--model', dir, png], /model\.safetensors: checksum mismatch .* the file is damaged/]]);
+});
+
 test('options: --resize 1e9, --num-classes 1e9, --threads 100000, --workers 1000 are refused before allocating', async () => {
   const out = join(tmp, 'never');
   await failAll([

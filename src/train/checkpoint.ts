@@ -160,7 +160,7 @@ export function encodeCheckpoint<C>(c: Checkpoint<C>, savedAt = new Date().toISO
     ema: c.ema ? { decay: c.ema.decay, warmup: c.ema.warmup, steps: c.ema.steps } : null,
     ...(c.loop !== undefined ? { loop: c.loop } : {}),
   };
-  return writeSafetensors(tensors, { [META_KEY]: JSON.stringify(meta) });
+  return writeSafetensors(tensors, { [META_KEY]: JSON.stringify(meta) }, { checksum: true });
 }
 
 /** The metadata fields beside the position, each checked before use (a null `rng` or `optimizer` was a TypeError). */

@@ -128,7 +128,7 @@ export function storedStateDict(model: GoogLeNet): Map<string, StoredTensor> {
 
 /** The weights as torchvision-named safetensors bytes (PyTorch's `load_state_dict(strict=True)` takes them). */
 export function torchvisionSafetensors(model: GoogLeNet): Uint8Array {
-  return writeSafetensors(storedStateDict(model), { format: 'pt', producer: 'googlenet-ts' });
+  return writeSafetensors(storedStateDict(model), { format: 'pt', producer: 'googlenet-ts' }, { checksum: true });
 }
 
 /**

@@ -286,3 +286,19 @@ test('refuses duplicate keys, holes and trailing bytes, as the safetensors forma
   const ok = craft({ __metadata__: { w: 'x' }, w: entry(0, 4), 'w\u0000': entry(4, 8) }, four);
   assert.equal(parseSafetensors(ok, 'ok.st').tensors.size, 2);
 });
+
+test('a CRC-32 of the tensor data: written on request, verified on read; files without one still load (issue 12)', () => {
+  const tensors = new Map<string, StoredTensor>([['w', { dtype: 'F32', dims: [4], data: Float32Array.of(1, 2, 3, 4) }]]);
+  const bytes = writeSafetensors(tensors, { producer: 'test' }, { checksum: true });
+  const { metadata } = parseSafetensors(bytes, 'ok.st');
+  assert.match(metadata['googlenet-ts.crc32']!, /^[0-9a-f]{8}$/);
+  assert.equal(metadata['producer'], 'test');
+  const flipped = bytes.slice();
+  flipped[flipped.length - 3]! ^= 0x10; // one bit of the last float
+  assert.throws(
+    () => parseSafetensors(flipped, 'flip.st'),
+    /flip\.st: checksum mismatch \(CRC-32 of the tensor data is [0-9a-f]{8}, the header says [0-9a-f]{8}\): the file is damaged/,
+  );
+  const old = writeSafetensors(tensors, { producer: 'test' });
+  assert.deepEqual(parseSafetensors(old, 'old.st').tensors.get('w')!.data, Float32Array.of(1, 2, 3, 4));
+});

@@ -9,6 +9,7 @@
  *
  * Also home of what every weight reader shares: {@link StoredTensor} and the byte decoder.
  */
+import CRC32 from 'crc-32';
 import { WeightFormatError } from '../errors.js';
 import { numel, type TensorArray } from '../tensor.js';
 
@@ -26,6 +27,14 @@ export interface StoredTensor {
   /** Owns its buffer (never a view of the file), so it is aligned and safe to keep. */
   data: TensorArray;
 }
+
+/**
+ * The metadata key of the CRC-32 of the data section (8 hex digits), which googlenet-ts writes
+ * into its model files and checkpoints and every reader verifies; files without it still load.
+ */
+export const CHECKSUM_KEY = 'googlenet-ts.crc32';
+
+const crcHex = (crc: number): string => (crc >>> 0).toString(16).padStart(8, '0');
 
 /**
  * The first key that occurs twice at the top level of a JSON object's text (JSON.parse keeps
@@ -195,6 +204,12 @@ export function parseSafetensors(bytes: Uint8Array, file = '<memory>'): Safetens
   }
   if (covered !== dataLen) fail(`${dataLen - covered} trailing bytes after the last tensor's data; the format forbids them`);
 
+  const want = metadata[CHECKSUM_KEY];
+  if (want !== undefined) {
+    const got = crcHex(CRC32.buf(bytes.subarray(dataStart), 0));
+    if (got !== want) fail(`checksum mismatch (CRC-32 of the tensor data is ${got}, the header says ${want}): the file is damaged`);
+  }
+
   const tensors = new Map<string, StoredTensor>();
   for (const { key, dtype, dims, begin, end } of entries) {
     const stored = dtype === 'BOOL' ? 'U8' : dtype;
@@ -218,6 +233,7 @@ export function readSafetensors(bytes: Uint8Array, file = '<memory>'): Map<strin
 export function writeSafetensors(
   tensors: Map<string, StoredTensor> | Record<string, StoredTensor>,
   metadata?: Record<string, string>,
+  options: { checksum?: boolean } = {},
 ): Uint8Array {
   const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
@@ -230,6 +246,11 @@ export function writeSafetensors(
     header[key] = { dtype: t.dtype, shape: t.dims, data_offsets: [offset, offset + blob.length] };
     blobs.push(blob);
     offset += blob.length;
+  }
+  if (options.checksum) {
+    let crc = 0;
+    for (const b of blobs) crc = CRC32.buf(b, crc);
+    header[METADATA_KEY] = { ...metadata, [CHECKSUM_KEY]: crcHex(crc) };
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.length / 8) * 8;
