@@ -126,8 +126,20 @@ export function decodeState(value: unknown, tensors: Map<string, StoredTensor>, 
       if (!t) throw new WeightFormatError(`${file}: the optimizer state refers to tensor "${o.$tensor}", which the file does not hold`);
       return t.data;
     }
-    if (Array.isArray(o.$map)) return new Map((o.$map as [unknown, unknown][]).map(([k, v]) => [k, decodeState(v, tensors, file)]));
-    if (typeof o.$bigint === 'string') return BigInt(o.$bigint);
+    if (Array.isArray(o.$map)) {
+      return new Map(
+        o.$map.map((pair: unknown) => {
+          if (!Array.isArray(pair) || pair.length !== 2)
+            throw new WeightFormatError(`${file}: the optimizer state holds a map entry ${JSON.stringify(pair)}, expected [key, value]`);
+          return [pair[0], decodeState(pair[1], tensors, file)];
+        }),
+      );
+    }
+    if (typeof o.$bigint === 'string') {
+      if (!/^-?\d{1,19}$/.test(o.$bigint))
+        throw new WeightFormatError(`${file}: the optimizer state holds ${JSON.stringify(o.$bigint)}, expected an integer`);
+      return BigInt(o.$bigint);
+    }
     if (typeof o.$number === 'string') return Number(o.$number);
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(o)) out[k] = decodeState(v, tensors, file);
