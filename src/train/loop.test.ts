@@ -227,3 +227,23 @@ test('resume removes the temporary files of interrupted atomic writes (issue 12)
   assert.ok(!fs.existsSync(orphan), 'the orphaned temporary file is gone');
   assert.ok(fs.existsSync(keep), 'other files stay');
 });
+
+test('the very first checkpoint write failing (disk full) does not claim a previous checkpoint (issue 12)', async () => {
+  const io: CheckpointIo = {
+    openSync: fs.openSync,
+    writeSync: () => {
+      const e = new Error('no space left on device') as NodeJS.ErrnoException;
+      e.code = 'ENOSPC';
+      throw e;
+    },
+    fsyncSync: fs.fsyncSync,
+    closeSync: fs.closeSync,
+    renameSync: fs.renameSync,
+    rmSync: fs.rmSync,
+  };
+  await assert.rejects(
+    train(base('first-full'), { ...quiet, createStep: fake(), checkpointIo: io }),
+    /first-full\/checkpoint\.safetensors: cannot write checkpoint \(ENOSPC: no space left on device\); nothing was written$/,
+  );
+  assert.ok(!fs.existsSync(join(dir, 'first-full', 'checkpoint.safetensors')));
+});
