@@ -23,6 +23,9 @@ export {
   type ErrorContext,
 } from './errors.js';
 
+// Size limits every reader checks before it allocates (README: Limits).
+export { DEFAULT_LIMITS, getLimits, setLimits, limitsFromEnv, limitEnvName, type Limits } from './limits.js';
+
 // Tensors: dense row-major arrays with their dimensions (NCHW images, OIHW convolutions).
 export { tensor, numel, relativeError, type Tensor, type TensorArray, type DType } from './tensor.js';
 

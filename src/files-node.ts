@@ -3,7 +3,7 @@
  * directories, checkpoints, metrics, plots, exports) goes through {@link writeFileAtomic}.
  */
 import * as fs from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { FileWriteError, InternalError } from './errors.js';
 
 /** The file-system calls of a write; tests replace them to make a write fail midway. */
@@ -83,4 +83,57 @@ export function writeFileAtomic(path: string, bytes: Uint8Array, o: WriteOptions
   } catch {
     /* best effort: not every platform can fsync a folder */
   }
+}
+
+/**
+ * Creates folder `dir` and its missing parents, one level at a time, or throws FileWriteError
+ * naming it. Not `mkdirSync(dir, { recursive: true })`: under a folder where mkdir always fails
+ * with ENOENT (`/proc/x`), Node 20's recursive mkdir retries forever (~200k syscalls in 20 s).
+ */
+export function makeDir(dir: string, what = 'folder'): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !fs.existsSync(d); d = dirname(d)) {
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EEXIST' && fs.statSync(d).isDirectory()) continue;
+      throw new FileWriteError(`${dir}: cannot create the ${what} (${err.code ?? err.message} at ${d})`, { file: dir, cause: e });
+    }
+  }
+  if (!fs.statSync(dir).isDirectory()) throw new FileWriteError(`${dir}: exists and is not a folder`, { file: dir });
+}
+
+/** The temporary-file names {@link writeFileAtomic} uses: `.<name>.<pid>.<time>.tmp`. */
+const TEMP_NAME = /^\..+\.\d+\.[0-9a-z]+\.tmp$/;
+
+/**
+ * Removes the temporary files that interrupted atomic writes (a `kill -9`, a power cut) left in
+ * `dir`; returns their paths. Call it only on a folder this process owns (a resumed run).
+ */
+export function removeOrphanedTemps(dir: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!TEMP_NAME.test(name)) continue;
+    const p = join(dir, name);
+    try {
+      if (fs.statSync(p).isFile()) {
+        fs.rmSync(p);
+        removed.push(p);
+      }
+    } catch {
+      /* gone already, or not ours to remove */
+    }
+  }
+  return removed;
 }

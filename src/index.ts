@@ -112,5 +112,5 @@ export { SCHEDULES } from './train/schedule.js';
 export { formatMetrics } from './eval/metrics.js';
 export { CROP_COUNTS, isCropCount, type CropCount } from './eval/crops.js';
 export { writeEvalFiles } from './eval/files-node.js';
-export { writeFileAtomic, type WriteOptions } from './files-node.js';
+export { writeFileAtomic, makeDir, type WriteOptions } from './files-node.js';
 export * as data from './data/index-node.js';

@@ -395,7 +395,10 @@ test('error: unknown preset and bad option values name the option and the value'
     ],
     [['predict', '--model', imagenetDir, '--top-k', '0', png], '--top-k expects an integer ≥ 1, received "0"'],
     [['predict', '--model', imagenetDir, '--top-k', '2.5', png], '--top-k expects an integer ≥ 1, received "2.5"'],
-    [['summary', '--num-classes', 'abc'], '--num-classes expects an integer ≥ 1, received "abc"'],
+    [
+      ['summary', '--num-classes', 'abc'],
+      '--num-classes expects an integer in [1, 100000] (the maxNumClasses limit; raise it with GOOGLENET_MAX_NUM_CLASSES), received "abc"',
+    ],
     [['summary', '--width', '-1'], '--width expects a number in [0.01, 4], received "-1"'],
     [['summary', '--in-channels', '2'], '--in-channels expects 1 or 3, received "2"'],
     [

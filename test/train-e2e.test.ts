@@ -138,6 +138,33 @@ test('SIGINT mid-epoch: a checkpoint at the exact step, exit 130, and --resume g
   sameWeights('sigint', 'full');
 });
 
+test('kill -9 at several points (mid-epoch, at the end-of-epoch checkpoint write): every state resumes to the same weights (issue 12)', async () => {
+  const name = 'killed';
+  const args = ['train', ...COMMON, '--epochs', '2', '--out', run(name), '--progress', 'plain', '--log-every', '1'];
+  // Each pattern is seen on stderr, then SIGKILL: mid-epoch, right after the last step of an epoch
+  // (validation and the checkpoint write follow), and in the second epoch.
+  for (const at of [/epoch 1\/2 step 3\/6/, /epoch 1\/2 step 6\/6/, /epoch 2\/2 step 2\/6/]) {
+    const resume = existsSync(join(run(name), 'checkpoint.safetensors')) ? ['--resume'] : [];
+    let sent = false;
+    const r = await cliAsync([...args, ...resume], (err, kill) => {
+      if (!sent && at.test(err)) {
+        sent = true;
+        kill('SIGKILL');
+      }
+    });
+    assert.ok(sent || r.status === 0, `never saw ${at}:\n${r.stderr}`);
+    if (existsSync(join(run(name), 'checkpoint.safetensors'))) loadCheckpoint(join(run(name), 'checkpoint.safetensors'));
+  }
+  const last = await cliAsync([...args, '--resume']);
+  assert.equal(last.status, 0, last.stderr);
+  sameWeights(name, 'full');
+  assert.deepEqual(
+    readdirSync(run(name)).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary files are left behind',
+  );
+});
+
 test('eval loads the run folder (and an ensemble of two), prints the metrics and writes the confusion matrix', () => {
   const text = ok(
     'eval',

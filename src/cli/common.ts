@@ -3,15 +3,31 @@
  * flags, JSON output on stdout (logs on stderr), and one-line error reporting.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { GoogLeNetError, load, type NodeClassifier, OptionError, type Preset, PRESETS } from '../index.js';
+import { availableParallelism } from 'node:os';
+import { getLimits, GoogLeNetError, limitEnvName, load, type NodeClassifier, OptionError, type Preset, PRESETS } from '../index.js';
 
-export function intOption(flag: string, min = 1): (v: string) => number {
+export function intOption(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER, why = ''): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${flag} expects an integer ≥ ${min}, received "${v}"`);
+    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+      const range = max < Number.MAX_SAFE_INTEGER ? `an integer in [${min}, ${max}]${why ? ` (${why})` : ''}` : `an integer ≥ ${min}`;
+      throw new InvalidArgumentError(`${flag} expects ${range}, received "${v}"`);
+    }
     return n;
   };
 }
+
+/** `--threads`: at most twice the cores (ONNX Runtime crashes or hangs with thousands). */
+export const threadsOption = (flag = '--threads'): ((v: string) => number) =>
+  intOption(flag, 1, 2 * availableParallelism(), 'at most twice the cores');
+
+/** `--workers`: at most four per core (each is a thread with its own heap). */
+export const workersOption = (flag = '--workers'): ((v: string) => number) =>
+  intOption(flag, 0, 4 * availableParallelism(), 'at most four per core');
+
+/** `--resize`: an image side, at most the maxResize limit. */
+export const resizeOption = (flag = '--resize'): ((v: string) => number) =>
+  intOption(flag, 1, getLimits().maxResize, `the maxResize limit; raise it with ${limitEnvName('maxResize')}`);
 
 export function floatOption(flag: string, min = 0, max = Infinity): (v: string) => number {
   return (v) => {
@@ -21,6 +37,10 @@ export function floatOption(flag: string, min = 0, max = Infinity): (v: string) 
     return n;
   };
 }
+
+/** `--num-classes`: at most the maxNumClasses limit (checked before the classifier is allocated). */
+export const numClassesOption = (flag: string): ((v: string) => number) =>
+  intOption(flag, 1, getLimits().maxNumClasses, `the maxNumClasses limit; raise it with ${limitEnvName('maxNumClasses')}`);
 
 export function channelsOption(flag: string): (v: string) => 1 | 3 {
   return (v) => {
@@ -58,7 +78,11 @@ export function addModelFlags(cmd: Command): Command {
       `architecture for --weights: ${PRESETS.join(', ')} (default: the named weights', else torchvision)`,
       presetOption,
     )
-    .option('--num-classes <n>', "classes of the --weights model (default: the named weights', else 1000)", intOption('--num-classes'))
+    .option(
+      '--num-classes <n>',
+      "classes of the --weights model (default: the named weights', else 1000)",
+      numClassesOption('--num-classes'),
+    )
     .option('--transform-input', "torchvision's transform_input (default: the named weights'; imagenet turns it on)")
     .option('--no-transform-input', 'turn transform_input off even for named weights that use it')
     .option('--aux', 'build the auxiliary classifiers and load them from the --weights file', false);
@@ -91,6 +115,19 @@ export function printJson(x: unknown): void {
 /** Progress and logs go to stderr so that stdout stays machine-readable. */
 export function log(msg: string): void {
   process.stderr.write(msg + '\n');
+}
+
+/**
+ * A closed stdout (`googlenet predict … | head -1`) ends the command quietly, as Unix tools do:
+ * exit 0 once the reader has what it wanted, never an EPIPE stack trace.
+ */
+export function quietOnClosedStdout(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(stream === process.stdout ? 0 : 1);
+      throw e;
+    });
+  }
 }
 
 /** Runs a command body; user errors become one line on stderr and exit code 1. */

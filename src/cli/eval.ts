@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { basename, join, resolve } from 'node:path';
-import { action, CLI_DOWNLOAD, intOption, log, presetOption, printJson, WEIGHTS_HELP } from './common.js';
+import { action, CLI_DOWNLOAD, intOption, log, numClassesOption, presetOption, printJson, threadsOption, WEIGHTS_HELP } from './common.js';
 import { choiceOption, datasetOption } from './train.js';
 import {
   data,
@@ -60,7 +60,7 @@ export function register(program: Command): void {
     )
     .option('--weights <name|url|file>', `${WEIGHTS_HELP}; joins the --model ensemble`)
     .option('--preset <name>', "architecture of a --weights file (default: the named weights', else torchvision)", presetOption)
-    .option('--num-classes <n>', "classes of a --weights file (default: the named weights', else 1000)", intOption('--num-classes'))
+    .option('--num-classes <n>', "classes of a --weights file (default: the named weights', else 1000)", numClassesOption('--num-classes'))
     .option('--transform-input', "a --weights file uses torchvision's transform_input (imagenet does)")
     .option('--no-transform-input', 'turn transform_input off even for named weights that use it')
     .requiredOption('--dataset <name>', data.DATASET_NAMES.join(', '), datasetOption)
@@ -78,7 +78,7 @@ export function register(program: Command): void {
       1,
     )
     .option('--batch-size <n>', 'images per forward pass', intOption('--batch-size'))
-    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', intOption('--threads'))
+    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption())
     .option('--out <dir>', 'where eval.json and confusion.{json,svg,png} go (default runs/eval/<model>-<dataset>)')
     .option('--no-files', 'write no files, print only')
     .option('--json', 'print one JSON object (top1, top5 as fractions in [0, 1])', false)
@@ -99,6 +99,7 @@ export function register(program: Command): void {
         let lastLog = 0;
         const m = await evaluate(models, dataset, {
           crops: f.crops,
+          onWarning: log,
           ...(f.limitTest ? { limit: f.limitTest } : {}),
           ...(f.batchSize ? { batchSize: f.batchSize } : {}),
           onProgress: (done) => {

@@ -1,5 +1,5 @@
 /** `googlenet export`: a model as torchvision safetensors, an ONNX inference graph, or a web bundle. */
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
@@ -8,6 +8,7 @@ import {
   fp16Safetensors,
   lowerToOnnx,
   type ModelDType,
+  makeDir,
   OptionError,
   readModelDirConfig,
   saveModelDir,
@@ -46,7 +47,7 @@ export function register(program: Command): void {
         }
         const net = await loadFromFlags(f);
         const m = net.model;
-        if (f.format !== 'web') mkdirSync(dirname(f.out), { recursive: true });
+        if (f.format !== 'web') makeDir(dirname(f.out));
         if (f.dtype === 'int8' && (f.format !== 'web' || !m.quantization)) {
           throw new OptionError('--dtype int8: only a quantized model (googlenet quantize) exports as int8, with --format web');
         }

@@ -1,6 +1,6 @@
 /** `googlenet import`: torchvision weights (a file, a URL or a registry name) → a model directory. */
 import type { Command } from 'commander';
-import { action, CLI_DOWNLOAD, intOption, log, presetOption } from './common.js';
+import { action, CLI_DOWNLOAD, log, numClassesOption, presetOption } from './common.js';
 import { loadModel, type Preset, saveModelDir } from '../index.js';
 
 interface Flags {
@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .argument('<weights>', 'a state dict file (e.g. googlenet-1378be20.pth), an http(s) URL, or a name from `googlenet weights list`')
     .requiredOption('-o, --out <dir>', 'model directory to write')
     .option('--preset <name>', "architecture (default: the named weights', else torchvision)", presetOption)
-    .option('--num-classes <n>', "classes (default: the named weights', else 1000)", intOption('--num-classes'))
+    .option('--num-classes <n>', "classes (default: the named weights', else 1000)", numClassesOption('--num-classes'))
     .option('--aux', 'keep the auxiliary classifiers from the file', false)
     .option('--transform-input', "torchvision's transform_input (default: the named weights'; imagenet turns it on)")
     .option('--no-transform-input', 'turn transform_input off even for named weights that use it')

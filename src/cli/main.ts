@@ -2,6 +2,9 @@
 /** The `googlenet` command: each sub-command lives in its own file and calls the library. */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { limitsFromEnv, setLimits } from '../index.js';
+import { relayLongArgv } from './argv-relay.js';
+import { quietOnClosedStdout } from './common.js';
 import { register as registerDownload } from './download.js';
 import { register as registerEval } from './eval.js';
 import { register as registerExport } from './export.js';
@@ -11,6 +14,16 @@ import { register as registerQuantize } from './quantize.js';
 import { register as registerSummary } from './summary.js';
 import { register as registerTrain } from './train.js';
 import { register as registerWeights } from './weights.js';
+
+if (await relayLongArgv()) process.exit();
+quietOnClosedStdout();
+try {
+  // GOOGLENET_MAX_IMAGE_PIXELS=… and the like raise a size limit (README: Limits).
+  setLimits(limitsFromEnv(process.env));
+} catch (e) {
+  process.stderr.write(`googlenet: ${(e as Error).message}\n`);
+  process.exit(1);
+}
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command('googlenet')

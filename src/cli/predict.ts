@@ -1,6 +1,6 @@
 /** `googlenet predict`: classify image files with a model directory or torchvision weights. */
 import type { Command } from 'commander';
-import { action, addModelFlags, intOption, loadFromFlags, printJson, type ModelFlags } from './common.js';
+import { action, addModelFlags, intOption, loadFromFlags, type ModelFlags, printJson, resizeOption } from './common.js';
 import { decodeImageFile, OptionError, preprocess, stackBatch, topK } from '../index.js';
 
 interface Flags extends ModelFlags {
@@ -18,7 +18,7 @@ export function register(program: Command): void {
       .description('classify images (JPEG, PNG, WebP): top-k labels with probabilities')
       .argument('<images...>', 'image files'),
   )
-    .option('--resize <s>', "resize the shorter side to S (default: the model's, 256 for ImageNet models)", intOption('--resize'))
+    .option('--resize <s>', "resize the shorter side to S (default: the model's, 256 for ImageNet models)", resizeOption())
     .option('--crop <s>', "centre-crop to S×S (default: the model's input size, 224)", intOption('--crop'))
     .option('--top-k <k>', 'labels per image', intOption('--top-k'), 5)
     .option('--json', 'print a JSON array, one object per image', false)

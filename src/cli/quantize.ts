@@ -1,6 +1,6 @@
 /** `googlenet quantize`: int8 post-training static quantization of a model directory, calibrated on a dataset. */
 import type { Command } from 'commander';
-import { action, floatOption, intOption, log } from './common.js';
+import { action, floatOption, intOption, log, threadsOption } from './common.js';
 import { choiceOption, datasetOption } from './train.js';
 import {
   calibrate,
@@ -44,7 +44,7 @@ export function register(program: Command): void {
     )
     .option('--percentile <p>', 'percentile of |x| the percentile method keeps', floatOption('--percentile', 0.5, 1), 0.9999)
     .option('--seed <n>', 'seed of the calibration draw', intOption('--seed', 0), 0)
-    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', intOption('--threads'))
+    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption())
     .requiredOption('-o, --out <dir>', 'the int8 model directory to write')
     .action(
       action(async (f: Flags) => {

@@ -1,6 +1,6 @@
 /** `googlenet summary`: the torchinfo-style table, and the naive-vs-reduced arithmetic. */
 import type { Command } from 'commander';
-import { action, channelsOption, floatOption, intOption, presetOption, printJson } from './common.js';
+import { action, channelsOption, floatOption, intOption, numClassesOption, presetOption, printJson } from './common.js';
 import {
   buildGoogLeNet,
   compareNaive,
@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .description('print layers, output shapes, parameters and multiply-adds (torchinfo style)')
     .option('--preset <name>', 'paper, bn, torchvision or cifar', presetOption, 'torchvision')
     .option('--aux', 'include the auxiliary classifiers (training graph)', false)
-    .option('--num-classes <n>', 'classes', intOption('--num-classes'))
+    .option('--num-classes <n>', 'classes', numClassesOption('--num-classes'))
     .option('--in-channels <c>', '1 or 3', channelsOption('--in-channels'))
     .option('--input-size <s>', 'square input size', intOption('--input-size'))
     .option('--width <w>', 'width multiplier', floatOption('--width', 0.01, 4))

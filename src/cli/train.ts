@@ -1,6 +1,6 @@
 /** `googlenet train`: flags → `TrainOptions` → `train()` (src/train/train-node.ts). */
 import { InvalidArgumentError, type Command } from 'commander';
-import { action, floatOption, intOption, log, presetOption, printJson } from './common.js';
+import { action, floatOption, intOption, log, numClassesOption, presetOption, printJson, threadsOption, workersOption } from './common.js';
 import { data, KEEP, OPTIMIZERS, PRESETS, SCHEDULES, train, type TrainOptions, type TrainResult } from '../index.js';
 
 /** A parser for a flag that takes one of `choices`; the message names the flag and the value. */
@@ -83,7 +83,7 @@ function modelFlags(cmd: Command): Command {
     .option('--preset <name>', `architecture: ${PRESETS.join(', ')} (default cifar)`, presetOption)
     .option('--width <w>', 'width multiplier on every hidden channel count (default 1)', floatOption('--width', 0.01, 4))
     .option('--aux', 'train the auxiliary classifiers too (loss + 0.3 × (aux1 + aux2))')
-    .option('--num-classes <n>', "override the dataset's class count", intOption('--num-classes'))
+    .option('--num-classes <n>', "override the dataset's class count", numClassesOption('--num-classes'))
     .option('--in-channels <c>', "override the dataset's channels (1 or 3)", intOption('--in-channels'))
     .option('--input-size <s>', "override the input size (default: the dataset's image size, else 224)", intOption('--input-size', 8))
     .option('--dropout <p>', "dropout before the classifier (default: the preset's)", floatOption('--dropout', 0, 0.99))
@@ -95,7 +95,7 @@ function modelFlags(cmd: Command): Command {
     .option(
       '--from-num-classes <n>',
       "classes of a --from weight file (default: the named weights', else 1000)",
-      intOption('--from-num-classes'),
+      numClassesOption('--from-num-classes'),
     )
     .option('--from-transform-input', "a --from weight file uses torchvision's transform_input (its official ImageNet weights do)")
     .option('--freeze-backbone', 'with --from: train only the classifier head(s)');
@@ -148,8 +148,8 @@ function runFlags(cmd: Command): Command {
   return cmd
     .option('--keep <which>', "the run folder's model: best (by validation top-1) or last (default best)", choiceOption('--keep', KEEP))
     .option('--seed <s>', 'seed of initialization, data order, augmentation and dropout (default 0)', intOption('--seed', 0))
-    .option('--workers <n>', 'data-loader worker threads (default 1)', intOption('--workers', 0))
-    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', intOption('--threads'))
+    .option('--workers <n>', 'data-loader worker threads (default 1)', workersOption())
+    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption())
     .option('--log-every <n>', 'a metrics line (and a plain progress line) every N steps', intOption('--log-every'))
     .option('--max-steps <n>', 'stop after N steps of this invocation, with a checkpoint', intOption('--max-steps'))
     .option(

@@ -3,9 +3,10 @@
  * folder and reading them into shared memory; the record format is `cifar.ts`'s.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatasetFormatError } from '../errors.js';
+import { getLimits, raiseHint } from '../limits.js';
 import { CIFAR_SPECS, CifarDataset, PIXELS, parseCifarRecords, type CifarVariant } from './cifar.js';
 import { DATASET_STATS } from './core.js';
 
@@ -47,6 +48,15 @@ export async function loadCifar(variant: CifarVariant, dir: string, split: 'trai
     if (!existsSync(f))
       throw new DatasetFormatError(
         `${variant}: missing ${f} (expected ${files.map((x) => x.slice(root.length + 1)).join(', ')} in ${root})`,
+      );
+    // Checked before reading: Node refuses files over 2 GiB with a message that names no file.
+    const size = (await stat(f)).size;
+    if (size > getLimits().maxDatasetFileBytes)
+      throw new DatasetFormatError(
+        `${f}: ${size.toLocaleString('en-US')} bytes is more than ${raiseHint('maxDatasetFileBytes')}; a CIFAR batch is about 30 MB`,
+        {
+          file: f,
+        },
       );
     bufs.push(await readFile(f));
   }

@@ -3,32 +3,78 @@
  * gunzipping them; parsing is `idx.ts`'s.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzip as gunzipCb } from 'node:zlib';
-import { promisify } from 'node:util';
+import { createGunzip } from 'node:zlib';
 import { DatasetFormatError } from '../errors.js';
+import { getLimits, raiseHint } from '../limits.js';
 import type { DatasetInfo, MemoryDataset } from './core.js';
 import { idxDataset, isGzip } from './idx.js';
 
-const gunzip = promisify(gunzipCb);
-
-/** Reads a file and gunzips it when it is gzip; gzip errors become one-line `DatasetFormatError`s naming the file. */
-export async function readMaybeGzip(file: string): Promise<Uint8Array> {
-  let raw: Buffer;
+/**
+ * Gunzips `raw` as a stream, stopping as soon as the output passes `cap` bytes (a gzip bomb of
+ * zeros stops there, within bounded memory) or the size an IDX header at its start promises.
+ */
+async function gunzipCapped(raw: Uint8Array, file: string, cap: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let promised = Infinity;
+  const z = createGunzip();
+  const done = new Promise<void>((resolve, reject) => {
+    z.on('data', (c: Buffer) => {
+      chunks.push(c);
+      total += c.length;
+      if (promised === Infinity && total >= 4) {
+        const head = Buffer.concat(chunks);
+        const d = head[3] ?? 0;
+        if (head.length >= 4 + 4 * d && d >= 1 && d <= 4) {
+          let n = 1;
+          for (let i = 0; i < d; i++) n *= head.readUInt32BE(4 + 4 * i);
+          promised = 4 + 4 * d + n;
+        }
+      }
+      if (total > Math.min(cap, promised)) {
+        const why =
+          total > cap ? `more than ${raiseHint('maxDatasetFileBytes')}` : `more than the ${promised} bytes its IDX header promises`;
+        z.destroy(new DatasetFormatError(`${file}: inflates to ${why} (a gzip bomb or a damaged file)`, { file }));
+      }
+    });
+    z.on('end', resolve);
+    z.on('error', reject);
+  });
+  z.end(raw);
   try {
-    raw = await readFile(file);
+    await done;
   } catch (e) {
-    throw new DatasetFormatError(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  if (!isGzip(raw)) return raw;
-  try {
-    return await gunzip(raw);
-  } catch (e) {
+    if (e instanceof DatasetFormatError) throw e;
     const msg = (e as Error).message;
     const what = /unexpected end/i.test(msg) ? 'truncated gzip stream' : 'corrupt gzip stream';
-    throw new DatasetFormatError(`${file}: ${what} (${msg}); download it again`);
+    throw new DatasetFormatError(`${file}: ${what} (${msg}); download it again`, { file });
   }
+  return Buffer.concat(chunks, total);
+}
+
+/**
+ * Reads a file and gunzips it when it is gzip, within the `maxDatasetFileBytes` limit (before
+ * and after inflating); errors are one-line `DatasetFormatError`s naming the file.
+ */
+export async function readMaybeGzip(file: string): Promise<Uint8Array> {
+  const cap = getLimits().maxDatasetFileBytes;
+  let raw: Buffer;
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw new DatasetFormatError(`${file}: not a regular file`, { file });
+    if (st.size > cap)
+      throw new DatasetFormatError(`${file}: ${st.size.toLocaleString('en-US')} bytes is more than ${raiseHint('maxDatasetFileBytes')}`, {
+        file,
+      });
+    raw = await readFile(file);
+  } catch (e) {
+    if (e instanceof DatasetFormatError) throw e;
+    throw new DatasetFormatError(`cannot read ${file}: ${(e as Error).message}`, { file });
+  }
+  if (!isGzip(raw)) return raw;
+  return gunzipCapped(raw, file, cap);
 }
 
 /** Where to look for IDX files inside `dir` (torchvision's `MNIST/raw`, `FashionMNIST/raw` too). */

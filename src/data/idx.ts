@@ -7,6 +7,7 @@
  * Images: magic 0x00000803, dims [N, H, W]. Labels: magic 0x00000801, dims [N].
  */
 import { DatasetFormatError } from '../errors.js';
+import { getLimits, raiseHint } from '../limits.js';
 import { MemoryDataset, toShared, type DatasetInfo } from './core.js';
 
 const TYPE_NAMES: Record<number, string> = {
@@ -112,6 +113,16 @@ export function idxDataset(
   const images = parseIdx(imagesFile.bytes, imagesFile.name, 3);
   const labels = parseIdx(labelsFile.bytes, labelsFile.name, 1);
   const [n, h, w] = images.dims as [number, number, number];
+  // The image size becomes the model's input size: 1000×1000 images would need gigabytes per batch.
+  const side = getLimits().maxDatasetImageSide;
+  if (h > side || w > side || h < 1 || w < 1) {
+    throw new DatasetFormatError(
+      `${imagesFile.name}: ${h}×${w} images; expected sides from 1 to ${side} (${raiseHint('maxDatasetImageSide')})`,
+      {
+        file: imagesFile.name,
+      },
+    );
+  }
   const nl = labels.dims[0] as number;
   if (n !== nl) {
     throw new DatasetFormatError(`${imagesFile.name} has ${n} images but ${labelsFile.name} has ${nl} labels; the counts must match`);

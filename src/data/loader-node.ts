@@ -67,7 +67,12 @@ export class WorkerPool implements BatchPool {
     private readonly size: number,
     private readonly init: WorkerInit,
     private readonly onWarning: (message: string) => void,
-  ) {}
+  ) {
+    // Each worker holds a copy of the augmentation state and a V8 heap: a thousand exhaust memory.
+    const max = 4 * availableParallelism();
+    if (!Number.isInteger(size) || size < 0 || size > max)
+      throw new OptionError(`workers: expected an integer in [0, ${max}] (four per core), received ${String(size)}`, { option: 'workers' });
+  }
 
   run(indices: Int32Array, seed: number, epoch: number): Promise<PreparedBatch> {
     if (this.closed) return Promise.reject(new Error('DataLoader is closed'));

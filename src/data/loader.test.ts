@@ -278,6 +278,7 @@ test('compiled to .js (no tsx), the worker entry next to loader.js gives the sam
     const files = [
       join(repo, 'src', 'errors.ts'),
       join(repo, 'src', 'rng.ts'),
+      join(repo, 'src', 'limits.ts'),
       join(repo, 'src', 'infer', 'decode-node.ts'),
       ...dirFiles(join(repo, 'src', 'image')),
       ...dirFiles(here),

@@ -9,11 +9,11 @@
 import type { Dataset } from '../data/core.js';
 import { toChannels, type RgbImage } from '../image/image.js';
 import { normalizeInto } from '../image/normalize.js';
-import { OptionError } from '../errors.js';
+import { DatasetFormatError, OptionError } from '../errors.js';
 import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import { cropViews, isCropCount, type CropCount } from './crops.js';
-import { MetricsAccumulator, softmaxRows, type EvalMetrics } from './metrics.js';
+import { checkFiniteLogits, MetricsAccumulator, softmaxRows, type EvalMetrics } from './metrics.js';
 
 export interface EvaluateOptions {
   /** Views per image: 1, 10 or 144. Default 1. */
@@ -28,6 +28,8 @@ export interface EvaluateOptions {
   onProgress?: (done: number, total: number) => void;
   /** Stops after the current batch; the metrics then cover the images done so far. */
   signal?: AbortSignal;
+  /** Told when a model and the dataset do not match (channels), before evaluating. */
+  onWarning?: (message: string) => void;
 }
 
 interface ViewSpec {
@@ -75,7 +77,9 @@ export async function predictProbabilities(
     for (let r0 = 0; r0 < rows; r0 += maxRows) {
       const r1 = Math.min(rows, r0 + maxRows);
       const x = { dims: [r1 - r0, spec.channels, spec.size, spec.size], data: data.subarray(r0 * per, r1 * per) };
-      const probs = softmaxRows((await model.forward(x)).logits.data, r1 - r0, k);
+      const logits = (await model.forward(x)).logits.data;
+      checkFiniteLogits(logits, r1 - r0, k, models.length > 1 ? `model ${models.indexOf(model) + 1}` : 'the model');
+      const probs = softmaxRows(logits, r1 - r0, k);
       for (let r = r0; r < r1; r++) {
         const img = Math.floor(r / crops);
         const w = 1 / (crops * models.length);
@@ -104,7 +108,20 @@ export async function evaluate(
       throw new OptionError(`model ${i + 1} has ${m.config.numClasses} classes but dataset ${dataset.name} has ${dataset.numClasses}`);
     }
   }
+  for (const [i, m] of models.entries()) {
+    const c = m.config.inChannels;
+    if (dataset.channels !== c) {
+      const what = models.length > 1 ? `model ${i + 1}` : 'the model';
+      const takes = `${c}-channel ${m.config.inputSize}×${m.config.inputSize} images`;
+      const has = `${dataset.channels}-channel ${dataset.height ?? '?'}×${dataset.width ?? '?'} images`;
+      const how = c === 3 ? "grey replicated, PIL's convert('RGB')" : "PIL's convert('L')";
+      options.onWarning?.(
+        `${what} takes ${takes} but ${dataset.name} has ${has}: they are converted (${how}) and resized; was it trained on this dataset?`,
+      );
+    }
+  }
   const total = Math.min(dataset.size, options.limit ?? Infinity);
+  if (total === 0) throw new DatasetFormatError(`${dataset.name}: the evaluation set is empty (0 images); nothing to evaluate`);
   const batch = options.batchSize ?? (crops === 1 ? 64 : Math.max(1, Math.ceil(256 / crops)));
   const acc = new MetricsAccumulator(dataset.numClasses, dataset.classes);
   for (let i0 = 0; i0 < total && !options.signal?.aborted; i0 += batch) {

@@ -1,7 +1,7 @@
 /** Evaluation results as files: `eval.json`, `confusion.json`, and the confusion matrix as SVG and PNG. */
-import { mkdirSync } from 'node:fs';
+
 import { join } from 'node:path';
-import { writeFileAtomic } from '../files-node.js';
+import { writeFileAtomic, makeDir } from '../files-node.js';
 import { confusionSvg } from '../train/plot.js';
 import { writeSvgAndPng } from '../train/plot-node.js';
 import type { EvalMetrics } from './metrics.js';
@@ -9,7 +9,7 @@ import type { EvalMetrics } from './metrics.js';
 /** Writes eval.json and confusion.{json,svg,png} of `m` into `dir`; returns the confusion files. */
 export async function writeEvalFiles(dir: string, m: EvalMetrics, title: string): Promise<string[]> {
   const enc = (x: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(x, null, 2) + '\n');
-  mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   writeFileAtomic(join(dir, 'eval.json'), enc(m));
   writeFileAtomic(
     join(dir, 'confusion.json'),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MetricsAccumulator, classificationMetrics, formatMetrics, rankOfLabel, softmaxRows } from './metrics.js';
+import { DatasetFormatError, WeightFormatError } from '../errors.js';
+import { MetricsAccumulator, checkFiniteLogits, classificationMetrics, formatMetrics, rankOfLabel, softmaxRows } from './metrics.js';
 
 test('top-1, top-5, errors, per-class accuracy and the confusion matrix of a hand-made case', () => {
   // 4 samples, 6 classes. Rows: scores; labels 0, 1, 2, 5.
@@ -63,4 +64,18 @@ test("labels out of range are refused; the report ends with the tutorial's Accur
   assert.match(text, /per-class accuracy:\n\s+0 cat\s+50\.00%  \(2\)\n\s+1 dog\s+100\.00%  \(1\)/);
   assert.match(text, /confusion matrix \(rows: true class, columns: predicted\):/);
   assert.match(text, /\nAccuracy of Test Data: 66\.67%$/);
+});
+
+test('non-finite scores are an error, not 100 % top-1; an empty set is an error, not 0.00 % (issue 12)', () => {
+  // Before: NaN compares false with everything, so the label ranked first and top-1 was 1.
+  assert.throws(() => classificationMetrics([NaN, NaN, NaN], [1], 3), /non-finite logit \(NaN\) for image 1/);
+  assert.throws(() => classificationMetrics([0.2, Infinity, 0.1, 0.3, 0.3, 0.4], [0, 2], 3), /non-finite logit \(Infinity\) for image 1/);
+  assert.throws(
+    () => checkFiniteLogits(new Float32Array([1, 2, 3, -Infinity]), 2, 2),
+    (e: unknown) => e instanceof WeightFormatError,
+  );
+  assert.throws(
+    () => new MetricsAccumulator(3).result(),
+    (e: unknown) => e instanceof DatasetFormatError && /evaluation set is empty/.test(e.message),
+  );
 });

@@ -4,6 +4,24 @@
  * mean negative log-likelihood. `MetricsAccumulator` collects them batch by batch.
  */
 
+import { DatasetFormatError, WeightFormatError } from '../errors.js';
+
+/**
+ * Refuses logits that hold NaN or ±Infinity: a model whose weights or batch-norm statistics went
+ * non-finite (a diverged run) would otherwise score 100 % (NaN compares false with everything, so
+ * no class ranks above the label) and print "NaN%".
+ * @throws WeightFormatError naming the first bad row.
+ */
+export function checkFiniteLogits(logits: ArrayLike<number>, n: number, k: number, where = 'the model'): void {
+  for (let i = 0; i < n * k; i++) {
+    if (!Number.isFinite(logits[i] as number)) {
+      throw new WeightFormatError(
+        `${where} produced a non-finite logit (${String(logits[i])}) for image ${Math.floor(i / k) + 1}: its weights or batch-norm statistics hold NaN or Infinity (a diverged training run?)`,
+      );
+    }
+  }
+}
+
 /** Row-wise softmax of N×K logits (numerically stable), as float64. */
 export function softmaxRows(logits: ArrayLike<number>, n: number, k: number): Float64Array {
   const out = new Float64Array(n * k);
@@ -82,6 +100,7 @@ export class MetricsAccumulator {
     const k = this.numClasses;
     const n = labels.length;
     if (probs.length !== n * k) throw new RangeError(`metrics: ${probs.length} scores for ${n} labels × ${k} classes`);
+    checkFiniteLogits(probs, n, k, 'metrics: the scores');
     for (let i = 0; i < n; i++) {
       const y = labels[i] as number;
       if (!(Number.isInteger(y) && y >= 0 && y < k)) throw new RangeError(`metrics: label ${y} is out of range [0, ${k})`);
@@ -96,7 +115,9 @@ export class MetricsAccumulator {
     }
   }
 
+  /** The metrics so far. @throws DatasetFormatError when no sample was added (an empty test set scores nothing). */
   result(): EvalMetrics {
+    if (this.n === 0) throw new DatasetFormatError('no test images: the evaluation set is empty, so there is no accuracy to report');
     const k = this.numClasses;
     const confusion: number[][] = [];
     for (let i = 0; i < k; i++) confusion.push(Array.from(this.counts.subarray(i * k, (i + 1) * k)));

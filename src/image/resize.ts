@@ -10,6 +10,7 @@
  * top bits, clamped to 0…255; the horizontal pass runs first and its result is stored as uint8.
  */
 import { OptionError } from '../errors.js';
+import { getLimits, raiseHint } from '../limits.js';
 import { checkImage, checkSize, crop, type Box, type RgbImage } from './image.js';
 
 /** Fixed-point precision of the coefficients: 32 bits − 8 for the pixel − 2 for overflow. */
@@ -148,6 +149,9 @@ export function resize(img: RgbImage, width: number, height: number, box?: Box):
   checkImage(img, 'resize');
   checkSize(width, 'width', 'resize');
   checkSize(height, 'height', 'resize');
+  // Checked before allocating: `--resize 1e9` would otherwise ask for petabytes.
+  if (width * height > getLimits().maxImagePixels)
+    throw new OptionError(`resize: a ${width}×${height} result is more pixels than ${raiseHint('maxImagePixels')}`);
   const c = img.channels;
   const [x0, y0, x1, y1] = boxEdges(img, box);
   // Pillow crops instead when the box is whole pixels of the output's size.

@@ -8,6 +8,7 @@ import type { Tensor } from '../tensor.js';
 import type { RgbImage } from '../image/image.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../image/normalize.js';
 import { preprocess, stackBatch } from './image.js';
+import { checkFiniteLogits } from '../eval/metrics.js';
 
 /**
  * The preprocessing of a model that does not carry its own: ImageNet mean/std for RGB (0.5/0.5
@@ -40,6 +41,7 @@ export function softmax(row: ArrayLike<number>): Float64Array {
 /** The k most probable classes of each row of N×K logits. */
 export function topK(logits: Tensor, k: number, labels?: readonly string[]): Prediction[][] {
   const [n, c] = logits.dims as [number, number];
+  checkFiniteLogits(logits.data, n, c);
   const out: Prediction[][] = [];
   for (let i = 0; i < n; i++) {
     const p = softmax(logits.data.subarray(i * c, (i + 1) * c));

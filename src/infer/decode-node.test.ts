@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { ImageError } from '../errors.js';
-import { decodeImageBuffer, decodeImageFile } from './decode-node.js';
+import { decodeImageBuffer, decodeImageFile, readImageSize } from './decode-node.js';
+import { setLimits } from '../limits.js';
 import { toChannels, type RgbImage } from '../image/image.js';
 import { preprocess } from './image.js';
 import { IMAGENET_CLASSES_PATH, cifar100Classes, cifar10Classes, fashionMnistClasses, imagenetClasses } from './labels-node.js';
@@ -127,7 +128,7 @@ test('decodeImageBuffer decodes from memory, names the source in errors', async 
 });
 
 test('errors: missing file, not an image, truncated, a directory — one line naming the file', async () => {
-  await assert.rejects(decodeImageFile('cat.jpg'), new ImageError('cat.jpg: no such file'));
+  await assert.rejects(decodeImageFile('cat.jpg'), new ImageError('cat.jpg: no such file', { file: 'cat.jpg' }));
   const notes = join(dir, 'notes.txt');
   writeFileSync(notes, 'shopping list\n- milk\n');
   await assert.rejects(decodeImageFile(notes), new ImageError(`${notes}: not a decodable image (unsupported image format)`));
@@ -142,7 +143,37 @@ test('errors: missing file, not an image, truncated, a directory — one line na
     assert.ok(!err.message.includes('\n'), `one line: ${JSON.stringify(err.message)}`);
     return true;
   });
-  await assert.rejects(decodeImageFile(dir), new ImageError(`${dir}: is a directory, not an image file`));
+  await assert.rejects(decodeImageFile(dir), new ImageError(`${dir}: is a directory, not an image file`, { file: dir }));
+});
+
+test('regular files only, within the size limits: /dev/zero, a FIFO, an over-large file (issue 12)', async () => {
+  await assert.rejects(decodeImageFile('/dev/zero'), /\/dev\/zero: not a regular file/);
+  await assert.rejects(readImageSize('/dev/zero'), /\/dev\/zero: not a regular file/);
+  const fifo = join(dir, 'pipe.png');
+  execFileSync('mkfifo', [fifo]);
+  await assert.rejects(decodeImageFile(fifo), /pipe\.png: not a regular file/);
+  const big = join(dir, 'big.png');
+  writeFileSync(big, Buffer.alloc(2048));
+  const before = setLimits({ maxImageFileBytes: 1024 });
+  try {
+    await assert.rejects(
+      decodeImageFile(big),
+      /big\.png: 2,048 bytes is larger than the limit maxImageFileBytes is 1,024; raise it with GOOGLENET_MAX_IMAGE_FILE_BYTES/,
+    );
+  } finally {
+    setLimits(before);
+  }
+  // sharp's pixel limit, from the header: a 20×20 PNG against a 100-pixel limit.
+  const png = join(dir, 'twenty.png');
+  await sharp(pixels(20, 20, 3, 1), { raw: { width: 20, height: 20, channels: 3 } })
+    .png()
+    .toFile(png);
+  setLimits({ maxImagePixels: 100 });
+  try {
+    await assert.rejects(decodeImageFile(png), /twenty\.png: not a decodable image \(.*pixel limit/i);
+  } finally {
+    setLimits(before);
+  }
 });
 
 // ---------------------------------------------------------------------------------------------

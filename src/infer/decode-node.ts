@@ -13,10 +13,12 @@
  * The one place Node turns image files into pixels: `predict`, `classify` and the image-folder
  * dataset (`data/folder-node.ts`, which asks for `channels: 3`) all decode here.
  */
-import { readFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { ImageError } from '../errors.js';
 import { toChannels, type RgbImage } from '../image/image.js';
+import { getLimits, raiseHint } from '../limits.js';
 
 /** Options of `decodeImageFile` / `decodeImageBuffer`. */
 export interface DecodeOptions {
@@ -57,7 +59,8 @@ export async function decodeImageBuffer(buf: Uint8Array, name: string, options: 
   let info: sharp.OutputInfo;
   try {
     // No .rotate()/autoOrient: EXIF orientation is left alone. ignoreIcc: no colour management.
-    const pipeline = sharp(buf, { ignoreIcc: true, autoOrient: false });
+    // limitInputPixels: a 20000×20000 PNG is refused from its header, before decoding.
+    const pipeline = sharp(buf, { ignoreIcc: true, autoOrient: false, limitInputPixels: getLimits().maxImagePixels });
     const meta = await pipeline.metadata();
     // sharp would output greyscale as sRGB; keep it 1 channel, as PIL's mode L.
     if (meta.channels <= 2 || meta.space === 'b-w' || meta.space === 'grey16') pipeline.toColourspace('b-w');
@@ -81,14 +84,40 @@ export async function decodeImageBuffer(buf: Uint8Array, name: string, options: 
   return options.channels ? toChannels(image, options.channels) : image;
 }
 
-/** Reads `path`, or throws `ImageError('<path>: no such file')` and the like. */
+/**
+ * Reads `path`, or throws `ImageError('<path>: no such file')` and the like. Regular files only,
+ * of at most `maxImageFileBytes`: a FIFO would block forever and `/dev/zero` never ends.
+ */
 async function readImage(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
+  const fail = (err: unknown): never => {
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    throw new ImageError(`${path}: ${FILE_ERRORS[code] ?? `cannot be read (${reason(err)})`}`);
+    throw new ImageError(`${path}: ${FILE_ERRORS[code] ?? `cannot be read (${reason(err)})`}`, { file: path });
+  };
+  // O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever before fstat can refuse it.
+  const file = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).catch(fail);
+  try {
+    const st = await file.stat().catch(fail);
+    if (st.isDirectory()) throw new ImageError(`${path}: ${FILE_ERRORS['EISDIR']}`, { file: path });
+    if (!st.isFile())
+      throw new ImageError(`${path}: not a regular file (a device, FIFO or socket), expected an image file`, { file: path });
+    if (st.size > getLimits().maxImageFileBytes)
+      throw new ImageError(`${path}: ${st.size.toLocaleString('en-US')} bytes is larger than ${raiseHint('maxImageFileBytes')}`, {
+        file: path,
+      });
+    return await file.readFile().catch(fail);
+  } finally {
+    await file.close();
   }
+}
+
+/** Refuses what is not a regular file (sharp would block on a FIFO or read /dev/zero forever). */
+async function checkRegularFile(path: string): Promise<void> {
+  const st = await stat(path).catch((err: unknown) => {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    throw new ImageError(`${path}: ${FILE_ERRORS[code] ?? `cannot be read (${reason(err)})`}`, { file: path });
+  });
+  if (st.isDirectory()) throw new ImageError(`${path}: ${FILE_ERRORS['EISDIR']}`, { file: path });
+  if (!st.isFile()) throw new ImageError(`${path}: not a regular file (a device, FIFO or socket), expected an image file`, { file: path });
 }
 
 /**
@@ -96,10 +125,11 @@ async function readImage(path: string): Promise<Buffer> {
  * `decodeImageFile`'s. What `verify` of an image folder uses to drop unreadable files up front.
  */
 export async function readImageSize(path: string): Promise<{ width: number; height: number }> {
+  await checkRegularFile(path);
   let meta: sharp.Metadata;
   try {
     // From the path, so that sharp reads the header only, not the whole file.
-    meta = await sharp(path, { ignoreIcc: true, autoOrient: false }).metadata();
+    meta = await sharp(path, { ignoreIcc: true, autoOrient: false, limitInputPixels: getLimits().maxImagePixels }).metadata();
   } catch (err) {
     throw new ImageError(`${path}: not a decodable image (${reason(err)})`);
   }

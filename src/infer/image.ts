@@ -5,6 +5,7 @@
  * the browser; decoding files is in `decode-node.ts`.
  */
 import { OptionError } from '../errors.js';
+import { getLimits, raiseHint } from '../limits.js';
 import type { Tensor } from '../tensor.js';
 import { centerCrop, checkSize, toChannels, type RgbImage } from '../image/image.js';
 import { toTensor } from '../image/normalize.js';
@@ -40,6 +41,8 @@ export function preprocess(img: RgbImage, options: PreprocessOptions = {}): Tens
   const channels = options.channels ?? PREPROCESS_DEFAULTS.channels;
   checkSize(resizeTo, 'resize', 'preprocess');
   checkSize(crop, 'crop', 'preprocess');
+  if (resizeTo > getLimits().maxResize)
+    throw new OptionError(`preprocess: resize ${resizeTo} is more than ${raiseHint('maxResize')}`, { option: 'resize' });
   if (channels !== 1 && channels !== 3) {
     throw new OptionError(`preprocess: channels must be 1 or 3, received ${String(channels)}`);
   }

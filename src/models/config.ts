@@ -3,6 +3,7 @@
  * (`spec.ts`); every field can be overridden.
  */
 import { OptionError } from '../errors.js';
+import { getLimits, raiseHint } from '../limits.js';
 
 export const PRESETS = ['paper', 'bn', 'torchvision', 'cifar'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -65,10 +66,13 @@ export function resolveConfig(options: GoogLeNetOptions = {}): GoogLeNetConfig {
   for (const k of Object.keys(defined)) check(known.has(k), k, `a known option (${[...known].join(', ')})`, k);
   const c: GoogLeNetConfig = { ...DEFAULTS[preset], ...defined } as GoogLeNetConfig;
   check(Number.isInteger(c.numClasses) && c.numClasses >= 1, 'numClasses', 'a positive integer', c.numClasses);
+  // Checked before any allocation: the classifier holds 1024 × numClasses weights.
+  if (c.numClasses > getLimits().maxNumClasses)
+    throw new OptionError(`numClasses: ${c.numClasses} classes is more than ${raiseHint('maxNumClasses')}`, { option: 'numClasses' });
   check(c.inChannels === 1 || c.inChannels === 3, 'inChannels', '1 or 3', c.inChannels);
   check(Number.isFinite(c.width) && c.width > 0 && c.width <= 4, 'width', 'a number in (0, 4]', c.width);
-  check(c.dropout >= 0 && c.dropout < 1, 'dropout', 'a probability in [0, 1)', c.dropout);
-  check(c.auxDropout >= 0 && c.auxDropout < 1, 'auxDropout', 'a probability in [0, 1)', c.auxDropout);
+  check(typeof c.dropout === 'number' && c.dropout >= 0 && c.dropout < 1, 'dropout', 'a probability in [0, 1)', c.dropout);
+  check(typeof c.auxDropout === 'number' && c.auxDropout >= 0 && c.auxDropout < 1, 'auxDropout', 'a probability in [0, 1)', c.auxDropout);
   check(Number.isInteger(c.inputSize) && c.inputSize >= 8 && c.inputSize <= 4096, 'inputSize', 'an integer in [8, 4096]', c.inputSize);
   check(c.norm === 'batchnorm' || c.norm === 'none', 'norm', "'batchnorm' or 'none'", c.norm);
   check(c.kernel5 === 3 || c.kernel5 === 5, 'kernel5', '3 or 5', c.kernel5);

@@ -8,10 +8,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { OptionError } from '../errors.js';
+import { OptionError, WeightFormatError } from '../errors.js';
 import { nodeEngine } from '../runtime/engine-node.js';
 import type { Engine } from '../runtime/engine.js';
-import { relativeError, type Tensor } from '../tensor.js';
+import { relativeError, type Tensor, type TensorArray } from '../tensor.js';
 import { GoogLeNet } from './model.js';
 
 /** The Node engine, counting the sessions it creates. */
@@ -157,4 +157,14 @@ test('models/ depends on nothing in data/ (transitively)', () => {
   };
   for (const f of readdirSync(join(root, 'models'))) if (f.endsWith('.ts') && !f.endsWith('.test.ts')) visit(join(root, 'models', f), []);
   assert.ok(seen.size > 10, `followed ${seen.size} modules`);
+});
+
+test('loadStateDict: a NaN num_batches_tracked and I32 data for float weights are WeightFormatErrors (issue 12)', () => {
+  const m = new GoogLeNet({ preset: 'cifar', width: 0.125, numClasses: 3 }, { seed: 1 });
+  const sd = (edit: (k: string, t: { dims: readonly number[]; data: TensorArray }) => TensorArray | undefined): Map<string, { dims: readonly number[]; data: TensorArray }> =>
+    new Map([...m.stateDict()].map(([k, t]) => [k, { dims: t.dims, data: edit(k, t) ?? t.data }]));
+  const nan = sd((k) => (k.endsWith('num_batches_tracked') ? Float32Array.of(NaN) : undefined));
+  assert.throws(() => m.loadStateDict(nan, 'nan.pth'), (e: unknown) => e instanceof WeightFormatError && /num_batches_tracked" is NaN, expected a count of batches/.test(e.message));
+  const ints = sd((k, t) => (k.endsWith('conv.weight') ? new Int32Array(t.data.length) : undefined));
+  assert.throws(() => m.loadStateDict(ints, 'ints.safetensors'), /ints\.safetensors: ".*conv\.weight" holds integers \(Int32Array\), expected floating point/);
 });

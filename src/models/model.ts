@@ -52,6 +52,15 @@ export interface PreprocessConfig {
   std: number[];
 }
 
+/** PyTorch's `num_batches_tracked` as our int64 counter; a float one must hold a whole, finite number. */
+function batchCounter(data: StateTensor['data'], name: string, file: string): BigInt64Array {
+  if (data instanceof BigInt64Array) return BigInt64Array.from(data);
+  const v = Number(data[0] ?? 0);
+  if (!Number.isSafeInteger(Math.round(v)) || v < 0)
+    throw new WeightFormatError(`${file}: "${name}" is ${String(v)}, expected a count of batches (a non-negative integer)`, { file });
+  return BigInt64Array.of(BigInt(Math.round(v)));
+}
+
 export interface CreateOptions {
   /** Seed for weight initialization. Default 0. */
   seed?: number;
@@ -326,9 +335,10 @@ export class GoogLeNet {
         throw new WeightFormatError(`${file}: "${p.name}" has shape [${t.dims.join(', ')}], the model expects [${p.shape.join(', ')}]`);
       }
       if (p.role === 'bn.num_batches_tracked') {
-        next.set(p.name, t.data instanceof BigInt64Array ? BigInt64Array.from(t.data) : BigInt64Array.of(BigInt(Math.round(Number(t.data[0] ?? 0)))));
-      } else if (t.data instanceof BigInt64Array) {
-        throw new WeightFormatError(`${file}: "${p.name}" holds integers, expected floating point`);
+        next.set(p.name, batchCounter(t.data, p.name, file));
+      } else if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
+        // I32/U8 data under a float weight's name is a damaged or wrong file, not a weight.
+        throw new WeightFormatError(`${file}: "${p.name}" holds integers (${t.data.constructor.name}), expected floating point`);
       } else {
         next.set(p.name, Float32Array.from(t.data as ArrayLike<number>));
       }

@@ -6,5 +6,6 @@ import { ortEngine, setDefaultEngine, type Engine, type OrtModule } from './engi
 export const nodeEngine: Engine = ortEngine(ort as unknown as OrtModule, {
   name: 'onnxruntime-node (cpu)',
   defaultThreads: Number(process.env.GOOGLENET_THREADS) || availableParallelism(),
+  maxThreads: 2 * availableParallelism(),
 });
 setDefaultEngine(nodeEngine);

@@ -49,6 +49,8 @@ export interface OrtEngineOptions {
   name: string;
   executionProviders?: InferenceSession.SessionOptions['executionProviders'];
   defaultThreads?: number;
+  /** More threads than this is refused (thousands of threads crash or hang ONNX Runtime). Default: no bound. */
+  maxThreads?: number;
 }
 
 /** `GOOGLENET_ORT_OPT` (disabled, basic, extended, all) overrides ORT's graph optimizations, for debugging. */
@@ -64,6 +66,10 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
     name: o.name,
     async createSession(model, options = {}) {
       const threads = options.threads ?? o.defaultThreads;
+      if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > (o.maxThreads ?? Infinity))) {
+        const range = o.maxThreads ? `an integer in [1, ${o.maxThreads}] (twice the cores)` : 'a positive integer';
+        throw new OptionError(`threads: expected ${range}, received ${String(threads)}`, { option: 'threads' });
+      }
       const session = await ort.InferenceSession.create(model, {
         graphOptimizationLevel: ortOptLevel(),
         executionMode: 'sequential',

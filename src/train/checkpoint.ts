@@ -126,8 +126,20 @@ export function decodeState(value: unknown, tensors: Map<string, StoredTensor>, 
       if (!t) throw new WeightFormatError(`${file}: the optimizer state refers to tensor "${o.$tensor}", which the file does not hold`);
       return t.data;
     }
-    if (Array.isArray(o.$map)) return new Map((o.$map as [unknown, unknown][]).map(([k, v]) => [k, decodeState(v, tensors, file)]));
-    if (typeof o.$bigint === 'string') return BigInt(o.$bigint);
+    if (Array.isArray(o.$map)) {
+      return new Map(
+        o.$map.map((pair: unknown) => {
+          if (!Array.isArray(pair) || pair.length !== 2)
+            throw new WeightFormatError(`${file}: the optimizer state holds a map entry ${JSON.stringify(pair)}, expected [key, value]`);
+          return [pair[0], decodeState(pair[1], tensors, file)];
+        }),
+      );
+    }
+    if (typeof o.$bigint === 'string') {
+      if (!/^-?\d{1,19}$/.test(o.$bigint))
+        throw new WeightFormatError(`${file}: the optimizer state holds ${JSON.stringify(o.$bigint)}, expected an integer`);
+      return BigInt(o.$bigint);
+    }
     if (typeof o.$number === 'string') return Number(o.$number);
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(o)) out[k] = decodeState(v, tensors, file);
@@ -160,7 +172,36 @@ export function encodeCheckpoint<C>(c: Checkpoint<C>, savedAt = new Date().toISO
     ema: c.ema ? { decay: c.ema.decay, warmup: c.ema.warmup, steps: c.ema.steps } : null,
     ...(c.loop !== undefined ? { loop: c.loop } : {}),
   };
-  return writeSafetensors(tensors, { [META_KEY]: JSON.stringify(meta) });
+  return writeSafetensors(tensors, { [META_KEY]: JSON.stringify(meta) }, { checksum: true });
+}
+
+/** The metadata fields beside the position, each checked before use (a null `rng` or `optimizer` was a TypeError). */
+function checkMeta(meta: Meta, file: string): void {
+  const bad = (field: string, value: unknown, expected: string): never => {
+    throw new WeightFormatError(`${file}: checkpoint ${field} is ${JSON.stringify(value) ?? 'missing'}, expected ${expected}`, { file });
+  };
+  const isObj = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const nat = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!Array.isArray(meta.rng) || meta.rng.length !== 4 || !meta.rng.every((v) => nat(v) && v <= 0xffffffff))
+    bad('rng', meta.rng, 'four uint32 words');
+  if (!isObj(meta.optimizer)) bad('optimizer', meta.optimizer, 'an object (the optimizer state)');
+  if (!isObj(meta.config)) bad('config', meta.config, 'an object (the training config)');
+  const b = meta.best;
+  if (b !== null && b !== undefined) {
+    const ok =
+      isObj(b) &&
+      Number.isFinite(b.top1) &&
+      b.top1 >= 0 &&
+      b.top1 <= 1 &&
+      nat(b.epoch) &&
+      nat(b.step) &&
+      (b.weights === 'raw' || b.weights === 'ema');
+    if (!ok) bad('best', b, "null or { top1 in [0, 1], epoch, step, weights: 'raw' | 'ema' }");
+  }
+  const e = meta.ema;
+  if (e !== null && e !== undefined && !(isObj(e) && Number.isFinite(e.decay) && typeof e.warmup === 'boolean' && nat(e.steps)))
+    bad('ema', e, 'null or { decay, warmup, steps }');
+  if (meta.loop !== undefined && !isObj(meta.loop)) bad('loop', meta.loop, 'an object');
 }
 
 /** Parses checkpoint bytes; every problem is a one-line WeightFormatError naming `file`. */
@@ -175,6 +216,8 @@ export function decodeCheckpoint<C = unknown>(bytes: Uint8Array, file = '<checkp
   } catch (e) {
     throw new WeightFormatError(`${file}: checkpoint metadata is not valid JSON (${(e as Error).message})`);
   }
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
+    throw new WeightFormatError(`${file}: checkpoint metadata is ${JSON.stringify(meta)}, expected an object`);
   if (meta.format !== CHECKPOINT_FORMAT)
     throw new WeightFormatError(`${file}: format is ${JSON.stringify(meta.format)}, expected "${CHECKPOINT_FORMAT}"`);
   if (typeof meta.version !== 'number' || meta.version > CHECKPOINT_VERSION) {
@@ -186,6 +229,7 @@ export function decodeCheckpoint<C = unknown>(bytes: Uint8Array, file = '<checkp
   if (!p || ![p.epoch, p.batch, p.step].every((v) => Number.isInteger(v) && v >= 0)) {
     throw new WeightFormatError(`${file}: checkpoint position ${JSON.stringify(p)} is not { epoch, batch, step } of non-negative integers`);
   }
+  checkMeta(meta, file);
   const weights: Weights = new Map();
   const shapes = new Map<string, readonly number[]>();
   const shadow = new Map<string, Float32Array | BigInt64Array>();

@@ -184,3 +184,66 @@ test('bad options: one message naming the option', async () => {
     });
   }
 });
+
+test('weights that went Inf while the loss stayed finite stop the run: never validated, published or checkpointed (issue 12)', async () => {
+  // Step 5 (epoch 2) fills a batch-norm running_var with Inf, as SGD at lr 1e6 does.
+  const poison: StepFactory = (m) =>
+    new FakeStep(m, (t) => {
+      if (t === 5) (m.weights.get([...m.weights.keys()].find((k) => k.endsWith('running_var'))!) as Float32Array).fill(Infinity);
+    });
+  await assert.rejects(train(base('inf-stats'), { ...quiet, createStep: poison }), (e: Error) => {
+    assert.equal(e.name, 'TrainingDivergedError');
+    assert.match(
+      e.message,
+      /^".*running_var" holds NaN or Infinity after step 6; training stopped\. The last good checkpoint .*checkpoint\.safetensors \(step 3\) is unchanged\./,
+    );
+    return true;
+  });
+  const saved = loadCheckpoint(join(dir, 'inf-stats', 'checkpoint.safetensors'));
+  assert.deepEqual(saved.position, { epoch: 1, batch: 0, step: 3 });
+  for (const [k, v] of saved.weights) if (v instanceof Float32Array) assert.ok(v.every(Number.isFinite), `${k} is finite`);
+});
+
+test('an exploding (finite) loss is warned about once; a plot failure never costs the checkpoint (issue 12)', async () => {
+  const lines: string[] = [];
+  const out = base('explode', { epochs: 1 });
+  // A folder where the curves should go makes the SVG write fail.
+  fs.mkdirSync(join(out.out, 'loss.svg'), { recursive: true });
+  const r = await train(out, { progress: 'plain', write: (s) => lines.push(s), createStep: fake((t) => (t >= 2 ? 1e12 : undefined)) });
+  assert.equal(r.status, 'completed');
+  const text = lines.join('');
+  assert.equal(text.match(/warning: the loss is 1\.00e\+12 at step 2/g)?.length, 1, text);
+  assert.match(text, /warning: could not write the training curves \(.*loss\.svg.*\); training goes on/);
+  assert.deepEqual(loadCheckpoint(join(out.out, 'checkpoint.safetensors')).position, { epoch: 1, batch: 0, step: 3 });
+});
+
+test('resume removes the temporary files of interrupted atomic writes (issue 12)', async () => {
+  await train(base('orphans', { epochs: 1 }), { ...quiet, createStep: fake() });
+  const orphan = join(dir, 'orphans', '.checkpoint.safetensors.12345.abc123.tmp');
+  fs.writeFileSync(orphan, 'half a checkpoint');
+  const keep = join(dir, 'orphans', 'notes.tmp');
+  fs.writeFileSync(keep, 'not ours');
+  await train({ ...base('orphans', { epochs: 2 }), resume: true }, { ...quiet, createStep: fake() });
+  assert.ok(!fs.existsSync(orphan), 'the orphaned temporary file is gone');
+  assert.ok(fs.existsSync(keep), 'other files stay');
+});
+
+test('the very first checkpoint write failing (disk full) does not claim a previous checkpoint (issue 12)', async () => {
+  const io: CheckpointIo = {
+    openSync: fs.openSync,
+    writeSync: () => {
+      const e = new Error('no space left on device') as NodeJS.ErrnoException;
+      e.code = 'ENOSPC';
+      throw e;
+    },
+    fsyncSync: fs.fsyncSync,
+    closeSync: fs.closeSync,
+    renameSync: fs.renameSync,
+    rmSync: fs.rmSync,
+  };
+  await assert.rejects(
+    train(base('first-full'), { ...quiet, createStep: fake(), checkpointIo: io }),
+    /first-full\/checkpoint\.safetensors: cannot write checkpoint \(ENOSPC: no space left on device\); nothing was written$/,
+  );
+  assert.ok(!fs.existsSync(join(dir, 'first-full', 'checkpoint.safetensors')));
+});

@@ -79,6 +79,8 @@ export interface TrainRun {
   elapsed: number;
   /** Step of the last checkpoint written (or resumed from), null before the first. */
   lastCheckpointStep: number | null;
+  /** Whether the exploding-loss warning was given (once per run). */
+  warnedExploding?: boolean;
   /** Whether `model.weights` lag behind the stepper's (true after a step, until {@link syncWeights}). */
   stale: boolean;
 }
@@ -206,12 +208,19 @@ async function trainStep(run: TrainRun, batch: Batch, epoch: number, sinks: Trai
   const t0 = now();
   const r = await run.stepper.step({ dims: batch.dims, data: batch.x }, batch.y, { lr });
   if (!Number.isFinite(r.loss)) {
-    const where =
-      sinks.checkpoint && run.lastCheckpointStep !== null
-        ? `The last good checkpoint ${sinks.checkpoint.name} (step ${run.lastCheckpointStep}) is unchanged.`
-        : 'No checkpoint was written.';
+    const where = lastCheckpoint(run, sinks);
     throw new TrainingDivergedError(
       `loss is ${r.loss} at epoch ${epoch + 1}, step ${run.position.step + 1} (lr ${lr.toExponential(2)}); training stopped. ${where} Try a lower --lr or --clip-grad-norm.`,
+    );
+  }
+  // Cross-entropy starts near ln(classes); far above it the run is blowing up even while finite.
+  const limit = 100 * Math.max(1, Math.log(run.cfg.model.numClasses));
+  if (r.loss > limit && !run.warnedExploding) {
+    run.warnedExploding = true;
+    const k = run.cfg.model.numClasses;
+    const start = `it starts near ln(${k}) = ${Math.log(k).toFixed(2)}`;
+    sinks.log(
+      `warning: the loss is ${r.loss.toExponential(2)} at step ${run.position.step + 1} (${start}): training is diverging; try a lower --lr (now ${lr.toExponential(2)}) or --clip-grad-norm`,
     );
   }
   run.stale = true;
@@ -337,9 +346,39 @@ async function report(run: TrainRun, sinks: TrainSinks, clock: Clock, meter: Epo
   );
 }
 
+/** Where the last checkpoint stands, for a message about stopping. */
+function lastCheckpoint(run: TrainRun, sinks: TrainSinks): string {
+  return sinks.checkpoint && run.lastCheckpointStep !== null
+    ? `The last good checkpoint ${sinks.checkpoint.name} (step ${run.lastCheckpointStep}) is unchanged.`
+    : 'No checkpoint was written.';
+}
+
+/** The first float tensor holding NaN or ±Infinity, or null. */
+function firstNonFinite(weights: Weights): string | null {
+  for (const [k, v] of weights) {
+    if (!(v instanceof Float32Array)) continue;
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) return k;
+  }
+  return null;
+}
+
+/**
+ * Stops a run whose weights or batch-norm statistics went NaN/Inf while the loss stayed finite
+ * (SGD at lr 1e6 fills running_var with Inf): such weights are never validated, published or
+ * checkpointed, so "the last good checkpoint" is always finite.
+ */
+function checkFiniteWeights(run: TrainRun, sinks: TrainSinks): void {
+  syncWeights(run);
+  const bad = firstNonFinite(run.model.weights) ?? (run.ema ? firstNonFinite(run.ema.weights()) : null);
+  if (bad === null) return;
+  throw new TrainingDivergedError(
+    `"${bad}" holds NaN or Infinity after step ${run.position.step}; training stopped. ${lastCheckpoint(run, sinks)} Try a lower --lr or --clip-grad-norm.`,
+  );
+}
+
 async function saveCheckpoint(run: TrainRun, sinks: TrainSinks, clock: Clock): Promise<void> {
   if (!sinks.checkpoint) return;
-  syncWeights(run);
+  checkFiniteWeights(run, sinks);
   const { model } = run;
   await sinks.checkpoint.save({
     position: run.position,
@@ -393,6 +432,7 @@ async function endOfEpoch(
   meter: EpochMeter,
 ): Promise<{ record: EpochRecord; published: EvalMetrics | null }> {
   const { cfg } = run;
+  checkFiniteWeights(run, sinks);
   const tEval = now();
   const v = await validate(run);
   const step = run.position.step;

@@ -1,7 +1,8 @@
 /** `DIR/metrics.jsonl`: training records (`metrics.ts`) appended as training goes, and read back. */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../files-node.js';
+import { FileWriteError } from '../errors.js';
+import { makeDir, writeFileAtomic } from '../files-node.js';
 import type { MetricsRecord } from './metrics.js';
 
 export type { EpochRecord, MetricsRecord, StepRecord } from './metrics.js';
@@ -11,8 +12,16 @@ export class MetricsLog {
   constructor(readonly path: string) {}
 
   append(r: MetricsRecord): void {
-    mkdirSync(dirname(this.path), { recursive: true });
-    appendFileSync(this.path, JSON.stringify(r) + '\n');
+    makeDir(dirname(this.path));
+    try {
+      appendFileSync(this.path, JSON.stringify(r) + '\n');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new FileWriteError(`${this.path}: cannot append a metrics record (${err.code ?? err.message}); the checkpoint is unaffected`, {
+        file: this.path,
+        cause: e,
+      });
+    }
   }
 
   /**

@@ -1,8 +1,8 @@
 /** Writes the charts of `plot.ts` as SVG and PNG files (sharp / librsvg renders the PNG). */
-import { mkdirSync } from 'node:fs';
+
 import { dirname } from 'node:path';
 import sharp from 'sharp';
-import { writeFileAtomic } from '../files-node.js';
+import { writeFileAtomic, makeDir } from '../files-node.js';
 import type { MetricsRecord } from './metrics.js';
 import { trainingCharts } from './plot.js';
 
@@ -13,7 +13,7 @@ export async function svgToPng(svg: string): Promise<Uint8Array> {
 
 /** Writes `base.svg` and `base.png` atomically; returns both paths. */
 export async function writeSvgAndPng(base: string, svg: string): Promise<[string, string]> {
-  mkdirSync(dirname(base), { recursive: true });
+  makeDir(dirname(base));
   writeFileAtomic(`${base}.svg`, new TextEncoder().encode(svg));
   writeFileAtomic(`${base}.png`, await svgToPng(svg));
   return [`${base}.svg`, `${base}.png`];

@@ -5,6 +5,7 @@
  * loop runs — model, training step, loader, schedule, EMA, position. Opening files is the
  * shells' part (`train-node.ts`, `web/train.ts`); everything here takes datasets and models.
  */
+import { checkTrainConfig } from './config-schema.js';
 import { SubsetDataset, infoOf, type Dataset, type DatasetInfo } from '../data/core.js';
 import { DataLoader, type BatchPoolFactory } from '../data/loader.js';
 import { resolveTransformConfig } from '../data/transforms.js';
@@ -180,10 +181,8 @@ const RESUME_OVERRIDABLE = new Set(['dataset', 'out', 'resume', 'epochs', 'threa
  * `logEvery` taken from `o` when given; other options are ignored with a log line.
  * @param file names the checkpoint in messages.
  */
-export function resumedConfig(o: TrainOptions, saved: TrainConfig | undefined, file: string, log: (m: string) => void): TrainConfig {
-  if (saved?.version !== 1)
-    throw new OptionError(`${file}: training config version ${String(saved?.version)} is not one this googlenet-ts reads (1)`);
-  let cfg = saved;
+export function resumedConfig(o: TrainOptions, saved: unknown, file: string, log: (m: string) => void): TrainConfig {
+  let cfg = checkTrainConfig(saved, file);
   if (o.dataset !== cfg.dataset.name)
     throw new OptionError(`--dataset: the run in ${o.out} trains on ${cfg.dataset.name}, received "${o.dataset}"`);
   const ignored = Object.keys(o).filter((k) => !RESUME_OVERRIDABLE.has(k) && o[k as keyof TrainOptions] !== undefined);

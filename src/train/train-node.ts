@@ -15,14 +15,14 @@
  * A checkpoint is written after every epoch and when `signal` aborts (after the current step).
  * A NaN or infinite loss stops the run without writing, so the last good checkpoint stays as it was.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openDataset, type Dataset } from '../data/dataset-node.js';
 import { WorkerPool } from '../data/loader-node.js';
 import { OptionError } from '../errors.js';
 import { writeEvalFiles } from '../eval/files-node.js';
 import type { EvalMetrics } from '../eval/metrics.js';
-import { writeFileAtomic, type FileIo } from '../files-node.js';
+import { makeDir, removeOrphanedTemps, writeFileAtomic, type FileIo } from '../files-node.js';
 import { resolveConfig } from '../models/config.js';
 import { GoogLeNet, type StateTensor } from '../models/model.js';
 import { resolveWeights } from '../weights/hub-node.js';
@@ -151,6 +151,15 @@ async function loadFrom(
   };
 }
 
+/** Runs `write`; a failure is a warning (the run and its checkpoint go on), not the end of the run. */
+async function bestEffort(what: string, log: (m: string) => void, write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (e) {
+    log(`warning: could not write ${what} (${(e as Error).message.split('\n')[0]}); training goes on`);
+  }
+}
+
 /** A checkpoint's weights as a state dict of `model`'s shapes. */
 function stateDictOf(c: Checkpoint, model: GoogLeNet): Map<string, StateTensor> {
   const want = new Map(model.paramSpecs().map((p) => [p.name, p.shape]));
@@ -196,7 +205,7 @@ class RunFolder {
       log,
     );
     const run = createRun(cfg, model, splits, this.runOptions(hooks, log));
-    mkdirSync(this.out, { recursive: true });
+    makeDir(this.out);
     writeFileAtomic(
       join(this.out, 'run.json'),
       new TextEncoder().encode(
@@ -218,6 +227,10 @@ class RunFolder {
   async resume(o: TrainOptions, log: (m: string) => void, hooks: TrainHooks): Promise<TrainRun> {
     if (!existsSync(this.checkpoint))
       throw new OptionError(`--resume: no checkpoint at ${this.checkpoint} (drop --resume to start a new run)`);
+    for (const d of [this.out, join(this.out, 'ema')]) {
+      const removed = removeOrphanedTemps(d);
+      if (removed.length) log(`--resume: removed ${removed.length} temporary file(s) of interrupted writes: ${removed.join(', ')}`);
+    }
     const ckpt = loadCheckpoint<TrainConfig>(this.checkpoint);
     const cfg = resumedConfig(o, ckpt.config, this.checkpoint, log);
     const d = cfg.dataset;
@@ -249,8 +262,9 @@ class RunFolder {
   /** Sinks that write this folder and draw progress. */
   sinks(run: TrainRun, progress: Progress): TrainSinks {
     const { cfg } = run;
+    const log = (m: string): void => progress.line(m);
     return {
-      log: (m) => progress.line(m),
+      log,
       step: (r, periodic) =>
         progress.update(
           {
@@ -274,16 +288,18 @@ class RunFolder {
           return;
         }
         saveModelDir(model, this.out, { source: p.source });
-        if (p.metrics) await writeEvalFiles(this.out, p.metrics, p.title);
+        if (p.metrics) await bestEffort('the confusion matrix', log, () => writeEvalFiles(this.out, p.metrics!, p.title));
       },
-      epochEnd: async () => {
-        await writeTrainingPlots(
-          this.out,
-          readMetrics(this.metrics.path),
-          cfg.stepsPerEpoch,
-          `GoogLeNet ${cfg.model.preset} ×${cfg.model.width} on ${cfg.dataset.name}`,
-        );
-      },
+      // A plot is a picture of the metrics: failing to draw one never costs the checkpoint after it.
+      epochEnd: () =>
+        bestEffort('the training curves', log, () =>
+          writeTrainingPlots(
+            this.out,
+            readMetrics(this.metrics.path),
+            cfg.stepsPerEpoch,
+            `GoogLeNet ${cfg.model.preset} ×${cfg.model.width} on ${cfg.dataset.name}`,
+          ),
+        ),
       checkpoint: { name: this.checkpoint, save: (c) => saveCheckpoint(this.checkpoint, c, this.io) },
     };
   }

@@ -3,10 +3,10 @@
  * atomically, loading reads them with the same checks as the browser. Training run folders are
  * model directories too.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WeightFormatError } from '../errors.js';
-import { writeFileAtomic } from '../files-node.js';
+import { writeFileAtomic, makeDir } from '../files-node.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import type { GoogLeNetOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
@@ -35,7 +35,7 @@ export function saveTorchvisionSafetensors(model: GoogLeNet, path: string): void
 /** Writes `dir/config.json` and `dir/model.safetensors`, each atomically. */
 export function saveModelDir(model: GoogLeNet, dir: string, extra: ModelDirExtras = {}): void {
   const files = modelDirFiles(model, extra, dir);
-  mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   writeFileAtomic(join(dir, 'model.safetensors'), files['model.safetensors'], { what: 'weights' });
   writeFileAtomic(join(dir, 'config.json'), files['config.json'], { what: 'model config' });
 }

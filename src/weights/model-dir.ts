@@ -13,6 +13,7 @@
  */
 import { WeightFormatError } from '../errors.js';
 import { defaultPreprocess } from '../infer/classifier.js';
+import { getLimits, raiseHint } from '../limits.js';
 import { resolveConfig, type GoogLeNetConfig } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 import { foldBatchNorm } from '../graph/lower.js';
@@ -64,7 +65,36 @@ export interface ModelDirExtras {
   calibration?: Omit<QuantizationConfig, 'scheme' | 'activations'>;
 }
 
-/** Validates a parsed `config.json`; `file` names it in the messages. */
+/** Validates the `preprocess` field of a `config.json` against its model config (before anything is allocated). */
+function checkPreprocess(raw: unknown, model: GoogLeNetConfig, file: string): PreprocessConfig {
+  const bad = (what: string): never => {
+    throw new WeightFormatError(`${file}: "preprocess${what}`, { file });
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad(`" must be an object, found ${JSON.stringify(raw)}`);
+  const p = raw as Record<string, unknown>;
+  const size = (k: 'resize' | 'crop'): number => {
+    const v = p[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) return bad(`.${k}" must be a positive integer, found ${JSON.stringify(v)}`);
+    return v;
+  };
+  const resize = size('resize');
+  const crop = size('crop');
+  if (resize > getLimits().maxResize) bad(`.resize" ${resize} is more than ${raiseHint('maxResize')}`);
+  if (crop !== model.inputSize) bad(`.crop" ${crop} does not match the model's input size ${model.inputSize}`);
+  const c = model.inChannels;
+  const list = (k: 'mean' | 'std'): number[] => {
+    const v = p[k];
+    const ok = Array.isArray(v) && (v.length === c || v.length === 1) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+    if (!ok) return bad(`.${k}" must be an array of ${c === 1 ? '1 number' : `1 or ${c} numbers`}, found ${JSON.stringify(v)}`);
+    return v as number[];
+  };
+  const mean = list('mean');
+  const std = list('std');
+  if (!std.every((x) => x > 0)) bad(`.std" must be positive, found ${JSON.stringify(std)}`);
+  return { resize, crop, mean, std };
+}
+
+/** Validates a parsed `config.json`; `file` names it in the messages. The one schema of the format. */
 export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig {
   const c = (raw ?? {}) as Partial<ModelDirConfig>;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new WeightFormatError(`${file}: expected a JSON object`);
@@ -72,17 +102,23 @@ export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig 
     throw new WeightFormatError(
       `${file}: format is ${JSON.stringify(c.format)}, expected "${MODEL_FORMAT}" — not a googlenet-ts model directory`,
     );
-  if (typeof c.version !== 'number' || c.version > MODEL_FORMAT_VERSION) {
+  if (typeof c.version !== 'number' || !Number.isInteger(c.version) || c.version < 1) {
     throw new WeightFormatError(
-      `${file}: format version ${String(c.version)} is newer than this googlenet-ts reads (${MODEL_FORMAT_VERSION})`,
+      `${file}: format version ${JSON.stringify(c.version)} is not a version (expected 1 to ${MODEL_FORMAT_VERSION})`,
     );
   }
+  if (c.version > MODEL_FORMAT_VERSION) {
+    throw new WeightFormatError(`${file}: format version ${c.version} is newer than this googlenet-ts reads (${MODEL_FORMAT_VERSION})`);
+  }
   if (!c.model || !c.preprocess) throw new WeightFormatError(`${file}: missing "model" or "preprocess"`);
+  if (typeof c.model !== 'object' || Array.isArray(c.model)) throw new WeightFormatError(`${file}: "model" must be an object`);
   if (c.labels != null && (!Array.isArray(c.labels) || !c.labels.every((s) => typeof s === 'string'))) {
     throw new WeightFormatError(`${file}: "labels" must be an array of strings or null`);
   }
+  if (c.source !== undefined && typeof c.source !== 'string') throw new WeightFormatError(`${file}: "source" must be a string`);
+  let model: GoogLeNetConfig;
   try {
-    resolveConfig(c.model);
+    model = resolveConfig(c.model);
   } catch (e) {
     throw new WeightFormatError(`${file}: ${(e as Error).message}`, { file, cause: e });
   }
@@ -93,7 +129,10 @@ export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig 
   if (c.dtype === 'int8' && (typeof q !== 'object' || q === null || typeof q.activations !== 'object' || q.activations === null)) {
     throw new WeightFormatError(`${file}: an int8 model needs "quantization" with its "activations"`);
   }
-  return c as ModelDirConfig;
+  if (c.labels && c.labels.length !== model.numClasses) {
+    throw new WeightFormatError(`${file}: ${c.labels.length} labels for a model with ${model.numClasses} classes`, { file });
+  }
+  return { ...c, preprocess: checkPreprocess(c.preprocess, model, file) } as ModelDirConfig;
 }
 
 /** Parses the text of a `config.json`. */
@@ -119,7 +158,7 @@ export function storedStateDict(model: GoogLeNet): Map<string, StoredTensor> {
 
 /** The weights as torchvision-named safetensors bytes (PyTorch's `load_state_dict(strict=True)` takes them). */
 export function torchvisionSafetensors(model: GoogLeNet): Uint8Array {
-  return writeSafetensors(storedStateDict(model), { format: 'pt', producer: 'googlenet-ts' });
+  return writeSafetensors(storedStateDict(model), { format: 'pt', producer: 'googlenet-ts' }, { checksum: true });
 }
 
 /** The weights as torchvision-named safetensors with every float tensor narrowed to F16. */

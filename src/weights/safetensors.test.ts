@@ -273,3 +273,32 @@ test('saveSafetensorsFile writes atomically and loadSafetensorsFile reads it bac
     refuses(() => loadSafetensorsFile(join(dir, 'nope.safetensors')), `${join(dir, 'nope.safetensors')}: no such file`);
   });
 });
+
+test('refuses duplicate keys, holes and trailing bytes, as the safetensors format requires (issue 12)', () => {
+  const four = new Uint8Array(8);
+  const entry = (a: number, b: number): unknown => ({ dtype: 'F32', shape: [1], data_offsets: [a, b] });
+  // JSON.parse keeps the last "w" silently; the header's text has it twice.
+  const dupText = `{"w":${JSON.stringify(entry(0, 4))},"w":${JSON.stringify(entry(4, 8))}}`;
+  assert.throws(() => parseSafetensors(craft(null, four, dupText), 'dup.st'), /dup\.st: header names tensor "w" twice/);
+  assert.throws(() => parseSafetensors(craft({ w: entry(0, 4) }, four), 'tail.st'), /4 trailing bytes after the last tensor's data/);
+  assert.throws(() => parseSafetensors(craft({ w: entry(4, 8) }, four), 'hole.st'), /data bytes \[0, 4\) belong to no tensor/);
+  // Keys that only look alike, and nested objects, are not duplicates.
+  const ok = craft({ __metadata__: { w: 'x' }, w: entry(0, 4), 'w\u0000': entry(4, 8) }, four);
+  assert.equal(parseSafetensors(ok, 'ok.st').tensors.size, 2);
+});
+
+test('a CRC-32 of the tensor data: written on request, verified on read; files without one still load (issue 12)', () => {
+  const tensors = new Map<string, StoredTensor>([['w', { dtype: 'F32', dims: [4], data: Float32Array.of(1, 2, 3, 4) }]]);
+  const bytes = writeSafetensors(tensors, { producer: 'test' }, { checksum: true });
+  const { metadata } = parseSafetensors(bytes, 'ok.st');
+  assert.match(metadata['googlenet-ts.crc32']!, /^[0-9a-f]{8}$/);
+  assert.equal(metadata['producer'], 'test');
+  const flipped = bytes.slice();
+  flipped[flipped.length - 3]! ^= 0x10; // one bit of the last float
+  assert.throws(
+    () => parseSafetensors(flipped, 'flip.st'),
+    /flip\.st: checksum mismatch \(CRC-32 of the tensor data is [0-9a-f]{8}, the header says [0-9a-f]{8}\): the file is damaged/,
+  );
+  const old = writeSafetensors(tensors, { producer: 'test' });
+  assert.deepEqual(parseSafetensors(old, 'old.st').tensors.get('w')!.data, Float32Array.of(1, 2, 3, 4));
+});

@@ -9,6 +9,7 @@
  *
  * Also home of what every weight reader shares: {@link StoredTensor} and the byte decoder.
  */
+import CRC32 from 'crc-32';
 import { WeightFormatError } from '../errors.js';
 import { numel, type TensorArray } from '../tensor.js';
 
@@ -25,6 +26,39 @@ export interface StoredTensor {
   dims: number[];
   /** Owns its buffer (never a view of the file), so it is aligned and safe to keep. */
   data: TensorArray;
+}
+
+/**
+ * The metadata key of the CRC-32 of the data section (8 hex digits), which googlenet-ts writes
+ * into its model files and checkpoints and every reader verifies; files without it still load.
+ */
+export const CHECKSUM_KEY = 'googlenet-ts.crc32';
+
+const crcHex = (crc: number): string => (crc >>> 0).toString(16).padStart(8, '0');
+
+/**
+ * The first key that occurs twice at the top level of a JSON object's text (JSON.parse keeps
+ * the last silently), or undefined. `text` is valid JSON (already parsed).
+ */
+export function firstDuplicateKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+    else if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && /^\s*:/.test(text.slice(j + 1, j + 20))) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+      }
+      i = j;
+    }
+  }
+  return undefined;
 }
 
 /** Bytes per element of each stored dtype (`BOOL` reads as `U8`). */
@@ -115,6 +149,8 @@ export function parseSafetensors(bytes: Uint8Array, file = '<memory>'): Safetens
     fail(`header is not valid JSON (${(e as Error).message})`);
   }
   if (!isObject(header)) return fail(`header is ${describe(header)}, expected a JSON object`);
+  const dup = firstDuplicateKey(new TextDecoder().decode(bytes.subarray(8, dataStart)));
+  if (dup !== undefined) fail(`header names tensor "${dup}" twice (the safetensors format forbids duplicate keys)`);
 
   const metadata: Record<string, string> = {};
   const raw = header[METADATA_KEY];
@@ -162,6 +198,21 @@ export function parseSafetensors(bytes: Uint8Array, file = '<memory>'): Safetens
     }
   }
 
+  // The format's rule: the data bytes are entirely indexed, without holes or trailing bytes.
+  let covered = 0;
+  for (const sp of spans) {
+    if (sp.begin > covered)
+      fail(`data bytes [${covered}, ${sp.begin}) belong to no tensor (a hole before "${sp.key}"); the format forbids holes`);
+    covered = Math.max(covered, sp.end);
+  }
+  if (covered !== dataLen) fail(`${dataLen - covered} trailing bytes after the last tensor's data; the format forbids them`);
+
+  const want = metadata[CHECKSUM_KEY];
+  if (want !== undefined) {
+    const got = crcHex(CRC32.buf(bytes.subarray(dataStart), 0));
+    if (got !== want) fail(`checksum mismatch (CRC-32 of the tensor data is ${got}, the header says ${want}): the file is damaged`);
+  }
+
   const tensors = new Map<string, StoredTensor>();
   for (const { key, dtype, dims, begin, end } of entries) {
     const stored = dtype === 'BOOL' ? 'U8' : dtype;
@@ -185,6 +236,7 @@ export function readSafetensors(bytes: Uint8Array, file = '<memory>'): Map<strin
 export function writeSafetensors(
   tensors: Map<string, StoredTensor> | Record<string, StoredTensor>,
   metadata?: Record<string, string>,
+  options: { checksum?: boolean } = {},
 ): Uint8Array {
   const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
@@ -197,6 +249,11 @@ export function writeSafetensors(
     header[key] = { dtype: t.dtype, shape: t.dims, data_offsets: [offset, offset + blob.length] };
     blobs.push(blob);
     offset += blob.length;
+  }
+  if (options.checksum) {
+    let crc = 0;
+    for (const b of blobs) crc = CRC32.buf(b, crc);
+    header[METADATA_KEY] = { ...metadata, [CHECKSUM_KEY]: crcHex(crc) };
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.length / 8) * 8;

@@ -1,0 +1,264 @@
+/**
+ * Issue 12's examples run through the real `googlenet` command: every hostile file or option
+ * ends with one line on stderr and exit 1 (or a correct result), never a JS-internal message, a
+ * signal, a hang or a stack trace. Small random models stand in for real ones.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+import '../src/runtime/engine-node.js';
+import { GoogLeNet } from '../src/models/model.js';
+import { saveModelDir } from '../src/weights/model-dir-node.js';
+import { parseSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
+import { MAIN, REPO, cliAsync, type Run } from './cli-run.js';
+
+let tmp: string;
+let model: string;
+let png: string;
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'googlenet-hostile-'));
+  model = join(tmp, 'model');
+  saveModelDir(new GoogLeNet({ preset: 'cifar', width: 0.125, numClasses: 10 }, { seed: 1 }), model);
+  png = join(tmp, 'a.png');
+  await sharp(Buffer.alloc(40 * 30 * 3, 90), { raw: { width: 40, height: 30, channels: 3 } })
+    .png()
+    .toFile(png);
+});
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Exit 1, nothing on stdout, one line on stderr matching `message`, no stack trace, no JS-internal text. */
+function cleanFailure(args: string[], r: Run, message: RegExp): void {
+  const what = `googlenet ${args.join(' ')}`;
+  assert.equal(r.status, 1, `${what}: exit code (stderr: ${r.stderr})`);
+  assert.equal(r.stdout, '', `${what}: stdout`);
+  assert.equal(r.stderr.split('\n').length, 2, `${what}: one line expected, got:\n${r.stderr}`);
+  assert.doesNotMatch(
+    r.stderr,
+    /RangeError|TypeError|is not a function|Cannot read properties|Invalid typed array|BigInt|allocation failed/,
+  );
+  assert.match(r.stderr, message, what);
+}
+
+/** Checkpoint metadata, loosely typed so that tests can break any field. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Meta = Record<string, any>;
+
+/** Runs the cases, two at a time (CI has two cores). */
+async function failAll(cases: [string[], RegExp][]): Promise<void> {
+  for (let i = 0; i < cases.length; i += 2) {
+    const batch = cases.slice(i, i + 2);
+    const runs = await Promise.all(batch.map(([a]) => cliAsync(a)));
+    batch.forEach(([a, m], j) => cleanFailure(a, runs[j]!, m));
+  }
+}
+
+/** A config.json, loosely typed so that tests can break any field. */
+type Cfg = { version: unknown; labels: unknown; model: { numClasses: unknown } | null; preprocess: { mean: unknown; resize: unknown } };
+
+/** A copy of the model directory with `edit` applied to its config.json. */
+function editedModel(name: string, edit: (c: Cfg) => void): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir, { recursive: true });
+  const c = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Cfg;
+  edit(c);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+  writeFileSync(join(dir, 'model.safetensors'), readFileSync(join(model, 'model.safetensors')));
+  return dir;
+}
+
+test('config.json: preprocess.mean as a string, a huge resize, version -1, labels ≠ numClasses', async () => {
+  const meanString = editedModel('mean-string', (c) => (c.preprocess.mean = '0.5'));
+  const hugeResize = editedModel('huge-resize', (c) => (c.preprocess.resize = 1e9));
+  const versionNeg = editedModel('version-neg', (c) => (c.version = -1));
+  const labels = editedModel('labels', (c) => (c.labels = ['a', 'b', 'c']));
+  const classes = editedModel('classes', (c) => (c.model!.numClasses = 1e9));
+  const nullModel = editedModel('null-model', (c) => (c.model = null));
+  await failAll([
+    [['predict', '--model', meanString, png], /config\.json: "preprocess\.mean" must be an array of 1 or 3 numbers, found "0\.5"/],
+    [['predict', '--model', hugeResize, png], /config\.json: "preprocess\.resize" 1000000000 is more than the limit maxResize is 4,096/],
+    [['predict', '--model', versionNeg, png], /config\.json: format version -1 is not a version/],
+    [['predict', '--model', labels, png], /config\.json: 3 labels for a model with 10 classes/],
+    [['predict', '--model', classes, png], /numClasses: 1000000000 classes is more than the limit maxNumClasses/],
+    [['predict', '--model', nullModel, png], /config\.json: missing "model"/],
+  ]);
+});
+
+test('a flipped byte in the weights of a model directory is refused by its checksum', async () => {
+  const dir = editedModel('flipped', () => undefined);
+  const weights = readFileSync(join(dir, 'model.safetensors'));
+  weights[weights.length - 100]! ^= 0x01;
+  writeFileSync(join(dir, 'model.safetensors'), weights);
+  await failAll([[['predict', '--model', dir, png], /model\.safetensors: checksum mismatch .* the file is damaged/]]);
+});
+
+test('options: --resize 1e9, --num-classes 1e9, --threads 100000, --workers 1000 are refused before allocating', async () => {
+  const out = join(tmp, 'never');
+  await failAll([
+    [['predict', '--model', model, '--resize', '1000000000', png], /^googlenet: --resize expects an integer in \[1, 4096\]/],
+    [
+      ['train', '--dataset', 'fashion-mnist-subset', '--out', out, '--num-classes', '1000000000'],
+      /--num-classes expects an integer in \[1, 100000\]/,
+    ],
+    [
+      ['eval', '--model', model, '--dataset', 'fashion-mnist-subset', '--threads', '100000'],
+      /--threads expects an integer in \[1, \d+\] \(at most twice the cores\)/,
+    ],
+    [['eval', '--model', model, '--dataset', 'fashion-mnist-subset', '--threads', '1000000'], /--threads expects an integer/],
+    [
+      ['train', '--dataset', 'fashion-mnist-subset', '--out', out, '--workers', '1000'],
+      /--workers expects an integer in \[0, \d+\] \(at most four per core\)/,
+    ],
+    [
+      ['predict', '--weights', join(model, 'model.safetensors'), '--num-classes', '1000000000', png],
+      /numClasses: 1000000000 classes is more than the limit maxNumClasses/,
+    ],
+  ]);
+});
+
+test('images: /dev/zero and a FIFO are refused at once; a 20000×20000 PNG is refused from its header', async () => {
+  const fifo = join(tmp, 'fifo.png');
+  execFileSync('mkfifo', [fifo]);
+  // A 1×1 PNG whose IHDR claims 20000×20000 (CRC recomputed): sharp's pixel limit refuses it from the header.
+  const big = join(tmp, 'big.png');
+  writeFileSync(
+    big,
+    pngWithSize(
+      await sharp(Buffer.alloc(3), { raw: { width: 1, height: 1, channels: 3 } })
+        .png()
+        .toBuffer(),
+      20000,
+      20000,
+    ),
+  );
+  await failAll([
+    [['predict', '--model', model, '/dev/zero'], /\/dev\/zero: not a regular file/],
+    [['predict', '--model', model, fifo], /fifo\.png: not a regular file/],
+    [['predict', '--model', model, big], /big\.png: not a decodable image \(.*pixel limit/i],
+  ]);
+});
+
+test('un-creatable output folders (/proc/x) fail at once instead of spinning in mkdir', async () => {
+  await failAll([
+    [['export', '--model', model, '-o', '/proc/x/y'], /^googlenet: \/proc\/x: cannot create the folder \(ENOENT at \/proc\/x\)$/m],
+    [
+      ['train', '--dataset', 'fashion-mnist-subset', '--out', '/proc/x', '--max-steps', '1'],
+      /^googlenet: \/proc\/x: cannot create the folder/m,
+    ],
+  ]);
+});
+
+test('5,000 image paths (~200 KB of arguments) no longer crash onnxruntime-node: the command line is relayed', async () => {
+  // Before: exit 139 (SIGSEGV) in ORT's session creation once the command line passed ~30 KB.
+  // The first image is classified (a session is created), the second is missing: the message
+  // names it, so the arguments arrived in order; the remaining 4,998 are never opened.
+  const dir = join(tmp, 'many paths with spaces and ü');
+  mkdirSync(dir, { recursive: true });
+  const paths = Array.from({ length: 5000 }, (_, i) => join(dir, `image ${String(i).padStart(5, '0')}.png`));
+  writeFileSync(paths[0]!, readFileSync(png));
+  const args = ['predict', '--model', model, ...paths];
+  assert.ok(args.join(' ').length > 150_000);
+  const r = await cliAsync(args);
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr, `googlenet: ${paths[1]}: no such file\n`);
+});
+
+test('a closed stdout (`predict … | head -1`) ends quietly: no EPIPE stack trace', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'predict', '--model', model, png, png, png], { cwd: REPO });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  // Read the first chunk, then close our end, as `head -1` does.
+  child.stdout.once('data', () => child.stdout.destroy());
+  const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  assert.equal(stderr, '', 'nothing on stderr');
+  assert.ok(status === 0 || status === 141, `exit code ${status}`);
+});
+
+test('NaN/Inf weights: predict and eval fail with a message instead of NaN% or 100.00 % top-1', async () => {
+  const poisoned = (name: string, inChannels: 1 | 3, inputSize: number): string => {
+    const m = new GoogLeNet({ preset: 'cifar', width: 0.125, numClasses: 10, inChannels, inputSize }, { seed: 2 });
+    const key = [...m.weights.keys()].find((k) => k.endsWith('running_var'))!;
+    (m.weights.get(key) as Float32Array).fill(NaN);
+    const dir = join(tmp, name);
+    saveModelDir(m, dir);
+    return dir;
+  };
+  const rgb = poisoned('inf-rgb', 3, 32);
+  const grey = poisoned('inf-grey', 1, 28);
+  await failAll([
+    [
+      ['predict', '--model', rgb, png],
+      /the model produced a non-finite logit \(NaN\) for image 1: its weights or batch-norm statistics hold NaN or Infinity/,
+    ],
+    [['eval', '--model', grey, '--dataset', 'fashion-mnist-subset', '--limit-test', '10', '--no-files'], /non-finite logit/],
+  ]);
+});
+
+test('eval warns when the model and the dataset differ in channels', async () => {
+  const r = await cliAsync(['eval', '--model', model, '--dataset', 'fashion-mnist-subset', '--limit-test', '10', '--no-files', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /the model takes 3-channel 32×32 images but fashion-mnist-subset has 1-channel 28×28 images/);
+});
+
+/** `png` with its IHDR width and height replaced (and the chunk's CRC fixed). */
+function pngWithSize(png: Uint8Array, width: number, height: number): Buffer {
+  const b = Buffer.from(png);
+  b.writeUInt32BE(width, 16);
+  b.writeUInt32BE(height, 20);
+  b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
+  return b;
+}
+
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const x of bytes) {
+    c ^= x;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+test('a checkpoint whose rng, optimizer, best or config fields are null fails with the field named (resume)', async () => {
+  const run = join(tmp, 'run');
+  const train = ['train', '--dataset', 'fashion-mnist-subset', '--preset', 'cifar', '--width', '0.125', '--batch-size', '8'];
+  const first = await cliAsync([
+    ...train,
+    '--out',
+    run,
+    '--max-steps',
+    '1',
+    '--limit-train',
+    '16',
+    '--limit-test',
+    '8',
+    '--workers',
+    '0',
+    '--progress',
+    'none',
+  ]);
+  assert.equal(first.status, 0, first.stderr);
+  const ckpt = readFileSync(join(run, 'checkpoint.safetensors'));
+  const { tensors, metadata } = parseSafetensors(ckpt, 'checkpoint');
+  const edits: [string, (m: Meta) => void, RegExp][] = [
+    ['rng', (m) => (m.rng = null), /checkpoint rng is null, expected four uint32 words/],
+    ['optimizer', (m) => (m.optimizer = null), /checkpoint optimizer is null, expected an object/],
+    ['best', (m) => (m.best = { top1: null }), /checkpoint best is \{"top1":null\}/],
+    ['config', (m) => (m.config = null), /checkpoint config is null, expected an object/],
+    ['lr', (m) => (m.config.optimizer.lr = null), /config\.optimizer\.lr is null, expected a number in \(0, Infinity\]/],
+    ['dataset', (m) => (m.config.dataset = null), /config\.dataset is null, expected an object/],
+    ['model', (m) => (m.config.model.numClasses = null), /config\.model: numClasses: expected a positive integer, received null/],
+  ];
+  const cases: [string[], RegExp][] = edits.map(([name, edit, message]) => {
+    const meta = JSON.parse(metadata['googlenet-ts']!) as Meta;
+    edit(meta);
+    const dir = join(tmp, `ckpt-${name}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'checkpoint.safetensors'), writeSafetensors(tensors, { 'googlenet-ts': JSON.stringify(meta) }));
+    return [[...train, '--out', dir, '--resume'], message];
+  });
+  await failAll(cases);
+});
