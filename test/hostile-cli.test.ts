@@ -115,7 +115,7 @@ test('options: --resize 1e9, --num-classes 1e9, --threads 100000, --workers 1000
     ],
     [
       ['predict', '--weights', join(model, 'model.safetensors'), '--num-classes', '1000000000', png],
-      /numClasses: 1000000000 classes is more than the limit maxNumClasses/,
+      /--num-classes expects an integer in \[1, 100000\] \(the maxNumClasses limit/,
     ],
   ]);
 });

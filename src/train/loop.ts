@@ -7,7 +7,7 @@
  *
  * Everything that touches the outside goes through {@link TrainSinks}: log lines, per-step
  * reports (Node draws a progress bar, the page a chart), metrics records, publishing the model,
- * checkpoints. Node's sinks write a run folder (`run-folder-node.ts`); the page keeps the model
+ * checkpoints. Node's sinks write a run folder (`train-node.ts`); the page keeps the model
  * in memory. Stopping is an `AbortSignal` (the CLI aborts on SIGINT/SIGTERM, the page on Pause);
  * this module installs no signal handler and never exits the process.
  *
