@@ -114,3 +114,7 @@ export { CROP_COUNTS, isCropCount, type CropCount } from './eval/crops.js';
 export { writeEvalFiles } from './eval/files-node.js';
 export { writeFileAtomic, type WriteOptions } from './files-node.js';
 export * as data from './data/index-node.js';
+
+// Serving: an HTTP server with dynamic batching, the Open Inference Protocol and Prometheus metrics.
+export { createServer, SERVE_DEFAULTS, type ServeOptions, type ModelServer } from './serve/server-node.js';
+export { Batcher, BATCHER_DEFAULTS, type BatcherOptions } from './serve/batcher.js';

@@ -25,6 +25,11 @@ export interface DecodeOptions {
    * greyscale (PIL `convert('RGB')`). Default: the file's own, 1 for greyscale and 3 otherwise.
    */
   channels?: 1 | 3;
+  /**
+   * Largest width × height decoded; bigger images fail with an `ImageError` before their pixels
+   * are allocated (a server's guard against decompression bombs). Default: sharp's, 268 402 689.
+   */
+  maxPixels?: number;
 }
 
 /** First line of an error's message, without sharp's "Input buffer contains" preamble. */
@@ -57,7 +62,11 @@ export async function decodeImageBuffer(buf: Uint8Array, name: string, options: 
   let info: sharp.OutputInfo;
   try {
     // No .rotate()/autoOrient: EXIF orientation is left alone. ignoreIcc: no colour management.
-    const pipeline = sharp(buf, { ignoreIcc: true, autoOrient: false });
+    const pipeline = sharp(buf, {
+      ignoreIcc: true,
+      autoOrient: false,
+      ...(options.maxPixels !== undefined ? { limitInputPixels: options.maxPixels } : {}),
+    });
     const meta = await pipeline.metadata();
     // sharp would output greyscale as sRGB; keep it 1 channel, as PIL's mode L.
     if (meta.channels <= 2 || meta.space === 'b-w' || meta.space === 'grey16') pipeline.toColourspace('b-w');
