@@ -118,3 +118,4 @@ export * as data from './data/index-node.js';
 // Serving: an HTTP server with dynamic batching, the Open Inference Protocol and Prometheus metrics.
 export { createServer, SERVE_DEFAULTS, type ServeOptions, type ModelServer } from './serve/server-node.js';
 export { Batcher, BATCHER_DEFAULTS, type BatcherOptions } from './serve/batcher.js';
+export { listImages, predictFiles, IMAGE_EXTENSIONS, type FileResult, type PredictFilesOptions } from './infer/predict-files-node.js';
