@@ -91,3 +91,18 @@ test('a failing model call rejects its batch only; the next batch runs', async (
   await assert.rejects(b.submit(row(0)), /boom/);
   assert.deepEqual((await b.submit(row(0))).dims, [1, 1]);
 });
+
+test('an aborted request leaves the queue unrun; one already running completes', async () => {
+  const m = fakeModel(30);
+  const b = new Batcher(m.run, { maxBatch: 1, maxDelayMs: 0 });
+  const running = new AbortController();
+  const queued = new AbortController();
+  const first = b.submit(row(1), running.signal);
+  const second = b.submit(row(2), queued.signal).catch((e: unknown) => e);
+  running.abort();
+  queued.abort();
+  assert.equal((await first).data[0], 3);
+  assert.ok((await second) instanceof ClosedError);
+  assert.deepEqual(m.calls, [1]);
+  assert.equal(b.depth, 0);
+});

@@ -80,8 +80,11 @@ export class Batcher {
     return this.queuedRows;
   }
 
-  /** Runs `x` (dims [n, …], n ≤ maxBatch) in a batch with others; resolves to its own rows of the output. */
-  submit(x: Tensor): Promise<Tensor> {
+  /**
+   * Runs `x` (dims [n, …], n ≤ maxBatch) in a batch with others; resolves to its own rows of the
+   * output. An aborted `signal` (the client went away) takes it off the queue if it has not run.
+   */
+  submit(x: Tensor, signal?: AbortSignal): Promise<Tensor> {
     const rows = x.dims[0] ?? 0;
     if (this.closed) return Promise.reject(new ClosedError('the server is shutting down and takes no new requests'));
     if (rows < 1 || rows > this.maxBatch)
@@ -92,6 +95,9 @@ export class Batcher {
       );
     return new Promise<Tensor>((resolve, reject) => {
       const item: Pending = { x, rows, resolve, reject, timer: setTimeout(() => this.expire(item), this.timeoutMs) };
+      signal?.addEventListener('abort', () => this.expire(item, new ClosedError('the request was cancelled before it ran')), {
+        once: true,
+      });
       this.queue.push(item);
       this.queuedRows += rows;
       this.schedule();
@@ -107,12 +113,13 @@ export class Batcher {
     }
   }
 
-  private expire(item: Pending): void {
+  private expire(item: Pending, err?: Error): void {
     const i = this.queue.indexOf(item);
-    if (i < 0) return; // already running: it completes
+    if (i < 0) return; // already running (it completes) or gone
     this.queue.splice(i, 1);
     this.queuedRows -= item.rows;
-    item.reject(new TimeoutError(`the request waited ${this.timeoutMs} ms in the queue without running`));
+    clearTimeout(item.timer);
+    item.reject(err ?? new TimeoutError(`the request waited ${this.timeoutMs} ms in the queue without running`));
   }
 
   private schedule(): void {

@@ -95,7 +95,24 @@ function addRoutes(
   state: { ready: boolean; closing: boolean },
 ): void {
   const model = classifier.model;
-  const run = (x: Parameters<Batcher['submit']>[0]) => batcher.submit(x);
+  // Admission: at most a full queue plus one running batch of requests between arrival and
+  // answer, so that under overload a request is refused before it costs a decode. A client that
+  // goes away aborts its request, which then leaves the queue unrun.
+  let admitted = 0;
+  const signals = new WeakMap<FastifyRequest, AbortSignal>();
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.method !== 'POST') return;
+    if (admitted >= batcher.maxQueue + batcher.maxBatch)
+      throw new OverloadedError(`the server is full (${admitted} requests in progress); try again later`);
+    admitted++;
+    const ac = new AbortController();
+    signals.set(req, ac.signal);
+    reply.raw.once('close', () => {
+      admitted--;
+      if (!reply.raw.writableFinished) ac.abort();
+    });
+  });
+  const run = (req: FastifyRequest, x: Parameters<Batcher['submit']>[0]) => batcher.submit(x, signals.get(req));
   app.post('/v1/classify', async (req: FastifyRequest<{ Querystring: { top_k?: string } }>, reply: FastifyReply) => {
     const t0 = performance.now();
     const k = parseTopK(req.query.top_k, m.numClasses);
@@ -105,7 +122,7 @@ function addRoutes(
         error: `send the image as the body (image/jpeg, image/png, image/webp) or as multipart/form-data, received ${req.headers['content-type'] ?? 'no content type'}`,
       });
     const img = await decodeImageBuffer(bytes, 'the image', { maxPixels: o.maxPixels });
-    const logits = await run(classifier.toInput(img));
+    const logits = await run(req, classifier.toInput(img));
     return { top: topK(logits, k, model.labels)[0]!, model: m.name, ms: Math.round((performance.now() - t0) * 100) / 100 };
   });
   app.get('/v2/health/live', async () => ({ live: true }));
@@ -125,7 +142,7 @@ function addRoutes(
   app.post('/v2/models/:name/infer', async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
     if (!known(req, reply)) return reply;
     const { input, id } = parseInferRequest(req.body, m, batcher.maxBatch);
-    return inferResponse(m, await run(input), id);
+    return inferResponse(m, await run(req, input), id);
   });
 }
 
