@@ -119,3 +119,6 @@ export * as data from './data/index-node.js';
 export { createServer, SERVE_DEFAULTS, type ServeOptions, type ModelServer } from './serve/server-node.js';
 export { Batcher, BATCHER_DEFAULTS, type BatcherOptions } from './serve/batcher.js';
 export { listImages, predictFiles, IMAGE_EXTENSIONS, type FileResult, type PredictFilesOptions } from './infer/predict-files-node.js';
+
+// Prediction across machines: BullMQ on Redis.
+export { connectRedis, submitRun, startWorker, runStatus, collectRun, QUEUE_NAME, type WorkerOptions } from './queue/queue-node.js';

@@ -7,6 +7,7 @@ import { register as registerEval } from './eval.js';
 import { register as registerExport } from './export.js';
 import { register as registerImport } from './import.js';
 import { register as registerPredict } from './predict.js';
+import { register as registerQueue } from './queue.js';
 import { register as registerServe } from './serve.js';
 import { register as registerSummary } from './summary.js';
 import { register as registerTrain } from './train.js';
@@ -29,6 +30,7 @@ for (const register of [
   registerSummary,
   registerPredict,
   registerServe,
+  registerQueue,
   registerImport,
   registerExport,
   registerTrain,
