@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,25 +127,54 @@ test('two workers, one killed mid-run: the collected results equal a single-proc
   });
 });
 
-test('queue bad input: unreachable Redis, bad URL, unknown run, no images — one line each, exit 1', { skip }, async () => {
-  const port = await freePort(); // nothing listens there
-  const cases: [string[], RegExp][] = [
-    [
-      ['queue', 'status', 'run1', '--redis', `redis://127.0.0.1:${port}`],
-      new RegExp(`^googlenet: cannot reach Redis at redis://127.0.0.1:${port} \\(ECONNREFUSED\\)$`),
-    ],
-    [['worker', '--redis', `redis://127.0.0.1:${port}`, '--model', model], /^googlenet: cannot reach Redis at .* \(ECONNREFUSED\)$/],
-    [
-      ['queue', 'status', 'run1', '--redis', 'localhost:6379'],
-      /^googlenet: --redis: expected a redis:\/\/ URL, received "localhost:6379"$/,
-    ],
-    [['queue', 'status', 'nope', '--redis', url], /^googlenet: no run named "nope" on this Redis$/],
-    [['queue', 'submit', join(tmp, 'model'), '--redis', url, '--name', 'empty', '--out-dir', tmp], /^googlenet: no images in /],
-  ];
-  const runs = await Promise.all(cases.map(([args]) => cliAsync(args)));
-  runs.forEach((r, i) => {
-    assert.equal(r.status, 1, `${cases[i]![0].join(' ')}: ${r.stderr}`);
-    assert.equal(r.stderr.split('\n').length, 2, r.stderr);
-    assert.match(r.stderr.trimEnd(), cases[i]![1]);
-  });
+test(
+  'queue bad input: unreachable Redis, bad URL, unknown run, no images, unwritable results folder — one line each, exit 1',
+  { skip },
+  async () => {
+    const port = await freePort(); // nothing listens there
+    const cases: [string[], RegExp][] = [
+      [
+        ['queue', 'status', 'run1', '--redis', `redis://127.0.0.1:${port}`],
+        new RegExp(`^googlenet: cannot reach Redis at redis://127.0.0.1:${port} \\(ECONNREFUSED\\)$`),
+      ],
+      [['worker', '--redis', `redis://127.0.0.1:${port}`, '--model', model], /^googlenet: cannot reach Redis at .* \(ECONNREFUSED\)$/],
+      [
+        ['queue', 'status', 'run1', '--redis', 'localhost:6379'],
+        /^googlenet: --redis: expected a redis:\/\/ URL, received "localhost:6379"$/,
+      ],
+      [['queue', 'status', 'nope', '--redis', url], /^googlenet: no run named "nope" on this Redis$/],
+      [['queue', 'submit', join(tmp, 'model'), '--redis', url, '--name', 'empty', '--out-dir', tmp], /^googlenet: no images in /],
+      [
+        ['queue', 'submit', photos, '--redis', url, '--name', 'x', '--out-dir', join(model, 'config.json', 'out')],
+        /^googlenet: .*config\.json\/out: the results folder cannot be written \(ENOTDIR\)$/,
+      ],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => cliAsync(args)));
+    runs.forEach((r, i) => {
+      assert.equal(r.status, 1, `${cases[i]![0].join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr.split('\n').length, 2, r.stderr);
+      assert.match(r.stderr.trimEnd(), cases[i]![1]);
+    });
+  },
+);
+
+test('a shard that keeps failing ends in the failed set with its error, shown by status', { skip }, async () => {
+  const out = join(tmp, 'shared-bad');
+  const sub = await cliAsync(['queue', 'submit', photos, '--redis', url, '--name', 'bad', '--out-dir', out, '--shard-size', '200']);
+  assert.equal(sub.status, 0, sub.stderr);
+  writeFileSync(join(out, 'bad'), 'a file where the run folder should be'); // every attempt's write fails
+  const w = worker(() => undefined);
+  let status: { counts: Record<string, number>; failed: { shard: string; error: string }[] } = { counts: {}, failed: [] };
+  for (let i = 0; i < 60 && status.counts['failed'] !== 1; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    status = JSON.parse((await cliAsync(['queue', 'status', 'bad', '--redis', url])).stdout) as typeof status;
+  }
+  w.child.kill('SIGTERM');
+  assert.equal(await w.done, 0);
+  assert.equal(status.failed.length, 1, JSON.stringify(status));
+  assert.equal(status.failed[0]!.shard, 'bad#0');
+  assert.match(status.failed[0]!.error, /EEXIST|ENOTDIR/);
+  const c = await cliAsync(['queue', 'collect', 'bad', '--redis', url, '--out', join(tmp, 'bad.jsonl')]);
+  assert.equal(c.status, 1);
+  assert.match(c.stderr, /^googlenet: run "bad" is not finished: 1 of 1 shards have no results yet \(e\.g\. shard 0\)\n$/);
 });

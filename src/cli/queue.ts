@@ -56,6 +56,7 @@ function registerQueue(program: Command): void {
         log(`googlenet queue: run ${run}: ${text ? text.trimEnd().split('\n').length : 0} results → ${f.out}`);
       }),
     );
+  queue.commands.forEach((c) => c.option('--verbose', 'print stack traces on errors'));
 }
 
 function registerWorker(program: Command): void {

@@ -10,10 +10,10 @@
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join, resolve } from 'node:path';
-import { OptionError } from '../errors.js';
+import { FileWriteError, OptionError } from '../errors.js';
 import { writeFileAtomic } from '../files-node.js';
 import type { Classifier } from '../infer/classifier.js';
 import { listImages, predictFiles } from '../infer/predict-files-node.js';
@@ -79,8 +79,19 @@ export async function submitRun(
   if (!/^[A-Za-z0-9_.-]+$/.test(o.run))
     throw new OptionError(`--name: letters, digits, _ . - only, received "${o.run}"`, { option: '--name' });
   const size = o.shardSize ?? 1000;
-  const queue = new Queue<ShardData>(QUEUE_NAME, { connection: conn });
   const out = resolve(o.out);
+  try {
+    mkdirSync(out, { recursive: true });
+    accessSync(out, constants.W_OK);
+  } catch (e) {
+    throw new FileWriteError(
+      `${o.out}: the results folder cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      {
+        file: o.out,
+      },
+    );
+  }
+  const queue = new Queue<ShardData>(QUEUE_NAME, { connection: conn });
   let shard: string[] = [];
   let shards = 0;
   let files = 0;
