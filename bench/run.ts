@@ -11,7 +11,8 @@
  * Cases: infer_b1 / infer_b16 (torchvision preset, 224×224, eval), train_cifar (cifar preset,
  * 32×32, batch 64, SGD with momentum and weight decay), train_bn224 (bn preset, 224×224, batch 16),
  * and the data-pipeline cases (`pipeline.ts`): training from a JPEG folder through the DataLoader
- * against training on tensors in memory, in one process.
+ * against training on tensors in memory, in one process; and `serve` (`serve.ts`): a load test of
+ * `googlenet serve` with autocannon at concurrency 1/8/32 and an overload run.
  * Every case runs in its own process (so peak RSS is that case's), ours and the references
  * alternate case by case (inference: three rounds of all engines, repetitions pooled), and each
  * records the 1-minute load average around it: the machine may
@@ -26,6 +27,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PIPELINE_CASES, runPipelineCase, type PipelineResult } from './pipeline.js';
+import { runServeCase, SERVE_CASES, type ServeResult } from './serve.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -40,7 +42,7 @@ interface Options {
   python?: string;
 }
 
-const ALL_CASES: string[] = ['infer_b1', 'infer_b16', 'train_cifar', 'train_bn224', ...PIPELINE_CASES];
+const ALL_CASES: string[] = ['infer_b1', 'infer_b16', 'train_cifar', 'train_bn224', ...PIPELINE_CASES, ...SERVE_CASES];
 /** Cases left out of `--quick`. */
 const SLOW_CASES = new Set(['train_bn224', 'pipeline_bn224']);
 
@@ -293,6 +295,7 @@ async function main(): Promise<void> {
   const common = ['--threads', String(o.threads), ...(o.quick ? ['--quick'] : [])];
   const results: Record<string, { ours?: CaseResult; torch?: CaseResult; ort?: CaseResult }> = {};
   const pipelines: Record<string, PipelineResult> = {};
+  let serve: ServeResult | undefined;
 
   let onnxPath: string | undefined;
   if (python && o.cases.some((c) => c.startsWith('infer'))) {
@@ -309,6 +312,10 @@ async function main(): Promise<void> {
 
   for (const c of o.cases) {
     log(`${c} …`);
+    if (c === 'serve') {
+      serve = await runServeCase(repo, o.quick);
+      continue;
+    }
     if (c.startsWith('pipeline')) {
       const p = childJson(['--child', `pipe:${c}`, ...common], `our ${c}`) as unknown as PipelineResult;
       pipelines[c] = p;
@@ -404,6 +411,7 @@ async function main(): Promise<void> {
       `${fmt(p.load_before, 2)}–${fmt(p.load_after, 2)}`,
     ]);
   }
+  const srows = serveRows(serve, summary);
   const render = (rs: string[][]): string => {
     const widths = rs[0]!.map((_, i) => Math.max(...rs.map((r) => r[i]!.length)));
     return rs
@@ -416,16 +424,43 @@ async function main(): Promise<void> {
   log(`\n${o.threads} thread(s), ${summary.cpu}`);
   if (rows.length > 1) log(render(rows));
   if (prows.length > 1) log(`\n${render(prows)}`);
+  if (srows.length > 1) log(`\n${render(srows)}`);
 
   const dir = join(here, 'results');
   mkdirSync(dir, { recursive: true });
-  const payload = JSON.stringify({ summary, results, pipelines }, null, 1);
+  const payload = JSON.stringify({ summary, results, pipelines, serve }, null, 1);
   const file = join(dir, `${(summary.date as string).replace(/[:.]/g, '-')}.json`);
   writeFileSync(`${file}.tmp`, payload);
   renameSync(`${file}.tmp`, file);
   writeFileSync(join(dir, 'latest.json'), payload);
   log(`saved ${file}`);
   if (o.json) console.log(JSON.stringify(summary));
+}
+
+/** The serve case's table (and its summary figures). */
+function serveRows(serve: ServeResult | undefined, summary: Record<string, number | string | null>): string[][] {
+  const rows = [['model', 'concurrency', 'req/s', 'p50 ms', 'p99 ms', 'statuses', 'req/s ÷ batch-16 img/s', 'load (1-min avg)']];
+  for (const m of serve?.models ?? []) {
+    for (const l of [...m.loads, ...(m.overload ? [m.overload] : [])]) {
+      const over =
+        l === m.overload
+          ? ` (overload, --max-queue ${m.overload.max_queue}, RSS ${fmt(m.overload.rss_before_mib, 0)}→${fmt(m.overload.rss_after_mib, 0)} MiB)`
+          : '';
+      rows.push([
+        m.model,
+        `${l.concurrency}${over}`,
+        fmt(l.req_s),
+        fmt(l.p50_ms),
+        fmt(l.p99_ms),
+        JSON.stringify(l.statuses),
+        `${fmt(l.req_s / m.batch16_img_s, 2)}× of ${fmt(m.batch16_img_s)}`,
+        `${fmt(serve!.load_before, 2)}–${fmt(serve!.load_after, 2)}`,
+      ]);
+      summary[`serve_${m.model}_c${l.concurrency}_req_s`] = l.req_s;
+    }
+    summary[`serve_${m.model}_batch16_img_s`] = m.batch16_img_s;
+  }
+  return rows;
 }
 
 main().catch((e: unknown) => {

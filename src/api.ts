@@ -18,6 +18,8 @@ export {
   BackendError,
   TrainingDivergedError,
   ClosedError,
+  OverloadedError,
+  TimeoutError,
   InternalError,
   type ErrorCode,
   type ErrorContext,

@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'BACKEND'
   | 'TRAINING_DIVERGED'
   | 'CLOSED'
+  | 'OVERLOADED'
+  | 'TIMEOUT'
   | 'INTERNAL';
 
 /** Where an error comes from: the file or the option it concerns, and the underlying error. */
@@ -90,6 +92,16 @@ export class TrainingDivergedError extends GoogLeNetError {
 export class ClosedError extends GoogLeNetError {
   override name = 'ClosedError';
   override readonly code: ErrorCode = 'CLOSED';
+}
+/** Work refused because a queue is full (a server answers 503 with Retry-After): try again later. */
+export class OverloadedError extends GoogLeNetError {
+  override name = 'OverloadedError';
+  override readonly code: ErrorCode = 'OVERLOADED';
+}
+/** Work that waited longer than its deadline and was dropped unrun (a server answers 504). */
+export class TimeoutError extends GoogLeNetError {
+  override name = 'TimeoutError';
+  override readonly code: ErrorCode = 'TIMEOUT';
 }
 /**
  * A broken invariant inside googlenet-ts (a graph that does not fit together, an operation

@@ -114,3 +114,11 @@ export { CROP_COUNTS, isCropCount, type CropCount } from './eval/crops.js';
 export { writeEvalFiles } from './eval/files-node.js';
 export { writeFileAtomic, makeDir, type WriteOptions } from './files-node.js';
 export * as data from './data/index-node.js';
+
+// Serving: an HTTP server with dynamic batching, the Open Inference Protocol and Prometheus metrics.
+export { createServer, SERVE_DEFAULTS, type ServeOptions, type ModelServer } from './serve/server-node.js';
+export { Batcher, BATCHER_DEFAULTS, type BatcherOptions } from './serve/batcher.js';
+export { listImages, predictFiles, IMAGE_EXTENSIONS, type FileResult, type PredictFilesOptions } from './infer/predict-files-node.js';
+
+// Prediction across machines: BullMQ on Redis.
+export { connectRedis, submitRun, startWorker, runStatus, collectRun, QUEUE_NAME, type WorkerOptions } from './queue/queue-node.js';

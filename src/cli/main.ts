@@ -11,6 +11,8 @@ import { register as registerExport } from './export.js';
 import { register as registerImport } from './import.js';
 import { register as registerPredict } from './predict.js';
 import { register as registerQuantize } from './quantize.js';
+import { register as registerQueue } from './queue.js';
+import { register as registerServe } from './serve.js';
 import { register as registerSummary } from './summary.js';
 import { register as registerTrain } from './train.js';
 import { register as registerWeights } from './weights.js';
@@ -41,6 +43,8 @@ const program = new Command('googlenet')
 for (const register of [
   registerSummary,
   registerPredict,
+  registerServe,
+  registerQueue,
   registerImport,
   registerExport,
   registerQuantize,

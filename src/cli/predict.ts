@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 import { action, addModelFlags, intOption, loadFromFlags, type ModelFlags, printJson, resizeOption } from './common.js';
 import { decodeImageFile, OptionError, preprocess, stackBatch, topK } from '../index.js';
+import { FOLDER_FLAGS, isFolderRun, predictFolders, type FolderFlags } from './predict-folder.js';
 
-interface Flags extends ModelFlags {
+interface Flags extends ModelFlags, Omit<FolderFlags, 'topK' | 'logits'> {
   resize?: number;
   crop?: number;
   topK: number;
@@ -16,15 +17,22 @@ export function register(program: Command): void {
     program
       .command('predict')
       .description('classify images (JPEG, PNG, WebP): top-k labels with probabilities')
-      .argument('<images...>', 'image files'),
+      .argument('<images...>', 'image files, or folders (streamed: see --out)'),
   )
     .option('--resize <s>', "resize the shorter side to S (default: the model's, 256 for ImageNet models)", resizeOption())
     .option('--crop <s>', "centre-crop to S×S (default: the model's input size, 224)", intOption('--crop'))
     .option('--top-k <k>', 'labels per image', intOption('--top-k'), 5)
     .option('--json', 'print a JSON array, one object per image', false)
     .option('--logits', 'include the raw logits', false)
+    .option(...FOLDER_FLAGS.recursive)
+    .option(...FOLDER_FLAGS.out)
+    .option(...FOLDER_FLAGS.features)
+    .option(...FOLDER_FLAGS.onError)
+    .option(...FOLDER_FLAGS.resume)
+    .option(...FOLDER_FLAGS.batch)
     .action(
       action(async (images: string[], f: Flags) => {
+        if (isFolderRun(images, f)) return predictFolders(images, f, () => loadFromFlags(f));
         const net = await loadFromFlags(f);
         const p = net.preprocessing;
         const opts = {

@@ -27,6 +27,11 @@ export interface DecodeOptions {
    * greyscale (PIL `convert('RGB')`). Default: the file's own, 1 for greyscale and 3 otherwise.
    */
   channels?: 1 | 3;
+  /**
+   * Largest width × height decoded; bigger images fail with an `ImageError` before their pixels
+   * are allocated (a server's guard against decompression bombs). Default: sharp's, 268 402 689.
+   */
+  maxPixels?: number;
 }
 
 /** First line of an error's message, without sharp's "Input buffer contains" preamble. */
@@ -59,8 +64,13 @@ export async function decodeImageBuffer(buf: Uint8Array, name: string, options: 
   let info: sharp.OutputInfo;
   try {
     // No .rotate()/autoOrient: EXIF orientation is left alone. ignoreIcc: no colour management.
-    // limitInputPixels: a 20000×20000 PNG is refused from its header, before decoding.
-    const pipeline = sharp(buf, { ignoreIcc: true, autoOrient: false, limitInputPixels: getLimits().maxImagePixels });
+    // limitInputPixels: a 20000×20000 PNG is refused from its header, before decoding (the
+    // library-wide limit, or the caller's own, e.g. `serve --max-pixels`).
+    const pipeline = sharp(buf, {
+      ignoreIcc: true,
+      autoOrient: false,
+      limitInputPixels: options.maxPixels ?? getLimits().maxImagePixels,
+    });
     const meta = await pipeline.metadata();
     // sharp would output greyscale as sRGB; keep it 1 channel, as PIL's mode L.
     if (meta.channels <= 2 || meta.space === 'b-w' || meta.space === 'grey16') pipeline.toColourspace('b-w');
