@@ -63,6 +63,7 @@ export interface ModelFlags {
   numClasses?: number;
   transformInput?: boolean;
   aux?: boolean;
+  threads?: number;
 }
 
 /** The help of `--weights` wherever it is taken. */
@@ -85,7 +86,8 @@ export function addModelFlags(cmd: Command): Command {
     )
     .option('--transform-input', "torchvision's transform_input (default: the named weights'; imagenet turns it on)")
     .option('--no-transform-input', 'turn transform_input off even for named weights that use it')
-    .option('--aux', 'build the auxiliary classifiers and load them from the --weights file', false);
+    .option('--aux', 'build the auxiliary classifiers and load them from the --weights file', false)
+    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption());
 }
 
 /** Download options of the CLI: a progress bar on a terminal, plain lines otherwise (always on stderr). */
@@ -93,16 +95,20 @@ export const CLI_DOWNLOAD = { progress: 'auto' } as const;
 
 export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
   if (f.model && f.weights) throw new OptionError('--model and --weights: give one of them, not both');
-  if (f.model) return load(f.model);
+  const create = f.threads !== undefined ? { threads: f.threads } : {};
+  if (f.model) return load(f.model, create);
   if (f.weights) {
-    return load({
-      weights: f.weights,
-      ...(f.preset !== undefined ? { preset: f.preset } : {}),
-      ...(f.numClasses !== undefined ? { numClasses: f.numClasses } : {}),
-      ...(f.transformInput !== undefined ? { transformInput: f.transformInput } : {}),
-      auxLogits: !!f.aux,
-      download: CLI_DOWNLOAD,
-    });
+    return load(
+      {
+        weights: f.weights,
+        ...(f.preset !== undefined ? { preset: f.preset } : {}),
+        ...(f.numClasses !== undefined ? { numClasses: f.numClasses } : {}),
+        ...(f.transformInput !== undefined ? { transformInput: f.transformInput } : {}),
+        auxLogits: !!f.aux,
+        download: CLI_DOWNLOAD,
+      },
+      create,
+    );
   }
   throw new OptionError('no model: pass --model DIR, --weights NAME (e.g. imagenet), or --weights FILE with --preset and --num-classes');
 }
