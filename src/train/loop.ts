@@ -30,6 +30,7 @@ import type { TrainConfig } from './config.js';
 import type { Ema } from './ema.js';
 import type { OptimizerState, TrainStepOptions } from './engine.js';
 import { RunningMean, type EpochRecord, type MetricsRecord } from './metrics.js';
+import { Clock, now } from './clock.js';
 import { formatDuration } from './progress.js';
 import { learningRate, type ScheduleConfig } from './schedule.js';
 
@@ -151,11 +152,9 @@ export interface RunOutcome {
   published: EvalMetrics | null;
 }
 
-const now = (): number => performance.now() / 1000;
-
 /** Trains `run` from its position to its last epoch, or until stopped. */
 export async function runTraining(run: TrainRun, sinks: TrainSinks, options: RunOptions = {}): Promise<RunOutcome> {
-  const clock = new Clock(run);
+  const clock = new Clock(run.elapsed);
   const outcome: RunOutcome = { status: 'completed', last: null, published: null };
   let stepsThisRun = 0;
   for (let epoch = run.position.epoch; epoch < run.cfg.epochs; epoch++) {
@@ -266,37 +265,6 @@ class EpochMeter {
     this.window.add(r.loss, r.correct, r.n);
     this.images += r.n;
     this.windowImages += r.n;
-  }
-}
-
-/** Wall-clock bookkeeping: run time for records and checkpoints, the pace of steps for the ETA. */
-class Clock {
-  readonly start = now();
-  /** Seconds one evaluation took (for the ETA). */
-  evalSeconds = 0;
-  private since = NaN;
-  private steps = 0;
-  private first = NaN;
-
-  constructor(private readonly run: TrainRun) {}
-
-  /** Seconds of training in this and earlier invocations. */
-  elapsed(): number {
-    return this.run.elapsed + (now() - this.start);
-  }
-
-  /** Seconds per step: the mean over this invocation's steps after the first (which compiles). */
-  step(seconds: number): number {
-    if (Number.isNaN(this.since)) {
-      this.since = now();
-      this.first = seconds;
-    } else this.steps++;
-    return this.steps > 0 ? (now() - this.since) / this.steps : this.first;
-  }
-
-  /** Time spent at the end of an epoch does not count towards the pace of training steps. */
-  pauseFor(seconds: number): void {
-    if (!Number.isNaN(this.since)) this.since += seconds;
   }
 }
 
