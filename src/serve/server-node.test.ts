@@ -165,10 +165,11 @@ test('GET /metrics: requests by route and status, latency and batch-size histogr
 });
 
 /** A server on a stand-in model whose every call takes `ms`. */
-async function slowServer(ms: number, o: ServeOptions): Promise<ModelServer> {
+async function slowServer(ms: number, o: ServeOptions, onForward?: () => void): Promise<ModelServer> {
   const model = {
     config: { inChannels: 3, inputSize: 2, numClasses: 2 },
     forward: async (x: Tensor) => {
+      onForward?.();
       await new Promise((r) => setTimeout(r, ms));
       return { logits: { dims: [x.dims[0]!, 2], data: new Float32Array(2 * x.dims[0]!) } };
     },
@@ -202,14 +203,16 @@ test('overload: a full queue answers 503 with Retry-After, a long wait 504, and 
 });
 
 test('close(): requests in flight finish with 200, then the server is not ready and takes no more', async () => {
-  const s = await slowServer(60, { maxBatch: 4, maxDelayMs: 1 });
+  let onForward: (() => void) | undefined; // set after the server's own warm-up forward
+  const s = await slowServer(60, { maxBatch: 4, maxDelayMs: 1 }, () => onForward?.());
+  const inModel = new Promise<void>((r) => (onForward = r));
   const url = await s.listen({ port: 0, host: '127.0.0.1' });
   const inflight = fetch(`${url}/v2/models/googlenet/infer`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(tensorBody),
   });
-  await new Promise((r) => setTimeout(r, 20));
+  await inModel; // the request is running in the model, not merely on its way (a fixed wait raced on a loaded CI machine)
   const closing = s.close();
   const r = await inflight;
   assert.equal(r.status, 200);
