@@ -54,7 +54,11 @@ test('serve: classify over HTTP, /metrics, then SIGTERM finishes the request in 
   );
   // --max-delay-ms 200: this request is still waiting for its batch when SIGTERM arrives.
   const inflight = classify();
-  await new Promise((res) => setTimeout(res, 50));
+  // Wait until the server holds it in its queue (a fixed wait races on a loaded machine).
+  for (let i = 0; i < 200; i++) {
+    if (/^googlenet_queue_depth(\{[^}]*\})? [1-9]/m.test(await (await fetch(`${url}/metrics`)).text())) break;
+    await new Promise((res) => setTimeout(res, 5));
+  }
   kill('SIGTERM');
   assert.equal((await inflight).status, 200);
   const done = await run;
