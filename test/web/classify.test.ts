@@ -12,7 +12,18 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/image/normalize.js';
-import { ARTIFACTS, REPO, ensureBuilt, launch, noBrowser, openPage, serve, type StaticServer, type Watched } from './harness.js';
+import {
+  ARTIFACTS,
+  REPO,
+  ensureBuilt,
+  launch,
+  loadModelUrl,
+  noBrowser,
+  openPage,
+  serve,
+  type StaticServer,
+  type Watched,
+} from './harness.js';
 import { badFiles, colourPicture, enormousPicture, exportWeb, makeModelDir, mismatchedModelDir, nodeLogits, relErr } from './fixtures.js';
 
 const skip = noBrowser();
@@ -84,13 +95,7 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function loadModelUrl(url: string): Promise<void> {
-    const n = await w.page.evaluate(() => (window as unknown as Demo).demo.modelLoads);
-    await w.page.evaluate(() => ((document.querySelector('details.advanced') as HTMLDetailsElement).open = true));
-    await w.page.fill('#model-url', url);
-    await w.page.click('#model-url-form button');
-    await w.page.waitForFunction((k) => (window as unknown as Demo).demo.modelLoads > k, n, { timeout: 60_000 });
-  }
+  const loadUrl = (url: string): Promise<void> => loadModelUrl(w.page, url, 60_000);
 
   async function classifyFile(file: string): Promise<void> {
     const n = await w.page.evaluate(() => (window as unknown as Demo).demo.classifications);
@@ -105,7 +110,7 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
     ['greyscale sample, greyscale bn-preset model (upscaled 28→104, cropped to 96)', 'grey', 'sneaker'],
   ] as const) {
     test(`same logits as googlenet predict --logits: ${name}`, async () => {
-      await loadModelUrl(`/fixtures/${model}/`);
+      await loadUrl(`/fixtures/${model}/`);
       assert.equal(await w.page.isHidden('#model-error'), true, (await w.page.textContent('#model-error')) ?? '');
       await classifyFile(pics[pic]!);
       const page = await logits();
@@ -142,7 +147,7 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
   });
 
   test('an enormous picture is downscaled while decoding, the tab stays responsive', async () => {
-    await loadModelUrl('/fixtures/rgb/');
+    await loadUrl('/fixtures/rgb/');
     const started = Date.now();
     const n = await w.page.evaluate(() => (window as unknown as Demo).demo.classifications);
     await w.page.setInputFiles('#file-input', pics.enormous!);
@@ -180,7 +185,7 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
 
   test('bad input: a model URL that 404s gives a visible message and keeps the previous model', async () => {
     const before = await w.page.evaluate(() => (window as unknown as Demo).demo.model!.name);
-    await loadModelUrl('/fixtures/no-such-model/');
+    await loadUrl('/fixtures/no-such-model/');
     const msg = (await w.page.textContent('#model-error')) ?? '';
     assert.equal(await w.page.isVisible('#model-error'), true);
     assert.match(msg, /HTTP 404/);
@@ -195,7 +200,7 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
   });
 
   test('bad input: a weight file that does not match its config gives a visible message', async () => {
-    await loadModelUrl('/fixtures/mismatch/');
+    await loadUrl('/fixtures/mismatch/');
     const msg = (await w.page.textContent('#model-error')) ?? '';
     assert.equal(await w.page.isVisible('#model-error'), true);
     assert.match(msg, /does not match its config\.json/);

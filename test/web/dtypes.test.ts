@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { ensureBuilt, launch, noBrowser, openPage, REPO, serve, type StaticServer, type Watched } from './harness.js';
+import { ensureBuilt, loadModelUrl, launch, noBrowser, openPage, REPO, serve, type StaticServer, type Watched } from './harness.js';
 import { googlenet, nodeLogits, relErr } from './fixtures.js';
 
 type Demo = {
@@ -51,11 +51,7 @@ describe('int8 and fp16 model directories in the page', { skip, timeout: 900_000
   });
 
   async function loadUrl(url: string): Promise<void> {
-    const n = await w.page.evaluate(() => (window as unknown as Demo).demo.modelLoads);
-    await w.page.evaluate(() => ((document.querySelector('details.advanced') as HTMLDetailsElement).open = true));
-    await w.page.fill('#model-url', url);
-    await w.page.click('#model-url-form button');
-    await w.page.waitForFunction((k) => (window as unknown as Demo).demo.modelLoads > k, n, { timeout: 300_000 });
+    await loadModelUrl(w.page, url);
     assert.equal(await w.page.isHidden('#model-error'), true, (await w.page.textContent('#model-error')) ?? '');
   }
 

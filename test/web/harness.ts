@@ -169,3 +169,16 @@ export async function openPage(browser: Browser, url: string, initScript?: () =>
   await page.evaluate(() => (window as unknown as { demo: { ready: Promise<void> } }).demo.ready);
   return { page, errors, external };
 }
+
+/**
+ * Loads a model in the page through "Load from URL…" (a model directory or a .pth/.safetensors
+ * URL) and waits until the page has finished with it, loaded or failed.
+ */
+export async function loadModelUrl(page: Page, url: string, timeout = 300_000): Promise<void> {
+  type Loads = { demo: { modelLoads: number } };
+  const n = await page.evaluate(() => (window as unknown as Loads).demo.modelLoads);
+  await page.evaluate(() => ((document.querySelector('details.advanced') as HTMLDetailsElement).open = true));
+  await page.fill('#model-url', url);
+  await page.click('#model-url-form button');
+  await page.waitForFunction((k) => (window as unknown as Loads).demo.modelLoads > k, n, { timeout });
+}

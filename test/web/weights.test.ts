@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { load } from '../../src/index.js';
-import { ensureBuilt, launch, noBrowser, openPage, serve, type StaticServer, type Watched } from './harness.js';
+import { ensureBuilt, loadModelUrl, launch, noBrowser, openPage, serve, type StaticServer, type Watched } from './harness.js';
 import { colourPicture, relErr } from './fixtures.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -102,13 +102,7 @@ describe('torchvision weights by URL in the page', { skip, timeout: 900_000 }, (
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function loadUrl(page: Watched['page'], url: string): Promise<void> {
-    const n = await page.evaluate(() => (window as unknown as Demo).demo.modelLoads);
-    await page.evaluate(() => ((document.querySelector('details.advanced') as HTMLDetailsElement).open = true));
-    await page.fill('#model-url', url);
-    await page.click('#model-url-form button');
-    await page.waitForFunction((k) => (window as unknown as Demo).demo.modelLoads > k, n, { timeout: 300_000 });
-  }
+  const loadUrl = (page: Watched['page'], url: string): Promise<void> => loadModelUrl(page, url);
 
   async function classify(): Promise<number[]> {
     const n = await w.page.evaluate(() => (window as unknown as Demo).demo.classifications);
