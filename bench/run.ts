@@ -7,6 +7,10 @@
  *   npm run bench -- --quick        # fewer repetitions, no bn-224 training
  *   npm run bench -- --json         # …and one JSON object on the last line
  *   npm run bench -- --threads 4 --cases infer_b16,train_cifar
+ *   npm run bench -- --device webgpu  # inference (batch 1, 16, 64) and training on the GPU, next to
+ *                                     # PyTorch CUDA (fp32) when torch sees a GPU, else PyTorch on the CPU
+ *   npm run bench -- --device cuda    # the same on onnxruntime-node's CUDA provider (installed with
+ *                                     # npm_config_onnxruntime_node_install=cuda12 npm ci)
  *
  * Cases: infer_b1 / infer_b16 (torchvision preset, 224×224, eval), train_cifar (cifar preset,
  * 32×32, batch 64, SGD with momentum and weight decay), train_bn224 (bn preset, 224×224, batch 16),
@@ -36,18 +40,22 @@ interface Options {
   json: boolean;
   quick: boolean;
   threads: number;
+  /** Where our cases (and ORT on PyTorch's export) run: cpu, webgpu, cuda or auto. */
+  device: 'auto' | 'cpu' | 'webgpu' | 'cuda';
   cases: string[];
   /** Internal: run one case of ours in this process and print its JSON. */
   child?: string;
   python?: string;
 }
 
-const ALL_CASES: string[] = ['infer_b1', 'infer_b16', 'train_cifar', 'train_bn224', ...PIPELINE_CASES, ...SERVE_CASES];
+const ALL_CASES: string[] = ['infer_b1', 'infer_b16', 'infer_b64', 'train_cifar', 'train_bn224', ...PIPELINE_CASES, ...SERVE_CASES];
 /** Cases left out of `--quick`. */
 const SLOW_CASES = new Set(['train_bn224', 'pipeline_bn224']);
+/** The default cases on a GPU: the model's own speed (the data pipeline and serving are CPU-bound). */
+const GPU_CASES = ['infer_b1', 'infer_b16', 'infer_b64', 'train_cifar', 'train_bn224'];
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { json: false, quick: false, threads: 2, cases: [] };
+  const o: Options = { json: false, quick: false, threads: 2, device: 'cpu', cases: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -59,19 +67,29 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--quick') o.quick = true;
     else if (a === '--threads') o.threads = Number(value());
     else if (a === '--cases') o.cases = value().split(',');
+    else if (a === '--device') o.device = value() as Options['device'];
     else if (a === '--child') o.child = value();
     else if (a === '--python') o.python = value();
-    else throw new Error(`unknown flag ${a}; known: --json --quick --threads N --cases a,b --python PATH`);
+    else throw new Error(`unknown flag ${a}; known: --json --quick --threads N --device D --cases a,b --python PATH`);
   }
   if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error(`--threads: expected a positive integer, received ${o.threads}`);
-  if (o.cases.length === 0) o.cases = o.quick ? ALL_CASES.filter((c) => !SLOW_CASES.has(c)) : ALL_CASES;
+  if (!['auto', 'cpu', 'webgpu', 'cuda'].includes(o.device))
+    throw new Error(`--device: expected auto, cpu, webgpu or cuda, received ${o.device}`);
+  const defaults = o.device === 'cpu' ? ALL_CASES.filter((c) => c !== 'infer_b64') : GPU_CASES;
+  if (o.cases.length === 0) o.cases = o.quick ? defaults.filter((c) => !SLOW_CASES.has(c)) : defaults;
   for (const c of o.cases) if (!ALL_CASES.includes(c)) throw new Error(`--cases: unknown case ${c}; known: ${ALL_CASES.join(', ')}`);
   return o;
 }
 
 /** Repetitions per case (full, quick). */
-const REPS: Record<string, [number, number]> = { infer_b1: [20, 8], infer_b16: [6, 3], train_cifar: [4, 2], train_bn224: [3, 2] };
-const WARMUP: Record<string, number> = { infer_b1: 3, infer_b16: 1, train_cifar: 2, train_bn224: 1 };
+const REPS: Record<string, [number, number]> = {
+  infer_b1: [20, 8],
+  infer_b16: [6, 3],
+  infer_b64: [4, 2],
+  train_cifar: [4, 2],
+  train_bn224: [3, 2],
+};
+const WARMUP: Record<string, number> = { infer_b1: 3, infer_b16: 1, infer_b64: 1, train_cifar: 2, train_bn224: 1 };
 /** Rounds of alternating engines for the inference cases (full run). */
 const INFER_ROUNDS = 3;
 
@@ -118,7 +136,8 @@ function randomInput(n: number): Float32Array {
 
 /** One case of ours (run in a child process). */
 async function runOurs(c: string, o: Options): Promise<CaseResult> {
-  await import('../src/runtime/engine-node.js');
+  const { selectDevice } = await import('../src/runtime/engine-node.js');
+  const { device } = await selectDevice(o.device);
   const { GoogLeNet } = await import('../src/models/model.js');
   const { nodeMacs } = await import('../src/graph/ops/index.js');
   const { createTrainStep } = await import('../src/train/engine.js');
@@ -132,7 +151,7 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
   let setup = 0;
   if (c.startsWith('infer_b')) {
     batch = Number(c.slice('infer_b'.length));
-    const m = new GoogLeNet({ preset: 'torchvision' }, { threads: o.threads });
+    const m = new GoogLeNet({ preset: 'torchvision' }, { threads: o.threads, device });
     macs = m.graph('eval').nodes.reduce((s, nd) => s + nodeMacs(nd, m.graph('eval')), 0);
     const x = { dims: [batch, 3, 224, 224], data: randomInput(batch * 3 * 224 * 224) };
     await m.forward(x);
@@ -144,7 +163,7 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
     batch = cifar ? 64 : 16;
     const size = cifar ? 32 : 224;
     const classes = cifar ? 10 : 1000;
-    const m = new GoogLeNet({ preset: cifar ? 'cifar' : 'bn', numClasses: classes }, { threads: o.threads });
+    const m = new GoogLeNet({ preset: cifar ? 'cifar' : 'bn', numClasses: classes }, { threads: o.threads, device });
     macs = m.graph('train').nodes.reduce((s, nd) => s + nodeMacs(nd, m.graph('train')), 0);
     const step = createTrainStep(m, { optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }, threads: o.threads });
     const x = { dims: [batch, 3, size, size], data: randomInput(batch * 3 * size * size) };
@@ -155,7 +174,7 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
     await step.dispose();
   }
   return {
-    engine: 'googlenet-ts (onnxruntime-node)',
+    engine: `googlenet-ts (onnxruntime-node, ${device})`,
     batch,
     median_s: median(times),
     times_s: times,
@@ -169,20 +188,20 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
 
 /** onnxruntime-node on PyTorch's own ONNX export (inference cases), in a child process. */
 async function runOrtExport(c: string, o: Options, onnxPath: string): Promise<CaseResult> {
-  await import('../src/runtime/engine-node.js');
-  const { getDefaultEngine } = await import('../src/runtime/engine.js');
+  const { selectDevice } = await import('../src/runtime/engine-node.js');
+  const { engine, device } = await selectDevice(o.device);
   const batch = Number(c.slice('infer_b'.length));
   const [reps, quickReps] = REPS[c]!;
   const load_before = loadavg()[0]!;
   const t0 = performance.now();
-  const s = await getDefaultEngine().createSession(readFileSync(onnxPath), { threads: o.threads });
+  const s = await engine.createSession(readFileSync(onnxPath), { threads: o.threads });
   const x = { dims: [batch, 3, 224, 224], data: randomInput(batch * 3 * 224 * 224) };
   await s.run({ [s.inputNames[0]!]: x });
   const setup = (performance.now() - t0) / 1000;
   const times = await timeit(() => s.run({ [s.inputNames[0]!]: x }), o.quick ? quickReps : reps, WARMUP[c]!);
   await s.release();
   return {
-    engine: 'onnxruntime-node on torch.onnx.export',
+    engine: `onnxruntime-node (${device}) on torch.onnx.export`,
     batch,
     median_s: median(times),
     times_s: times,
@@ -226,11 +245,15 @@ function child(args: string[], what: string): CaseResult {
   return childJson(args, what) as unknown as CaseResult;
 }
 
+/** Where the PyTorch reference runs: CUDA when our cases run on a GPU and torch sees one. */
+let torchDevice: 'cpu' | 'cuda' = 'cpu';
+
 function torchCase(python: string, c: string, o: Options): CaseResult {
   const [reps, quickReps] = REPS[c]!;
   const n = o.quick ? quickReps : reps;
   const load_before = loadavg()[0]!;
   const args = [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', c, '--warmup', String(WARMUP[c]!)];
+  if (torchDevice === 'cuda') args.push('--device', 'cuda');
   args.push(c.startsWith('train') ? '--train-reps' : '--reps', String(c === 'infer_b1' ? Math.ceil(n / 4) : n));
   const r = spawnSync(python, args, { encoding: 'utf8', cwd: repo, maxBuffer: 1 << 26, env: torchEnv() });
   if (r.status !== 0) throw new Error(`torch_bench.py ${c} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
@@ -240,7 +263,7 @@ function torchCase(python: string, c: string, o: Options): CaseResult {
   };
   const res = out.cases[c]!;
   return {
-    engine: `PyTorch ${out.torch} (channels-last)`,
+    engine: `PyTorch ${out.torch} (channels-last${torchDevice === 'cuda' ? ', CUDA fp32' : ''})`,
     batch: res.batch,
     median_s: res.median_s,
     times_s: res.times_s,
@@ -292,7 +315,12 @@ async function main(): Promise<void> {
   };
   const python = findPython(o);
   if (!python) log('PyTorch not found (python3 with torch and torchvision): reference columns will be empty');
-  const common = ['--threads', String(o.threads), ...(o.quick ? ['--quick'] : [])];
+  const common = ['--threads', String(o.threads), '--device', o.device, ...(o.quick ? ['--quick'] : [])];
+  if (python && o.device !== 'cpu') {
+    const r = spawnSync(python, ['-c', 'import torch; print(torch.cuda.is_available())'], { encoding: 'utf8' });
+    torchDevice = r.stdout.trim() === 'True' ? 'cuda' : 'cpu';
+    log(`our cases on ${o.device}; PyTorch on ${torchDevice === 'cuda' ? 'CUDA (fp32, TF32 off)' : 'the CPU (torch sees no GPU)'}`);
+  }
   const results: Record<string, { ours?: CaseResult; torch?: CaseResult; ort?: CaseResult }> = {};
   const pipelines: Record<string, PipelineResult> = {};
   let serve: ServeResult | undefined;
@@ -349,6 +377,8 @@ async function main(): Promise<void> {
     threads: o.threads,
     cpu: cpus()[0]?.model ?? 'unknown',
     quick: o.quick ? 'yes' : 'no',
+    device: o.device,
+    torch_device: torchDevice,
     torch_omp_wait_policy: torchEnv()['OMP_WAIT_POLICY'] ?? null,
   };
   const rows: string[][] = [

@@ -91,13 +91,15 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timeit(fn, reps, warmup):
+def timeit(fn, reps, warmup, sync=lambda: None):
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(reps):
         t = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t)
     return {'median_s': statistics.median(times), 'times_s': times}
 
@@ -116,10 +118,23 @@ def main():
     ap.add_argument('--warmup', type=int, default=1)
     ap.add_argument('--train-reps', type=int, default=3)
     ap.add_argument('--export-onnx', default=None, help='write torch.onnx.export of the torchvision model (batch 16) here')
+    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
+                    help='cuda: the GPU in strict float32 (TF32 off, as ONNX Runtime computes), timed to torch.cuda.synchronize()')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    out = {'torch': torch.__version__, 'threads': a.threads, 'layout': 'channels_last', 'cases': {}}
+    dev = torch.device(a.device)
+    sync = (lambda: torch.cuda.synchronize()) if a.device == 'cuda' else (lambda: None)
+    if a.device == 'cuda':
+        if not torch.cuda.is_available():
+            print('--device cuda: torch.cuda.is_available() is False', file=sys.stderr)
+            sys.exit(2)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+    out = {'torch': torch.__version__, 'threads': a.threads, 'layout': 'channels_last', 'device': a.device, 'cases': {}}
+    if a.device == 'cuda':
+        out['gpu'] = torch.cuda.get_device_name(0)
     cases = [c for c in a.cases.split(',') if c]
 
     if a.export_onnx:
@@ -131,30 +146,32 @@ def main():
     for case in cases:
         if case.startswith('infer_b'):
             n = int(case[len('infer_b'):])
-            m = torchvision_googlenet().to(memory_format=torch.channels_last)
-            x = torch.randn(n, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+            m = torchvision_googlenet().to(dev, memory_format=torch.channels_last)
+            x = torch.randn(n, 3, 224, 224, device=dev).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
-                r = timeit(lambda: m(x), a.reps if n > 1 else 4 * a.reps, a.warmup)
+                r = timeit(lambda: m(x), a.reps if n > 1 else 4 * a.reps, a.warmup, sync)
             r['batch'] = n
         elif case in ('train_cifar', 'train_bn224'):
             cifar = case == 'train_cifar'
             n, size = (64, 32) if cifar else (16, 224)
-            m = GoogLeNetTS('cifar' if cifar else 'imagenet', 10 if cifar else 1000).to(memory_format=torch.channels_last).train()
+            m = GoogLeNetTS('cifar' if cifar else 'imagenet', 10 if cifar else 1000).to(dev, memory_format=torch.channels_last).train()
             opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-            x = torch.randn(n, 3, size, size).contiguous(memory_format=torch.channels_last)
-            y = torch.randint(0, 10 if cifar else 1000, (n,))
+            x = torch.randn(n, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
+            y = torch.randint(0, 10 if cifar else 1000, (n,), device=dev)
 
             def step():
                 opt.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(m(x), y)
                 loss.backward()
                 opt.step()
-            r = timeit(step, a.train_reps, a.warmup)
+            r = timeit(step, a.train_reps, a.warmup, sync)
             r['batch'] = n
         else:
             print(f'unknown case {case}', file=sys.stderr)
             sys.exit(2)
         r['peak_rss_mib'] = peak_rss_mib()
+        if a.device == 'cuda':
+            r['peak_gpu_mib'] = torch.cuda.max_memory_allocated() / 2**20
         out['cases'][case] = r
         print(f'{case}: {r["median_s"] * 1000:.1f} ms/iter ({r["batch"] / r["median_s"]:.1f} img/s)', file=sys.stderr)
     print(json.dumps(out))

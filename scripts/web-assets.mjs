@@ -46,10 +46,13 @@ function cli(...argv) {
   return r.stdout;
 }
 
-// 1. onnxruntime-web: the default `onnxruntime-web` import (ort.bundle.min.mjs) is the JSEP build
-// (WebAssembly + WebGPU); its glue is bundled, the .wasm is fetched from env.wasm.wasmPaths.
+// 1. onnxruntime-web: the page imports `onnxruntime-web/webgpu` (ort.webgpu.bundle.min.mjs), the
+// native WebGPU build (WebAssembly + ONNX Runtime's C++ WebGPU provider); its glue is bundled, the
+// .wasm is fetched from env.wasm.wasmPaths.
 const ortDist = join(root, 'node_modules', 'onnxruntime-web', 'dist');
-for (const f of ['ort-wasm-simd-threaded.jsep.wasm', 'ort-wasm-simd-threaded.jsep.mjs']) {
+rmSync(join(pub, 'ort', 'ort-wasm-simd-threaded.jsep.wasm'), { force: true }); // the JS WebGPU build's, used before
+rmSync(join(pub, 'ort', 'ort-wasm-simd-threaded.jsep.mjs'), { force: true });
+for (const f of ['ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs']) {
   if (!existsSync(join(ortDist, f))) throw new Error(`${join(ortDist, f)} is missing: run npm install`);
   if (copyIfChanged(join(ortDist, f), join(pub, 'ort', f))) log(`copied ort/${f}`);
 }

@@ -129,8 +129,17 @@ export {
   type WeightsPreprocessing,
 } from './weights/registry.js';
 
-// Running graphs: the ONNX Runtime engine each entry installs as the default.
-export { getDefaultEngine, setDefaultEngine, ortEngine, type Engine, type Session, type SessionOptions } from './runtime/engine.js';
+// Running graphs: the ONNX Runtime engine each entry installs as the default, and devices.
+export {
+  getDefaultEngine,
+  setDefaultEngine,
+  engineForDevice,
+  ortEngine,
+  type Engine,
+  type Session,
+  type SessionOptions,
+} from './runtime/engine.js';
+export { NODE_DEVICES, BROWSER_DEVICES, DEVICE_HELP, parseDevice, type Device, type ComputeDevice } from './runtime/device.js';
 
 // Training and evaluation: one training step is one ONNX Runtime call.
 export {

@@ -17,6 +17,7 @@ import { GoogLeNet, type CreateOptions } from './models/model.js';
 import { importWeights, loadModelDir } from './weights/model-dir-node.js';
 
 export * from './api.js';
+export { selectDevice, cudaProviderInstalled, type DeviceChoice } from './runtime/engine-node.js';
 export { decodeImageFile, decodeImageBuffer } from './infer/decode-node.js';
 export { imagenetClasses, imagenetWnids, IMAGENET_CLASSES_PATH, IMAGENET_WNIDS_PATH } from './infer/labels-node.js';
 export {

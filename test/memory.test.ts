@@ -22,6 +22,8 @@ const MB = 1 << 20;
 const counted = { created: 0, released: 0 };
 const countingEngine: Engine = {
   name: `${nodeEngine.name}, counted`,
+  device: 'cpu',
+  resolve: () => Promise.resolve(countingEngine),
   async createSession(model, options) {
     const s = await nodeEngine.createSession(model, options);
     counted.created++;

@@ -26,7 +26,7 @@ export default defineConfig({
     reportCompressedSize: false,
   },
   // onnxruntime-web finds its .wasm through env.wasm.wasmPaths (web/public/ort/); pre-bundling it would break that.
-  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  optimizeDeps: { exclude: ['onnxruntime-web', 'onnxruntime-web/webgpu'] },
   server: { headers: isolation, fs: { allow: [repo] }, host: '127.0.0.1' },
   preview: { headers: isolation, host: '127.0.0.1' },
 });

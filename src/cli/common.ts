@@ -4,7 +4,19 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { getLimits, GoogLeNetError, limitEnvName, load, type NodeClassifier, OptionError, type Preset, PRESETS } from '../index.js';
+import {
+  type Device,
+  getLimits,
+  GoogLeNetError,
+  limitEnvName,
+  load,
+  NODE_DEVICES,
+  type NodeClassifier,
+  OptionError,
+  type Preset,
+  PRESETS,
+  selectDevice,
+} from '../index.js';
 
 export function intOption(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER, why = ''): (v: string) => number {
   return (v) => {
@@ -49,6 +61,28 @@ export function channelsOption(flag: string): (v: string) => 1 | 3 {
   };
 }
 
+/** `--device`: one of the Node devices (see `runtime/device.ts`). */
+export function deviceOption(v: string): Device {
+  if (!(NODE_DEVICES as readonly string[]).includes(v))
+    throw new InvalidArgumentError(`--device expects one of ${NODE_DEVICES.join(', ')}, received "${v}"`);
+  return v as Device;
+}
+
+export const DEVICE_HELP_LINE = `where the model runs: ${NODE_DEVICES.join(', ')} (default cpu; auto: CUDA, else a GPU's WebGPU, else the CPU)`;
+
+/**
+ * Checks `--device` before any work (a missing GPU driver or CUDA provider is one line and exit 1
+ * here, not a failure at the first image) and says on stderr which device runs, when it is not
+ * the default CPU. Returns the create options that put a model there.
+ */
+export async function deviceFromFlags(device: Device | undefined): Promise<{ device?: Device }> {
+  if (device === undefined || device === 'cpu') return {};
+  const c = await selectDevice(device);
+  const why = device === 'auto' && c.skipped.length ? ` (auto; skipped ${c.skipped.join('; ')})` : device === 'auto' ? ' (auto)' : '';
+  log(`device: ${c.device}${why}`);
+  return { device: c.device };
+}
+
 export function presetOption(v: string): Preset {
   if (!(PRESETS as readonly string[]).includes(v))
     throw new InvalidArgumentError(`--preset expects one of ${PRESETS.join(', ')}, received "${v}"`);
@@ -64,6 +98,7 @@ export interface ModelFlags {
   transformInput?: boolean;
   aux?: boolean;
   threads?: number;
+  device?: Device;
 }
 
 /** The help of `--weights` wherever it is taken. */
@@ -87,7 +122,8 @@ export function addModelFlags(cmd: Command): Command {
     .option('--transform-input', "torchvision's transform_input (default: the named weights'; imagenet turns it on)")
     .option('--no-transform-input', 'turn transform_input off even for named weights that use it')
     .option('--aux', 'build the auxiliary classifiers and load them from the --weights file', false)
-    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption());
+    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption())
+    .option('--device <name>', DEVICE_HELP_LINE, deviceOption);
 }
 
 /** Download options of the CLI: a progress bar on a terminal, plain lines otherwise (always on stderr). */
@@ -95,7 +131,7 @@ export const CLI_DOWNLOAD = { progress: 'auto' } as const;
 
 export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
   if (f.model && f.weights) throw new OptionError('--model and --weights: give one of them, not both');
-  const create = f.threads !== undefined ? { threads: f.threads } : {};
+  const create = { ...(f.threads !== undefined ? { threads: f.threads } : {}), ...(await deviceFromFlags(f.device)) };
   if (f.model) return load(f.model, create);
   if (f.weights) {
     return load(

@@ -5,12 +5,26 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { basename, join, resolve } from 'node:path';
-import { action, CLI_DOWNLOAD, intOption, log, numClassesOption, presetOption, printJson, threadsOption, WEIGHTS_HELP } from './common.js';
+import {
+  action,
+  CLI_DOWNLOAD,
+  DEVICE_HELP_LINE,
+  deviceFromFlags,
+  deviceOption,
+  intOption,
+  log,
+  numClassesOption,
+  presetOption,
+  printJson,
+  threadsOption,
+  WEIGHTS_HELP,
+} from './common.js';
 import { choiceOption, datasetOption } from './train.js';
 import {
   data,
   CROP_COUNTS,
   type CropCount,
+  type Device,
   evaluate,
   formatMetrics,
   type GoogLeNet,
@@ -37,6 +51,7 @@ interface Flags {
   crops: CropCount;
   batchSize?: number;
   threads?: number;
+  device?: Device;
   out?: string;
   files: boolean;
   json: boolean;
@@ -79,6 +94,7 @@ export function register(program: Command): void {
     )
     .option('--batch-size <n>', 'images per forward pass', intOption('--batch-size'))
     .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption())
+    .option('--device <name>', DEVICE_HELP_LINE, deviceOption)
     .option('--out <dir>', 'where eval.json and confusion.{json,svg,png} go (default runs/eval/<model>-<dataset>)')
     .option('--no-files', 'write no files, print only')
     .option('--json', 'print one JSON object (top1, top5 as fractions in [0, 1])', false)
@@ -140,7 +156,7 @@ export function register(program: Command): void {
 
 /** The `--model` directories and the `--weights` model, in that order. */
 async function loadModels(f: Flags): Promise<GoogLeNet[]> {
-  const create = f.threads ? { threads: f.threads } : {};
+  const create = { ...(f.threads ? { threads: f.threads } : {}), ...(await deviceFromFlags(f.device)) };
   const models: GoogLeNet[] = f.model.map((dir) => loadModelDir(dir, create));
   if (f.weights) {
     const source = {

@@ -1,6 +1,19 @@
 /** `googlenet train`: flags → `TrainOptions` → `train()` (src/train/train-node.ts). */
 import { InvalidArgumentError, type Command } from 'commander';
-import { action, floatOption, intOption, log, numClassesOption, presetOption, printJson, threadsOption, workersOption } from './common.js';
+import {
+  action,
+  DEVICE_HELP_LINE,
+  deviceFromFlags,
+  deviceOption,
+  floatOption,
+  intOption,
+  log,
+  numClassesOption,
+  presetOption,
+  printJson,
+  threadsOption,
+  workersOption,
+} from './common.js';
 import { data, KEEP, OPTIMIZERS, PRESETS, SCHEDULES, train, type TrainOptions, type TrainResult } from '../index.js';
 
 /** A parser for a flag that takes one of `choices`; the message names the flag and the value. */
@@ -74,7 +87,7 @@ function dataFlags(cmd: Command): Command {
     )
     .option('--val-data <dir>', 'folder datasets: a separate validation folder')
     .requiredOption('--out <dir>', 'run folder (a model directory once an epoch is done)')
-    .option('--resume', 'continue the run in --out from its checkpoint (only --epochs, --threads, --workers may change)');
+    .option('--resume', 'continue the run in --out from its checkpoint (only --epochs, --threads, --device, --workers may change)');
 }
 
 /** The architecture, and fine-tuning from other weights. */
@@ -150,6 +163,7 @@ function runFlags(cmd: Command): Command {
     .option('--seed <s>', 'seed of initialization, data order, augmentation and dropout (default 0)', intOption('--seed', 0))
     .option('--workers <n>', 'data-loader worker threads (default 1)', workersOption())
     .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption())
+    .option('--device <name>', DEVICE_HELP_LINE, deviceOption)
     .option('--log-every <n>', 'a metrics line (and a plain progress line) every N steps', intOption('--log-every'))
     .option('--max-steps <n>', 'stop after N steps of this invocation, with a checkpoint', intOption('--max-steps'))
     .option(
@@ -205,7 +219,8 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object with the result on stdout', false)
     .action(
       action(async (f: Flags) => {
-        const r = await withStopSignals((signal) => train(toOptions(f), { progress: f.progress ?? 'auto', signal }));
+        const o = { ...toOptions(f), ...(await deviceFromFlags(f.device)) };
+        const r = await withStopSignals((signal) => train(o, { progress: f.progress ?? 'auto', signal }));
         report(f, r);
       }),
     );

@@ -18,6 +18,8 @@ import { GoogLeNet } from './model.js';
 let created = 0;
 const engine: Engine = {
   name: 'counted',
+  device: 'cpu',
+  resolve: () => Promise.resolve(engine),
   async createSession(model, options) {
     created++;
     return nodeEngine.createSession(model, options);

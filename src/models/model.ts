@@ -11,7 +11,8 @@ import type { Graph, ParamSpec, Shape } from '../graph/ir.js';
 import { isTrainable, pruneGraph } from '../graph/ir.js';
 import { lowerToOnnx, type Weights } from '../graph/lower.js';
 import type { Quantization } from '../graph/quantize.js';
-import { getDefaultEngine, type Engine, type Session } from '../runtime/engine.js';
+import type { Device } from '../runtime/device.js';
+import { engineForDevice, type Engine, type Session } from '../runtime/engine.js';
 import { numel, type Tensor, type TensorArray } from '../tensor.js';
 import { Rng } from '../rng.js';
 import { resolveConfig, type GoogLeNetConfig, type GoogLeNetOptions } from './config.js';
@@ -64,8 +65,14 @@ function batchCounter(data: StateTensor['data'], name: string, file: string): Bi
 export interface CreateOptions {
   /** Seed for weight initialization. Default 0. */
   seed?: number;
-  /** Default: the engine of the entry point (onnxruntime-node in Node). */
+  /** Default: the engine of `device`, else the entry point's (onnxruntime-node's CPU provider in Node). */
   engine?: Engine;
+  /**
+   * Where the model runs (see `runtime/device.ts`). Node: 'cpu' (default), 'webgpu', 'cuda' or
+   * 'auto'; browser: 'auto' (default), 'webgpu' or 'wasm'. A device that is not there fails at
+   * the first session with a BackendError saying what it needs.
+   */
+  device?: Device;
   /** Intra-op threads for this model's sessions. */
   threads?: number;
 }
@@ -131,7 +138,7 @@ export class GoogLeNet {
 
   constructor(options: GoogLeNetOptions = {}, create: CreateOptions = {}, weights?: Weights) {
     this.cfg = resolveConfig(options);
-    this.engine = create.engine ?? getDefaultEngine();
+    this.engine = create.engine ?? engineForDevice(create.device);
     this.sessions = new SessionCache(this.engine, create.threads ? { threads: create.threads } : {});
     this.trainGraph = buildGoogLeNet(this.cfg, { mode: 'train' });
     this.evalGraph = buildGoogLeNet(this.cfg, { mode: 'eval' });

@@ -73,8 +73,9 @@ export interface TrainForwardModel {
  * (`logits`, `aux1`, `aux2`), then the updated running statistics `running_mean.<bn>` /
  * `running_var.<bn>` (PyTorch's momentum rule).
  *
- * Lowered through `lowerForward` (the differentiable lowering: max pools also emit their argmax
- * indices, unused here), the graph package's one lowering that takes parameters from the caller.
+ * Lowered through `lowerForward`, the graph package's one lowering that takes parameters from the
+ * caller, with the max-pool lowering that emits no argmax indices (nothing here differentiates, and
+ * WebGPU has no `Indices` output).
  */
 export function lowerTrainForward(g: Graph): TrainForwardModel {
   const b = new OnnxGraphBuilder('googlenet-train-forward');
@@ -89,7 +90,7 @@ export function lowerTrainForward(g: Graph): TrainForwardModel {
     }
     return name;
   };
-  const fwd = lowerForward({ b, graph: g, param }); // unfused: sibling fusion is a separate pass (graph/fuse.ts) for training steps
+  const fwd = lowerForward({ b, graph: g, param, lowering: { maxPoolGrad: 'masks' } }); // unfused: sibling fusion is a separate pass (graph/fuse.ts) for training steps
   for (const [name, value] of Object.entries(g.outputs)) {
     if (name !== value) b.node('Identity', [value], [name]);
     b.output({ name, dtype: 'float32', dims: ['N', ...g.shapes.get(value)!] });

@@ -1,11 +1,157 @@
-/** The Node.js engine: onnxruntime-node's CPU execution provider on all cores. */
+/**
+ * The Node.js engines: onnxruntime-node's CPU execution provider on all cores (the default), its
+ * built-in WebGPU provider (Dawn: Vulkan, Metal or Direct3D 12), and its CUDA provider where it was
+ * installed. What each device means for ONNX Runtime is decided in `device.ts`; this file builds,
+ * probes and caches one engine per device.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { ortEngine, setDefaultEngine, type Engine, type OrtModule } from './engine.js';
+import { BackendError } from '../errors.js';
+import { OnnxGraphBuilder } from '../graph/onnx.js';
+import { DEVICE_HELP, NODE_DEVICES, parseDevice, type ComputeDevice, type Device } from './device.js';
+import { lazyEngine, ortEngine, setDefaultEngine, setDeviceEngines, type Engine, type OrtModule } from './engine.js';
 
-export const nodeEngine: Engine = ortEngine(ort as unknown as OrtModule, {
-  name: 'onnxruntime-node (cpu)',
+const common = {
   defaultThreads: Number(process.env.GOOGLENET_THREADS) || availableParallelism(),
   maxThreads: 2 * availableParallelism(),
-});
+};
+
+export const nodeEngine: Engine = ortEngine(ort as unknown as OrtModule, { name: 'onnxruntime-node (cpu)', ...common });
+
+const engines = new Map<Device, Engine>([['cpu', nodeEngine]]);
+
+/** The engine of a device (one per device per process). 'auto' picks on first use; see {@link selectDevice}. */
+export function nodeEngineFor(device: Device): Engine {
+  const d = parseDevice(device, 'device', NODE_DEVICES);
+  let e = engines.get(d);
+  if (!e) {
+    e =
+      d === 'auto'
+        ? lazyEngine(async () => (await pickAuto()).engine, 'onnxruntime-node (auto, not yet picked)')
+        : ortEngine(ort as unknown as OrtModule, { name: `onnxruntime-node (${d})`, device: d, ...common });
+    if (d === 'cuda') e = checkedCuda(e);
+    engines.set(d, e);
+  }
+  return e;
+}
+
+/** The CUDA engine, failing with how to install it (rather than ONNX Runtime's log line) when its provider is absent. */
+function checkedCuda(e: Engine): Engine {
+  const checked: Engine = {
+    name: e.name,
+    device: 'cuda',
+    resolve: () => Promise.resolve(checked),
+    createSession(model, options) {
+      if (!cudaProviderInstalled())
+        return Promise.reject(new BackendError(`device cuda: not installed; it needs ${DEVICE_HELP.cuda}`, { option: 'device' }));
+      return e.createSession(model, options);
+    },
+  };
+  return checked;
+}
+
+/** A one-node model (Relu on 1×4) that a device must run before `auto` trusts it. */
+function probeModel(): Uint8Array {
+  const b = new OnnxGraphBuilder('probe');
+  b.input({ name: 'x', dtype: 'float32', dims: [1, 4] });
+  b.node('Relu', ['x'], ['y']);
+  b.output({ name: 'y', dtype: 'float32', dims: [1, 4] });
+  return b.encode();
+}
+
+/** Runs the probe model on `engine`; throws the device's one-line error when it cannot. */
+export async function probeEngine(engine: Engine): Promise<void> {
+  const s = await engine.createSession(probeModel(), { threads: 1 });
+  try {
+    const y = (await s.run({ x: { dims: [1, 4], data: Float32Array.of(-1, 0, 1, 2) } })).y?.data;
+    if (!y || y[0] !== 0 || y[3] !== 2) throw new BackendError(`device ${engine.device}: the probe model gave a wrong result`);
+  } finally {
+    await s.release();
+  }
+}
+
+/**
+ * Whether this machine's WebGPU adapter would be a GPU, without creating one: Dawn in Node gives no
+ * adapter description, so `auto` skips WebGPU when Vulkan is pointed at a software driver
+ * (SwiftShader, lavapipe: slower than the CPU provider) or, on Linux, when no GPU device node exists.
+ */
+function likelyHardwareWebgpu(): boolean {
+  if (/swiftshader|lvp|lavapipe|llvmpipe/i.test(process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES ?? '')) return false;
+  if (process.platform !== 'linux') return true;
+  const nodes = (dir: string, re: RegExp): boolean => existsSync(dir) && readdirSync(dir).some((n) => re.test(n));
+  return nodes('/dev/dri', /^renderD\d+$/) || nodes('/dev', /^nvidia\d+$/);
+}
+
+/**
+ * Whether onnxruntime-node's CUDA provider library was installed next to its binding (it is
+ * downloaded only with the install flag in DEVICE_HELP). Checked before asking ONNX Runtime, whose
+ * failed attempt would print its own log line.
+ */
+export function cudaProviderInstalled(): boolean {
+  try {
+    const dir = join(
+      dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+      '..',
+      'bin',
+      'napi-v6',
+      process.platform,
+      process.arch,
+    );
+    return readdirSync(dir).some((n) => /providers_cuda\.(so|dll)$/.test(n));
+  } catch {
+    return false;
+  }
+}
+
+export interface DeviceChoice {
+  engine: Engine;
+  device: ComputeDevice;
+  /** Why better devices were passed over ('auto' only), e.g. `cuda: not installed`. */
+  skipped: string[];
+}
+
+let auto: Promise<DeviceChoice> | undefined;
+
+/** 'auto': CUDA if installed and working, else WebGPU on a GPU, else the CPU; probed once per process. */
+function pickAuto(): Promise<DeviceChoice> {
+  return (auto ??= (async () => {
+    const skipped: string[] = [];
+    for (const d of ['cuda', 'webgpu'] as const) {
+      if (d === 'cuda' && !cudaProviderInstalled()) {
+        skipped.push('cuda: not installed');
+        continue;
+      }
+      if (d === 'webgpu' && !likelyHardwareWebgpu()) {
+        skipped.push('webgpu: no GPU adapter (or only a software one)');
+        continue;
+      }
+      const engine = nodeEngineFor(d);
+      try {
+        await probeEngine(engine);
+        return { engine, device: d, skipped };
+      } catch (e) {
+        skipped.push((e instanceof Error ? e.message : String(e)).replace(/^device /, '').replace(/;.*$/, ''));
+      }
+    }
+    return { engine: nodeEngine, device: 'cpu', skipped };
+  })());
+}
+
+/**
+ * The engine for `device`, checked: a named device runs the probe model (so a missing driver or
+ * provider is one clear error here, not at the first image); 'auto' picks the best that works.
+ * @throws BackendError naming what is missing and how to get it.
+ */
+export async function selectDevice(device: Device = 'cpu'): Promise<DeviceChoice> {
+  const d = parseDevice(device, 'device', NODE_DEVICES);
+  if (d === 'auto') return pickAuto();
+  const engine = nodeEngineFor(d);
+  if (d !== 'cpu') await probeEngine(engine);
+  return { engine, device: d, skipped: [] };
+}
+
 setDefaultEngine(nodeEngine);
+setDeviceEngines(nodeEngineFor);

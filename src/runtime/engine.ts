@@ -6,6 +6,7 @@
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import type { Tensor, TensorArray } from '../tensor.js';
 import { BackendError, OptionError } from '../errors.js';
+import { deviceError, executionProviders, type ComputeDevice, type Device } from './device.js';
 
 export interface SessionOptions {
   /** Intra-op threads. Default: the engine's default (all cores in Node). */
@@ -28,7 +29,11 @@ export interface Session {
 export interface Engine {
   /** e.g. `onnxruntime-node (cpu)` or `onnxruntime-web (wasm)`. */
   readonly name: string;
+  /** The device its sessions run on; 'auto' until an automatic engine has picked one. */
+  readonly device: Device;
   createSession(model: Uint8Array, options?: SessionOptions): Promise<Session>;
+  /** The engine that runs the sessions: itself, or the one an automatic engine picked (probing once). */
+  resolve(): Promise<Engine>;
 }
 
 /** The subset of the `onnxruntime-*` module namespace the adapter needs. */
@@ -47,6 +52,8 @@ const ORT_TYPE: Record<string, OrtTensor.Type> = {
 
 export interface OrtEngineOptions {
   name: string;
+  /** The device; its execution providers come from `runtime/device.ts` unless given. Default 'cpu'. */
+  device?: ComputeDevice;
   executionProviders?: InferenceSession.SessionOptions['executionProviders'];
   defaultThreads?: number;
   /** More threads than this is refused (thousands of threads crash or hang ONNX Runtime). Default: no bound. */
@@ -62,21 +69,36 @@ function ortOptLevel(): OptLevel {
 }
 
 export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
-  return {
+  const device = o.device ?? 'cpu';
+  const providers = o.executionProviders ?? (device === 'cpu' ? undefined : executionProviders(device));
+  // A GPU's missing driver or provider shows at session creation (or first run): say what it needs.
+  const onDevice = async <T>(f: () => Promise<T>): Promise<T> => {
+    if (device === 'cpu') return f();
+    try {
+      return await f();
+    } catch (e) {
+      throw e instanceof OptionError ? e : deviceError(device, e);
+    }
+  };
+  const engine: Engine = {
     name: o.name,
+    device,
+    resolve: () => Promise.resolve(engine),
     async createSession(model, options = {}) {
       const threads = options.threads ?? o.defaultThreads;
       if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > (o.maxThreads ?? Infinity))) {
         const range = o.maxThreads ? `an integer in [1, ${o.maxThreads}] (twice the cores)` : 'a positive integer';
         throw new OptionError(`threads: expected ${range}, received ${String(threads)}`, { option: 'threads' });
       }
-      const session = await ort.InferenceSession.create(model, {
-        graphOptimizationLevel: ortOptLevel(),
-        executionMode: 'sequential',
-        ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
-        ...(options.memoryPattern === false ? { enableMemPattern: false } : {}),
-        ...(o.executionProviders ? { executionProviders: o.executionProviders } : {}),
-      });
+      const session = await onDevice(() =>
+        ort.InferenceSession.create(model, {
+          graphOptimizationLevel: ortOptLevel(),
+          executionMode: 'sequential',
+          ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+          ...(options.memoryPattern === false ? { enableMemPattern: false } : {}),
+          ...(providers ? { executionProviders: providers } : {}),
+        }),
+      );
       return {
         inputNames: session.inputNames,
         outputNames: session.outputNames,
@@ -87,7 +109,7 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
             if (!type) throw new OptionError(`session input ${k}: unsupported array type ${t.data.constructor.name}`, { option: k });
             ortFeeds[k] = new ort.Tensor(type, t.data as OrtTensor.DataType, t.dims);
           }
-          const res = outputs ? await session.run(ortFeeds, outputs as string[]) : await session.run(ortFeeds);
+          const res = await onDevice(() => (outputs ? session.run(ortFeeds, outputs as string[]) : session.run(ortFeeds)));
           const out: Record<string, Tensor<TensorArray>> = {};
           for (const [k, v] of Object.entries(res)) {
             out[k] = { dims: [...v.dims], data: v.data as TensorArray };
@@ -99,9 +121,50 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
       };
     },
   };
+  return engine;
+}
+
+/**
+ * An engine whose device is picked on first use (`device: 'auto'`): `pick` probes and returns the
+ * engine to use; until then `device` is 'auto'. A failed pick is retried on the next use.
+ */
+export function lazyEngine(pick: () => Promise<Engine>, name = 'auto (not yet picked)'): Engine {
+  let picking: Promise<Engine> | undefined;
+  let picked: Engine | undefined;
+  const resolve = (): Promise<Engine> =>
+    (picking ??= pick().then(
+      (e) => (picked = e),
+      (e: unknown) => {
+        picking = undefined;
+        throw e;
+      },
+    ));
+  return {
+    get name() {
+      return picked?.name ?? name;
+    },
+    get device() {
+      return picked?.device ?? 'auto';
+    },
+    resolve,
+    createSession: async (model, options) => (await resolve()).createSession(model, options),
+  };
 }
 
 let defaultEngine: Engine | undefined;
+let deviceEngines: ((device: Device) => Engine) | undefined;
+
+/** Sets how a device name becomes an engine (each entry sets its own: Node's or the browser's devices). */
+export function setDeviceEngines(f: (device: Device) => Engine): void {
+  deviceEngines = f;
+}
+
+/** The engine of `device` (the entry's default engine when none is named). */
+export function engineForDevice(device?: Device): Engine {
+  if (device === undefined) return getDefaultEngine();
+  if (!deviceEngines) throw new BackendError('no ONNX Runtime engine set: import googlenet-ts (Node) or googlenet-ts/browser first');
+  return deviceEngines(device);
+}
 
 /** Sets the engine used when none is passed (the Node and browser entries set theirs). */
 export function setDefaultEngine(e: Engine): void {

@@ -7,6 +7,7 @@
  * datasets: their image size) and the normalization unless they are set explicitly; `--from`
  * decides the architecture and the normalization (the pretrained model's).
  */
+import { parseDevice, type Device } from '../runtime/device.js';
 import { DATASET_NAMES, type DatasetInfo, type DatasetName } from '../data/core.js';
 import type { TransformConfig } from '../data/transforms.js';
 import { OptionError } from '../errors.js';
@@ -115,6 +116,11 @@ export interface TrainOptions {
   workers?: number;
   /** ONNX Runtime intra-op threads. [all cores] */
   threads?: number;
+  /**
+   * Where the steps run: 'cpu', 'webgpu', 'cuda' or 'auto' (`runtime/device.ts`). Not part of
+   * the run: a resumed run may change it. ['cpu' in Node]
+   */
+  device?: Device;
   /** A step line in metrics.jsonl (and a plain progress line) every N steps. [about 20 per epoch] */
   logEvery?: number;
   /** Stop after N steps of this invocation (tests, benchmarks), checkpointing like an interrupt. [off] */
@@ -217,6 +223,7 @@ export function validateTrainOptions(o: TrainOptions): void {
     const v = o[key];
     if (v !== undefined && !ok(v)) fail(flag, want, v);
   }
+  if (o.device !== undefined) parseDevice(o.device, '--device');
   if (o.freezeBackbone && !o.from) fail('--freeze-backbone', 'a pretrained model to freeze (--from MODEL)', true);
   if (o.nesterov && o.optimizer !== 'sgd') fail('--nesterov', '--optimizer sgd', o.optimizer ?? 'adam');
 }

@@ -12,6 +12,7 @@ import { OptionError, WeightFormatError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import type { ConvGradOptions } from '../graph/ops/index.js';
 import type { GoogLeNet } from '../models/model.js';
+import { loweringFor } from '../runtime/device.js';
 import type { Session, SessionOptions } from '../runtime/engine.js';
 import type { Tensor, TensorArray } from '../tensor.js';
 import { fmix32 } from '../rng.js';
@@ -39,6 +40,12 @@ export interface TrainStepOptions {
    * Default `{ weightGrad: 'unfold', inputGrad1x1: 'conv' }`.
    */
   convGrad?: ConvGradOptions;
+  /**
+   * How max-pool gradients are formed: 'indices' (ScatterElements over MaxPool's indices) or
+   * 'masks' (first-maximum masks). Default: what the model's device needs (`runtime/device.ts`:
+   * 'masks' on WebGPU, which lacks the `Indices` output; 'indices' elsewhere, faster on the CPU).
+   */
+  maxPoolGrad?: 'indices' | 'masks';
 }
 
 export interface StepOptions {
@@ -105,8 +112,10 @@ export class TrainStep {
   readonly optimizer: ResolvedOptimizer;
   readonly layout: TrainLayout;
   private readonly graph: Graph;
-  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad'>> &
-    Pick<TrainStepOptions, 'clipGradNorm' | 'threads' | 'convGrad'>;
+  private readonly opts: Required<
+    Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad' | 'maxPoolGrad'>
+  > &
+    Pick<TrainStepOptions, 'clipGradNorm' | 'threads' | 'convGrad' | 'maxPoolGrad'>;
   private params: Float32Array;
   private frozen: Float32Array;
   private stats: Float32Array;
@@ -141,6 +150,13 @@ export class TrainStep {
     const seed = options.seed ?? 0;
     checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
     checkConvGrad(options.convGrad);
+    if (options.maxPoolGrad !== undefined)
+      checkOption(
+        options.maxPoolGrad === 'indices' || options.maxPoolGrad === 'masks',
+        'maxPoolGrad',
+        "'indices' or 'masks'",
+        options.maxPoolGrad,
+      );
     this.opts = {
       auxWeight,
       labelSmoothing,
@@ -148,6 +164,7 @@ export class TrainStep {
       ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}),
       ...(options.threads ? { threads: options.threads } : {}),
       ...(options.convGrad ? { convGrad: { ...options.convGrad } } : {}),
+      ...(options.maxPoolGrad ? { maxPoolGrad: options.maxPoolGrad } : {}),
     };
     this.graph = model.graph('train');
     const freeze = options.freeze ?? (() => false);
@@ -184,16 +201,25 @@ export class TrainStep {
     if (this.disposed) throw new OptionError('this training step was disposed; create a new one with createTrainStep');
     let s = this.sessions.get(kind);
     if (!s) {
-      const graph = buildTrainGraph(this.graph, this.layout, {
-        kind,
-        numClasses: this.model.config.numClasses,
-        auxWeight: this.opts.auxWeight,
-        labelSmoothing: this.opts.labelSmoothing,
-        optimizer: this.optimizer,
-        ...(this.opts.clipGradNorm !== undefined ? { clipGradNorm: this.opts.clipGradNorm } : {}),
-        ...(this.opts.convGrad ? { lowering: { convGrad: this.opts.convGrad } } : {}),
+      // The device decides some lowerings (WebGPU: max-pool gradients without `Indices`), so an
+      // automatic engine picks its device before the graph is built.
+      s = this.model.engine.resolve().then(async (engine) => {
+        const graph = buildTrainGraph(this.graph, this.layout, {
+          kind,
+          numClasses: this.model.config.numClasses,
+          auxWeight: this.opts.auxWeight,
+          labelSmoothing: this.opts.labelSmoothing,
+          optimizer: this.optimizer,
+          ...(this.opts.clipGradNorm !== undefined ? { clipGradNorm: this.opts.clipGradNorm } : {}),
+          lowering: {
+            ...loweringFor(engine.device === 'auto' ? 'cpu' : engine.device),
+            ...(this.opts.maxPoolGrad ? { maxPoolGrad: this.opts.maxPoolGrad } : {}),
+            ...(this.opts.convGrad ? { convGrad: this.opts.convGrad } : {}),
+          },
+        });
+        const session = await this.model.engine.createSession(graph.bytes, trainSessionOptions(this.opts.threads));
+        return { session, graph };
       });
-      s = this.model.engine.createSession(graph.bytes, trainSessionOptions(this.opts.threads)).then((session) => ({ session, graph }));
       this.sessions.set(kind, s);
     }
     return s;

@@ -92,7 +92,7 @@ function startingModel(o: TrainOptions, info: DatasetInfo, from: GoogLeNet | nul
     auxLogits: !!o.aux,
   });
   // torchvision's initialization, seeded.
-  return new GoogLeNet(config, { seed, ...(threads ? { threads } : {}) });
+  return new GoogLeNet(config, { seed, ...(threads ? { threads } : {}), ...(o.device ? { device: o.device } : {}) });
 }
 
 /**
@@ -174,7 +174,19 @@ export function resolveTrainConfig(
 }
 
 /** Options a resumed run takes from the checkpoint; these may still be given. */
-const RESUME_OVERRIDABLE = new Set(['dataset', 'out', 'resume', 'epochs', 'threads', 'workers', 'data', 'valData', 'maxSteps', 'logEvery']);
+const RESUME_OVERRIDABLE = new Set([
+  'dataset',
+  'out',
+  'resume',
+  'epochs',
+  'threads',
+  'device',
+  'workers',
+  'data',
+  'valData',
+  'maxSteps',
+  'logEvery',
+]);
 
 /**
  * The config of a resumed run: the checkpoint's, with `epochs`, `threads`, `workers` and

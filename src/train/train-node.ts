@@ -132,7 +132,7 @@ async function loadFrom(
   const r = await resolveWeights(o.from!, { option: '--from', progress: 'plain', log });
   const path = r.path;
   if (!existsSync(path)) throw new OptionError(`--from: ${path} does not exist (expected a model directory or a .pth/.safetensors file)`);
-  const create = o.threads ? { threads: o.threads } : {};
+  const create = { ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}) };
   const entry = r.entry?.options ?? {};
   const source = {
     path: resolve(path),
@@ -241,7 +241,8 @@ class RunFolder {
     );
     if (splits.train.size !== d.trainSize)
       throw new OptionError(`--resume: the training set has ${splits.train.size} images, the checkpoint was trained on ${d.trainSize}`);
-    const model = new GoogLeNet(resolveConfig(cfg.model), cfg.threads ? { threads: cfg.threads } : {}, new Map());
+    const create = { ...(cfg.threads ? { threads: cfg.threads } : {}), ...(o.device ? { device: o.device } : {}) };
+    const model = new GoogLeNet(resolveConfig(cfg.model), create, new Map());
     model.loadStateDict(stateDictOf(ckpt, model), this.checkpoint);
     const run = createRun(cfg, model, splits, { ...this.runOptions(hooks, log), checkpoint: ckpt });
     this.metrics.truncateAfter(run.position.step);

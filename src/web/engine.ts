@@ -1,16 +1,23 @@
 /**
  * The browser's engine: onnxruntime-web behind the same `Engine` adapter as Node
- * (`ortEngine`). Picks the best execution provider the browser offers — WebGPU when
- * `navigator.gpu` hands out an adapter and a probe model runs on it, else WebAssembly with SIMD,
- * multi-threaded when the page is cross-origin isolated (COOP/COEP headers) — and says which.
+ * (`ortEngine`), with devices decided in `runtime/device.ts`. Picks the best execution provider
+ * the browser offers — WebGPU when `navigator.gpu` hands out a hardware adapter and a probe model
+ * runs on it, else WebAssembly with SIMD, multi-threaded when the page is cross-origin isolated
+ * (COOP/COEP headers) — and says which. A software adapter (SwiftShader, WARP) is used only when
+ * WebGPU is asked for by name: it is slower than WebAssembly.
+ *
+ * This is ONNX Runtime's native WebGPU provider (`onnxruntime-web/webgpu`, the same C++ kernels
+ * as onnxruntime-node's), not the JavaScript one of the default bundle, which rejects ceil-mode
+ * max pools and, after one failed run, every later WebGPU session of the page.
  *
  * The WebAssembly files are loaded from `wasmPaths` (default: `ort/` next to the page), never
  * from a CDN, so a page works offline once served.
  */
-import * as ort from 'onnxruntime-web';
+import * as ort from 'onnxruntime-web/webgpu';
 import { BackendError } from '../errors.js';
 import { OnnxGraphBuilder } from '../graph/onnx.js';
-import { ortEngine, setDefaultEngine, type Engine, type OrtModule, type Session } from '../runtime/engine.js';
+import { DEVICE_HELP, parseDevice, BROWSER_DEVICES, type Device } from '../runtime/device.js';
+import { lazyEngine, ortEngine, setDefaultEngine, setDeviceEngines, type Engine, type OrtModule, type Session } from '../runtime/engine.js';
 
 // `runtime/engine.ts` reads `process.env.GOOGLENET_ORT_OPT`; browsers have no `process`. A bare
 // `{ env: {} }` (no `versions`) keeps every Node-detection check (protobufjs, emscripten) false.
@@ -24,23 +31,28 @@ export type BackendKind = 'webgpu' | 'wasm';
 
 export interface BackendInfo {
   kind: BackendKind;
-  /** e.g. `WebGPU (NVIDIA …)` or `WebAssembly (SIMD, 4 threads)`. */
+  /** e.g. `WebGPU (nvidia ampere)` or `WebAssembly (SIMD, 4 threads)`. */
   label: string;
   /** WebAssembly threads (1 without cross-origin isolation). */
   threads: number;
   crossOriginIsolated: boolean;
+  /** WebGPU: the adapter is a software one (SwiftShader, WARP): correct, but slower than WebAssembly. */
+  softwareAdapter?: boolean;
   /** Why a better backend was not used (e.g. `WebGPU: no adapter`), when one was tried. */
   fallbackReason?: string;
   /**
-   * WebGPU only: the last graph that WebGPU could not run and that runs on WebAssembly instead,
-   * with the reason (e.g. an operator attribute the WebGPU kernels lack).
+   * WebGPU picked by 'auto' only: the last graph that WebGPU could not run and that runs on
+   * WebAssembly instead, with the reason.
    */
   sessionFallback?: string;
 }
 
 export interface BrowserEngineOptions {
-  /** 'auto' (default): WebGPU if usable, else wasm. 'wasm' never tries WebGPU. */
-  prefer?: 'auto' | 'webgpu' | 'wasm';
+  /**
+   * 'auto' (default): WebGPU on a hardware adapter, else wasm. 'webgpu': WebGPU on any adapter
+   * (software ones too), or an error. 'wasm' (or 'cpu'): never tries WebGPU.
+   */
+  prefer?: Device;
   /** Folder (URL) holding onnxruntime-web's `ort-wasm-simd-threaded*.{wasm,mjs}`. Default `ort/` relative to the page. */
   wasmPaths?: string;
   /** WebAssembly threads. Default: up to 8 (the cores) when cross-origin isolated, else 1. */
@@ -84,8 +96,14 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+interface AdapterInfoLike {
+  vendor?: string;
+  architecture?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}
 interface GpuLike {
-  requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null>;
+  requestAdapter(): Promise<{ info?: AdapterInfoLike; isFallbackAdapter?: boolean } | null>;
 }
 
 /**
@@ -97,8 +115,10 @@ function withWasmFallback(gpu: Engine, wasm: Engine, info: BackendInfo): Engine 
   const note = (e: unknown): void => {
     info.sessionFallback = `ran on WebAssembly: ${message(e).split('\n')[0]}`;
   };
-  return {
+  const engine: Engine = {
     name: gpu.name,
+    device: 'webgpu',
+    resolve: () => Promise.resolve(engine),
     async createSession(model, options) {
       let s: Session;
       try {
@@ -130,19 +150,45 @@ function withWasmFallback(gpu: Engine, wasm: Engine, info: BackendInfo): Engine 
       };
     },
   };
+  return engine;
 }
 
-let current: { engine: Engine; info: BackendInfo } | undefined;
-let pending: Promise<{ engine: Engine; info: BackendInfo }> | undefined;
+type Picked = { engine: Engine; info: BackendInfo };
+
+let current: Picked | undefined;
+let pending: Promise<Picked> | undefined;
+/** Options of the first {@link initBrowserEngine} (wasm files, threads), for engines asked for by device later. */
+let setup: Omit<BrowserEngineOptions, 'prefer'> = {};
+/** One pick per device asked for ('auto', 'webgpu', 'wasm'), shared by every model. */
+const picks = new Map<Device, Promise<Picked>>();
+
+function pickOnce(device: Device): Promise<Picked> {
+  const d = device === 'cpu' ? 'wasm' : device;
+  let p = picks.get(d);
+  if (!p) {
+    p = pick({ ...setup, prefer: d });
+    p.catch(() => picks.delete(d));
+    picks.set(d, p);
+  }
+  return p;
+}
+
+setDeviceEngines((device) => {
+  const d = parseDevice(device, 'device', [...BROWSER_DEVICES, 'cpu']);
+  return lazyEngine(async () => (await pickOnce(d)).engine, `onnxruntime-web (${d}, not yet picked)`);
+});
 
 /**
  * Picks and probes a backend, sets it as the default engine (so `new GoogLeNet()` uses it) and
  * returns it. Idempotent: later calls return the first result (pass `force` to pick again).
- * @throws BackendError when neither WebGPU nor WebAssembly (with SIMD) works here.
+ * @throws BackendError when the device asked for (or, for 'auto', even WebAssembly) cannot be used.
  */
-export function initBrowserEngine(o: BrowserEngineOptions = {}, force = false): Promise<{ engine: Engine; info: BackendInfo }> {
+export function initBrowserEngine(o: BrowserEngineOptions = {}, force = false): Promise<Picked> {
   if (pending && !force) return pending;
-  pending = pick(o).then(
+  const { prefer = 'auto', ...rest } = o;
+  setup = rest;
+  if (force) picks.clear();
+  pending = pickOnce(parseDevice(prefer, 'device', [...BROWSER_DEVICES, 'cpu'])).then(
     (r) => {
       current = r;
       setDefaultEngine(r.engine);
@@ -161,7 +207,16 @@ export function currentBackend(): BackendInfo | undefined {
   return current?.info;
 }
 
-async function pick(o: BrowserEngineOptions): Promise<{ engine: Engine; info: BackendInfo }> {
+/** A software adapter: Chrome's SwiftShader, Windows' WARP (or any the browser calls a fallback). */
+function isSoftware(adapter: { info?: AdapterInfoLike; isFallbackAdapter?: boolean }): boolean {
+  const i = adapter.info ?? {};
+  return (
+    !!(i.isFallbackAdapter ?? adapter.isFallbackAdapter) ||
+    /swiftshader|warp|llvmpipe|lavapipe/i.test(`${i.architecture} ${i.description} ${i.vendor}`)
+  );
+}
+
+async function pick(o: BrowserEngineOptions): Promise<Picked> {
   if (typeof WebAssembly !== 'object') {
     throw new BackendError('This browser has no WebAssembly, which ONNX Runtime Web needs; try a current Chrome, Edge, Firefox or Safari.');
   }
@@ -174,40 +229,44 @@ async function pick(o: BrowserEngineOptions): Promise<{ engine: Engine; info: Ba
   ort.env.logLevel = 'error';
 
   const ortModule = ort as unknown as OrtModule;
+  const wasmName = `onnxruntime-web (wasm, ${threads} thread${threads === 1 ? '' : 's'})`;
   let fallbackReason: string | undefined;
   const gpu = typeof navigator !== 'undefined' ? (navigator as { gpu?: GpuLike }).gpu : undefined;
-  if (o.prefer !== 'wasm') {
+  if (o.prefer === 'auto' || o.prefer === 'webgpu' || o.prefer === undefined) {
     if (!gpu) fallbackReason = 'WebGPU: not available in this browser';
     else {
       try {
         const adapter = await gpu.requestAdapter();
         if (!adapter) fallbackReason = 'WebGPU: no adapter (no GPU, or it is disabled)';
+        else if (o.prefer !== 'webgpu' && isSoftware(adapter)) fallbackReason = 'WebGPU: only a software adapter, slower than WebAssembly';
         else {
-          const gpuEngine = ortEngine(ortModule, { name: 'onnxruntime-web (webgpu)', executionProviders: ['webgpu', 'wasm'] });
+          const gpuEngine = ortEngine(ortModule, { name: 'onnxruntime-web (webgpu)', device: 'webgpu' });
           await probe(gpuEngine);
-          const desc = [adapter.info?.vendor, adapter.info?.architecture || adapter.info?.description].filter(Boolean).join(' ');
-          const info: BackendInfo = { kind: 'webgpu', label: `WebGPU${desc ? ` (${desc})` : ''}`, threads, crossOriginIsolated: isolated };
-          const wasmEngine = ortEngine(ortModule, {
-            name: `onnxruntime-web (wasm, ${threads} thread${threads === 1 ? '' : 's'})`,
-            executionProviders: ['wasm'],
-          });
+          const i = adapter.info ?? {};
+          const desc = [i.vendor, i.architecture || i.description].filter(Boolean).join(' ');
+          const info: BackendInfo = {
+            kind: 'webgpu',
+            label: `WebGPU${desc ? ` (${desc})` : ''}`,
+            threads,
+            crossOriginIsolated: isolated,
+            softwareAdapter: isSoftware(adapter),
+          };
+          if (o.prefer === 'webgpu') return { engine: gpuEngine, info };
+          const wasmEngine = ortEngine(ortModule, { name: wasmName, device: 'wasm' });
           return { engine: withWasmFallback(gpuEngine, wasmEngine, info), info };
         }
       } catch (e) {
         fallbackReason = `WebGPU: ${message(e)}`;
       }
     }
-    if (o.prefer === 'webgpu') throw new BackendError(`WebGPU was requested but cannot be used — ${fallbackReason}`);
+    if (o.prefer === 'webgpu') throw new BackendError(`device webgpu: ${fallbackReason}; it needs ${DEVICE_HELP.browserWebgpu}`);
   }
 
   if (!wasmSimdSupported()) {
     throw new BackendError("This browser's WebAssembly lacks SIMD, which ONNX Runtime Web needs; update the browser.");
   }
   const label = `WebAssembly (SIMD, ${threads} thread${threads === 1 ? '' : 's'}${isolated ? '' : ', not cross-origin isolated'})`;
-  const engine = ortEngine(ortModule, {
-    name: `onnxruntime-web (wasm, ${threads} thread${threads === 1 ? '' : 's'})`,
-    executionProviders: ['wasm'],
-  });
+  const engine = ortEngine(ortModule, { name: wasmName, device: 'wasm' });
   try {
     await probe(engine);
   } catch (e) {

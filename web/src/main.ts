@@ -1,5 +1,5 @@
 /** The demo page: backend start-up, tabs, and the three views. */
-import { init } from '../../src/web/index.js';
+import { BROWSER_DEVICES, init, parseDevice } from '../../src/web/index.js';
 import { initArchitecture } from './architecture.js';
 import { initClassify, loadModelList } from './classify.js';
 import { demo, markReady } from './state.js';
@@ -33,13 +33,16 @@ async function main(): Promise<void> {
 
   const badge = $('backend');
   try {
-    const info = await init();
+    // `?device=webgpu` insists on WebGPU (a software adapter too), `?device=wasm` never tries it.
+    const device = new URLSearchParams(location.search).get('device') ?? 'auto';
+    const info = await init({ prefer: parseDevice(device, '?device', [...BROWSER_DEVICES, 'cpu']) });
     demo.backend = info;
     badge.dataset.state = 'ok';
     $('backend-label').textContent = info.label;
     const fallback = info.fallbackReason ? ` — ${info.fallbackReason}` : '';
     const threads = info.crossOriginIsolated ? '' : ' — the page is not cross-origin isolated, so WebAssembly runs on one thread';
-    badge.title = `ONNX Runtime Web execution provider${fallback}${threads}`;
+    const soft = info.softwareAdapter ? ' — a software adapter (slower than WebAssembly)' : '';
+    badge.title = `ONNX Runtime Web execution provider${soft}${fallback}${threads}`;
   } catch (e) {
     demo.backendError = (e as Error).message;
     badge.dataset.state = 'error';

@@ -51,6 +51,12 @@ export interface LoweringOptions {
   convGrad?: ConvGradOptions;
   /** Lower convolutions with this instead of ONNX's `Conv` (needed for float64). Default: ONNX's `Conv`. */
   conv?: ConvLowering;
+  /**
+   * How max-pool gradients are formed: 'indices' (ScatterElements over MaxPool's `Indices`
+   * output, the CPU's faster way) or 'masks' (first-maximum masks, no `Indices`: for providers
+   * that lack it, e.g. WebGPU). Default 'indices'.
+   */
+  maxPoolGrad?: 'indices' | 'masks';
 }
 
 /** What a lowering sees: the graph's shapes, the ONNX builder, and where parameters live. */
