@@ -117,14 +117,12 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
       const node = nodeLogits(join(tmp, 'www', model), pics[pic]!);
       const err = relErr(page, node);
       const backend = await w.page.evaluate(() => (window as unknown as Demo).demo.backend!);
-      const onWasm = backend.kind === 'wasm' || !!backend.sessionFallback;
       console.log(
         `${model}: relative error ${err.toExponential(2)} on ${backend.label}${backend.sessionFallback ? ` (this graph ${backend.sessionFallback})` : ''} ` +
           `(logits ‖·‖ ${Math.hypot(...node).toFixed(3)})`,
       );
       assert.equal(page.length, node.length);
-      // WebGPU computes in a different order (and may use fp16 internally): a looser bound there.
-      assert.ok(err <= (onWasm ? 1e-4 : 1e-2), `relative error ${err}`);
+      assert.ok(err <= 1e-4, `relative error ${err}`);
       assert.deepEqual(w.errors, []);
     });
   }

@@ -117,12 +117,6 @@ export async function serve(mounts: Record<string, string> = {}): Promise<Static
   };
 }
 
-/**
- * GOOGLENET_WEB_WEBGPU=1 adds `--enable-unsafe-webgpu --use-webgpu-adapter=swiftshader`, so that
- * headless Chromium without a GPU exposes a (software) WebGPU adapter and the page takes its WebGPU path.
- */
-const WEBGPU_ARGS = process.env.GOOGLENET_WEB_WEBGPU === '1' ? ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'] : [];
-
 export async function launch(extraArgs: string[] = []): Promise<Browser> {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
@@ -134,7 +128,6 @@ export async function launch(extraArgs: string[] = []): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--no-first-run',
-      ...WEBGPU_ARGS,
       ...extraArgs,
     ],
   });
