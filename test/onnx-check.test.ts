@@ -12,8 +12,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import protobuf from 'protobufjs';
 import { Rng } from '../src/rng.js';
 import { GraphBuilder } from '../src/graph/builder.js';
+import { ONNX_PROTO } from '../src/graph/onnx-proto.js';
 import type { Graph } from '../src/graph/ir.js';
 import { foldBatchNorm, lowerToOnnx, type Weights } from '../src/graph/lower.js';
 import { quantizeGraphWeights, quantPoints, type Quantization } from '../src/graph/quantize.js';
@@ -65,8 +67,8 @@ function userGraph(): { graph: Graph; weights: Weights } {
   return { graph, weights: initWeights(graph.params.values(), resolveConfig({ preset: 'paper' }), new Rng(2)) };
 }
 
-test('every ONNX graph the project writes passes onnx.checker (full_check)', (t) => {
-  if (!hasOnnx) return t.skip(`${PYTHON} cannot import onnx (install python3-onnx)`);
+/** Every kind of ONNX graph the project writes, by name. */
+function projectModels(): [string, Uint8Array][] {
   const models: [string, Uint8Array][] = [];
   for (const preset of PRESETS) {
     const inputSize = preset === 'cifar' ? 32 : 96;
@@ -88,6 +90,12 @@ test('every ONNX graph the project writes passes onnx.checker (full_check)', (t)
   models.push(['builder-eval', lowerToOnnx(user.graph, { mode: 'eval', weights: user.weights }).bytes]);
   models.push(['builder-train', lowerToOnnx(user.graph, { mode: 'train', weights: user.weights }).bytes]);
 
+  return models;
+}
+
+test('every ONNX graph the project writes passes onnx.checker (full_check)', (t) => {
+  if (!hasOnnx) return t.skip(`${PYTHON} cannot import onnx (install python3-onnx)`);
+  const models = projectModels();
   const dir = mkdtempSync(join(tmpdir(), 'googlenet-onnx-check-'));
   try {
     const files = models.map(([name, bytes]) => {
@@ -169,5 +177,28 @@ print(json.dumps({'known': KNOWN, 'version': onnx.__version__, 'models': out}))
     for (const [k, v] of Object.entries(result)) assert.equal(v.opset!.length, 1, `${k}: one default-domain opset`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+interface DecodedNode {
+  op_type: string;
+  output: string[];
+  attribute: { name: string; i?: number | { toNumber(): number } }[];
+}
+
+test('every ONNX graph runs on every provider: no ceil_mode 1', () => {
+  const model = protobuf.parse(ONNX_PROTO, { keepCase: true }).root.lookupType('onnx.ModelProto');
+  const models = projectModels();
+  for (const [name, bytes] of models) {
+    const nodes = (model.toObject(model.decode(bytes), { defaults: true }) as { graph: { node: DecodedNode[] } }).graph.node;
+    assert.ok(
+      nodes.some((n) => n.op_type === 'MaxPool'),
+      `${name}: has max pools`,
+    );
+    for (const n of nodes) {
+      const ceil = n.attribute.find((a) => a.name === 'ceil_mode');
+      const value = typeof ceil?.i === 'object' ? ceil.i.toNumber() : (ceil?.i ?? 0);
+      assert.equal(value, 0, `${name}: ${n.op_type} with ceil_mode ${value} (ONNX Runtime's WebGPU providers reject it)`);
+    }
   }
 });

@@ -3,8 +3,8 @@
  * adaptive average pooling (PyTorch's bins, even or uneven).
  */
 import { InternalError } from '../../errors.js';
-import type { AdaptiveAvgPoolNode, AvgPoolNode, MaxPoolNode, Pads } from '../ir.js';
-import { chw, emit, fconst, onnxPads } from './shared.js';
+import type { AdaptiveAvgPoolNode, AvgPoolNode, MaxPoolNode, Pads, PoolNode } from '../ir.js';
+import { chw, emit, fconst } from './shared.js';
 import type { LowerCtx, OpDef } from './types.js';
 
 /** PyTorch's pooling output size, including its ceil-mode rule that a window must start inside. */
@@ -72,6 +72,29 @@ function spreadWindows(
   });
 }
 
+/**
+ * ONNX pads [top, left, bottom, right] that give PyTorch's pooling output size with `ceil_mode`
+ * 0, so one graph runs on every ONNX Runtime provider (the WebGPU one rejects `ceil_mode` 1):
+ * ceil mode's overhang, the last window reaching past the padded input, becomes extra end
+ * padding. The overhang plus the real end padding stays below the kernel (ceil mode's last window
+ * starts inside), as ONNX Runtime requires.
+ */
+export function poolPads(n: PoolNode, h: number, w: number, ho: number, wo: number): [number, number, number, number] {
+  const [kh, kw] = n.kernel;
+  const [sh, sw] = n.stride;
+  const [pt, pl, pb, pr] = n.pads;
+  const eh = Math.max((ho - 1) * sh + kh - (h + pt + pb), 0);
+  const ew = Math.max((wo - 1) * sw + kw - (w + pl + pr), 0);
+  return [pt, pl, pb + eh, pr + ew];
+}
+
+/** A pool node's input and output sizes: [C, H, W, Ho, Wo]. */
+function poolSizes(n: PoolNode, ctx: LowerCtx): [number, number, number, number, number] {
+  const [c, h, w] = chw(ctx.shape(n.input), n.id);
+  const [, ho, wo] = chw(ctx.shape(n.id), n.id);
+  return [c, h, w, ho, wo];
+}
+
 export const maxpool: OpDef<MaxPoolNode> = {
   shape(n, [x]) {
     const [c, h, w] = chw(x!, n.id);
@@ -82,13 +105,15 @@ export const maxpool: OpDef<MaxPoolNode> = {
     ];
   },
   macs: () => 0,
+  // Padding is exact for a max (ONNX Runtime never reads it), so ceil mode is end padding.
   lower(n, ctx) {
-    const attrs = { kernel_shape: [...n.kernel], strides: [...n.stride], pads: onnxPads(n.pads), ceil_mode: n.ceil ? 1 : 0 };
+    const [, h, w, ho, wo] = poolSizes(n, ctx);
+    const attrs = { kernel_shape: [...n.kernel], strides: [...n.stride], pads: poolPads(n, h, w, ho, wo), ceil_mode: 0 };
     if (!ctx.forGrad) {
       ctx.b.node('MaxPool', [n.input], [n.id], attrs);
       return;
     }
-    // Indices: each maximum's flat position in the whole N×C×H×W input.
+    // Indices: each maximum's flat position in the whole (unpadded) N×C×H×W input.
     const indices = ctx.b.fresh(`${n.id}.indices`);
     ctx.b.node('MaxPool', [n.input], [n.id, indices], attrs);
     return { indices };
@@ -116,6 +141,45 @@ export const maxpool: OpDef<MaxPoolNode> = {
   },
 };
 
+/**
+ * The window sums of an average pool, N×C×Ho×Wo: the sum over window taps, row-major, of strided
+ * slices of the zero-padded input (ceil mode's overhang included, see poolPads). PyTorch adds each
+ * window row by row too, so sums divided by its divisors are its averages bit for bit (ONNX
+ * Runtime's AveragePool adds column by column for strides ≤ 2: last-bit differences).
+ */
+function avgPoolSums(n: AvgPoolNode, ctx: LowerCtx, h: number, w: number, ho: number, wo: number): string {
+  const { b } = ctx;
+  const [kh, kw] = n.kernel;
+  const [pt, pl, pb, pr] = poolPads(n, h, w, ho, wo);
+  const xp = [pt, pl, pb, pr].some((p) => p > 0)
+    ? emit(b, 'Pad', [n.input, b.constInts('pads', [0, 0, pt, pl, 0, 0, pb, pr])], `${n.id}.xpad`)
+    : n.input;
+  let sum = '';
+  for (let t = 0; t < kh * kw; t++) {
+    const [ky, kx] = [Math.floor(t / kw), t % kw];
+    const tap = stridedTap(ctx, xp, ky, kx, n.stride, ho, wo, `${n.id}.tap`);
+    sum = t === 0 ? tap : emit(b, 'Add', [sum, tap], `${n.id}.sum`);
+  }
+  return sum;
+}
+
+/** Rows ky, ky + sh, … (Ho of them) and columns kx, kx + sw, … (Wo) of an N×C×H×W value. */
+function stridedTap(
+  ctx: LowerCtx,
+  x: string,
+  ky: number,
+  kx: number,
+  [sh, sw]: readonly [number, number],
+  ho: number,
+  wo: number,
+  hint: string,
+): string {
+  const { b } = ctx;
+  const starts = b.constInts('starts', [ky, kx]);
+  const ends = b.constInts('ends', [ky + (ho - 1) * sh + 1, kx + (wo - 1) * sw + 1]);
+  return emit(b, 'Slice', [x, starts, ends, b.constInts('axes', [2, 3]), b.constInts('steps', [sh, sw])], hint);
+}
+
 export const avgpool: OpDef<AvgPoolNode> = {
   shape(n, [x]) {
     const [c, h, w] = chw(x!, n.id);
@@ -126,14 +190,23 @@ export const avgpool: OpDef<AvgPoolNode> = {
     ];
   },
   macs: () => 0,
-  lower: (n, ctx) =>
+  // Ceil mode: the window sums divided by PyTorch's divisors (avgPoolSums), since ONNX's
+  // AveragePool would count ceil mode's overhang, as padding, in a count_include_pad divisor.
+  lower(n, ctx) {
+    const [, h, w, ho, wo] = poolSizes(n, ctx);
+    if (n.ceil) {
+      const divisors = fconst(ctx, `${n.id}.divisor`, [1, 1, ho, wo], avgPoolDivisors(n, h, w, ho, wo));
+      ctx.b.node('Div', [avgPoolSums(n, ctx, h, w, ho, wo), divisors], [n.id]);
+      return;
+    }
     ctx.b.node('AveragePool', [n.input], [n.id], {
       kernel_shape: [...n.kernel],
       strides: [...n.stride],
-      pads: onnxPads(n.pads),
-      ceil_mode: n.ceil ? 1 : 0,
+      pads: [...n.pads],
+      ceil_mode: 0,
       count_include_pad: n.countIncludePad ? 1 : 0,
-    }),
+    });
+  },
   // dx: each dy divided by its window's divisor (PyTorch's rule, incl. ceil mode and
   // count_include_pad), spread back over the window.
   backward(n, ctx, { dy }) {
