@@ -4,7 +4,10 @@
  * - ceil mode without `ceil_mode` 1 (max pools: extra end padding; average pools: window sums
  *   over PyTorch's divisors, which with `count_include_pad` count the real padding and not ceil
  *   mode's overhang) gives PyTorch's outputs bit for bit, and ONNX's own `ceil_mode` 1 outputs
- *   (bit for bit where ONNX Runtime, too, adds each window row by row).
+ *   (bit for bit where ONNX Runtime, too, adds each window row by row);
+ * - the max-pool gradient without Indices (`maxPoolGrad: 'masks'`) equals the Indices +
+ *   ScatterElements one bit for bit, in float32 and float64, on inputs full of ties, and both
+ *   equal PyTorch's `max_pool2d` backward (its first maximum in row-major order takes dy).
  *
  * The PyTorch references come from Debian's python3-torch; without it those tests are skipped
  * with a message.
@@ -18,11 +21,12 @@ import { describe, it } from 'node:test';
 import '../../runtime/engine-node.js';
 import { getDefaultEngine } from '../../runtime/engine.js';
 import { numel } from '../../tensor.js';
+import { backward, lowerForward } from '../autodiff.js';
 import { GraphBuilder } from '../builder.js';
 import type { Graph, PoolNode } from '../ir.js';
 import { lowerToOnnx } from '../lower.js';
 import { OnnxGraphBuilder } from '../onnx.js';
-import type { FloatType } from './index.js';
+import type { FloatType, MaxPoolGradMethod } from './index.js';
 
 /** One pooling layer: kernel k, stride s, padding p on every side, over a C×H×W input. */
 interface PoolCase {
@@ -72,6 +76,14 @@ function ints(seed: number, lo: number, hi: number): () => number {
     s ^= s << 5;
     return lo + ((s >>> 0) % (hi - lo + 1));
   };
+}
+
+/** Values full of ties: ReLU'd small integers (about half of them zeros). */
+function tieHeavy(n: number, seed: number, dtype: FloatType): Float32Array | Float64Array {
+  const r = ints(seed, -4, 3);
+  const out = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.max(r(), 0);
+  return out;
 }
 
 /** Random values with many bits, so that sums in different orders would round differently. */
@@ -158,6 +170,101 @@ describe('ceil mode without ceil_mode 1', () => {
   }
 });
 
+interface GradRun {
+  y: Float32Array | Float64Array;
+  dx: Float32Array | Float64Array;
+  /** The ONNX nodes of the lowered forward and backward. */
+  ops: { opType: string; outputs: number }[];
+}
+
+/** The max pool's output and input gradient for the cotangent dy, lowered with `method`. */
+async function maxPoolGrad(
+  pc: PoolCase,
+  method: MaxPoolGradMethod,
+  dtype: FloatType,
+  x: Float32Array | Float64Array,
+  dy: Float32Array | Float64Array,
+): Promise<GradRun> {
+  const { graph } = poolGraph(pc, 'maxpool');
+  const yv = graph.outputs.y!;
+  const outDims = [BATCH, ...graph.shapes.get(yv)!];
+  const inDims = [BATCH, pc.c, pc.h, pc.w];
+  const b = new OnnxGraphBuilder('maxpool_grad');
+  b.input({ name: 'x', dtype, dims: inDims });
+  b.input({ name: 'dy', dtype, dims: outDims });
+  const fwd = lowerForward({ b, graph, param: (p) => p, dtype, lowering: { maxPoolGrad: method } });
+  const gr = backward(fwd, { seeds: { [yv]: 'dy' }, inputGrad: true });
+  b.node('Identity', [yv], ['y_out']);
+  b.node('Identity', [gr.input!], ['dx']);
+  b.output({ name: 'y_out', dtype, dims: outDims });
+  b.output({ name: 'dx', dtype, dims: inDims });
+  const s = await getDefaultEngine().createSession(b.encode(), { threads: 1 });
+  try {
+    const r = await s.run({ x: { dims: inDims, data: x }, dy: { dims: outDims, data: dy } });
+    return {
+      y: r.y_out!.data as Float32Array | Float64Array,
+      dx: r.dx!.data as Float32Array | Float64Array,
+      ops: b.nodes.map((n) => ({ opType: n.opType, outputs: n.outputs.length })),
+    };
+  } finally {
+    await s.release();
+  }
+}
+
+function gradInputs(pc: PoolCase, dtype: FloatType, seed: number): { x: Float32Array | Float64Array; dy: Float32Array | Float64Array } {
+  const { graph } = poolGraph(pc, 'maxpool');
+  return {
+    x: tieHeavy(BATCH * pc.c * pc.h * pc.w, seed, dtype),
+    dy: noisy(BATCH * numel(graph.shapes.get(graph.outputs.y!)!), seed + 1, dtype),
+  };
+}
+
+describe("max-pool gradient without Indices (maxPoolGrad 'masks')", () => {
+  for (const dtype of ['float32', 'float64'] as const) {
+    for (const pc of CASES) {
+      it(`${tag(pc)} [${dtype}]: the Indices gradient bit for bit, on ReLU'd integers (many ties, all-zero windows)`, async () => {
+        const { x, dy } = gradInputs(pc, dtype, pc.k * 31 + pc.s * 7 + pc.h);
+        const masks = await maxPoolGrad(pc, 'masks', dtype, x, dy);
+        const indices = await maxPoolGrad(pc, 'indices', dtype, x, dy);
+        assert.equal(firstDiff(masks.y, indices.y), undefined, 'the same forward');
+        const d = firstDiff(masks.dx, indices.dx);
+        assert.equal(d, undefined, `dx differs ${d}`);
+        assert.ok(
+          masks.dx.some((v) => v !== 0),
+          'a nonzero gradient',
+        );
+        // Nothing the WebGPU providers lack: no Indices output, no scatter.
+        for (const op of masks.ops) {
+          assert.ok(!['ScatterElements', 'MaxUnpool', 'ConstantOfShape'].includes(op.opType), `masks lowering uses ${op.opType}`);
+          if (op.opType === 'MaxPool') assert.equal(op.outputs, 1, 'MaxPool without Indices');
+        }
+        assert.ok(indices.ops.some((op) => op.opType === 'MaxPool' && op.outputs === 2));
+      });
+    }
+  }
+
+  it('a window of equal maxima and a window of zeros each give all of dy to their first tap (row-major)', async () => {
+    const pc: PoolCase = { k: 3, s: 2, p: 1, ceil: true, c: 1, h: 5, w: 5 };
+    // Rows 0–1 all 7 (ties across overlapping windows), the rest zeros.
+    const x = Float64Array.from({ length: BATCH * 25 }, (_, i) => (i % 25 < 10 ? 7 : 0));
+    const dy = Float64Array.from({ length: BATCH * 9 }, (_, i) => 1 + i);
+    for (const method of ['masks', 'indices'] as const) {
+      const { dx } = await maxPoolGrad(pc, method, 'float64', x, dy);
+      // Output (0, ox) covers input rows −1…1, columns 2·ox−1…2·ox+1: its first maximum is (0, max(2·ox−1, 0)).
+      // Output (1, ox) covers rows 1…3: first maximum at (1, max(2·ox−1, 0)); output (2, ox) covers rows 3…5: zeros, first (3, …).
+      const expected = new Float64Array(25);
+      for (let oy = 0; oy < 3; oy++) {
+        for (let ox = 0; ox < 3; ox++) {
+          const row = oy === 0 ? 0 : oy === 1 ? 1 : 3;
+          const col = Math.max(2 * ox - 1, 0);
+          expected[row * 5 + col]! += dy[oy * 3 + ox]!;
+        }
+      }
+      assert.deepEqual(Array.from(dx.subarray(0, 25)), Array.from(expected), method);
+    }
+  });
+});
+
 const PYTHON = '/usr/bin/python3';
 const torchCheck = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
 const torchSkip =
@@ -242,6 +349,22 @@ describe('pooling against PyTorch', { skip: torchSkip }, () => {
         assert.equal(d, undefined, `${name}: differs ${d}`);
       } else {
         assertClose(ours.data, theirs, j.x, name);
+      }
+    }
+  });
+
+  it("max_pool2d backward on ReLU'd integers (ties, zero windows): equal to PyTorch's float64 gradient, both formulations", async () => {
+    const jobs: TorchJob[] = CASES.map((pc) => {
+      const { x, dy } = gradInputs(pc, 'float64', pc.k * 17 + pc.w);
+      return { op: 'maxpool', pc, countIncludePad: true, x, dy: dy as Float64Array };
+    });
+    const ref = torchRun(jobs);
+    for (const [i, j] of jobs.entries()) {
+      for (const method of ['masks', 'indices'] as const) {
+        const ours = await maxPoolGrad(j.pc, method, 'float64', j.x, j.dy!);
+        const d = firstDiff(ours.dx, ref[i]!.dx!);
+        assert.equal(d, undefined, `${tag(j.pc)} ${method}: dx differs from PyTorch ${d}`);
+        assert.equal(firstDiff(ours.y, ref[i]!.y), undefined, `${tag(j.pc)}: forward`);
       }
     }
   });
