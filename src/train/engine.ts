@@ -10,7 +10,7 @@
  */
 import { OptionError, WeightFormatError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
-import type { ConvGradOptions } from '../graph/ops/index.js';
+import type { ConvGradOptions, LoweringOptions, MaxPoolGradMethod } from '../graph/ops/index.js';
 import type { GoogLeNet } from '../models/model.js';
 import type { Session, SessionOptions } from '../runtime/engine.js';
 import type { Tensor, TensorArray } from '../tensor.js';
@@ -39,6 +39,12 @@ export interface TrainStepOptions {
    * Default `{ weightGrad: 'unfold', inputGrad1x1: 'conv' }`.
    */
   convGrad?: ConvGradOptions;
+  /**
+   * How max-pool gradients are formed (the same values, bit for bit): 'indices' (MaxPool's Indices
+   * output and a scatter; the faster on the CPU) or 'masks' (each window tap compared with the
+   * maximum; for ONNX Runtime's WebGPU providers, which have no Indices output). Default 'indices'.
+   */
+  maxPoolGrad?: MaxPoolGradMethod;
 }
 
 export interface StepOptions {
@@ -105,8 +111,10 @@ export class TrainStep {
   readonly optimizer: ResolvedOptimizer;
   readonly layout: TrainLayout;
   private readonly graph: Graph;
-  private readonly opts: Required<Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad'>> &
-    Pick<TrainStepOptions, 'clipGradNorm' | 'threads' | 'convGrad'>;
+  private readonly opts: Required<
+    Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad' | 'maxPoolGrad'>
+  > &
+    Pick<TrainStepOptions, 'clipGradNorm' | 'threads'> & { lowering: LoweringOptions };
   private params: Float32Array;
   private frozen: Float32Array;
   private stats: Float32Array;
@@ -141,13 +149,18 @@ export class TrainStep {
     const seed = options.seed ?? 0;
     checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
     checkConvGrad(options.convGrad);
+    if (options.maxPoolGrad !== undefined)
+      checkOption(['indices', 'masks'].includes(options.maxPoolGrad), 'maxPoolGrad', "'indices' or 'masks'", options.maxPoolGrad);
     this.opts = {
       auxWeight,
       labelSmoothing,
       seed,
       ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}),
       ...(options.threads ? { threads: options.threads } : {}),
-      ...(options.convGrad ? { convGrad: { ...options.convGrad } } : {}),
+      lowering: {
+        ...(options.convGrad ? { convGrad: { ...options.convGrad } } : {}),
+        ...(options.maxPoolGrad ? { maxPoolGrad: options.maxPoolGrad } : {}),
+      },
     };
     this.graph = model.graph('train');
     const freeze = options.freeze ?? (() => false);
@@ -191,7 +204,7 @@ export class TrainStep {
         labelSmoothing: this.opts.labelSmoothing,
         optimizer: this.optimizer,
         ...(this.opts.clipGradNorm !== undefined ? { clipGradNorm: this.opts.clipGradNorm } : {}),
-        ...(this.opts.convGrad ? { lowering: { convGrad: this.opts.convGrad } } : {}),
+        lowering: this.opts.lowering,
       });
       s = this.model.engine.createSession(graph.bytes, trainSessionOptions(this.opts.threads)).then((session) => ({ session, graph }));
       this.sessions.set(kind, s);
