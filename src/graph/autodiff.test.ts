@@ -461,70 +461,71 @@ describe('softmax cross-entropy gradient against finite differences [float64]', 
 });
 
 describe('max-pool gradient with ties (ReLU zeros, repeated values)', () => {
-  it("routes each window's gradient to its first maximum in row-major order, as PyTorch does", async () => {
-    const [n, c, h] = [2, 3, 7];
-    const gb = new GraphBuilder();
-    const x = gb.input('x', [c, h, h]);
-    const pools = [
-      L.maxPool(x, 'p1', { kernel: 3, stride: 1, pad: 1, ceil: true }),
-      L.maxPool(x, 'p2', { kernel: 3, stride: 2, ceil: true }),
-    ];
-    for (const p of pools) gb.output(p.id, p);
-    const g = gb.build();
-    const b = new OnnxGraphBuilder('ties');
-    b.input({ name: 'x', dtype: 'float64', dims: [n, c, h, h] });
-    const fwd = lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64' });
-    const seeds: Record<string, string> = {};
-    for (const p of pools) {
-      seeds[p.id] = b.constant(`dy_${p.id}`, {
-        dims: [n, ...p.shape],
-        dtype: 'float64',
-        data: Float64Array.from({ length: n * numel(p.shape) }, (_, i) => 1 + (i % 5)),
-      });
-    }
-    // One pool at a time, so each gradient is checked on its own.
-    const outs: string[] = [];
-    for (const p of pools) {
-      const gr = backward(fwd, { seeds: { [p.id]: seeds[p.id]! }, inputGrad: true });
-      b.node('Identity', [gr.input!], [`dx_${p.id}`]);
-      b.output({ name: `dx_${p.id}`, dtype: 'float64', dims: [n, c, h, h] });
-      outs.push(`dx_${p.id}`);
-    }
-    const session = await getDefaultEngine().createSession(b.encode(), { threads: 1 });
-    // Many ties: zeros (as after a ReLU) and a few repeated positive values.
-    const xs = Float64Array.from({ length: n * c * h * h }, (_, i) => (i % 3 === 0 ? 0 : i % 7 === 1 ? 2 : i % 11 === 2 ? 2 : 0));
-    const r = await session.run({ x: { dims: [n, c, h, h], data: xs } });
-    await session.release();
-    pools.forEach((p, k) => {
-      const node = g.nodes.find((nd) => nd.id === p.id)!;
-      if (node.op !== 'maxpool') throw new Error('expected a max pool');
-      const [, ho, wo] = p.shape as [number, number, number];
-      const expected = new Float64Array(xs.length);
-      const dy = b.initializers.get(seeds[p.id]!)!.data as Float64Array;
-      for (let plane = 0; plane < n * c; plane++) {
-        for (let oy = 0; oy < ho; oy++) {
-          for (let ox = 0; ox < wo; ox++) {
-            let best = -Infinity;
-            let at = -1;
-            for (let ky = 0; ky < node.kernel[0]; ky++) {
-              for (let kx = 0; kx < node.kernel[1]; kx++) {
-                const iy = oy * node.stride[0] - node.pads[0] + ky;
-                const ix = ox * node.stride[1] - node.pads[1] + kx;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= h) continue;
-                const v = xs[plane * h * h + iy * h + ix]!;
-                if (v > best) {
-                  best = v;
-                  at = plane * h * h + iy * h + ix;
+  for (const maxPoolGrad of ['indices', 'masks'] as const)
+    it(`routes each window's gradient to its first maximum in row-major order, as PyTorch does (maxPoolGrad '${maxPoolGrad}')`, async () => {
+      const [n, c, h] = [2, 3, 7];
+      const gb = new GraphBuilder();
+      const x = gb.input('x', [c, h, h]);
+      const pools = [
+        L.maxPool(x, 'p1', { kernel: 3, stride: 1, pad: 1, ceil: true }),
+        L.maxPool(x, 'p2', { kernel: 3, stride: 2, ceil: true }),
+      ];
+      for (const p of pools) gb.output(p.id, p);
+      const g = gb.build();
+      const b = new OnnxGraphBuilder('ties');
+      b.input({ name: 'x', dtype: 'float64', dims: [n, c, h, h] });
+      const fwd = lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64', lowering: { maxPoolGrad } });
+      const seeds: Record<string, string> = {};
+      for (const p of pools) {
+        seeds[p.id] = b.constant(`dy_${p.id}`, {
+          dims: [n, ...p.shape],
+          dtype: 'float64',
+          data: Float64Array.from({ length: n * numel(p.shape) }, (_, i) => 1 + (i % 5)),
+        });
+      }
+      // One pool at a time, so each gradient is checked on its own.
+      const outs: string[] = [];
+      for (const p of pools) {
+        const gr = backward(fwd, { seeds: { [p.id]: seeds[p.id]! }, inputGrad: true });
+        b.node('Identity', [gr.input!], [`dx_${p.id}`]);
+        b.output({ name: `dx_${p.id}`, dtype: 'float64', dims: [n, c, h, h] });
+        outs.push(`dx_${p.id}`);
+      }
+      const session = await getDefaultEngine().createSession(b.encode(), { threads: 1 });
+      // Many ties: zeros (as after a ReLU) and a few repeated positive values.
+      const xs = Float64Array.from({ length: n * c * h * h }, (_, i) => (i % 3 === 0 ? 0 : i % 7 === 1 ? 2 : i % 11 === 2 ? 2 : 0));
+      const r = await session.run({ x: { dims: [n, c, h, h], data: xs } });
+      await session.release();
+      pools.forEach((p, k) => {
+        const node = g.nodes.find((nd) => nd.id === p.id)!;
+        if (node.op !== 'maxpool') throw new Error('expected a max pool');
+        const [, ho, wo] = p.shape as [number, number, number];
+        const expected = new Float64Array(xs.length);
+        const dy = b.initializers.get(seeds[p.id]!)!.data as Float64Array;
+        for (let plane = 0; plane < n * c; plane++) {
+          for (let oy = 0; oy < ho; oy++) {
+            for (let ox = 0; ox < wo; ox++) {
+              let best = -Infinity;
+              let at = -1;
+              for (let ky = 0; ky < node.kernel[0]; ky++) {
+                for (let kx = 0; kx < node.kernel[1]; kx++) {
+                  const iy = oy * node.stride[0] - node.pads[0] + ky;
+                  const ix = ox * node.stride[1] - node.pads[1] + kx;
+                  if (iy < 0 || iy >= h || ix < 0 || ix >= h) continue;
+                  const v = xs[plane * h * h + iy * h + ix]!;
+                  if (v > best) {
+                    best = v;
+                    at = plane * h * h + iy * h + ix;
+                  }
                 }
               }
+              expected[at] = expected[at]! + dy[plane * ho * wo + oy * wo + ox]!;
             }
-            expected[at] = expected[at]! + dy[plane * ho * wo + oy * wo + ox]!;
           }
         }
-      }
-      assert.deepEqual(Array.from(r[outs[k]!]!.data as Float64Array), Array.from(expected), `${p.id}`);
+        assert.deepEqual(Array.from(r[outs[k]!]!.data as Float64Array), Array.from(expected), `${p.id}`);
+      });
     });
-  });
 });
 
 describe('fused sibling 1×1 convolutions', () => {

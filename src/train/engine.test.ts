@@ -525,6 +525,31 @@ describe('training step', () => {
     }
   });
 
+  it("maxPoolGrad 'masks': the same losses, weights and running statistics as 'indices', bit for bit; unknown methods are rejected", async () => {
+    const m = tiny('cifar', { dropout: 0.3, auxDropout: 0.5 });
+    assert.throws(
+      () => createTrainStep(m, { optimizer: { type: 'sgd' }, maxPoolGrad: 'argmax' as 'masks' }),
+      /maxPoolGrad: expected 'indices' or 'masks', received "argmax"/,
+    );
+    // ReLU'd activations are full of ties, which both must break alike (the first maximum).
+    const { x, y } = batch(m, 4);
+    const run = async (maxPoolGrad: 'indices' | 'masks'): Promise<{ losses: number[]; weights: Map<string, Float32Array> }> => {
+      const t = createTrainStep(m, { optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9 }, seed: 3, maxPoolGrad });
+      try {
+        const losses: number[] = [];
+        for (let i = 0; i < 3; i++) losses.push((await t.step(x, y)).loss);
+        const names = [...t.layout.trainable.slots, ...t.layout.stats.slots].map((sl) => sl.name);
+        return { losses, weights: new Map(names.map((n) => [n, t.weight(n)])) };
+      } finally {
+        await t.dispose();
+      }
+    };
+    const indices = await run('indices');
+    const masks = await run('masks');
+    assert.deepEqual(masks.losses, indices.losses);
+    for (const [name, w] of indices.weights) assert.deepEqual(masks.weights.get(name), w, name);
+  });
+
   it('rejects bad inputs and options with messages that say what was received', async () => {
     const m = tiny('cifar');
     assert.throws(

@@ -10,7 +10,7 @@
  */
 import { OptionError, WeightFormatError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
-import type { ConvGradOptions } from '../graph/ops/index.js';
+import type { ConvGradOptions, LoweringOptions, MaxPoolGradMethod } from '../graph/ops/index.js';
 import type { GoogLeNet } from '../models/model.js';
 import { loweringFor } from '../runtime/device.js';
 import type { Session, SessionOptions } from '../runtime/engine.js';
@@ -41,11 +41,12 @@ export interface TrainStepOptions {
    */
   convGrad?: ConvGradOptions;
   /**
-   * How max-pool gradients are formed: 'indices' (ScatterElements over MaxPool's indices) or
-   * 'masks' (first-maximum masks). Default: what the model's device needs (`runtime/device.ts`:
-   * 'masks' on WebGPU, which lacks the `Indices` output; 'indices' elsewhere, faster on the CPU).
+   * How max-pool gradients are formed (the same values, bit for bit): 'indices' (MaxPool's Indices
+   * output and a scatter; the faster on the CPU) or 'masks' (each window tap compared with the
+   * maximum; for ONNX Runtime's WebGPU providers, which have no Indices output). Default: what the
+   * model's device needs (`runtime/device.ts`: 'masks' on WebGPU, 'indices' elsewhere).
    */
-  maxPoolGrad?: 'indices' | 'masks';
+  maxPoolGrad?: MaxPoolGradMethod;
 }
 
 export interface StepOptions {
@@ -115,7 +116,7 @@ export class TrainStep {
   private readonly opts: Required<
     Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad' | 'maxPoolGrad'>
   > &
-    Pick<TrainStepOptions, 'clipGradNorm' | 'threads' | 'convGrad' | 'maxPoolGrad'>;
+    Pick<TrainStepOptions, 'clipGradNorm' | 'threads'> & { lowering: LoweringOptions };
   private params: Float32Array;
   private frozen: Float32Array;
   private stats: Float32Array;
@@ -151,20 +152,17 @@ export class TrainStep {
     checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
     checkConvGrad(options.convGrad);
     if (options.maxPoolGrad !== undefined)
-      checkOption(
-        options.maxPoolGrad === 'indices' || options.maxPoolGrad === 'masks',
-        'maxPoolGrad',
-        "'indices' or 'masks'",
-        options.maxPoolGrad,
-      );
+      checkOption(['indices', 'masks'].includes(options.maxPoolGrad), 'maxPoolGrad', "'indices' or 'masks'", options.maxPoolGrad);
     this.opts = {
       auxWeight,
       labelSmoothing,
       seed,
       ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}),
       ...(options.threads ? { threads: options.threads } : {}),
-      ...(options.convGrad ? { convGrad: { ...options.convGrad } } : {}),
-      ...(options.maxPoolGrad ? { maxPoolGrad: options.maxPoolGrad } : {}),
+      lowering: {
+        ...(options.convGrad ? { convGrad: { ...options.convGrad } } : {}),
+        ...(options.maxPoolGrad ? { maxPoolGrad: options.maxPoolGrad } : {}),
+      },
     };
     this.graph = model.graph('train');
     const freeze = options.freeze ?? (() => false);
@@ -211,11 +209,7 @@ export class TrainStep {
           labelSmoothing: this.opts.labelSmoothing,
           optimizer: this.optimizer,
           ...(this.opts.clipGradNorm !== undefined ? { clipGradNorm: this.opts.clipGradNorm } : {}),
-          lowering: {
-            ...loweringFor(engine.device === 'auto' ? 'cpu' : engine.device),
-            ...(this.opts.maxPoolGrad ? { maxPoolGrad: this.opts.maxPoolGrad } : {}),
-            ...(this.opts.convGrad ? { convGrad: this.opts.convGrad } : {}),
-          },
+          lowering: { ...loweringFor(engine.device === 'auto' ? 'cpu' : engine.device), ...this.opts.lowering },
         });
         const session = await this.model.engine.createSession(graph.bytes, trainSessionOptions(this.opts.threads));
         return { session, graph };

@@ -32,6 +32,18 @@ export interface ConvGradOptions {
 }
 
 /**
+ * How a max pool's input gradient is formed; both give PyTorch's gradient (each window's dy to its
+ * first maximum in row-major order), bit for bit the same.
+ *
+ * - 'indices': the forward's MaxPool also outputs each maximum's position (Indices), and the
+ *   backward scatters dy there (ScatterElements). The faster one on ONNX Runtime's CPU provider.
+ * - 'masks': the forward is a plain MaxPool; the backward compares each window tap with the
+ *   maximum and moves dy to the first equal tap, with Slice, Equal, Where, Pad and Add only. For
+ *   providers without MaxPool's Indices output (ONNX Runtime's WebGPU providers).
+ */
+export type MaxPoolGradMethod = 'indices' | 'masks';
+
+/**
  * A replacement for how convolutions are lowered and differentiated. ONNX Runtime's CPU `Conv`
  * exists in float32 only, so a float64 graph (the gradient tests) needs one; the tests' own is in
  * `test/float64-ops.ts`.
@@ -52,11 +64,11 @@ export interface LoweringOptions {
   /** Lower convolutions with this instead of ONNX's `Conv` (needed for float64). Default: ONNX's `Conv`. */
   conv?: ConvLowering;
   /**
-   * How max-pool gradients are formed: 'indices' (ScatterElements over MaxPool's `Indices`
-   * output, the CPU's faster way) or 'masks' (first-maximum masks, no `Indices`: for providers
-   * that lack it, e.g. WebGPU). Default 'indices'.
+   * How max-pool gradients are formed (see {@link MaxPoolGradMethod}): 'indices' (ScatterElements
+   * over MaxPool's `Indices` output, the CPU's faster way) or 'masks' (first-maximum masks, no
+   * `Indices`: for providers that lack it, e.g. WebGPU). Default 'indices'.
    */
-  maxPoolGrad?: 'indices' | 'masks';
+  maxPoolGrad?: MaxPoolGradMethod;
 }
 
 /** What a lowering sees: the graph's shapes, the ONNX builder, and where parameters live. */
@@ -74,7 +86,10 @@ export interface LowerCtx {
    * GlobalAveragePool and LRN are float32-only).
    */
   readonly dtype?: FloatType;
-  /** Train mode: lower for differentiation, keeping what `backward` needs (pool indices, dropout masks). Default false. */
+  /**
+   * Train mode: lower for differentiation, keeping what `backward` needs (pool indices with
+   * `maxPoolGrad` 'indices', dropout masks). Default false.
+   */
   readonly forGrad?: boolean;
   /**
    * With `forGrad`: an int64 scalar value (in [0, 2³¹)) that seeds the dropout masks, so a step
