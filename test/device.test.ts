@@ -76,17 +76,25 @@ describe('WebGPU in Node (software adapter in CI)', () => {
     await Promise.all([cpu.dispose(), gpu.dispose()]);
   });
 
-  it('training steps on WebGPU follow the CPU from the same weights (loss ≤ 1e-4, updates ≤ 1e-3 relative)', { skip }, async () => {
-    // Float32 with another summation order per convolution (GPU tiles vs the CPU's sgemm):
-    // ~1e-6 relative per layer, amplified by batch norm over a batch of 4 and three steps; the
-    // updates are compared relative to their own size, since a step moves weights by ~lr·grad.
+  it('training on WebGPU: the gradients of the CPU (≤ 1e-4 relative), and steps that follow it', { skip }, async () => {
+    // Float32 with another summation order per convolution (GPU tiles vs the CPU's sgemm): one
+    // backward pass agrees to ~2e-5 of each gradient's largest entry (measured 1.6e-5). Steps then
+    // compound that through batch norm over a batch of 4 and momentum, so they are compared
+    // looser: the loss to 1e-4 and the weights' updates to 5e-3 (relative L2 over all parameters).
     const opts: GoogLeNetOptions = { preset: 'cifar', width: 0.125, inChannels: 1, inputSize: 28, numClasses: 10, auxLogits: true };
     const cpu = new GoogLeNet(opts, { seed: 1 });
     const gpu = new GoogLeNet(opts, { seed: 1, device: 'webgpu' });
     const before = new Map([...cpu.weights].flatMap(([k, v]) => (v instanceof Float32Array ? [[k, Float32Array.from(v)] as const] : [])));
-    const step = { optimizer: { type: 'sgd' as const, lr: 0.05, momentum: 0.9 }, seed: 7 };
+    const step = { optimizer: { type: 'sgd' as const, lr: 0.01, momentum: 0.9 }, seed: 7 };
     const [sc, sg] = [createTrainStep(cpu, step), createTrainStep(gpu, step)];
-    for (let t = 0; t < 3; t++) {
+    const x0 = randomInput([4, 1, 28, 28], 10);
+    const [gc, gg] = [await sc.gradients(x0, [0, 3, 7, 9]), await sg.gradients(x0, [0, 3, 7, 9])];
+    assert.ok(Math.abs(gg.loss - gc.loss) / gc.loss <= 1e-5, `loss ${gg.loss} on WebGPU, ${gc.loss} on the CPU`);
+    for (const [name, g] of gc.grads) {
+      const e = relMax(gg.grads.get(name)!, g);
+      assert.ok(e <= 1e-4, `gradient of ${name}: relative error ${e.toExponential(2)}`);
+    }
+    for (let t = 0; t < 2; t++) {
       const x = randomInput([4, 1, 28, 28], 10 + t);
       const y = [t, 3, 7, 9];
       const [rc, rg] = [await sc.step(x, y), await sg.step(x, y)];
@@ -94,15 +102,23 @@ describe('WebGPU in Node (software adapter in CI)', () => {
     }
     sc.syncWeights();
     sg.syncWeights();
-    let worst = { name: '', e: 0 };
+    // The whole update vector (every parameter's change over the two steps), compared in L2: a
+    // tensor whose update is a near-cancelling sum (a batch-norm bias: Σ dy over the batch) has
+    // a tiny result and a large relative error on its own; in L2 it weighs what it moves.
+    let [diff, norm] = [0, 0];
     for (const [name, w0] of before) {
-      const dc = Float64Array.from(cpu.weights.get(name) as Float32Array, (v, i) => v - w0[i]!);
-      const dg = Float64Array.from(gpu.weights.get(name) as Float32Array, (v, i) => v - w0[i]!);
-      if (!dc.some((v) => v !== 0)) continue;
-      const e = relMax(dg, dc);
-      if (e > worst.e) worst = { name, e };
+      const [wc, wg] = [cpu.weights.get(name) as Float32Array, gpu.weights.get(name) as Float32Array];
+      for (let i = 0; i < w0.length; i++) {
+        const [uc, ug] = [wc[i]! - w0[i]!, wg[i]! - w0[i]!];
+        diff += (ug - uc) ** 2;
+        norm += uc ** 2;
+      }
     }
-    assert.ok(worst.e <= 1e-3, `${worst.name}: update relative error ${worst.e.toExponential(2)}`);
+    const e = Math.sqrt(diff / norm);
+    console.log(`two steps: ‖Δw(WebGPU) − Δw(CPU)‖ / ‖Δw(CPU)‖ = ${e.toExponential(2)}`);
+    // Measured: 1.4e-3, where the CPU against itself with another (exactly equivalent) convolution
+    // gradient, `convGrad: { weightGrad: 'shift' }`, differs by 4e-4: float32 order, amplified alike.
+    assert.ok(e <= 5e-3, `updates: relative L2 error ${e.toExponential(2)}`);
     await Promise.all([sc.dispose(), sg.dispose(), cpu.dispose(), gpu.dispose()]);
   });
 
