@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -120,6 +120,22 @@ test('options: --resize 1e9, --num-classes 1e9, --threads 100000, --workers 1000
   ]);
 });
 
+test('train --in-channels that differs from the dataset, or from the --from model, is refused before the run starts', async () => {
+  const out = join(tmp, 'in-channels');
+  const run = ['train', '--dataset', 'fashion-mnist-subset', '--out', out, '--max-steps', '1', '--width', '0.0625'];
+  await failAll([
+    [
+      [...run, '--in-channels', '3'],
+      /^googlenet: --in-channels 3: fashion-mnist-subset has 1-channel images; pass --in-channels 1 or leave it out$/m,
+    ],
+    [
+      [...run, '--from', model, '--in-channels', '1'],
+      /^googlenet: --in-channels 1: the --from model .*model takes 3-channel images; leave --in-channels out$/m,
+    ],
+  ]);
+  assert.ok(!existsSync(out), 'nothing written');
+});
+
 test('images: /dev/zero and a FIFO are refused at once; a 20000×20000 PNG is refused from its header', async () => {
   const fifo = join(tmp, 'fifo.png');
   execFileSync('mkfifo', [fifo]);
@@ -198,10 +214,22 @@ test('NaN/Inf weights: predict and eval fail with a message instead of NaN% or 1
   ]);
 });
 
-test('eval warns when the model and the dataset differ in channels', async () => {
-  const r = await cliAsync(['eval', '--model', model, '--dataset', 'fashion-mnist-subset', '--limit-test', '10', '--no-files', '--json']);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /the model takes 3-channel 32×32 images but fashion-mnist-subset has 1-channel 28×28 images/);
+test('eval warns when the model and the dataset differ in channels or in image size', async () => {
+  const grey32 = join(tmp, 'grey32');
+  saveModelDir(new GoogLeNet({ preset: 'cifar', width: 0.125, numClasses: 10, inChannels: 1, inputSize: 32 }, { seed: 1 }), grey32);
+  const evalOf = (m: string): Promise<Run> =>
+    cliAsync(['eval', '--model', m, '--dataset', 'fashion-mnist-subset', '--limit-test', '10', '--no-files', '--json']);
+  const [channels, size] = await Promise.all([evalOf(model), evalOf(grey32)]);
+  assert.equal(channels.status, 0, channels.stderr);
+  assert.match(
+    channels.stderr,
+    /the model takes 3-channel 32×32 images but fashion-mnist-subset has 1-channel 28×28 images: they are converted \(grey replicated/,
+  );
+  assert.equal(size.status, 0, size.stderr);
+  assert.match(
+    size.stderr,
+    /the model takes 1-channel 32×32 images but fashion-mnist-subset has 1-channel 28×28 images: they are resized; was it trained on this dataset\?/,
+  );
 });
 
 /** `png` with its IHDR width and height replaced (and the chunk's CRC fixed). */
