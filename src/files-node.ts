@@ -43,10 +43,13 @@ export function writeFileAtomic(path: string, bytes: Uint8Array, o: WriteOptions
   const what = o.what ?? 'file';
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   let fd: number | undefined;
+  // Where the test hook below pauses (never, unless a test asks for this file).
+  const pauseAt = process.env.GOOGLENET_TEST_PAUSE_IN_WRITE === basename(path) ? bytes.length >> 1 : -1;
   try {
     fd = io.openSync(tmp, 'w');
     for (let at = 0; at < bytes.length;) {
-      const n = io.writeSync(fd, bytes, at, bytes.length - at);
+      if (at === pauseAt) pauseInWriteForTests(tmp);
+      const n = io.writeSync(fd, bytes, at, (at < pauseAt ? pauseAt : bytes.length) - at);
       if (!(n > 0)) throw new InternalError(`write returned ${n}`);
       at += n;
     }
@@ -83,6 +86,17 @@ export function writeFileAtomic(path: string, bytes: Uint8Array, o: WriteOptions
   } catch {
     /* best effort: not every platform can fsync a folder */
   }
+}
+
+/**
+ * Test hook, for the crash-consistency test only: with `GOOGLENET_TEST_PAUSE_IN_WRITE=<file
+ * name>` in the environment, a write of a file of that name stops with its temporary file half
+ * written, says so on stderr and blocks for up to a minute, so that a test can `kill -9` the
+ * process inside the atomic write, deterministically.
+ */
+function pauseInWriteForTests(tmp: string): void {
+  process.stderr.write(`GOOGLENET_TEST_PAUSE_IN_WRITE: paused half-way through ${tmp}\n`);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
 }
 
 /**

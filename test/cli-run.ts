@@ -32,11 +32,15 @@ export function ok(...args: string[]): string {
 /**
  * `cli` without blocking this process, so that independent runs overlap (most of a run is
  * start-up) and a server in this process can answer. `onStderr` sees the stderr so far after
- * each chunk, with a way to signal the child.
+ * each chunk, with a way to signal the child; `env` is added to this process's environment.
  */
-export function cliAsync(args: string[], onStderr?: (text: string, kill: (s: NodeJS.Signals) => void) => void): Promise<Run> {
+export function cliAsync(
+  args: string[],
+  onStderr?: (text: string, kill: (s: NodeJS.Signals) => void) => void,
+  env: Record<string, string> = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO });
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: REPO, env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
