@@ -5,6 +5,8 @@ import { resize } from './image/resize.js';
 import { preprocess } from './infer/image.js';
 import { DEFAULT_LIMITS, getLimits, limitEnvName, limitsFromEnv, setLimits } from './limits.js';
 import { resolveConfig } from './models/config.js';
+import { parseModelDirConfig } from './weights/model-dir.js';
+import { parseSafetensors } from './weights/safetensors.js';
 
 const img = { width: 4, height: 3, channels: 3 as const, data: new Uint8Array(36) };
 
@@ -30,6 +32,24 @@ test('limits are checked before allocating: resize 1e9, numClasses 1e9 (issue 12
   const before = setLimits({ maxNumClasses: 2_000_000 });
   try {
     assert.equal(resolveConfig({ numClasses: 1_000_000 }).numClasses, 1_000_000);
+  } finally {
+    setLimits(before);
+  }
+});
+
+test('JSON is refused past maxJsonBytes before it is parsed: a safetensors header, a config.json', () => {
+  const before = setLimits({ maxJsonBytes: 100 });
+  try {
+    const header = new Uint8Array(8 + 200);
+    new DataView(header.buffer).setBigUint64(0, 200n, true);
+    assert.throws(
+      () => parseSafetensors(header, 'x.safetensors'),
+      /^WeightFormatError: x\.safetensors: header of 200 bytes is more than the limit maxJsonBytes is 100; raise it with GOOGLENET_MAX_JSON_BYTES/,
+    );
+    assert.throws(
+      () => parseModelDirConfig(' '.repeat(101), 'config.json'),
+      /^WeightFormatError: config\.json: 101 characters is more than the limit maxJsonBytes is 100/,
+    );
   } finally {
     setLimits(before);
   }

@@ -79,12 +79,19 @@ test('a gzip bomb in the page stops at the size its IDX header promises, within 
   assert.ok(process.memoryUsage().rss - rss0 < 48 << 20, 'stopped early, not after inflating 64 MiB');
 });
 
-test('without a readable IDX header, inflating stops at maxDatasetFileBytes', async () => {
+test('without an IDX header, inflating stops at once; a header that declares more than maxDatasetFileBytes is refused from the header', async () => {
+  await assert.rejects(
+    gunzipIdx(gzipSync(Buffer.alloc(8 << 20)), 'zeros.gz'),
+    /^DatasetFormatError: zeros\.gz: bad magic number 0x00000000 at offset 0 after gunzip; not an IDX file of unsigned bytes/,
+  );
   const before = setLimits({ maxDatasetFileBytes: 1 << 20 });
   try {
     await assert.rejects(
-      gunzipIdx(gzipSync(Buffer.alloc(8 << 20)), 'zeros.gz'),
-      /^DatasetFormatError: zeros\.gz: inflates to more than the limit maxDatasetFileBytes is 1,048,576; raise it with GOOGLENET_MAX_DATASET_FILE_BYTES=N or setLimits/,
+      gunzipIdx(
+        gzipSync(Buffer.concat([encodeIdx([2000, 28, 28], new Uint8Array(2000 * 28 * 28)).subarray(0, 16), Buffer.alloc(4 << 20)])),
+        'big.gz',
+      ),
+      /^DatasetFormatError: big\.gz: its IDX header declares 2000×28×28 = 1,568,000 bytes of data, more than the limit maxDatasetFileBytes is 1,048,576/,
     );
     await assert.rejects(
       gunzipIdx(labels.subarray(0, labels.length - 10), 'cut.gz'),

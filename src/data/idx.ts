@@ -52,16 +52,31 @@ export class IdxInflateGuard {
     private readonly cap: number = getLimits().maxDatasetFileBytes,
   ) {}
 
-  /** Counts one chunk of inflated output. @throws DatasetFormatError once the output is too large. */
+  /**
+   * Counts one chunk of inflated output.
+   * @throws DatasetFormatError as soon as the output is not IDX (its first 4 bytes), its header
+   *   declares more than `cap`, or the output passes what the header declares.
+   */
   add(chunk: Uint8Array): void {
+    const fail = (why: string): never => {
+      throw new DatasetFormatError(`${this.file}: ${why}`, { file: this.file });
+    };
     if (this.total < this.head.length) this.head.set(chunk.subarray(0, this.head.length - this.total), this.total);
+    const before = this.total;
     this.total += chunk.length;
+    const view = new DataView(this.head.buffer);
     const d = this.head[3]!;
-    if (this.promised === Infinity && d >= 1 && d <= 4 && this.total >= 4 + 4 * d) {
-      const view = new DataView(this.head.buffer);
-      let n = 1;
-      for (let i = 0; i < d; i++) n *= view.getUint32(4 + 4 * i);
-      this.promised = 4 + 4 * d + n;
+    if (before < 4 && this.total >= 4 && (view.getUint16(0) !== 0 || this.head[2] !== 0x08 || d < 1 || d > 4))
+      fail(
+        `bad magic number ${hex32(view.getUint32(0))} at offset 0 after gunzip; not an IDX file of unsigned bytes (0x00000801 or 0x00000803)`,
+      );
+    if (this.promised === Infinity && this.total >= 4 + 4 * d) {
+      const dims = Array.from({ length: d }, (_, i) => view.getUint32(4 + 4 * i));
+      this.promised = 4 + 4 * d + dims.reduce((a, b) => a * b, 1);
+      if (this.promised > this.cap)
+        fail(
+          `its IDX header declares ${dims.join('×')} = ${(this.promised - 4 - 4 * d).toLocaleString('en-US')} bytes of data, more than ${raiseHint('maxDatasetFileBytes')}`,
+        );
     }
     if (this.total > Math.min(this.cap, this.promised)) {
       const why =
