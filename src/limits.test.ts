@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { OptionError } from './errors.js';
 import { resize } from './image/resize.js';
@@ -52,5 +53,12 @@ test('JSON is refused past maxJsonBytes before it is parsed: a safetensors heade
     );
   } finally {
     setLimits(before);
+  }
+});
+
+test("the README's Limits table lists every limit with the variable that raises it", () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  for (const k of Object.keys(DEFAULT_LIMITS) as (keyof typeof DEFAULT_LIMITS)[]) {
+    assert.match(readme, new RegExp(`^\\| \`${k}\` \\|.*\\| \`${limitEnvName(k)}\` \\|$`, 'm'), `README: a row for ${k}`);
   }
 });
