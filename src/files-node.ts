@@ -1,10 +1,12 @@
 /**
  * Writing files so that nothing is ever half-written: every file the library writes (model
- * directories, checkpoints, metrics, plots, exports) goes through {@link writeFileAtomic}.
+ * directories, checkpoints, metrics, plots, exports) goes through {@link writeFileAtomic}. And
+ * reading the files a user names without blocking or reading forever: {@link readRegularFile}.
  */
 import * as fs from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { FileWriteError, InternalError } from './errors.js';
+import { FileWriteError, InternalError, type ErrorContext, type GoogLeNetError } from './errors.js';
+import { getLimits, raiseHint, type Limits } from './limits.js';
 
 /** The file-system calls of a write; tests replace them to make a write fail midway. */
 export interface FileIo {
@@ -43,10 +45,13 @@ export function writeFileAtomic(path: string, bytes: Uint8Array, o: WriteOptions
   const what = o.what ?? 'file';
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   let fd: number | undefined;
+  // Where the test hook below pauses (never, unless a test asks for this file).
+  const pauseAt = process.env.GOOGLENET_TEST_PAUSE_IN_WRITE === basename(path) ? bytes.length >> 1 : -1;
   try {
     fd = io.openSync(tmp, 'w');
     for (let at = 0; at < bytes.length;) {
-      const n = io.writeSync(fd, bytes, at, bytes.length - at);
+      if (at === pauseAt) pauseInWriteForTests(tmp);
+      const n = io.writeSync(fd, bytes, at, (at < pauseAt ? pauseAt : bytes.length) - at);
       if (!(n > 0)) throw new InternalError(`write returned ${n}`);
       at += n;
     }
@@ -83,6 +88,17 @@ export function writeFileAtomic(path: string, bytes: Uint8Array, o: WriteOptions
   } catch {
     /* best effort: not every platform can fsync a folder */
   }
+}
+
+/**
+ * Test hook, for the crash-consistency test only: with `GOOGLENET_TEST_PAUSE_IN_WRITE=<file
+ * name>` in the environment, a write of a file of that name stops with its temporary file half
+ * written, says so on stderr and blocks for up to a minute, so that a test can `kill -9` the
+ * process inside the atomic write, deterministically.
+ */
+function pauseInWriteForTests(tmp: string): void {
+  process.stderr.write(`GOOGLENET_TEST_PAUSE_IN_WRITE: paused half-way through ${tmp}\n`);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
 }
 
 /**
@@ -136,4 +152,50 @@ export function removeOrphanedTemps(dir: string): string[] {
     }
   }
   return removed;
+}
+
+/** How {@link readRegularFile} reads and fails. */
+export interface ReadOptions {
+  /** What the file is, for messages ("weight file", "checkpoint"). */
+  what: string;
+  /** The error class thrown, naming the file. */
+  error: new (message: string, context?: ErrorContext) => GoogLeNetError;
+  /** The limit the file's size must keep (none: any size Node reads). */
+  limit?: keyof Limits;
+  /** The message for a missing file. Default "no such file". */
+  missing?: string;
+}
+
+/**
+ * Reads a whole file that must be a regular one: a FIFO (which would block forever), a device
+ * (`/dev/zero` never ends) or a folder is refused at once, and so is a file over `o.limit`,
+ * before anything is read. Every failure is `o.error` with a message naming `path`.
+ */
+export function readRegularFile(path: string, o: ReadOptions): Buffer {
+  const fail = (why: string): never => {
+    throw new o.error(`${path}: ${why}`, { file: path });
+  };
+  let fd: number;
+  try {
+    // O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever before fstat can refuse it.
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return fail(o.missing ?? 'no such file');
+    if (code === 'EACCES' || code === 'EPERM') return fail('permission denied');
+    return fail(`cannot read the ${o.what} (${(e as Error).message})`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) fail(`is a directory, expected a ${o.what}`);
+    if (!st.isFile()) fail(`not a regular file (a device, FIFO or socket), expected a ${o.what}`);
+    if (o.limit && st.size > getLimits()[o.limit]) fail(`${st.size.toLocaleString('en-US')} bytes is more than ${raiseHint(o.limit)}`);
+    try {
+      return fs.readFileSync(fd);
+    } catch (e) {
+      return fail(`cannot read the ${o.what} (${(e as Error).message})`);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }

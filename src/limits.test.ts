@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { OptionError } from './errors.js';
 import { resize } from './image/resize.js';
 import { preprocess } from './infer/image.js';
 import { DEFAULT_LIMITS, getLimits, limitEnvName, limitsFromEnv, setLimits } from './limits.js';
 import { resolveConfig } from './models/config.js';
+import { parseModelDirConfig } from './weights/model-dir.js';
+import { parseSafetensors } from './weights/safetensors.js';
 
 const img = { width: 4, height: 3, channels: 3 as const, data: new Uint8Array(36) };
 
@@ -32,5 +35,30 @@ test('limits are checked before allocating: resize 1e9, numClasses 1e9 (issue 12
     assert.equal(resolveConfig({ numClasses: 1_000_000 }).numClasses, 1_000_000);
   } finally {
     setLimits(before);
+  }
+});
+
+test('JSON is refused past maxJsonBytes before it is parsed: a safetensors header, a config.json', () => {
+  const before = setLimits({ maxJsonBytes: 100 });
+  try {
+    const header = new Uint8Array(8 + 200);
+    new DataView(header.buffer).setBigUint64(0, 200n, true);
+    assert.throws(
+      () => parseSafetensors(header, 'x.safetensors'),
+      /^WeightFormatError: x\.safetensors: header of 200 bytes is more than the limit maxJsonBytes is 100; raise it with GOOGLENET_MAX_JSON_BYTES/,
+    );
+    assert.throws(
+      () => parseModelDirConfig(' '.repeat(101), 'config.json'),
+      /^WeightFormatError: config\.json: 101 characters is more than the limit maxJsonBytes is 100/,
+    );
+  } finally {
+    setLimits(before);
+  }
+});
+
+test("the README's Limits table lists every limit with the variable that raises it", () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  for (const k of Object.keys(DEFAULT_LIMITS) as (keyof typeof DEFAULT_LIMITS)[]) {
+    assert.match(readme, new RegExp(`^\\| \`${k}\` \\|.*\\| \`${limitEnvName(k)}\` \\|$`, 'm'), `README: a row for ${k}`);
   }
 });

@@ -18,8 +18,23 @@ export interface Limits {
   maxNumClasses: number;
   /** Height or width of the images of an IDX dataset (which become the input size). Default 512. */
   maxDatasetImageSide: number;
-  /** Bytes of one dataset file (IDX after gunzip, a CIFAR batch). Default 1 GiB. */
+  /**
+   * Bytes of one dataset file (IDX after gunzip, a CIFAR batch). Default 256 MiB: the largest
+   * file of the datasets read here is CIFAR-100's train.bin, 154 MB.
+   */
   maxDatasetFileBytes: number;
+  /**
+   * Bytes of tensor data a `.pth` file may inflate to, and take once its tensors are gathered (a
+   * small zip can declare gigabytes, a stride-0 view can claim more elements than its storage
+   * holds). Default 256 MiB: torchvision's GoogLeNet file is 50 MB.
+   */
+  maxWeightBytes: number;
+  /**
+   * Bytes of JSON one file holds: a safetensors header (weights, checkpoints) or a model
+   * directory's config.json. JSON can take 50 times its size once parsed. Default 8 MiB (a
+   * GoogLeNet checkpoint's header is about 100 KB).
+   */
+  maxJsonBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -28,7 +43,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxResize: 4096,
   maxNumClasses: 100_000,
   maxDatasetImageSide: 512,
-  maxDatasetFileBytes: 1024 * 1024 * 1024,
+  maxDatasetFileBytes: 256 * 1024 * 1024,
+  maxWeightBytes: 256 * 1024 * 1024,
+  maxJsonBytes: 8 * 1024 * 1024,
 });
 
 const current: Limits = { ...DEFAULT_LIMITS };

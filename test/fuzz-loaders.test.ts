@@ -4,17 +4,22 @@
  * sizes, JSON fields replaced by null, strings, negatives, huge numbers — and each result must
  * be a valid value or a GoogLeNetError (typed, one line), never a RangeError, TypeError or
  * another JS-internal error, with memory bounded. The `.pth` reader has its own fuzzer
- * (src/weights/pth-hostile.test.ts). Case counts stay small so that CI stays fast; set
- * GOOGLENET_FUZZ_CASES for a longer local run and GOOGLENET_FUZZ_SEED to replay one.
+ * (src/weights/pth-hostile.test.ts). The command line is fuzzed too: random and mutated argv for
+ * every sub-command, parsed in-process by the real command tree (src/cli/program.ts), and a
+ * handful of them through the real `googlenet` process. Case counts stay small so that CI stays
+ * fast; set GOOGLENET_FUZZ_CASES for a longer local run and GOOGLENET_FUZZ_SEED to replay one.
  */
+import { Command, CommanderError, type Option } from 'commander';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
+import { buildProgram } from '../src/cli/program.js';
 import { encodeCifarRecords, parseCifarRecords } from '../src/data/cifar.js';
 import { encodeIdx, idxDataset } from '../src/data/idx.js';
 import { GoogLeNetError } from '../src/errors.js';
 import { decodeImageBuffer } from '../src/infer/decode-node.js';
 import { resolveConfig } from '../src/models/config.js';
+import { cliAsync } from './cli-run.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint.js';
 import { validateTrainOptions } from '../src/train/config.js';
 import { checkModelDirConfig } from '../src/weights/model-dir.js';
@@ -195,10 +200,15 @@ test('fuzz: CIFAR binary records', async () => {
   );
 });
 
-test('fuzz: image decoding (PNG, JPEG)', async () => {
+test('fuzz: image decoding (PNG, JPEG, lossy and lossless WebP)', async () => {
   const raw = Buffer.from(Uint8Array.from({ length: 12 * 10 * 3 }, (_, i) => (i * 7) & 255));
   const img = (): sharp.Sharp => sharp(raw, { raw: { width: 12, height: 10, channels: 3 } });
-  const files = [await img().png().toBuffer(), await img().jpeg().toBuffer()];
+  const files = [
+    await img().png().toBuffer(),
+    await img().jpeg().toBuffer(),
+    await img().webp().toBuffer(),
+    await img().webp({ lossless: true }).toBuffer(),
+  ];
   await property(
     'image',
     (r) => mutateBytes(files[Math.floor(r() * files.length)]!, r),
@@ -232,4 +242,137 @@ test('fuzz: options (model config and training options)', async () => {
     (r) => mutateJson(train, r),
     (o) => validateTrainOptions(o as never),
   );
+});
+
+/** Values a hostile or careless user types after a flag. */
+const ARG_VALUES = [
+  '1e309',
+  '-1e309',
+  '-0',
+  '0',
+  'NaN',
+  '',
+  ' ',
+  '-1',
+  '1',
+  '3',
+  '1.5',
+  '0x10',
+  '1e9',
+  '9007199254740993',
+  'Infinity',
+  '-',
+  '--',
+  'x'.repeat(100_000),
+  'ü☃\u202e',
+  '\u001b[31m',
+  'fashion-mnist-subset',
+  'cifar',
+  'imagenet',
+  '/dev/null',
+  '/nonexistent/x',
+];
+
+/** The leaf commands of the tree (`train`, `queue submit`…), with the path that reaches each. */
+function leafCommands(c: Command, path: string[] = []): [string[], Command][] {
+  if (c.commands.length === 0) return [[path, c]];
+  return c.commands.flatMap((s) => leafCommands(s, [...path, s.name()]));
+}
+
+/** A random command line for one sub-command: its own flags (repeated, values missing or hostile), unknown flags, stray words. */
+function randomArgv(r: () => number): string[] {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const leaves = leafCommands(buildProgram());
+  const [path, cmd] = pick(leaves);
+  const argv = [...path];
+  const flags: readonly Option[] = cmd.options;
+  for (let n = Math.floor(r() * 9); n > 0; n--) {
+    const kind = r();
+    if (kind < 0.6) {
+      const o = pick(flags);
+      const name = o.long ?? o.short!;
+      argv.push(name);
+      if ((o.required || o.optional) && r() < 0.9) argv.push(pick(ARG_VALUES));
+      if (r() < 0.15) argv.push(name, pick(ARG_VALUES)); // the same flag again
+    } else if (kind < 0.7) {
+      argv.push(`--${pick(['x', 'modle', 'epoch', 'lr-max', 'threads-'])}`); // unknown, or a near-miss of a real flag
+    } else if (kind < 0.8) {
+      const o = pick(flags);
+      argv.push(`${o.long ?? o.short!}=${pick(ARG_VALUES)}`);
+    } else {
+      argv.push(pick(ARG_VALUES)); // a stray word: an image path, a run name, or junk
+    }
+  }
+  return argv;
+}
+
+type ParseResult = { parsed: Record<string, unknown> } | { exitCode: number; stderr: string };
+
+/**
+ * Parses `argv` with the real command tree in this process; the commands' actions are replaced
+ * by one that keeps the parsed options, so nothing runs (no training, no server, no download).
+ */
+async function parseInProcess(argv: string[]): Promise<ParseResult> {
+  const program = buildProgram();
+  let stderr = '';
+  let parsed: Record<string, unknown> | null = null;
+  const prepare = (c: Command): void => {
+    c.exitOverride().configureOutput({ writeErr: (t) => (stderr += t), writeOut: () => undefined });
+    if (c.commands.length === 0) c.action(() => void (parsed = c.opts()));
+    c.commands.forEach(prepare);
+  };
+  prepare(program);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return { exitCode: e.exitCode, stderr };
+    throw e;
+  }
+  return parsed ? { parsed } : { exitCode: 0, stderr };
+}
+
+const JS_INTERNAL = /RangeError|TypeError|is not a function|Cannot read properties|Invalid typed array|BigInt|allocation failed|\n\s+at /;
+
+/** The contract of a refused command line: exit 1 and one clean line on stderr. */
+function assertCleanRefusal(what: string, status: number | null, stderr: string): void {
+  assert.equal(status, 1, `${what}: exit code (stderr: ${stderr.slice(0, 500)})`);
+  assert.match(stderr, /^googlenet: [^\n]+\n$/, `${what}: one line expected, got:\n${stderr.slice(0, 2000)}`);
+  assert.doesNotMatch(stderr, JS_INTERNAL, what);
+  assert.ok(stderr.length < 1200, `${what}: a ${stderr.length}-character message`);
+}
+
+test('fuzz: command lines of every sub-command, parsed in-process and (a handful) by the real googlenet process', async () => {
+  const refused: string[][] = [];
+  for (let i = 0; i < 2 * CASES; i++) {
+    const argv = randomArgv(rng(SEED * 7919 + i));
+    const what = `case ${i} (GOOGLENET_FUZZ_SEED=${SEED}): googlenet ${argv.map((a) => JSON.stringify(a.slice(0, 40))).join(' ')}`;
+    let r: ParseResult;
+    try {
+      r = await parseInProcess(argv);
+    } catch (e) {
+      return assert.fail(`${what}: ${(e as Error).name}: ${(e as Error).message}`);
+    }
+    if ('parsed' in r) {
+      for (const [k, v] of Object.entries(r.parsed))
+        if (typeof v === 'number') assert.ok(Number.isFinite(v), `${what}: --${k} parsed to ${v}`);
+      continue;
+    }
+    if (r.exitCode === 0) continue; // --help
+    assertCleanRefusal(what, r.exitCode, r.stderr);
+    refused.push(argv);
+  }
+  assert.ok(refused.length > CASES / 2, `most random command lines are refused (${refused.length})`);
+  // The real process, on a few of the refused ones (refused while parsing: nothing runs): the
+  // same one line, no signal; the longest goes through the argv relay (src/cli/argv-relay.ts).
+  const longest = refused.reduce((a, b) => (a.join(' ').length >= b.join(' ').length ? a : b));
+  const spawned = [longest, ...refused.filter((a) => a !== longest && a.join(' ').length < 2000).slice(0, 5)];
+  for (let i = 0; i < spawned.length; i += 2) {
+    const batch = spawned.slice(i, i + 2);
+    const runs = await Promise.all(batch.map((a) => cliAsync(a)));
+    batch.forEach((a, j) => {
+      const what = `googlenet ${a.map((x) => JSON.stringify(x.slice(0, 40))).join(' ')}`;
+      assert.equal(runs[j]!.stdout, '', what);
+      assertCleanRefusal(what, runs[j]!.status, runs[j]!.stderr);
+    });
+  }
 });

@@ -5,7 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -14,7 +25,9 @@ import '../src/runtime/engine-node.js';
 import { GoogLeNet } from '../src/models/model.js';
 import { saveModelDir } from '../src/weights/model-dir-node.js';
 import { parseSafetensors, writeSafetensors } from '../src/weights/safetensors.js';
-import { MAIN, REPO, cliAsync, type Run } from './cli-run.js';
+import { MAIN, REPO, cliAsync, cliMeasured, type Run } from './cli-run.js';
+import { gzippedZeros, hugeShapeSafetensors, idxHeader, nestedHeaderSafetensors, pthBomb, pthStrideZero } from './hostile-files.js';
+import { encodeIdx } from '../src/data/idx.js';
 
 let tmp: string;
 let model: string;
@@ -120,6 +133,22 @@ test('options: --resize 1e9, --num-classes 1e9, --threads 100000, --workers 1000
   ]);
 });
 
+test('train --in-channels that differs from the dataset, or from the --from model, is refused before the run starts', async () => {
+  const out = join(tmp, 'in-channels');
+  const run = ['train', '--dataset', 'fashion-mnist-subset', '--out', out, '--max-steps', '1', '--width', '0.0625'];
+  await failAll([
+    [
+      [...run, '--in-channels', '3'],
+      /^googlenet: --in-channels 3: fashion-mnist-subset has 1-channel images; pass --in-channels 1 or leave it out$/m,
+    ],
+    [
+      [...run, '--from', model, '--in-channels', '1'],
+      /^googlenet: --in-channels 1: the --from model .*model takes 3-channel images; leave --in-channels out$/m,
+    ],
+  ]);
+  assert.ok(!existsSync(out), 'nothing written');
+});
+
 test('images: /dev/zero and a FIFO are refused at once; a 20000×20000 PNG is refused from its header', async () => {
   const fifo = join(tmp, 'fifo.png');
   execFileSync('mkfifo', [fifo]);
@@ -198,10 +227,22 @@ test('NaN/Inf weights: predict and eval fail with a message instead of NaN% or 1
   ]);
 });
 
-test('eval warns when the model and the dataset differ in channels', async () => {
-  const r = await cliAsync(['eval', '--model', model, '--dataset', 'fashion-mnist-subset', '--limit-test', '10', '--no-files', '--json']);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /the model takes 3-channel 32×32 images but fashion-mnist-subset has 1-channel 28×28 images/);
+test('eval warns when the model and the dataset differ in channels or in image size', async () => {
+  const grey32 = join(tmp, 'grey32');
+  saveModelDir(new GoogLeNet({ preset: 'cifar', width: 0.125, numClasses: 10, inChannels: 1, inputSize: 32 }, { seed: 1 }), grey32);
+  const evalOf = (m: string): Promise<Run> =>
+    cliAsync(['eval', '--model', m, '--dataset', 'fashion-mnist-subset', '--limit-test', '10', '--no-files', '--json']);
+  const [channels, size] = await Promise.all([evalOf(model), evalOf(grey32)]);
+  assert.equal(channels.status, 0, channels.stderr);
+  assert.match(
+    channels.stderr,
+    /the model takes 3-channel 32×32 images but fashion-mnist-subset has 1-channel 28×28 images: they are converted \(grey replicated/,
+  );
+  assert.equal(size.status, 0, size.stderr);
+  assert.match(
+    size.stderr,
+    /the model takes 1-channel 32×32 images but fashion-mnist-subset has 1-channel 28×28 images: they are resized; was it trained on this dataset\?/,
+  );
 });
 
 /** `png` with its IHDR width and height replaced (and the chunk's CRC fixed). */
@@ -261,4 +302,97 @@ test('a checkpoint whose rng, optimizer, best or config fields are null fails wi
     return [[...train, '--out', dir, '--resume'], message];
   });
   await failAll(cases);
+});
+
+test('the worst hostile file of each format fails in one line within 1 GB of memory and 60 s, measured (issue 12)', async () => {
+  const MiB = 1 << 20;
+  const at = (...p: string[]): string => join(tmp, 'worst', ...p);
+  const folder = (name: string, files: Record<string, Uint8Array | string>): string => {
+    mkdirSync(at(name), { recursive: true });
+    for (const [f, bytes] of Object.entries(files)) writeFileSync(at(name, f), bytes);
+    return at(name);
+  };
+  const fifo = (name: string, file: string): string => {
+    mkdirSync(at(name), { recursive: true });
+    execFileSync('mkfifo', [at(name, file)]);
+    return at(name);
+  };
+  const grey = at('grey');
+  saveModelDir(new GoogLeNet({ preset: 'cifar', width: 0.125, numClasses: 10, inChannels: 1, inputSize: 28 }, { seed: 1 }), grey);
+  const config = readFileSync(join(model, 'config.json'));
+  const weights = readFileSync(join(model, 'model.safetensors'));
+  const labels = encodeIdx([10], new Uint8Array(10));
+  // The largest allowed: each just under its limit (maxWeightBytes, maxDatasetFileBytes, maxJsonBytes).
+  folder('pth', { 'bomb.pth': pthBomb(2000), 'bomb-max.pth': pthBomb(250), 'stride0.pth': pthStrideZero(22000) });
+  const idxBomb = folder('idx-bomb', {
+    't10k-images-idx3-ubyte.gz': gzippedZeros(new Uint8Array(0), 3500),
+    't10k-labels-idx1-ubyte': labels,
+  });
+  const idxMax = folder('idx-max', {
+    't10k-images-idx3-ubyte.gz': gzippedZeros(idxHeader([1000, 512, 512]), 250),
+    't10k-labels-idx1-ubyte': labels,
+  });
+  const stHeader = folder('st-header', { 'config.json': config, 'model.safetensors': nestedHeaderSafetensors(48 * MiB) });
+  const stMax = folder('st-max', { 'config.json': config, 'model.safetensors': nestedHeaderSafetensors(8 * MiB - 16) });
+  const cfgMax = folder('cfg-max', { 'config.json': '['.repeat(4 * MiB - 8) + ']'.repeat(4 * MiB - 8), 'model.safetensors': weights });
+  const cifar = folder('cifar', {});
+  const fd = openSync(join(cifar, 'test_batch.bin'), 'w');
+  ftruncateSync(fd, 3 * 2 ** 30); // a sparse 3 GiB file
+  closeSync(fd);
+  const ckptShape = folder('ckpt-shape', { 'checkpoint.safetensors': hugeShapeSafetensors([100000, 100000]) });
+  const fifoWeights = fifo('fifo-weights', 'model.safetensors');
+  copyFileSync(join(model, 'config.json'), join(fifoWeights, 'config.json'));
+  const fifoCkpt = fifo('fifo-ckpt', 'checkpoint.safetensors');
+  const bigPng = at('big.png');
+  writeFileSync(bigPng, pngWithSize(readFileSync(png), 60000, 60000));
+  const predictW = (f: string): string[] => ['predict', '--weights', f, '--preset', 'cifar', '--num-classes', '10', png];
+  const evalOn = (m: string, dataset: string, data: string): string[] => [
+    'eval',
+    '--model',
+    m,
+    '--dataset',
+    dataset,
+    '--data',
+    data,
+    '--no-files',
+  ];
+  const resume = (out: string): string[] => ['train', '--dataset', 'fashion-mnist-subset', '--out', out, '--resume'];
+  const cases: [string[], RegExp][] = [
+    [
+      predictW(at('pth', 'bomb.pth')),
+      /bomb\.pth: zip entry "archive\/data\/0" brings the archive's inflated size to 2097152000 bytes, more than the limit maxWeightBytes/,
+    ],
+    [predictW(at('pth', 'bomb-max.pth')), /bomb-max\.pth: missing 331 key\(s\) for preset cifar/],
+    [
+      predictW(at('pth', 'stride0.pth')),
+      /stride0\.pth: tensor "fc\.weight" \(size \[22000, 22000\], stride \[0, 0\]\) brings the tensors read to 1936000000 bytes, more than the limit maxWeightBytes/,
+    ],
+    [evalOn(grey, 'fashion-mnist', idxBomb), /t10k-images-idx3-ubyte\.gz: bad magic number 0x00000000 at offset 0 after gunzip/],
+    [evalOn(grey, 'fashion-mnist', idxMax), /t10k-images-idx3-ubyte\.gz has 1000 images but .*t10k-labels-idx1-ubyte has 10 labels/],
+    [['predict', '--model', model, bigPng], /big\.png: not a decodable image \(.*pixel limit/i],
+    [
+      ['predict', '--model', stHeader, png],
+      /model\.safetensors: header of 50331648 bytes is more than the limit maxJsonBytes is 8,388,608/,
+    ],
+    [['predict', '--model', stMax, png], /model\.safetensors: header is an array, expected a JSON object/],
+    [['predict', '--model', cfgMax, png], /config\.json: expected a JSON object/],
+    [evalOn(model, 'cifar10', cifar), /test_batch\.bin: 3,221,225,472 bytes is more than the limit maxDatasetFileBytes/],
+    [resume(ckptShape), /checkpoint\.safetensors: tensor "fc\.weight" data_offsets \[0, 40000000000\] lie outside the 8 data bytes/],
+    [resume(fifoCkpt), /checkpoint\.safetensors: not a regular file \(a device, FIFO or socket\), expected a checkpoint/],
+    [
+      ['predict', '--model', fifoWeights, png],
+      /model\.safetensors: not a regular file \(a device, FIFO or socket\), expected a weight file/,
+    ],
+    [predictW('/dev/zero'), /\/dev\/zero: not a regular file/],
+  ];
+  for (let i = 0; i < cases.length; i += 2) {
+    const batch = cases.slice(i, i + 2);
+    const runs = await Promise.all(batch.map(([a]) => cliMeasured(a, 60)));
+    batch.forEach(([a, m], j) => {
+      const r = runs[j]!;
+      cleanFailure(a, r, m);
+      assert.ok(r.maxRss !== null && r.maxRss < 2 ** 30, `googlenet ${a.join(' ')}: peak memory ${r.maxRss} bytes`);
+      assert.ok(r.seconds < 60, `googlenet ${a.join(' ')}: ${r.seconds} s`);
+    });
+  }
 });

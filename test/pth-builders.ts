@@ -4,14 +4,25 @@
  */
 import { crc32, deflateRawSync } from 'node:zlib';
 
+/** An entry already deflated (a bomb too large to build from its inflated bytes): the DEFLATE body, the inflated size and CRC. */
+export interface Deflated {
+  deflated: Uint8Array;
+  size: number;
+  crc: number;
+}
+
 /** A zip archive of `entries`, stored or deflated, optionally in ZIP64 form. */
-export function makeZip(entries: [string, Uint8Array][], opts: { deflate?: boolean; zip64?: boolean } = {}): Uint8Array {
+export function makeZip(entries: [string, Uint8Array | Deflated][], opts: { deflate?: boolean; zip64?: boolean } = {}): Uint8Array {
   const parts: Buffer[] = [];
   const central: Buffer[] = [];
   let offset = 0;
   const sat = opts.zip64 ? 0xffffffff : -1;
-  for (const [name, data] of entries) {
-    const body = opts.deflate ? deflateRawSync(data) : Buffer.from(data);
+  for (const [name, entry] of entries) {
+    const pre = entry instanceof Uint8Array ? null : entry;
+    const data = pre ? { length: pre.size } : (entry as Uint8Array);
+    const deflate = !!pre || opts.deflate;
+    const crc = pre ? pre.crc : crc32(entry as Uint8Array);
+    const body = pre ? Buffer.from(pre.deflated) : opts.deflate ? deflateRawSync(entry as Uint8Array) : Buffer.from(entry as Uint8Array);
     const nameBytes = Buffer.from(name);
     const z64 = (...v: number[]): Buffer => {
       const b = Buffer.alloc(4 + 8 * v.length);
@@ -24,8 +35,8 @@ export function makeZip(entries: [string, Uint8Array][], opts: { deflate?: boole
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(45, 4);
-    local.writeUInt16LE(opts.deflate ? 8 : 0, 8);
-    local.writeUInt32LE(crc32(data), 14);
+    local.writeUInt16LE(deflate ? 8 : 0, 8);
+    local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(opts.zip64 ? sat : body.length, 18);
     local.writeUInt32LE(opts.zip64 ? sat : data.length, 22);
     local.writeUInt16LE(nameBytes.length, 26);
@@ -35,8 +46,8 @@ export function makeZip(entries: [string, Uint8Array][], opts: { deflate?: boole
     c.writeUInt32LE(0x02014b50, 0);
     c.writeUInt16LE(45, 4);
     c.writeUInt16LE(45, 6);
-    c.writeUInt16LE(opts.deflate ? 8 : 0, 10);
-    c.writeUInt32LE(crc32(data), 16);
+    c.writeUInt16LE(deflate ? 8 : 0, 10);
+    c.writeUInt32LE(crc, 16);
     c.writeUInt32LE(opts.zip64 ? sat : body.length, 20);
     c.writeUInt32LE(opts.zip64 ? sat : data.length, 24);
     c.writeUInt16LE(nameBytes.length, 28);
@@ -161,9 +172,9 @@ export function dictPickle(items: [string, number[]][]): Uint8Array {
 }
 
 export const f32 = (xs: number[]): Uint8Array => new Uint8Array(new Float32Array(xs).buffer);
-export const pth = (pickle: Uint8Array, files: [string, Uint8Array][] = []): Uint8Array =>
+export const pth = (pickle: Uint8Array, files: [string, Uint8Array | Deflated][] = []): Uint8Array =>
   makeZip([
     ['archive/data.pkl', pickle],
-    ...files.map(([n, d]): [string, Uint8Array] => [`archive/${n}`, d]),
+    ...files.map(([n, d]): [string, Uint8Array | Deflated] => [`archive/${n}`, d]),
     ['archive/version', Buffer.from('3\n')],
   ]);

@@ -6,7 +6,7 @@
  * `export` load the run folder; and every bad input gets its one-line message and exit code 1.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -163,6 +163,40 @@ test('kill -9 at several points (mid-epoch, at the end-of-epoch checkpoint write
     [],
     'no temporary files are left behind',
   );
+});
+
+test('kill -9 inside the checkpoint write: the previous checkpoint stays byte-identical, the orphaned .tmp is removed on resume, the run ends as the uninterrupted one', async () => {
+  const name = 'killed-in-write';
+  const args = ['train', ...COMMON, '--epochs', '2', '--out', run(name), '--progress', 'none'];
+  ok(...args, '--max-steps', '3');
+  const ckpt = join(run(name), 'checkpoint.safetensors');
+  const before = readFileSync(ckpt);
+  // The next checkpoint write (end of epoch 1) stops half-way through its temporary file
+  // (GOOGLENET_TEST_PAUSE_IN_WRITE, src/files-node.ts); SIGKILL lands there.
+  let tmp = '';
+  const killed = await cliAsync(
+    [...args, '--resume'],
+    (err, kill) => {
+      const m = /GOOGLENET_TEST_PAUSE_IN_WRITE: paused half-way through (.+\.tmp)\n/.exec(err);
+      if (m && !tmp) {
+        tmp = m[1]!;
+        kill('SIGKILL');
+      }
+    },
+    { GOOGLENET_TEST_PAUSE_IN_WRITE: 'checkpoint.safetensors' },
+  );
+  assert.ok(tmp, `never paused in the checkpoint write:\n${killed.stderr}`);
+  assert.equal(killed.status, null, 'killed by the signal');
+  assert.ok(existsSync(tmp) && statSync(tmp).size > 0 && statSync(tmp).size < before.length * 0.75, 'a partly written temporary file');
+  assert.ok(readFileSync(ckpt).equals(before), 'the previous checkpoint is byte-identical');
+  const resumed = await cliAsync([...args, '--resume', '--progress', 'plain']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.ok(resumed.stderr.includes(`--resume: removed 1 temporary file(s) of interrupted writes: ${tmp}`), resumed.stderr);
+  assert.deepEqual(
+    readdirSync(run(name)).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
+  sameWeights(name, 'full');
 });
 
 test('eval loads the run folder (and an ensemble of two), prints the metrics and writes the confusion matrix', () => {

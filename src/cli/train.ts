@@ -97,7 +97,7 @@ function modelFlags(cmd: Command): Command {
     .option('--width <w>', 'width multiplier on every hidden channel count (default 1)', floatOption('--width', 0.01, 4))
     .option('--aux', 'train the auxiliary classifiers too (loss + 0.3 × (aux1 + aux2))')
     .option('--num-classes <n>', "override the dataset's class count", numClassesOption('--num-classes'))
-    .option('--in-channels <c>', "override the dataset's channels (1 or 3)", intOption('--in-channels'))
+    .option('--in-channels <c>', "1 or 3: must be the dataset's channels (or the --from model's)", intOption('--in-channels'))
     .option('--input-size <s>', "override the input size (default: the dataset's image size, else 224)", intOption('--input-size', 8))
     .option('--dropout <p>', "dropout before the classifier (default: the preset's)", floatOption('--dropout', 0, 0.99))
     .option(

@@ -24,6 +24,8 @@ async function readClassNames(dir: string, variant: CifarVariant): Promise<strin
   const spec = CIFAR_SPECS[variant];
   const p = join(dir, spec.classNamesFile);
   if (existsSync(p)) {
+    if (!(await stat(p)).isFile())
+      throw new DatasetFormatError(`${p}: not a regular file (a device, FIFO or socket or a folder)`, { file: p });
     const names = (await readFile(p, 'utf8'))
       .split(/\r?\n/)
       .map((s) => s.trim())
@@ -50,7 +52,9 @@ export async function loadCifar(variant: CifarVariant, dir: string, split: 'trai
         `${variant}: missing ${f} (expected ${files.map((x) => x.slice(root.length + 1)).join(', ')} in ${root})`,
       );
     // Checked before reading: Node refuses files over 2 GiB with a message that names no file.
-    const size = (await stat(f)).size;
+    const st = await stat(f);
+    if (!st.isFile()) throw new DatasetFormatError(`${f}: not a regular file (a device, FIFO or socket or a folder)`, { file: f });
+    const size = st.size;
     if (size > getLimits().maxDatasetFileBytes)
       throw new DatasetFormatError(
         `${f}: ${size.toLocaleString('en-US')} bytes is more than ${raiseHint('maxDatasetFileBytes')}; a CIFAR batch is about 30 MB`,

@@ -31,18 +31,19 @@ test('IDX gzip bomb: inflating stops at the size the header promises, within bou
     return true;
   });
   assert.ok(process.memoryUsage().rss - rss0 < 48 << 20, 'stopped early, not after inflating everything');
-  // Without a readable header, the file-size limit caps it.
+  // Zeros with no IDX header stop at the first chunk; a header declaring more than the file limit
+  // is refused from the header.
   const zeros = join(dir, 'zeros.gz');
   writeFileSync(zeros, gzipSync(Buffer.alloc(8 << 20)));
-  const before = setLimits({ maxDatasetFileBytes: 1 << 20 });
-  try {
-    await assert.rejects(
-      readMaybeGzip(zeros),
-      /zeros\.gz: inflates to more than the limit maxDatasetFileBytes is 1,048,576; raise it with GOOGLENET_MAX_DATASET_FILE_BYTES/,
-    );
-  } finally {
-    setLimits(before);
-  }
+  await assert.rejects(readMaybeGzip(zeros), /zeros\.gz: bad magic number 0x00000000 at offset 0 after gunzip; not an IDX file/);
+  const declared = join(dir, 'declared.gz');
+  const big = Buffer.alloc(16);
+  [0x803, 2000, 512, 512].forEach((v, i) => big.writeUInt32BE(v, 4 * i));
+  writeFileSync(declared, gzipSync(Buffer.concat([big, Buffer.alloc(4 << 20)])));
+  await assert.rejects(
+    readMaybeGzip(declared),
+    /declared\.gz: its IDX header declares 2000×512×512 = 524,288,000 bytes of data, more than the limit maxDatasetFileBytes is 268,435,456; raise it with GOOGLENET_MAX_DATASET_FILE_BYTES/,
+  );
 });
 
 test('IDX images of 1000×1000 are refused (they would become the input size)', async () => {

@@ -9,34 +9,23 @@ import { createGunzip } from 'node:zlib';
 import { DatasetFormatError } from '../errors.js';
 import { getLimits, raiseHint } from '../limits.js';
 import type { DatasetInfo, MemoryDataset } from './core.js';
-import { idxDataset, isGzip } from './idx.js';
+import { IdxInflateGuard, idxDataset, isGzip } from './idx.js';
 
 /**
- * Gunzips `raw` as a stream, stopping as soon as the output passes `cap` bytes (a gzip bomb of
- * zeros stops there, within bounded memory) or the size an IDX header at its start promises.
+ * Gunzips `raw` as a stream, stopping as soon as the output passes `cap` bytes or the size an IDX
+ * header at its start promises ({@link IdxInflateGuard}).
  */
 async function gunzipCapped(raw: Uint8Array, file: string, cap: number): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
-  let total = 0;
-  let promised = Infinity;
+  const guard = new IdxInflateGuard(file, cap);
   const z = createGunzip();
   const done = new Promise<void>((resolve, reject) => {
     z.on('data', (c: Buffer) => {
-      chunks.push(c);
-      total += c.length;
-      if (promised === Infinity && total >= 4) {
-        const head = Buffer.concat(chunks);
-        const d = head[3] ?? 0;
-        if (head.length >= 4 + 4 * d && d >= 1 && d <= 4) {
-          let n = 1;
-          for (let i = 0; i < d; i++) n *= head.readUInt32BE(4 + 4 * i);
-          promised = 4 + 4 * d + n;
-        }
-      }
-      if (total > Math.min(cap, promised)) {
-        const why =
-          total > cap ? `more than ${raiseHint('maxDatasetFileBytes')}` : `more than the ${promised} bytes its IDX header promises`;
-        z.destroy(new DatasetFormatError(`${file}: inflates to ${why} (a gzip bomb or a damaged file)`, { file }));
+      try {
+        guard.add(c);
+        chunks.push(c);
+      } catch (e) {
+        z.destroy(e as Error);
       }
     });
     z.on('end', resolve);
@@ -51,7 +40,7 @@ async function gunzipCapped(raw: Uint8Array, file: string, cap: number): Promise
     const what = /unexpected end/i.test(msg) ? 'truncated gzip stream' : 'corrupt gzip stream';
     throw new DatasetFormatError(`${file}: ${what} (${msg}); download it again`, { file });
   }
-  return Buffer.concat(chunks, total);
+  return Buffer.concat(chunks, guard.total);
 }
 
 /**

@@ -33,6 +33,62 @@ export function isGzip(buf: Uint8Array): boolean {
 }
 
 /**
+ * Counts what a gunzip of an IDX file produces and stops it once the output passes the size the
+ * IDX header at its start promises, or `cap` bytes when there is no readable header: a gzip bomb
+ * (gigabytes of zeros in a few megabytes) is refused after one chunk past that size, within
+ * bounded memory. Node's zlib stream (`idx-node.ts`) and the browser's DecompressionStream
+ * (`web/data.ts`) both feed it their chunks, so both keep the same limits.
+ */
+export class IdxInflateGuard {
+  /** Bytes inflated so far. */
+  total = 0;
+  /** Header size + data size that the header declares; Infinity until the header is read. */
+  private promised = Infinity;
+  /** The first bytes: the magic number and up to 4 dimension sizes. */
+  private readonly head = new Uint8Array(20);
+
+  constructor(
+    private readonly file: string,
+    private readonly cap: number = getLimits().maxDatasetFileBytes,
+  ) {}
+
+  /**
+   * Counts one chunk of inflated output.
+   * @throws DatasetFormatError as soon as the output is not IDX (its first 4 bytes), its header
+   *   declares more than `cap`, or the output passes what the header declares.
+   */
+  add(chunk: Uint8Array): void {
+    const fail = (why: string): never => {
+      throw new DatasetFormatError(`${this.file}: ${why}`, { file: this.file });
+    };
+    if (this.total < this.head.length) this.head.set(chunk.subarray(0, this.head.length - this.total), this.total);
+    const before = this.total;
+    this.total += chunk.length;
+    const view = new DataView(this.head.buffer);
+    const d = this.head[3]!;
+    if (before < 4 && this.total >= 4 && (view.getUint16(0) !== 0 || this.head[2] !== 0x08 || d < 1 || d > 4))
+      fail(
+        `bad magic number ${hex32(view.getUint32(0))} at offset 0 after gunzip; not an IDX file of unsigned bytes (0x00000801 or 0x00000803)`,
+      );
+    if (this.promised === Infinity && this.total >= 4 + 4 * d) {
+      const dims = Array.from({ length: d }, (_, i) => view.getUint32(4 + 4 * i));
+      this.promised = 4 + 4 * d + dims.reduce((a, b) => a * b, 1);
+      if (this.promised > this.cap)
+        fail(
+          `its IDX header declares ${dims.join('×')} = ${(this.promised - 4 - 4 * d).toLocaleString('en-US')} bytes of data, more than ${raiseHint('maxDatasetFileBytes')}`,
+        );
+    }
+    if (this.total > Math.min(this.cap, this.promised)) {
+      const why =
+        this.total > this.cap
+          ? `more than ${raiseHint('maxDatasetFileBytes')}`
+          : `more than the ${this.promised} bytes its IDX header promises`;
+      throw new DatasetFormatError(`${this.file}: inflates to ${why} (a gzip bomb or a damaged file)`, { file: this.file });
+    }
+  }
+}
+
+/**
  * Parses an IDX buffer of unsigned bytes with `expectedDims` dimensions. The returned `data` is
  * a view into `buf` (no copy).
  * @throws DatasetFormatError on a short header, a wrong magic number or a size that does not match the header.

@@ -110,14 +110,18 @@ export async function evaluate(
   }
   for (const [i, m] of models.entries()) {
     const c = m.config.inChannels;
-    if (dataset.channels !== c) {
+    const s = m.config.inputSize;
+    // Image folders have no fixed size (height null): resizing them is the preprocessing itself.
+    const otherSize = dataset.height !== null && (dataset.height !== s || dataset.width !== s);
+    if (dataset.channels !== c || otherSize) {
       const what = models.length > 1 ? `model ${i + 1}` : 'the model';
-      const takes = `${c}-channel ${m.config.inputSize}×${m.config.inputSize} images`;
+      const takes = `${c}-channel ${s}×${s} images`;
       const has = `${dataset.channels}-channel ${dataset.height ?? '?'}×${dataset.width ?? '?'} images`;
-      const how = c === 3 ? "grey replicated, PIL's convert('RGB')" : "PIL's convert('L')";
-      options.onWarning?.(
-        `${what} takes ${takes} but ${dataset.name} has ${has}: they are converted (${how}) and resized; was it trained on this dataset?`,
-      );
+      const how =
+        dataset.channels === c
+          ? 'resized'
+          : `converted (${c === 3 ? "grey replicated, PIL's convert('RGB')" : "PIL's convert('L')"}) and resized`;
+      options.onWarning?.(`${what} takes ${takes} but ${dataset.name} has ${has}: they are ${how}; was it trained on this dataset?`);
     }
   }
   const total = Math.min(dataset.size, options.limit ?? Infinity);

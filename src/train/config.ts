@@ -39,6 +39,7 @@ export interface TrainOptions {
   aux?: boolean;
   /** Overrides of what the dataset decides. */
   numClasses?: number;
+  /** Must equal the dataset's channels (or the `from` model's): a mismatch is an OptionError. [the dataset's] */
   inChannels?: 1 | 3;
   inputSize?: number;
   /** Dropout before the classifier. [the preset's] */

@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FileWriteError } from '../errors.js';
 import { makeDir, writeFileAtomic } from '../files-node.js';
+import { getLimits } from '../limits.js';
 import type { MetricsRecord } from './metrics.js';
 
 export type { EpochRecord, MetricsRecord, StepRecord } from './metrics.js';
@@ -35,12 +36,14 @@ export class MetricsLog {
   }
 }
 
-/** Parses a metrics.jsonl file (blank and unparseable trailing lines — a torn write — are skipped). */
+/** Parses a metrics.jsonl file (blank, unparseable — a torn write — and overlong lines are skipped). */
 export function readMetrics(path: string): MetricsRecord[] {
   if (!existsSync(path)) return [];
   const out: MetricsRecord[] = [];
+  const longest = getLimits().maxJsonBytes;
   for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
+    // A record is a few hundred bytes; a huge line is damage (and could take 50× its size parsed).
+    if (!line.trim() || line.length > longest) continue;
     try {
       const r = JSON.parse(line) as MetricsRecord;
       if (r && typeof r === 'object' && typeof r.step === 'number') out.push(r);

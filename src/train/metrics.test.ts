@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { setLimits } from '../limits.js';
 import { RunningMean } from './metrics.js';
 import { MetricsLog, readMetrics } from './metrics-node.js';
 
@@ -45,6 +46,20 @@ test('truncateAfter drops what an interrupted run logged after its checkpoint; a
     [1, 2, 3, 4],
   );
   assert.ok(readFileSync(log.path, 'utf8').endsWith('}\n'));
+});
+
+test('a line longer than maxJsonBytes is skipped unparsed (nested arrays would take ~50× their size)', () => {
+  const path = join(dir, 'm3.jsonl');
+  const before = setLimits({ maxJsonBytes: 1000 });
+  try {
+    writeFileSync(path, `{"type":"step","epoch":0,"step":1}\n${'['.repeat(600)}${']'.repeat(600)}\n{"type":"step","epoch":0,"step":2}\n`);
+    assert.deepEqual(
+      readMetrics(path).map((r) => r.step),
+      [1, 2],
+    );
+  } finally {
+    setLimits(before);
+  }
 });
 
 test('running means are weighted by batch size', () => {

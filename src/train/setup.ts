@@ -73,6 +73,12 @@ function startingModel(o: TrainOptions, info: DatasetInfo, from: GoogLeNet | nul
   const threads = o.threads ?? null;
   if (from) {
     if (o.aux && !from.config.auxLogits) throw new OptionError(`--aux: the --from model ${o.from ?? ''} has no auxiliary heads`);
+    // The pretrained model's first convolution fixes its channels; the data are converted to them.
+    if (o.inChannels !== undefined && o.inChannels !== from.config.inChannels)
+      throw new OptionError(
+        `--in-channels ${o.inChannels}: the --from model ${o.from ?? ''} takes ${from.config.inChannels}-channel images; leave --in-channels out`,
+        { option: '--in-channels' },
+      );
     const sameLabels = from.labels && from.labels.length === info.classes.length && from.labels.every((l, i) => l === info.classes[i]);
     if (from.config.numClasses !== info.numClasses || !sameLabels) {
       log(`--from ${o.from ?? ''}: new ${info.numClasses}-class classifier for ${info.name} (was ${from.config.numClasses} classes)`);
@@ -80,6 +86,13 @@ function startingModel(o: TrainOptions, info: DatasetInfo, from: GoogLeNet | nul
     }
     return from;
   }
+  // A fresh model's channels are the dataset's: a 3-channel model trained on greyscale images
+  // (or the reverse) is almost always a mistake, and would be trained on converted pixels.
+  if (o.inChannels !== undefined && o.inChannels !== info.channels)
+    throw new OptionError(
+      `--in-channels ${o.inChannels}: ${info.name} has ${info.channels}-channel images; pass --in-channels ${info.channels} or leave it out`,
+      { option: '--in-channels' },
+    );
   const fixed = info.height !== null && info.height === info.width ? info.height : undefined;
   const inputSize = o.inputSize ?? fixed;
   const config = resolveConfig({

@@ -3,10 +3,10 @@
  * atomically, loading reads them with the same checks as the browser. Training run folders are
  * model directories too.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WeightFormatError } from '../errors.js';
-import { writeFileAtomic, makeDir } from '../files-node.js';
+import { makeDir, readRegularFile, writeFileAtomic } from '../files-node.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import type { GoogLeNetOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
@@ -46,7 +46,10 @@ export function readModelDirConfig(dir: string): ModelDirConfig {
   if (!statSync(dir).isDirectory())
     throw new WeightFormatError(`${dir}: not a model directory (expected a folder with config.json and model.safetensors)`);
   if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — not a googlenet-ts model directory`);
-  return parseModelDirConfig(readFileSync(file, 'utf8'), file);
+  return parseModelDirConfig(
+    readRegularFile(file, { what: 'model config', error: WeightFormatError, limit: 'maxJsonBytes' }).toString('utf8'),
+    file,
+  );
 }
 
 /** Loads a model directory: config, labels, preprocessing and weights. */

@@ -137,6 +137,9 @@ export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig 
 
 /** Parses the text of a `config.json`. */
 export function parseModelDirConfig(text: string, file: string): ModelDirConfig {
+  // Parsed JSON can take 50 times its size: refused before parsing (the page fetches config.json).
+  if (text.length > getLimits().maxJsonBytes)
+    throw new WeightFormatError(`${file}: ${text.length.toLocaleString('en-US')} characters is more than ${raiseHint('maxJsonBytes')}`);
   let raw: unknown;
   try {
     raw = JSON.parse(text);

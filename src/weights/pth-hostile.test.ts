@@ -389,7 +389,8 @@ test('a [100000, 100000] view with stride [0, 0] is refused by size, not by the 
   const big = dictPickle([['big', tensorPickle('0', 1, 0, [100000, 100000], [0, 0])]]);
   refuses(
     () => readPth(pth(big, [['data/0', f32([1])]]), 'x.pth'),
-    'x.pth: tensor "big" (size [100000, 100000], stride [0, 0]) brings the tensors read to 40000000000 bytes, over the limit of 2147483648 (option maxTensorBytes)',
+    'x.pth: tensor "big" (size [100000, 100000], stride [0, 0]) brings the tensors read to 40000000000 bytes, ' +
+      'more than the limit maxWeightBytes is 268,435,456; raise it with GOOGLENET_MAX_WEIGHT_BYTES=N or setLimits({ maxWeightBytes: N })',
   );
   const small = dictPickle([['e', tensorPickle('0', 1, 0, [3, 4], [0, 0])]]);
   assert.deepEqual(

@@ -12,6 +12,7 @@
  * in, tensors out (`pth-node.ts` reads files).
  */
 import { WeightFormatError } from '../errors.js';
+import { getLimits, raiseHint } from '../limits.js';
 import { numel, type TensorArray } from '../tensor.js';
 import { DTYPE_BYTES, decodeTensorBytes, widenedDType, type StoredDType, type StoredTensor } from './safetensors.js';
 import { StorageRef, TensorRef, typeName, unpickle } from './pickle.js';
@@ -21,7 +22,8 @@ import { ZIP_LIMITS, openZip, quoted, type ZipEntry, type ZipLimits } from './zi
 export interface PthReadOptions extends ZipLimits {
   /**
    * Most bytes the tensors read may take, all together, once gathered into contiguous arrays
-   * (a view with stride 0 can claim far more elements than its storage holds). Default 2 GiB.
+   * (a view with stride 0 can claim far more elements than its storage holds). Default: the
+   * `maxWeightBytes` limit (src/limits.ts), which also sets `maxInflatedBytes`.
    */
   maxTensorBytes?: number;
 }
@@ -40,7 +42,14 @@ export const PTH_LIMITS: Readonly<Required<PthReadOptions>> = { ...ZIP_LIMITS, m
  * @throws WeightFormatError naming `file` for anything malformed or over `options`' limits.
  */
 export function readPth(bytes: Uint8Array, file = '<memory>', options: PthReadOptions = {}): Map<string, StoredTensor> {
-  const max = { ...PTH_LIMITS, ...options };
+  const limit = getLimits().maxWeightBytes;
+  const max = {
+    ...PTH_LIMITS,
+    maxTensorBytes: limit,
+    maxInflatedBytes: limit,
+    ...(options.maxInflatedBytes === undefined ? { inflatedHint: raiseHint('maxWeightBytes') } : {}),
+    ...options,
+  };
   const fail = (msg: string): never => {
     throw new WeightFormatError(`${file}: ${msg}`, { file });
   };
@@ -87,7 +96,9 @@ export function readPth(bytes: Uint8Array, file = '<memory>', options: PthReadOp
     if (total > max.maxTensorBytes) {
       fail(
         `tensor ${quoted(key)} (size [${value.size.join(', ')}], stride [${value.stride.join(', ')}]) brings the tensors read to ${total} bytes, ` +
-          `over the limit of ${max.maxTensorBytes} (option maxTensorBytes)`,
+          (options.maxTensorBytes === undefined
+            ? `more than ${raiseHint('maxWeightBytes')}`
+            : `over the limit of ${max.maxTensorBytes} (option maxTensorBytes)`),
       );
     }
     out.set(key, materialize(key, value, storage(value.storage, key), fail));

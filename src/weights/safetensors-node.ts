@@ -7,23 +7,15 @@
  * Also home of what every weight reader shares: {@link StoredTensor}, the byte decoder and the
  * file reader, so `pth-node.ts` and `formats.ts` build on this module.
  */
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../files-node.js';
+import { readRegularFile, writeFileAtomic } from '../files-node.js';
 import { WeightFormatError } from '../errors.js';
 import { readSafetensors, writeSafetensors, type StoredTensor } from './safetensors.js';
 
 export * from './safetensors.js';
 
-/** Reads a whole weight file, turning a missing or unreadable file into a WeightFormatError. */
+/** Reads a whole weight file (regular files only), turning a missing or unreadable file into a WeightFormatError. */
 export function readWeightBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new WeightFormatError(`${path}: no such file`);
-    if (code === 'EISDIR') throw new WeightFormatError(`${path}: is a directory, expected a weight file`);
-    throw new WeightFormatError(`${path}: cannot read (${(e as Error).message})`);
-  }
+  return readRegularFile(path, { what: 'weight file', error: WeightFormatError });
 }
 
 /** Reads a safetensors file from disk. */

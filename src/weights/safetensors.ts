@@ -11,6 +11,7 @@
  */
 import CRC32 from 'crc-32';
 import { WeightFormatError } from '../errors.js';
+import { getLimits, raiseHint } from '../limits.js';
 import { numel, type TensorArray } from '../tensor.js';
 
 /**
@@ -139,6 +140,8 @@ export function parseSafetensors(bytes: Uint8Array, file = '<memory>'): Safetens
   if (headerLen > BigInt(bytes.length - 8)) {
     fail(`header length ${headerLen} runs past the end of the file (${bytes.length} bytes): truncated or not safetensors`);
   }
+  // Parsed JSON can take 50 times its bytes (a header of nested arrays): refused before parsing.
+  if (headerLen > BigInt(getLimits().maxJsonBytes)) fail(`header of ${headerLen} bytes is more than ${raiseHint('maxJsonBytes')}`);
   const dataStart = 8 + Number(headerLen);
   const dataLen = bytes.length - dataStart;
 

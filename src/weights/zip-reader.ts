@@ -47,9 +47,11 @@ export interface ZipLimits {
    * do not count. Default 2 GiB.
    */
   maxInflatedBytes?: number;
+  /** How the message that refuses an archive over `maxInflatedBytes` says to raise it. Default: none. */
+  inflatedHint?: string;
 }
 
-export const ZIP_LIMITS: Readonly<Required<ZipLimits>> = { maxEntries: 100_000, maxInflatedBytes: 2 ** 31 };
+export const ZIP_LIMITS: Readonly<Required<ZipLimits>> = { maxEntries: 100_000, maxInflatedBytes: 2 ** 31, inflatedHint: '' };
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -132,7 +134,8 @@ export function openZip(bytes: Uint8Array, file = '<memory>', limits: ZipLimits 
       inflated += entry.size;
       if (inflated > max.maxInflatedBytes) {
         z.fail(
-          `zip entry ${quoted(entry.name)} brings the archive's inflated size to ${inflated} bytes, over the limit of ${max.maxInflatedBytes}`,
+          `zip entry ${quoted(entry.name)} brings the archive's inflated size to ${inflated} bytes, ` +
+            (max.inflatedHint ? `more than ${max.inflatedHint}` : `over the limit of ${max.maxInflatedBytes}`),
         );
       }
     }
