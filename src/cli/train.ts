@@ -97,7 +97,11 @@ function modelFlags(cmd: Command): Command {
     .option('--width <w>', 'width multiplier on every hidden channel count (default 1)', floatOption('--width', 0.01, 4))
     .option('--aux', 'train the auxiliary classifiers too (loss + 0.3 × (aux1 + aux2))')
     .option('--num-classes <n>', "override the dataset's class count", numClassesOption('--num-classes'))
-    .option('--in-channels <c>', "1 or 3: must be the dataset's channels (or the --from model's)", intOption('--in-channels'))
+    .option(
+      '--in-channels <c>',
+      "1 or 3 (default: the dataset's; other channels train on converted images, with a warning; not with --from)",
+      intOption('--in-channels'),
+    )
     .option('--input-size <s>', "override the input size (default: the dataset's image size, else 224)", intOption('--input-size', 8))
     .option('--dropout <p>', "dropout before the classifier (default: the preset's)", floatOption('--dropout', 0, 0.99))
     .option(

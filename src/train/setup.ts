@@ -86,12 +86,13 @@ function startingModel(o: TrainOptions, info: DatasetInfo, from: GoogLeNet | nul
     }
     return from;
   }
-  // A fresh model's channels are the dataset's: a 3-channel model trained on greyscale images
-  // (or the reverse) is almost always a mistake, and would be trained on converted pixels.
+  // A fresh model with other channels than the dataset's trains on converted pixels (greyscale
+  // repeated to RGB, or RGB to luma): possible on purpose (a 3-channel model to fine-tune on
+  // colour later), a mistake more often, so it is said.
   if (o.inChannels !== undefined && o.inChannels !== info.channels)
-    throw new OptionError(
-      `--in-channels ${o.inChannels}: ${info.name} has ${info.channels}-channel images; pass --in-channels ${info.channels} or leave it out`,
-      { option: '--in-channels' },
+    log(
+      `warning: --in-channels ${o.inChannels}: ${info.name} has ${info.channels}-channel images; ` +
+        `they are converted to ${o.inChannels} channel${o.inChannels > 1 ? 's' : ''} (leave --in-channels out to train on them as they are)`,
     );
   const fixed = info.height !== null && info.height === info.width ? info.height : undefined;
   const inputSize = o.inputSize ?? fixed;
