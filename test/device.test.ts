@@ -2,9 +2,12 @@
 // SwiftShader from Debian's chromium) against the CPU provider, the NHWC guard, and the errors of
 // devices that are not there. The software adapter takes seconds per forward: few, small cases.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
 import {
   BackendError,
   createTrainStep,
@@ -158,6 +161,41 @@ describe('WebGPU in Node (software adapter in CI)', () => {
   );
 });
 
+describe('the CLI on WebGPU', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'googlenet-webgpu-cli-'));
+  const sample = join(tmp, 'sneaker.png');
+  before(async () => {
+    const img = (await (await data.openDataset({ name: 'fashion-mnist-subset', split: 'test' })).get(0)).image;
+    await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: img.channels as 1 | 3 } })
+      .png()
+      .toFile(sample);
+  });
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('predict --device webgpu prints the CPU logits (≤ 1e-4) and says which device', { skip }, () => {
+    const logits = (device: string): { logits: number[] } => {
+      const r = cli('predict', '--model', FASHION, '--device', device, '--logits', '--json', sample);
+      assert.equal(r.status, 0, r.stderr);
+      if (device === 'webgpu') assert.match(r.stderr, /^device: webgpu$/m);
+      return (JSON.parse(r.stdout) as { logits: number[] }[])[0]!;
+    };
+    const e = relMax(logits('webgpu').logits, logits('cpu').logits);
+    assert.ok(e <= 1e-4, `relative error ${e.toExponential(2)}`);
+  });
+
+  it('eval and train --device webgpu run (16 test images; one step of a narrow model)', { skip }, () => {
+    const ev = cli('eval', '--model', FASHION, '--dataset', 'fashion-mnist-subset', '--limit-test', '16', '--device', 'webgpu', '--json');
+    assert.equal(ev.status, 0, ev.stderr);
+    const cpu = cli('eval', '--model', FASHION, '--dataset', 'fashion-mnist-subset', '--limit-test', '16', '--json');
+    assert.equal((JSON.parse(ev.stdout) as { top1: number }).top1, (JSON.parse(cpu.stdout) as { top1: number }).top1);
+    const args = ['train', '--dataset', 'fashion-mnist-subset', '--out', join(tmp, 'run'), '--width', '0.0625', '--batch-size', '8'];
+    const gpu = cli(...args, '--max-steps', '2', '--limit-test', '16', '--device', 'webgpu', '--json');
+    assert.equal(gpu.status, 0, gpu.stderr);
+    assert.match(gpu.stderr, /^device: webgpu$/m);
+    assert.equal((JSON.parse(gpu.stdout) as { step: number }).step, 2);
+  });
+});
+
 describe('devices that are not there', () => {
   it('cuda without its provider: a BackendError saying how to install it', async () => {
     await assert.rejects(selectDevice('cuda'), (e: unknown) => {
@@ -183,11 +221,17 @@ describe('devices that are not there', () => {
       );
   });
 
-  it('googlenet predict --device cuda: one line, exit 1', () => {
-    const r = cli('predict', '--model', FASHION, '--device', 'cuda', 'nothing.png');
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /^googlenet: device cuda: not installed; it needs .*cuda12.*\n$/);
-  });
+  for (const args of [
+    ['predict', '--model', FASHION, 'nothing.png'],
+    ['eval', '--model', FASHION, '--dataset', 'fashion-mnist-subset'],
+    ['serve', '--model', FASHION, '--port', '0'],
+  ]) {
+    it(`googlenet ${args[0]} --device cuda: one line, exit 1`, () => {
+      const r = cli(...args, '--device', 'cuda');
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /^googlenet: device cuda: not installed; it needs .*cuda12.*\n$/);
+    });
+  }
 
   it('googlenet train --device tpu: one line naming the flag, exit 1', () => {
     const r = cli('train', '--dataset', 'fashion-mnist-subset', '--out', '/tmp/never', '--device', 'tpu');

@@ -94,6 +94,9 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
         ort.InferenceSession.create(model, {
           graphOptimizationLevel: ortOptLevel(),
           executionMode: 'sequential',
+          // Errors only: on a GPU every training session otherwise warns that ORT keeps shape
+          // arithmetic on the CPU (expected; docs/PERFORMANCE.md#gpu lists those nodes).
+          logSeverityLevel: 3,
           ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
           ...(options.memoryPattern === false ? { enableMemPattern: false } : {}),
           ...(providers ? { executionProviders: providers } : {}),
