@@ -16,6 +16,7 @@
 import { Classifier, type ImageClassifier, type ImageInput, type Prediction } from '../infer/classifier.js';
 import type { GoogLeNetOptions } from '../models/config.js';
 import { GoogLeNet } from '../models/model.js';
+import { engineForDevice } from '../runtime/engine.js';
 import type { Tensor } from '../tensor.js';
 import { decodeImage } from './decode.js';
 import { currentBackend, initBrowserEngine, type BackendInfo, type BrowserEngineOptions } from './engine.js';
@@ -79,7 +80,8 @@ export type LoadSource = string | { model: string } | WeightsSource | ({ random:
  *   do not fit the config) or OptionError (an unknown weights name).
  */
 export async function loadModel(source: LoadSource, options: FetchModelOptions = {}): Promise<GoogLeNet> {
-  const engine = options.engine ?? (await initBrowserEngine()).engine;
+  // `device` picks (and probes) that device's engine; without it, the page-wide one from init().
+  const engine = options.engine ?? (options.device ? await engineForDevice(options.device).resolve() : (await initBrowserEngine()).engine);
   if (typeof source === 'string') return fetchModelDir(source, { ...options, engine });
   if ('model' in source) return fetchModelDir(source.model, { ...options, engine });
   if ('weights' in source) return loadWeightsSource(source, { ...options, engine });
