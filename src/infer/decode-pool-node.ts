@@ -15,9 +15,11 @@ import type { Classifier } from './classifier.js';
 /** What a decoder thread is started with: the model's preprocessing and input channels. */
 export interface DecodeInit extends PreprocessConfig {
   channels: 1 | 3;
+  /** Time to download an http(s) URL, in ms. Default 30000. */
+  fetchTimeoutMs?: number;
 }
 
-/** One file to decode; the reply is its `[C, H, W]` input, values only. */
+/** One file (or http(s) URL) to decode; the reply is its `[C, H, W]` input, values only. */
 export interface DecodeTask {
   file: string;
 }
@@ -31,6 +33,8 @@ export interface DecodePoolOptions {
    * the next on libuv's threads. Default 2.
    */
   perWorker?: number;
+  /** Time to download an http(s) URL, in ms. Default 30000. */
+  fetchTimeoutMs?: number;
 }
 
 /** The default number of decoder threads: min(2, cores), as the DataLoader's. */
@@ -57,7 +61,8 @@ export class DecodePool {
   static forClassifier(net: Classifier, o: DecodePoolOptions = {}): DecodePool {
     const p = net.preprocessing;
     const channels = net.model.config.inChannels as 1 | 3;
-    return new DecodePool({ resize: p.resize, crop: p.crop, mean: [...p.mean], std: [...p.std], channels }, o);
+    const timeout = o.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: o.fetchTimeoutMs } : {};
+    return new DecodePool({ resize: p.resize, crop: p.crop, mean: [...p.mean], std: [...p.std], channels, ...timeout }, o);
   }
 
   /** Worker threads of the pool. */
@@ -66,8 +71,9 @@ export class DecodePool {
   }
 
   /**
-   * `file` as a 1×C×H×W model input. Rejects with an `ImageError` when the file cannot be read or
-   * decoded, with the error of `preprocess` otherwise (a bad option, not a bad file).
+   * `file` (a path or an http(s) URL) as a 1×C×H×W model input. Rejects with an `ImageError` when
+   * it cannot be read, downloaded or decoded, with the error of `preprocess` otherwise (a bad
+   * option, not a bad file).
    */
   async run(file: string): Promise<Tensor> {
     return { dims: [...this.dims], data: await this.threads.run({ file }) };

@@ -11,7 +11,7 @@ import { extname, join } from 'node:path';
 import { ImageError, OptionError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { topK, type Classifier, type Prediction } from './classifier.js';
-import { decodeImageFile } from './decode-node.js';
+import { decodeImageSource } from './decode-node.js';
 import { DecodePool, defaultDecodeWorkers } from './decode-pool-node.js';
 import { stackBatch } from './image.js';
 
@@ -69,8 +69,10 @@ export interface PredictFilesOptions {
    * min(2, cores); 0 does it on the main thread (sharp still decodes on libuv's threads).
    */
   workers?: number;
-  /** Decoder threads of the caller's, kept across calls (a queue worker's); `workers` is then unused. */
+  /** Decoder threads of the caller's, kept across calls (a queue worker's); `workers` and `fetchTimeoutMs` are then its. */
   pool?: DecodePool;
+  /** Time to download a file given as an http(s) URL, in ms. Default 30000. */
+  fetchTimeoutMs?: number;
   /** Labels per image. Default 5. */
   topK?: number;
   /** Include the raw logits. Default false. */
@@ -85,7 +87,10 @@ export interface PredictFilesOptions {
   onError?: (file: string, err: ImageError) => 'skip' | 'stop';
 }
 
-/** Runs the classifier over `files`; resolves to the counts once the last result is handed over. */
+/**
+ * Runs the classifier over `files` (paths, or http(s) URLs downloaded with a bounded size and
+ * time: see `decodeImageSource`); resolves to the counts once the last result is handed over.
+ */
 export async function predictFiles(
   net: Classifier,
   files: AsyncIterable<string> | Iterable<string>,
@@ -96,7 +101,8 @@ export async function predictFiles(
   const channels = net.model.config.inChannels as 1 | 3;
   const counts = { done: 0, skipped: 0, failed: 0 };
   const workers = o.pool ? o.pool.workers : (o.workers ?? defaultDecodeWorkers());
-  const own = !o.pool && workers > 0 ? DecodePool.forClassifier(net, { workers }) : undefined;
+  const timeout = o.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: o.fetchTimeoutMs } : {};
+  const own = !o.pool && workers > 0 ? DecodePool.forClassifier(net, { workers, ...timeout }) : undefined;
   const pool = o.pool ?? own;
   // Each file's input, or its ImageError (a file to skip), or what else stopped it (a bad
   // option, a crashed worker: the end of the run). Settled values, so that a failure is only
@@ -104,7 +110,7 @@ export async function predictFiles(
   const decode = (file: string): Promise<Tensor | ImageError | { fatal: unknown }> =>
     (pool
       ? pool.run(file)
-      : decodeImageFile(file, { channels }).then(
+      : decodeImageSource(file, { channels, ...(o.fetchTimeoutMs !== undefined ? { timeoutMs: o.fetchTimeoutMs } : {}) }).then(
           (img) => net.toInput(img),
           (e: unknown) => {
             throw e instanceof ImageError ? e : new ImageError(`${file}: ${String(e)}`, { file });
