@@ -59,14 +59,14 @@ test('predict DIR: JSON Lines in file order, equal to per-file predict; --recurs
   const out = join(tmp, 'a.jsonl');
   const onMain = join(tmp, 'a-main.jsonl');
   const [folder, rec, single, main] = await Promise.all([
-    cliAsync(['predict', dir, '--model', model, '--out', out, '--batch', '4', '--logits', '--top-k', '2']),
+    cliAsync(['predict', dir, '--model', model, '--out', out, '--batch', '4', '--logits', '--top-k', '2', '--workers', '2']),
     cliAsync(['predict', dir, '--model', model, '--recursive', '--batch', '16']),
     cliAsync(['predict', join(dir, 'img00.jpg'), join(dir, 'img07.png'), '--model', model, '--json', '--logits', '--top-k', '2']),
     cliAsync(['predict', dir, '--model', model, '--out', onMain, '--batch', '4', '--logits', '--top-k', '2', '--workers', '0']),
   ]);
   ok(folder, 'folder');
   ok(main, 'decoding on the main thread');
-  // Decoder threads (the default) and the main thread give the same bytes.
+  // Decoder threads and the main thread give the same bytes.
   assert.equal(readFileSync(out, 'utf8'), readFileSync(onMain, 'utf8'));
   assert.equal(main.stderr.replace(/[\d.]+ img\/s/, ''), folder.stderr.replace(/[\d.]+ img\/s/, '').replace(out, onMain));
   ok(rec, 'recursive');

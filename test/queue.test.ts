@@ -260,7 +260,10 @@ test(
     assert.equal(sub.status, 0, sub.stderr);
     assert.match(sub.stderr, /run web: 23 files in 3 shards/);
     // A 20,000-byte limit (the JPEGs are far smaller) and 1 s to download.
-    const w = worker(() => undefined, ['--fetch-timeout-ms', '1000'], { ...process.env, GOOGLENET_MAX_IMAGE_FILE_BYTES: '20000' });
+    const w = worker(() => undefined, ['--fetch-timeout-ms', '1000', '--workers', '1'], {
+      ...process.env,
+      GOOGLENET_MAX_IMAGE_FILE_BYTES: '20000',
+    });
     const single = cliAsync(['predict', web, '--model', model, '--logits', '--out', join(tmp, 'single-web.jsonl')]);
     let status: { counts: Record<string, number>; failed: unknown[]; unreadable: number } = { counts: {}, failed: [], unreadable: 0 };
     for (let i = 0; i < 120 && status.counts['completed'] !== 3; i++) {

@@ -194,7 +194,7 @@ export const FOLDER_FLAGS = {
   batch: ['--batch <n>', 'images per model call (folders)', intOption('--batch'), 16],
   workers: [
     '--workers <n>',
-    'threads that read, decode and preprocess images ahead of the model (folders; default min(2, cores); 0: the main thread)',
+    'threads that read, decode and preprocess images ahead of the model (folders; default 2 on more than 2 cores, else 0: the main thread)',
     workersOption(),
   ],
 } as const;

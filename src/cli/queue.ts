@@ -76,7 +76,7 @@ function registerWorker(program: Command): void {
     .option('--batch <n>', 'images per model call', intOption('--batch'), 16)
     .option(
       '--workers <n>',
-      'threads that read, download and decode pictures ahead of the model (default min(2, cores); 0: the main thread)',
+      'threads that read, download and decode pictures ahead of the model (default 2 on more than 2 cores, else 0: the main thread)',
       workersOption(),
     )
     .option(

@@ -37,8 +37,14 @@ export interface DecodePoolOptions {
   fetchTimeoutMs?: number;
 }
 
-/** The default number of decoder threads: min(2, cores), as the DataLoader's. */
-export const defaultDecodeWorkers = (): number => Math.min(2, availableParallelism());
+/**
+ * The decoder threads `predictFiles` and queue workers start when not told: 2 on machines with
+ * more than 2 cores, none on 2 cores or fewer. On 2 cores the threads compete with ONNX Runtime's
+ * for the same two cores and were as fast or slower in every comparison (docs/PERFORMANCE.md):
+ * without them sharp still decodes on libuv's threads, and only resizing and normalising stay on
+ * the JavaScript thread, between model calls.
+ */
+export const defaultDecodeWorkers = (): number => Math.min(2, Math.max(0, availableParallelism() - 2));
 
 /** Worker threads that turn image files into one model's inputs. */
 export class DecodePool {
@@ -50,7 +56,7 @@ export class DecodePool {
       entry: './preprocess-worker-node',
       base: import.meta.url,
       init,
-      size: o.workers ?? defaultDecodeWorkers(),
+      size: o.workers ?? Math.min(2, availableParallelism()),
       perWorker: o.perWorker ?? 2,
       owner: 'the image decoders',
     });

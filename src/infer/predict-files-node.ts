@@ -65,8 +65,9 @@ export interface PredictFilesOptions {
   /** Files decoded ahead of the model (in flight or waiting for their batch). Default 2 × batch. */
   prefetch?: number;
   /**
-   * Worker threads that read, decode and preprocess files while the model runs. Default
-   * min(2, cores); 0 does it on the main thread (sharp still decodes on libuv's threads).
+   * Worker threads that read, decode and preprocess files while the model runs; 0 does it on the
+   * main thread (sharp still decodes on libuv's threads). Default {@link defaultDecodeWorkers}: 2
+   * on more than 2 cores, else 0.
    */
   workers?: number;
   /** Decoder threads of the caller's, kept across calls (a queue worker's); `workers` and `fetchTimeoutMs` are then its. */

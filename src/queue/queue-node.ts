@@ -175,7 +175,7 @@ export interface WorkerOptions {
   /** Lock time of a job in ms: a worker silent this long is taken as dead and its shard retried. Default 30000. */
   lockMs?: number;
   batch?: number;
-  /** Threads that read, download and decode pictures ahead of the model, kept for the worker's life. Default min(2, cores); 0: the main thread. */
+  /** Threads that read, download and decode pictures ahead of the model, kept for the worker's life; 0: the main thread. Default 2 on more than 2 cores, else 0. */
   workers?: number;
   /** Time to download one URL, in ms. Default 30000. */
   fetchTimeoutMs?: number;
