@@ -16,12 +16,17 @@
  * runs, the decoder threads alone (no model) over the first 2,000 files, with 1 and 2 workers:
  * what reading, decoding and preprocessing cost on this machine.
  *
+ * Both references also record CPU time per image (all threads of this process), which moves far
+ * less with other processes' load than wall time does. On a machine of `cores` cores that predict
+ * has to itself, the work adds up: predict img/s ≤ cores × 1000 / (forward CPU ms + decode CPU ms)
+ * per image, the `ceiling` of each run.
+ *
  * The folders are written under the system's temporary folder and removed at the end; with
  * GOOGLENET_BENCH_KEEP=1 they are kept and reused by the next run.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeJpegFolder } from './pipeline.js';
 
@@ -45,6 +50,10 @@ export interface FolderRun {
   peak_rss_mib: number;
   /** The batch-16 forward on tensors just before, same thread count. */
   forward_img_s: number;
+  /** Its CPU time per image (both of ORT's threads), ms. */
+  forward_cpu_ms: number;
+  /** cores × 1000 / (forward_cpu_ms + decode CPU ms of 2 workers): what predict could reach with the cores to itself. */
+  ceiling_img_s: number;
   load_before: number;
   load_after: number;
 }
@@ -53,6 +62,9 @@ export interface FolderResult {
   images: number;
   /** Decoder threads alone (read, decode, preprocess; no model), img/s by worker count. */
   decode_img_s: Record<string, number>;
+  /** Their CPU time per image, ms, by worker count. */
+  decode_cpu_ms: Record<string, number>;
+  cores: number;
   side: [number, number];
   jpeg_bytes_mean: number;
   model: string;
@@ -88,27 +100,38 @@ function predictCli(repo: string, args: string[]): Promise<{ img_s: number; wall
   });
 }
 
-/** The batch-16 forward of the model in `dir` on random inputs, in images/s. */
-async function forward16(dir: string, threads: number, seconds: number): Promise<number> {
+/** Images/s of `run` and its CPU time (this process, all threads) per image in ms. */
+async function rateAndCpu(run: () => Promise<number>): Promise<{ img_s: number; cpu_ms: number }> {
+  const c0 = process.cpuUsage();
+  const t = performance.now();
+  const n = await run();
+  const cpu = process.cpuUsage(c0);
+  return { img_s: n / ((performance.now() - t) / 1000), cpu_ms: (cpu.user + cpu.system) / 1000 / n };
+}
+
+/** The batch-16 forward of the model in `dir` on random inputs. */
+async function forward16(dir: string, threads: number, seconds: number): Promise<{ img_s: number; cpu_ms: number }> {
   const { load } = await import('../src/index.js');
   const net = await load(dir, { threads });
   const { inChannels: c, inputSize: s } = net.model.config;
   const data = new Float32Array(16 * c * s * s).map((_, i) => Math.sin(i) * 0.5);
   const x = { dims: [16, c, s, s], data };
   for (let i = 0; i < 2; i++) await net.model.forward(x);
-  let n = 0;
-  const t = performance.now();
-  while (performance.now() - t < seconds * 1000) {
-    await net.model.forward(x);
-    n += 16;
-  }
-  const rate = n / ((performance.now() - t) / 1000);
+  const r = await rateAndCpu(async () => {
+    let n = 0;
+    const t = performance.now();
+    while (performance.now() - t < seconds * 1000) {
+      await net.model.forward(x);
+      n += 16;
+    }
+    return n;
+  });
   await net.dispose();
-  return rate;
+  return r;
 }
 
-/** The decoder threads alone over `files`, in images/s. */
-async function decodeOnly(model: string, files: string[], workers: number): Promise<number> {
+/** The decoder threads alone over `files`. */
+async function decodeOnly(model: string, files: string[], workers: number): Promise<{ img_s: number; cpu_ms: number }> {
   const { load, DecodePool } = await import('../src/index.js');
   const net = await load(model, { threads: 1 });
   const pool = DecodePool.forClassifier(net, { workers });
@@ -116,12 +139,13 @@ async function decodeOnly(model: string, files: string[], workers: number): Prom
   try {
     await Promise.all(files.slice(0, workers).map((f) => pool.run(f))); // the threads start
     let next = 0;
-    const t = performance.now();
     const drain = async () => {
       while (next < files.length) await pool.run(files[next++]!);
     };
-    await Promise.all(Array.from({ length: 4 * workers }, drain));
-    return files.length / ((performance.now() - t) / 1000);
+    return await rateAndCpu(async () => {
+      await Promise.all(Array.from({ length: 4 * workers }, drain));
+      return files.length;
+    });
   } finally {
     await pool.close();
   }
@@ -160,25 +184,36 @@ export async function runFolderCase(repo: string, c: string, o: { quick: boolean
     const sample: string[] = [];
     for await (const f of listImages([photos], { recursive: true })) if (sample.push(f) >= 2000) break;
     const decode_img_s: Record<string, number> = {};
+    const decode_cpu_ms: Record<string, number> = {};
     for (const w of [1, 2]) {
-      decode_img_s[w] = await decodeOnly(model, sample, w);
-      log(`  decoder threads alone, --workers ${w}: ${decode_img_s[w]!.toFixed(1)} img/s (load ${loadavg()[0]!.toFixed(1)})`);
+      const d = await decodeOnly(model, sample, w);
+      decode_img_s[w] = d.img_s;
+      decode_cpu_ms[w] = d.cpu_ms;
+      log(
+        `  decoder threads alone, --workers ${w}: ${d.img_s.toFixed(1)} img/s, ${d.cpu_ms.toFixed(2)} ms CPU per image (load ${loadavg()[0]!.toFixed(1)})`,
+      );
     }
+    const cores = availableParallelism();
     const runs: FolderRun[] = [];
     for (const s of SETTINGS) {
       const load_before = loadavg()[0]!;
-      const forward_img_s = await forward16(model, s.threads, fmnist ? 5 : 8);
+      const fwd = await forward16(model, s.threads, fmnist ? 5 : 8);
+      const forward_img_s = fwd.img_s;
+      const ceiling_img_s = (cores * 1000) / (fwd.cpu_ms + decode_cpu_ms[2]!);
       const args = [photos, '--recursive', '--model', model, '--threads', String(s.threads), '--workers', String(s.workers)];
       const r = await predictCli(repo, [...args, '--out', join(tmp, 'results.jsonl')]);
-      const run = { ...s, ...r, forward_img_s, load_before, load_after: loadavg()[0]! };
+      const run = { ...s, ...r, forward_img_s, forward_cpu_ms: fwd.cpu_ms, ceiling_img_s, load_before, load_after: loadavg()[0]! };
       const what = `--threads ${s.threads} --workers ${s.workers}: ${r.img_s.toFixed(1)} img/s (${r.wall_s.toFixed(1)} s in all, peak RSS ${r.peak_rss_mib.toFixed(0)} MiB)`;
-      const ref = `batch-16 forward ${forward_img_s.toFixed(1)} img/s · ratio ${(r.img_s / forward_img_s).toFixed(2)}`;
-      log(`  ${what} · ${ref} · load ${load_before.toFixed(1)}–${run.load_after.toFixed(1)}`);
+      const ref = `batch-16 forward ${forward_img_s.toFixed(1)} img/s (${fwd.cpu_ms.toFixed(2)} ms CPU per image)`;
+      const ratio = `ratio ${(r.img_s / forward_img_s).toFixed(2)} · ${cores}-core ceiling ${ceiling_img_s.toFixed(1)} img/s`;
+      log(`  ${what} · ${ref} · ${ratio} · load ${load_before.toFixed(1)}–${run.load_after.toFixed(1)}`);
       runs.push(run);
     }
     return {
       images,
       decode_img_s,
+      decode_cpu_ms,
+      cores,
       side,
       jpeg_bytes_mean: jpegBytes,
       model: fmnist ? 'fashion-mnist' : 'torchvision-224 (random weights)',

@@ -483,6 +483,7 @@ function folderRows(folders: Record<string, FolderResult>, summary: Record<strin
       'predict img/s',
       'batch-16 forward img/s',
       'ratio',
+      'ceiling img/s (ratio)',
       'wall s',
       'peak RSS MiB',
       'load (1-min avg)',
@@ -498,6 +499,7 @@ function folderRows(folders: Record<string, FolderResult>, summary: Record<strin
         fmt(r.img_s),
         fmt(r.forward_img_s),
         `${fmt(r.img_s / r.forward_img_s, 2)}×`,
+        `${fmt(r.ceiling_img_s)} (${fmt(r.ceiling_img_s / r.forward_img_s, 2)}×)`,
         fmt(r.wall_s),
         fmt(r.peak_rss_mib, 0),
         `${fmt(r.load_before, 2)}–${fmt(r.load_after, 2)}`,
@@ -506,6 +508,7 @@ function folderRows(folders: Record<string, FolderResult>, summary: Record<strin
       summary[`${c}_t${r.threads}_w${r.workers}_ratio_forward`] = r.img_s / r.forward_img_s;
     }
     for (const [w, v] of Object.entries(f.decode_img_s)) summary[`${c}_decode_only_w${w}_img_s`] = v;
+    for (const [w, v] of Object.entries(f.decode_cpu_ms)) summary[`${c}_decode_only_w${w}_cpu_ms`] = v;
   }
   return rows;
 }
