@@ -92,9 +92,9 @@ export interface PipelineResult {
 /**
  * Writes `n` JPEG files (quality 90) in 10 class folders: smooth colour fields upsampled from a
  * coarse random grid plus pixel noise, so they compress and decode like photographs rather than
- * like flat colour or pure noise. Returns the mean file size.
+ * like flat colour or pure noise (`grey`: one-channel JPEGs). Returns the mean file size.
  */
-async function makeJpegFolder(root: string, n: number, side: [number, number]): Promise<number> {
+export async function makeJpegFolder(root: string, n: number, side: [number, number], { grey = false } = {}): Promise<number> {
   const rand = new Rng(20261122);
   let bytes = 0;
   for (let c = 0; c < 10; c++) await mkdir(join(root, `class${c}`), { recursive: true });
@@ -114,7 +114,8 @@ async function makeJpegFolder(root: string, n: number, side: [number, number]): 
           .toBuffer();
         for (let k = 0; k < smooth.length; k++)
           smooth[k] = Math.max(0, Math.min(255, (smooth[k] as number) + Math.round(noise.uniform(-12, 12))));
-        const { size } = await sharp(smooth, { raw: { width: w, height: h, channels: 3 } })
+        const img = sharp(smooth, { raw: { width: w, height: h, channels: 3 } });
+        const { size } = await (grey ? img.greyscale() : img)
           .jpeg({ quality: 90 })
           .toFile(join(root, `class${i % 10}`, `${String(i).padStart(5, '0')}.jpg`));
         bytes += size;

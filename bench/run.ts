@@ -15,8 +15,9 @@
  * Cases: infer_b1 / infer_b16 (torchvision preset, 224×224, eval), train_cifar (cifar preset,
  * 32×32, batch 64, SGD with momentum and weight decay), train_bn224 (bn preset, 224×224, batch 16),
  * and the data-pipeline cases (`pipeline.ts`): training from a JPEG folder through the DataLoader
- * against training on tensors in memory, in one process; and `serve` (`serve.ts`): a load test of
- * `googlenet serve` with autocannon at concurrency 1/8/32 and an overload run.
+ * against training on tensors in memory, in one process; `serve` (`serve.ts`): a load test of
+ * `googlenet serve` with autocannon at concurrency 1/8/32 and an overload run; and the folder cases
+ * (`folder.ts`): `googlenet predict DIR` over 10,000 JPEGs against the batch-16 forward.
  * Every case runs in its own process (so peak RSS is that case's), ours and the references
  * alternate case by case (inference: three rounds of all engines, repetitions pooled), and each
  * records the 1-minute load average around it: the machine may
@@ -32,6 +33,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PIPELINE_CASES, runPipelineCase, type PipelineResult } from './pipeline.js';
 import { runServeCase, SERVE_CASES, type ServeResult } from './serve.js';
+import { FOLDER_CASES, runFolderCase, type FolderResult } from './folder.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -48,9 +50,18 @@ interface Options {
   python?: string;
 }
 
-const ALL_CASES: string[] = ['infer_b1', 'infer_b16', 'infer_b64', 'train_cifar', 'train_bn224', ...PIPELINE_CASES, ...SERVE_CASES];
+const ALL_CASES: string[] = [
+  'infer_b1',
+  'infer_b16',
+  'infer_b64',
+  'train_cifar',
+  'train_bn224',
+  ...PIPELINE_CASES,
+  ...SERVE_CASES,
+  ...FOLDER_CASES,
+];
 /** Cases left out of `--quick`. */
-const SLOW_CASES = new Set(['train_bn224', 'pipeline_bn224']);
+const SLOW_CASES = new Set(['train_bn224', 'pipeline_bn224', 'folder_224']);
 /** The default cases on a GPU: the model's own speed (the data pipeline and serving are CPU-bound). */
 const GPU_CASES = ['infer_b1', 'infer_b16', 'infer_b64', 'train_cifar', 'train_bn224'];
 
@@ -324,6 +335,7 @@ async function main(): Promise<void> {
   const results: Record<string, { ours?: CaseResult; torch?: CaseResult; ort?: CaseResult }> = {};
   const pipelines: Record<string, PipelineResult> = {};
   let serve: ServeResult | undefined;
+  const folders: Record<string, FolderResult> = {};
 
   let onnxPath: string | undefined;
   if (python && o.cases.some((c) => c.startsWith('infer'))) {
@@ -342,6 +354,10 @@ async function main(): Promise<void> {
     log(`${c} …`);
     if (c === 'serve') {
       serve = await runServeCase(repo, o.quick);
+      continue;
+    }
+    if (c.startsWith('folder')) {
+      folders[c] = await runFolderCase(repo, c, o, log);
       continue;
     }
     if (c.startsWith('pipeline')) {
@@ -442,6 +458,7 @@ async function main(): Promise<void> {
     ]);
   }
   const srows = serveRows(serve, summary);
+  const frows = folderRows(folders, summary);
   const render = (rs: string[][]): string => {
     const widths = rs[0]!.map((_, i) => Math.max(...rs.map((r) => r[i]!.length)));
     return rs
@@ -455,10 +472,11 @@ async function main(): Promise<void> {
   if (rows.length > 1) log(render(rows));
   if (prows.length > 1) log(`\n${render(prows)}`);
   if (srows.length > 1) log(`\n${render(srows)}`);
+  if (frows.length > 1) log(`\n${render(frows)}`);
 
   const dir = join(here, 'results');
   mkdirSync(dir, { recursive: true });
-  const payload = JSON.stringify({ summary, results, pipelines, serve }, null, 1);
+  const payload = JSON.stringify({ summary, results, pipelines, serve, folders }, null, 1);
   const file = join(dir, `${(summary.date as string).replace(/[:.]/g, '-')}.json`);
   writeFileSync(`${file}.tmp`, payload);
   renameSync(`${file}.tmp`, file);
@@ -489,6 +507,47 @@ function serveRows(serve: ServeResult | undefined, summary: Record<string, numbe
       summary[`serve_${m.model}_c${l.concurrency}_req_s`] = l.req_s;
     }
     summary[`serve_${m.model}_batch16_img_s`] = m.batch16_img_s;
+  }
+  return rows;
+}
+
+/** The folder cases' table (and their summary figures). */
+function folderRows(folders: Record<string, FolderResult>, summary: Record<string, number | string | null>): string[][] {
+  const rows = [
+    [
+      'case',
+      'images',
+      '--threads',
+      '--workers',
+      'predict img/s',
+      'batch-16 forward img/s',
+      'ratio',
+      'ceiling img/s (ratio)',
+      'wall s',
+      'peak RSS MiB',
+      'load (1-min avg)',
+    ],
+  ];
+  for (const [c, f] of Object.entries(folders)) {
+    for (const r of f.runs) {
+      rows.push([
+        `${c} (${f.side.join('–')} px JPEGs, ${fmt(f.jpeg_bytes_mean / 1024)} KiB)`,
+        String(f.images),
+        String(r.threads),
+        String(r.workers),
+        fmt(r.img_s),
+        fmt(r.forward_img_s),
+        `${fmt(r.img_s / r.forward_img_s, 2)}×`,
+        `${fmt(r.ceiling_img_s)} (${fmt(r.ceiling_img_s / r.forward_img_s, 2)}×)`,
+        fmt(r.wall_s),
+        fmt(r.peak_rss_mib, 0),
+        `${fmt(r.load_before, 2)}–${fmt(r.load_after, 2)}`,
+      ]);
+      summary[`${c}_t${r.threads}_w${r.workers}_img_s`] = r.img_s;
+      summary[`${c}_t${r.threads}_w${r.workers}_ratio_forward`] = r.img_s / r.forward_img_s;
+    }
+    for (const [w, v] of Object.entries(f.decode_img_s)) summary[`${c}_decode_only_w${w}_img_s`] = v;
+    for (const [w, v] of Object.entries(f.decode_cpu_ms)) summary[`${c}_decode_only_w${w}_cpu_ms`] = v;
   }
   return rows;
 }

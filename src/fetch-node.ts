@@ -1,7 +1,8 @@
 /**
  * The one HTTP downloader: streams a URL into a partial file through a hash, so that the caller
  * can verify the bytes before it renames them into place. Used by `googlenet download` (dataset
- * files, MD5) and by the weights registry (weight files, SHA-256).
+ * files, MD5) and by the weights registry (weight files, SHA-256). `fetchBytes` is its small
+ * sibling for pictures behind http(s) URLs (queue workers): into memory, bounded in size and time.
  *
  * A network failure in the middle of the body keeps the partial file when `resume` is on, and the
  * next attempt (in this call, up to `retries` times, or in a later run) asks only for the missing
@@ -15,7 +16,7 @@ import { open, rm, stat } from 'node:fs/promises';
 import { DatasetFormatError, FileWriteError, type ErrorContext, type GoogLeNetError } from './errors.js';
 
 /** The subset of `fetch` the downloaders use. */
-export type FetchLike = (url: string, init?: { headers?: Record<string, string> }) => Promise<Response>;
+export type FetchLike = (url: string, init?: { headers?: Record<string, string>; signal?: AbortSignal }) => Promise<Response>;
 
 /** Options of {@link fetchToFile}. */
 export interface FetchFileOptions {
@@ -99,7 +100,7 @@ export async function fetchToFile(url: string, part: string, o: FetchFileOptions
 /** One request: continues `part` when resuming, else starts it over. */
 async function attemptFetch(url: string, part: string, o: FetchFileOptions): Promise<FetchFileResult> {
   const Err = o.error ?? DatasetFormatError;
-  const fetchImpl = o.fetchImpl ?? ((u: string, init?: { headers?: Record<string, string> }) => fetch(u, init));
+  const fetchImpl = o.fetchImpl ?? ((u: string, init?: Parameters<FetchLike>[1]) => fetch(u, init));
   const have = o.resume ? await sizeOf(part) : 0;
   let res: Response;
   try {
@@ -170,4 +171,75 @@ async function copyBody(
     throw new NetworkFailure(`download of ${url} was interrupted after ${received} of ${total} bytes`);
   }
   return received;
+}
+
+/** Options of {@link fetchBytes}. */
+export interface FetchBytesOptions {
+  /** The largest body taken, in bytes: a larger Content-Length is refused before the body is read, a longer body as soon as it passes the mark. */
+  maxBytes: number;
+  /** How the refusal names the limit, after "N bytes is larger than …". Default "<maxBytes> bytes". */
+  limitText?: string;
+  /** Time for the whole request, headers and body, in ms. Default 30000. */
+  timeoutMs?: number;
+  /** Default `globalThis.fetch`. */
+  fetchImpl?: FetchLike;
+  /** The error class thrown. Default DatasetFormatError. */
+  error?: new (message: string, context?: ErrorContext) => GoogLeNetError;
+}
+
+/**
+ * Downloads `url` into memory, at most `maxBytes` and within `timeoutMs`; no retries.
+ * @throws `o.error` (DatasetFormatError by default), its message starting with the URL:
+ *   "URL: cannot download (HTTP 404 Not Found)", "… (connect ECONNREFUSED …)",
+ *   "URL: no complete answer within 30000 ms", "URL: 9,000,000 bytes is larger than …".
+ */
+export async function fetchBytes(url: string, o: FetchBytesOptions): Promise<Uint8Array> {
+  const Err = o.error ?? DatasetFormatError;
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  const fetchImpl = o.fetchImpl ?? ((u: string, init?: Parameters<FetchLike>[1]) => fetch(u, init));
+  const fail = (why: string) => new Err(`${url}: ${why}`, { file: url });
+  const tooLarge = (n: number) => fail(`${n.toLocaleString('en-US')} bytes is larger than ${o.limitText ?? `${o.maxBytes} bytes`}`);
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  const failure = (e: unknown) =>
+    ctrl.signal.aborted ? fail(`no complete answer within ${timeoutMs} ms`) : fail(`cannot download (${networkMessage(e)})`);
+  try {
+    let res: Response;
+    try {
+      res = await fetchImpl(url, { signal: ctrl.signal });
+    } catch (e) {
+      throw failure(e);
+    }
+    const reader = res.body?.getReader();
+    try {
+      if (!res.ok || !reader) throw fail(`cannot download (HTTP ${res.status} ${res.statusText})`.replace(' )', ')'));
+      const declared = Number(res.headers.get('content-length'));
+      if (res.headers.has('content-length') && declared > o.maxBytes) throw tooLarge(declared);
+      const chunks: Uint8Array[] = [];
+      let received = 0;
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          throw failure(e);
+        }
+        if (chunk.done) break;
+        received += chunk.value.length;
+        if (received > o.maxBytes) throw tooLarge(received);
+        chunks.push(chunk.value);
+      }
+      const out = new Uint8Array(received);
+      let at = 0;
+      for (const c of chunks) {
+        out.set(c, at);
+        at += c.length;
+      }
+      return out;
+    } finally {
+      await reader?.cancel().catch(() => undefined);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -120,6 +120,7 @@ export * as data from './data/index-node.js';
 export { createServer, SERVE_DEFAULTS, type ServeOptions, type ModelServer } from './serve/server-node.js';
 export { Batcher, BATCHER_DEFAULTS, type BatcherOptions } from './serve/batcher.js';
 export { listImages, predictFiles, IMAGE_EXTENSIONS, type FileResult, type PredictFilesOptions } from './infer/predict-files-node.js';
+export { DecodePool, defaultDecodeWorkers, type DecodePoolOptions } from './infer/decode-pool-node.js';
 
 // Prediction across machines: BullMQ on Redis.
 export { connectRedis, submitRun, startWorker, runStatus, collectRun, QUEUE_NAME, type WorkerOptions } from './queue/queue-node.js';

@@ -1,5 +1,6 @@
 /**
- * `googlenet predict DIR…` end to end: JSON Lines equal to predicting the files one by one,
+ * `googlenet predict DIR…` end to end: JSON Lines equal to predicting the files one by one (and
+ * byte for byte the same whether decoder threads or the main thread decode, `--workers 0`),
  * --recursive, an unreadable file skipped with a warning (or the end with --on-error stop),
  * --resume after a run cut short mid-line (no file redone or duplicated), --features to
  * safetensors, and the one-line errors of a folder with no images and an unwritable output.
@@ -56,12 +57,18 @@ function ok(r: Run, what: string): void {
 
 test('predict DIR: JSON Lines in file order, equal to per-file predict; --recursive; unreadable skipped with a warning', async () => {
   const out = join(tmp, 'a.jsonl');
-  const [folder, rec, single] = await Promise.all([
-    cliAsync(['predict', dir, '--model', model, '--out', out, '--batch', '4', '--logits', '--top-k', '2']),
+  const onMain = join(tmp, 'a-main.jsonl');
+  const [folder, rec, single, main] = await Promise.all([
+    cliAsync(['predict', dir, '--model', model, '--out', out, '--batch', '4', '--logits', '--top-k', '2', '--workers', '2']),
     cliAsync(['predict', dir, '--model', model, '--recursive', '--batch', '16']),
     cliAsync(['predict', join(dir, 'img00.jpg'), join(dir, 'img07.png'), '--model', model, '--json', '--logits', '--top-k', '2']),
+    cliAsync(['predict', dir, '--model', model, '--out', onMain, '--batch', '4', '--logits', '--top-k', '2', '--workers', '0']),
   ]);
   ok(folder, 'folder');
+  ok(main, 'decoding on the main thread');
+  // Decoder threads and the main thread give the same bytes.
+  assert.equal(readFileSync(out, 'utf8'), readFileSync(onMain, 'utf8'));
+  assert.equal(main.stderr.replace(/[\d.]+ img\/s/, ''), folder.stderr.replace(/[\d.]+ img\/s/, '').replace(out, onMain));
   ok(rec, 'recursive');
   ok(single, 'single');
   const got = lines(readFileSync(out, 'utf8'));
@@ -126,6 +133,10 @@ test('predict folders: bad input is one line and exit 1', async () => {
       /^googlenet: .*broken\.jpg: not a decodable image/,
     ],
     [['predict', dir, '--model', model, '--on-error', 'maybe'], /^googlenet: --on-error expects skip or stop, received "maybe"$/],
+    [
+      ['predict', dir, '--model', model, '--workers', 'many'],
+      /^googlenet: --workers expects an integer in \[0, \d+\] \(at most four per core\), received "many"$/,
+    ],
     [['predict', dir, '--model', model, '--features', 'pool5'], /^googlenet: --features: give --out FILE\.safetensors/],
     [['predict', join(tmp, 'missing'), '--model', model, '--recursive'], /^googlenet: .*missing: no such file or folder$/],
   ];

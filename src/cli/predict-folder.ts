@@ -18,7 +18,7 @@ import {
   type FileResult,
 } from '../index.js';
 import { InvalidArgumentError } from 'commander';
-import { intOption, log } from './common.js';
+import { intOption, log, workersOption } from './common.js';
 
 export interface FolderFlags {
   recursive: boolean;
@@ -27,6 +27,7 @@ export interface FolderFlags {
   onError: 'skip' | 'stop';
   resume: boolean;
   batch: number;
+  workers?: number;
   topK: number;
   logits: boolean;
   resize?: number;
@@ -138,6 +139,7 @@ export async function predictFolders(paths: string[], f: FolderFlags, load: () =
     })(),
     {
       batch: f.batch,
+      ...(f.workers !== undefined ? { workers: f.workers } : {}),
       topK: f.topK,
       logits: f.logits,
       ...(f.features ? { features: f.features } : {}),
@@ -190,6 +192,11 @@ export const FOLDER_FLAGS = {
   onError: ['--on-error <what>', 'an unreadable file: skip (a warning) or stop', onErrorOption, 'skip'],
   resume: ['--resume', 'continue the run whose results are in --out, without redoing finished files', false],
   batch: ['--batch <n>', 'images per model call (folders)', intOption('--batch'), 16],
+  workers: [
+    '--workers <n>',
+    'threads that read, decode and preprocess images ahead of the model (folders; default 2 on more than 2 cores, else 0: the main thread)',
+    workersOption(),
+  ],
 } as const;
 
 function onErrorOption(v: string): 'skip' | 'stop' {

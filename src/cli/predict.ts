@@ -30,6 +30,7 @@ export function register(program: Command): void {
     .option(...FOLDER_FLAGS.onError)
     .option(...FOLDER_FLAGS.resume)
     .option(...FOLDER_FLAGS.batch)
+    .option(...FOLDER_FLAGS.workers)
     .action(
       action(async (images: string[], f: Flags) => {
         if (isFolderRun(images, f)) return predictFolders(images, f, () => loadFromFlags(f));

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { collectRun, connectRedis, OptionError, runStatus, startWorker, submitRun, writeFileAtomic } from '../index.js';
-import { action, addModelFlags, intOption, loadFromFlags, log, printJson, type ModelFlags } from './common.js';
+import { action, addModelFlags, intOption, loadFromFlags, log, printJson, workersOption, type ModelFlags } from './common.js';
 
 const REDIS_HELP = 'the Redis server, e.g. redis://127.0.0.1:6379';
 
@@ -22,20 +22,30 @@ function registerQueue(program: Command): void {
   const queue = program.command('queue').description('shard a prediction run over workers on other machines (BullMQ on Redis)');
   queue
     .command('submit')
-    .description('enqueue the images of files and folders as shards of one run')
-    .argument('<paths...>', 'image files or folders')
+    .description('enqueue the images of files and folders, and http(s) URLs, as shards of one run')
+    .argument('[paths...]', 'image files, folders or http(s) URLs')
+    .option(
+      '--list <file>',
+      'also a text file of files, folders or URLs, one a line (blank lines and # comments skipped), after the arguments',
+    )
     .option('--redis <url>', REDIS_HELP)
     .requiredOption('--name <run>', 'the run name (jobs are <run>#<shard>; submitting again adds nothing)')
     .requiredOption('--out-dir <dir>', 'a folder every worker can write: shard results go to <dir>/<run>/')
     .option('--shard-size <n>', 'files per shard', intOption('--shard-size'), 1000)
     .option('--recursive', 'also read sub-folders', false)
     .action(
-      action(async (paths: string[], f: { redis?: string; name: string; outDir: string; shardSize: number; recursive: boolean }) => {
-        const r = await withRedis(f.redis, (c) =>
-          submitRun(c, { run: f.name, paths, out: f.outDir, shardSize: f.shardSize, recursive: f.recursive }),
-        );
-        log(`googlenet queue: run ${f.name}: ${r.files} files in ${r.shards} shards`);
-      }),
+      action(
+        async (
+          paths: string[],
+          f: { redis?: string; list?: string; name: string; outDir: string; shardSize: number; recursive: boolean },
+        ) => {
+          const list = f.list !== undefined ? { list: f.list } : {};
+          const r = await withRedis(f.redis, (c) =>
+            submitRun(c, { run: f.name, paths, ...list, out: f.outDir, shardSize: f.shardSize, recursive: f.recursive }),
+          );
+          log(`googlenet queue: run ${f.name}: ${r.files} files in ${r.shards} shards`);
+        },
+      ),
     );
   queue
     .command('status')
@@ -64,12 +74,29 @@ function registerWorker(program: Command): void {
     .option('--redis <url>', REDIS_HELP)
     .option('--lock-ms <ms>', 'a worker silent this long is taken as dead and its shard retried', intOption('--lock-ms'), 30_000)
     .option('--batch <n>', 'images per model call', intOption('--batch'), 16)
+    .option(
+      '--workers <n>',
+      'threads that read, download and decode pictures ahead of the model (default 2 on more than 2 cores, else 0: the main thread)',
+      workersOption(),
+    )
+    .option(
+      '--fetch-timeout-ms <ms>',
+      'time to download one URL; a URL that takes longer is skipped as unreadable',
+      intOption('--fetch-timeout-ms'),
+      30_000,
+    )
     .action(
-      action(async (f: ModelFlags & { redis?: string; lockMs: number; batch: number }) => {
+      action(async (f: ModelFlags & { redis?: string; lockMs: number; batch: number; workers?: number; fetchTimeoutMs: number }) => {
         if (!f.redis) throw new OptionError('--redis: give the Redis URL, e.g. redis://127.0.0.1:6379', { option: '--redis' });
         const conn = await connectRedis(f.redis);
         const net = await loadFromFlags(f);
-        const worker = startWorker(conn, net, { lockMs: f.lockMs, batch: f.batch, log: (m) => log(`googlenet worker: ${m}`) });
+        const worker = startWorker(conn, net, {
+          lockMs: f.lockMs,
+          batch: f.batch,
+          ...(f.workers !== undefined ? { workers: f.workers } : {}),
+          fetchTimeoutMs: f.fetchTimeoutMs,
+          log: (m) => log(`googlenet worker: ${m}`),
+        });
         log(`googlenet worker: waiting for shards on ${f.redis}`);
         await new Promise<void>((resolve) => {
           const stop = () => void worker.close().then(resolve);

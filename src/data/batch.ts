@@ -73,22 +73,15 @@ export async function prepareBatch(
   return { x, y };
 }
 
-/** What a loader worker is started with (`workerData`). */
+/** What a loader worker is started with (its `init`, see `thread-pool-node.ts`). */
 export interface WorkerInit {
   source: DatasetSource;
   transform: TransformConfig;
 }
 
-/** Main thread → worker. */
+/** Main thread → worker: the samples of one batch. */
 export interface WorkerTask {
-  id: number;
   indices: Int32Array;
   seed: number;
   epoch: number;
 }
-
-/** Worker → main thread. */
-export type WorkerReply =
-  | { type: 'result'; id: number; x: Float32Array; y: Int32Array }
-  | { type: 'error'; id: number; name: string; message: string; stack?: string }
-  | { type: 'warning'; message: string };

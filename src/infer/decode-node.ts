@@ -11,12 +11,14 @@
  * Browser code decodes with a canvas instead and shares everything in `../image/`.
  *
  * The one place Node turns image files into pixels: `predict`, `classify` and the image-folder
- * dataset (`data/folder-node.ts`, which asks for `channels: 3`) all decode here.
+ * dataset (`data/folder-node.ts`, which asks for `channels: 3`) all decode here; queue workers
+ * also decode pictures behind http(s) URLs here (`decodeImageSource`).
  */
 import { constants as fsConstants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { ImageError } from '../errors.js';
+import { fetchBytes } from '../fetch-node.js';
 import { toChannels, type RgbImage } from '../image/image.js';
 import { getLimits, raiseHint } from '../limits.js';
 
@@ -153,4 +155,31 @@ export async function readImageSize(path: string): Promise<{ width: number; heig
  */
 export async function decodeImageFile(path: string, options: DecodeOptions = {}): Promise<RgbImage> {
   return decodeImageBuffer(await readImage(path), path, options);
+}
+
+/** Options of {@link decodeImageSource}. */
+export interface SourceOptions extends DecodeOptions {
+  /** Time to download a URL, headers and body, in ms. Default 30000. */
+  timeoutMs?: number;
+}
+
+/** True for what {@link decodeImageSource} downloads rather than reads: an http:// or https:// URL. */
+export function isImageUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
+/**
+ * Decodes an image file, or the picture behind an http(s) URL: downloaded into memory, at most
+ * `maxImageFileBytes` (as a file) and within `timeoutMs`, without retries. A URL that cannot be
+ * fetched is an `ImageError` that starts with the URL, as an unreadable file's starts with its path.
+ */
+export async function decodeImageSource(source: string, options: SourceOptions = {}): Promise<RgbImage> {
+  if (!isImageUrl(source)) return decodeImageFile(source, options);
+  const bytes = await fetchBytes(source, {
+    maxBytes: getLimits().maxImageFileBytes,
+    limitText: raiseHint('maxImageFileBytes'),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    error: ImageError,
+  });
+  return decodeImageBuffer(bytes, source, options);
 }

@@ -1,16 +1,18 @@
 /**
  * Prediction over folders of any size, streamed: `listImages` walks folders one directory at a
  * time (names only, sorted, so that every run sees the same order), and `predictFiles` decodes
- * ahead of inference (sharp decodes on libuv's thread pool, up to `prefetch` files in flight)
- * while the model runs batches, handing each result to `onResult` in file order as soon as its
- * batch is done. Nothing holds more than `prefetch` decoded pictures at once.
+ * and preprocesses ahead of inference in worker threads (`decode-pool-node.ts`; up to `prefetch`
+ * files in flight) while the model runs batches on the main thread, handing each result to
+ * `onResult` in file order as soon as its batch is done. Nothing holds more than `prefetch`
+ * decoded pictures at once.
  */
 import { opendir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { ImageError, OptionError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { topK, type Classifier, type Prediction } from './classifier.js';
-import { decodeImageFile } from './decode-node.js';
+import { decodeImageSource } from './decode-node.js';
+import { DecodePool, defaultDecodeWorkers } from './decode-pool-node.js';
 import { stackBatch } from './image.js';
 
 /** File extensions `listImages` takes from folders (files named explicitly are always taken). */
@@ -60,8 +62,18 @@ export interface FileResult {
 export interface PredictFilesOptions {
   /** Images per model call. Default 16. */
   batch?: number;
-  /** Files decoded ahead of the model. Default 2 × batch. */
+  /** Files decoded ahead of the model (in flight or waiting for their batch). Default 2 × batch. */
   prefetch?: number;
+  /**
+   * Worker threads that read, decode and preprocess files while the model runs; 0 does it on the
+   * main thread (sharp still decodes on libuv's threads). Default {@link defaultDecodeWorkers}: 2
+   * on more than 2 cores, else 0.
+   */
+  workers?: number;
+  /** Decoder threads of the caller's, kept across calls (a queue worker's); `workers` and `fetchTimeoutMs` are then its. */
+  pool?: DecodePool;
+  /** Time to download a file given as an http(s) URL, in ms. Default 30000. */
+  fetchTimeoutMs?: number;
   /** Labels per image. Default 5. */
   topK?: number;
   /** Include the raw logits. Default false. */
@@ -76,7 +88,10 @@ export interface PredictFilesOptions {
   onError?: (file: string, err: ImageError) => 'skip' | 'stop';
 }
 
-/** Runs the classifier over `files`; resolves to the counts once the last result is handed over. */
+/**
+ * Runs the classifier over `files` (paths, or http(s) URLs downloaded with a bounded size and
+ * time: see `decodeImageSource`); resolves to the counts once the last result is handed over.
+ */
 export async function predictFiles(
   net: Classifier,
   files: AsyncIterable<string> | Iterable<string>,
@@ -86,7 +101,27 @@ export async function predictFiles(
   const prefetch = Math.max(o.prefetch ?? 2 * batchSize, 1);
   const channels = net.model.config.inChannels as 1 | 3;
   const counts = { done: 0, skipped: 0, failed: 0 };
-  const window: { file: string; x: Promise<Tensor | ImageError> }[] = [];
+  const workers = o.pool ? o.pool.workers : (o.workers ?? defaultDecodeWorkers());
+  const timeout = o.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: o.fetchTimeoutMs } : {};
+  const own = !o.pool && workers > 0 ? DecodePool.forClassifier(net, { workers, ...timeout }) : undefined;
+  const pool = o.pool ?? own;
+  // Each file's input, or its ImageError (a file to skip), or what else stopped it (a bad
+  // option, a crashed worker: the end of the run). Settled values, so that a failure is only
+  // seen, in order, when its turn comes.
+  const decode = (file: string): Promise<Tensor | ImageError | { fatal: unknown }> =>
+    (pool
+      ? pool.run(file)
+      : decodeImageSource(file, { channels, ...(o.fetchTimeoutMs !== undefined ? { timeoutMs: o.fetchTimeoutMs } : {}) }).then(
+          (img) => net.toInput(img),
+          (e: unknown) => {
+            throw e instanceof ImageError ? e : new ImageError(`${file}: ${String(e)}`, { file });
+          },
+        )
+    ).then(
+      (x) => x,
+      (e: unknown) => (e instanceof ImageError ? e : { fatal: e }),
+    );
+  const window: { file: string; x: Promise<Tensor | ImageError | { fatal: unknown }> }[] = [];
   let batch: { file: string; x: Tensor }[] = [];
 
   const flush = async () => {
@@ -112,25 +147,26 @@ export async function predictFiles(
   const take = async () => {
     const { file, x } = window.shift()!;
     const v = await x;
+    if ('fatal' in v) throw v.fatal;
     if (!(v instanceof ImageError)) batch.push({ file, x: v });
     else if ((o.onError?.(file, v) ?? 'skip') === 'stop') throw v;
     else counts.failed++;
     if (batch.length >= batchSize) await flush();
   };
 
-  for await (const file of files) {
-    if (o.skip?.has(file)) {
-      counts.skipped++;
-      continue;
+  try {
+    for await (const file of files) {
+      if (o.skip?.has(file)) {
+        counts.skipped++;
+        continue;
+      }
+      window.push({ file, x: decode(file) });
+      if (window.length >= prefetch) await take();
     }
-    const x = decodeImageFile(file, { channels }).then(
-      (img) => net.toInput(img),
-      (e: unknown) => (e instanceof ImageError ? e : new ImageError(`${file}: ${String(e)}`, { file })),
-    );
-    window.push({ file, x });
-    if (window.length >= prefetch) await take();
+    while (window.length > 0) await take();
+    await flush();
+  } finally {
+    await own?.close();
   }
-  while (window.length > 0) await take();
-  await flush();
   return counts;
 }
