@@ -61,12 +61,13 @@ def randomize(model, gen):
 
 
 def train_mode_no_dropout(model):
-    """A copy in train mode with every dropout at p=0 (batch norm uses the batch's statistics)."""
-    m = copy.deepcopy(model).train()
-    for d in m.modules():
+    """`model` itself in train mode with every dropout at p=0 (batch norm then uses the batch's
+    statistics, and a forward pass updates its running ones)."""
+    model.train()
+    for d in model.modules():
         if isinstance(d, torch.nn.Dropout):
             d.p = 0.0
-    return m
+    return model
 
 
 def picture():
@@ -95,10 +96,15 @@ def main():
 
     x_aux = torch.randn(2, 3, 224, 224, generator=gen)
     x_noaux = torch.randn(2, 3, 224, 224, generator=gen)
+    trained = train_mode_no_dropout(copy.deepcopy(aux))  # for the gradients: the file's statistics
     with torch.no_grad():
         eval_aux = aux(x_aux)
-        train_aux = train_mode_no_dropout(aux)(x_aux)
         eval_noaux = noaux(x_noaux)
+        # The recipe's train-mode pass runs on the aux model itself, so it moves its batch-norm
+        # running statistics: io-image's aux10_eval_logits are taken after it (the README says so,
+        # and test/parity.test.ts repeats the pass before predicting).
+        train_aux = train_mode_no_dropout(aux)(x_aux)
+    aux.eval()
     save_safetensors(out('io-aux10.safetensors'), {
         'input': x_aux, 'eval_logits': eval_aux,
         'train_logits': train_aux.logits, 'train_aux1': train_aux.aux_logits1, 'train_aux2': train_aux.aux_logits2,
@@ -113,7 +119,6 @@ def main():
         image_noaux, image_aux = noaux(image_input), aux(image_input)
     save_safetensors(out('io-image.safetensors'), {'image_input': image_input, 'eval_logits': image_noaux, 'aux10_eval_logits': image_aux})
 
-    trained = train_mode_no_dropout(aux)
     labels = torch.tensor([3, 7])
     o = trained(x_aux)
     loss = F.cross_entropy(o.logits, labels) + 0.3 * (F.cross_entropy(o.aux_logits1, labels) + F.cross_entropy(o.aux_logits2, labels))

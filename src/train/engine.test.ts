@@ -5,14 +5,18 @@
  * float32). No float32 implementation but PyTorch's own can match those gradients to 1e-4 per
  * tensor: with a batch of 2, some pre-activations lie within float32 rounding of a ReLU's kink
  * (one in inception5b.branch2.0 is −1.0e-5 in float64, −3.7e-5 in PyTorch's float32, +8.1e-6 in
- * ours), and one flipped mask moves every gradient below it by ~1e-2; PyTorch's own float32
- * gradients are up to 7e-3 from its float64 ones. So exactness is tested in float64 (our training
+ * ours), and one flipped mask moves every gradient below it by ~1e-2. PyTorch's own float32
+ * gradients are up to 7.2e-3 per tensor from its float64 ones on the shared fixtures, and up to
+ * 3.9e-2 on the 20 draws of `scripts/make-fixtures.py --seed 0…19`; ours are up to 4.2e-2 from
+ * exact and 4.2e-2 from PyTorch's (all 21 draws). So exactness is tested in float64 (our training
  * graph lowered in float64 against PyTorch's float64 autograd: ≤ 1e-9 per tensor); the float32
- * path is held to 1e-4 above the kinks and to the kink noise (5e-2) below them.
+ * path is held to 1e-4 above the kinks and, below them, to the kink noise: ≤ 1e-1 per tensor
+ * from PyTorch's, ≤ 3e-2 from exact over all gradients together (worst of the 21 draws: 1.4e-2).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -64,16 +68,23 @@ const f32 = (t: StoredTensor): Float32Array => t.data as Float32Array;
 
 /**
  * PyTorch float64 gradients for the fixture (same weights, input, labels and loss), from
- * python3-torch when installed: `grads64-aux10.safetensors` if a fixture folder has it, else
- * computed once into test-artifacts/.
+ * python3-torch when installed: `grads64-aux10.safetensors` if the fixture folder has it, else
+ * computed once into test-artifacts/, under a name keyed by the fixture's weights and input (a
+ * reference left there from another fixture set, e.g. the shared one against a generated one,
+ * is another draw's gradients and would fail the ≤ 1e-9 check).
  */
 function float64Reference(): string | undefined {
   const have = fixturePath('grads64-aux10.safetensors');
   if (have) return have;
-  const out = join(repo, 'test-artifacts', 'grads64-aux10.safetensors');
+  const hash = createHash('sha256');
+  for (const name of ['googlenet-tv-aux10.safetensors', 'io-aux10.safetensors']) hash.update(readFileSync(fixturePath(name)!));
+  const cache = join(repo, 'test-artifacts');
+  const out = join(cache, `grads64-aux10-${hash.digest('hex').slice(0, 16)}.safetensors`);
   if (existsSync(out)) return out;
   const dir = dirname(fixturePath('googlenet-tv-aux10.safetensors')!);
-  mkdirSync(dirname(out), { recursive: true });
+  mkdirSync(cache, { recursive: true });
+  // Those of other fixture sets (80 MB each) are not needed again.
+  for (const f of readdirSync(cache)) if (f.startsWith('grads64-aux10')) rmSync(join(cache, f));
   const py = `
 import json, struct, sys
 import numpy as np, torch, torchvision
@@ -137,6 +148,7 @@ const delta = (after: ArrayLike<number>, before: ArrayLike<number>): Float64Arra
 describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels [3, 7])', () => {
   const f = loadFixture();
   const skip = typeof f === 'string' ? f : false;
+  const ref64 = skip ? undefined : float64Reference();
   let model: GoogLeNet;
   let trainer: TrainStep;
   let ours: Awaited<ReturnType<TrainStep['gradients']>>;
@@ -179,7 +191,9 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
   it('loss matches', { skip }, () => {
     const ref = (f as Fixture).ref.get('loss')!.data[0] as number;
     assert.ok(Math.abs(ours.loss - ref) / ref < 1e-5, `loss ${ours.loss} vs PyTorch ${ref}`);
-    assert.ok(Math.abs(loss64 - ref) / ref < 1e-6, `float64 loss ${loss64} vs PyTorch ${ref}`);
+    // The fixture's loss is float32: up to 1.1e-6 from the exact one over 21 draws (the float64
+    // test compares with PyTorch's float64 loss to 1e-12).
+    assert.ok(Math.abs(loss64 - ref) / ref < 1e-5, `float64 loss ${loss64} vs PyTorch ${ref}`);
   });
 
   it('running statistics match (every batch norm, ≤ 1e-5)', { skip }, () => {
@@ -199,9 +213,9 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
 
   it(
     'every gradient, float64: equal to PyTorch float64 autograd (≤ 1e-9 per tensor)',
-    { skip: skip || (float64Reference() ? false : 'python3-torch not installed: no float64 PyTorch reference') },
+    { skip: skip || (ref64 ? false : 'python3-torch not installed: no float64 PyTorch reference') },
     () => {
-      const ref = loadSafetensorsFile(float64Reference()!);
+      const ref = loadSafetensorsFile(ref64!);
       assert.ok(Math.abs(loss64 - (ref.get('loss')!.data[0] as number)) < 1e-12);
       let n = 0;
       for (const [k, t] of ref) {
@@ -214,24 +228,43 @@ describe('gradient parity with PyTorch (torchvision GoogLeNet, aux heads, labels
     },
   );
 
-  it('every gradient, float32: within float32 kink noise of the fixture (≤ 5e-2); ≤ 1e-4 where no kink intervenes', { skip }, () => {
-    const ref = (f as Fixture).ref;
-    const names = [...ref.keys()].filter((k) => k.startsWith('grad.'));
-    assert.equal(names.length, ours.grads.size, 'one gradient per trainable parameter');
-    // PyTorch's own float32 gradients against exact (float64) ones: its ReLU/max-pool kink flips.
-    let noise = 0;
-    for (const k of names) noise = Math.max(noise, relativeError(f32(ref.get(k)!), ours64.get(k.slice(5))!));
-    assert.ok(noise < 1e-2, `the fixture is ${noise.toExponential(2)} from float64 autograd (expected its float32 noise, ~7e-3)`);
-    for (const k of names) {
-      const e = relativeError(ours.grads.get(k.slice(5))!, f32(ref.get(k)!));
-      assert.ok(e <= 5e-2, `${k}: relative error ${e.toExponential(2)} (float32 kink noise here is ~1e-2)`);
-    }
-    // No ReLU or max pool lies between these and the loss: they agree to float32 rounding.
-    for (const k of ['fc.weight', 'fc.bias', 'aux1.fc2.weight', 'aux1.fc2.bias', 'aux2.fc2.weight', 'aux2.fc2.bias']) {
-      const e = relativeError(ours.grads.get(k)!, f32(ref.get(`grad.${k}`)!));
-      assert.ok(e <= 1e-4, `grad.${k}: relative error ${e.toExponential(2)}`);
-    }
-  });
+  it(
+    'every gradient, float32: within float32 kink noise (≤ 1e-1 per tensor, 3e-2 overall); ≤ 1e-4 where no kink intervenes',
+    { skip },
+    () => {
+      const ref = (f as Fixture).ref;
+      const names = [...ref.keys()].filter((k) => k.startsWith('grad.'));
+      assert.equal(names.length, ours.grads.size, 'one gradient per trainable parameter');
+      const exact = (k: string): Float64Array => ours64.get(k.slice(5))!;
+      // PyTorch's own float32 gradients against exact (float64) ones, its ReLU/max-pool kink flips:
+      // ≤ 3.9e-2 per tensor over 21 draws. The fixture of another draw or labels is O(1) away.
+      let noise = 0;
+      for (const k of names) noise = Math.max(noise, relativeError(f32(ref.get(k)!), exact(k)));
+      assert.ok(noise < 1e-1, `the fixture is ${noise.toExponential(2)} from float64 autograd (expected its float32 noise, ≤ 4e-2)`);
+      // Ours against PyTorch's, both float32: two such noises, ≤ 4.2e-2 per tensor over 21 draws.
+      for (const k of names) {
+        const e = relativeError(ours.grads.get(k.slice(5))!, f32(ref.get(k)!));
+        assert.ok(e <= 1e-1, `${k}: relative error ${e.toExponential(2)} (float32 kink noise here is ≤ 4e-2)`);
+      }
+      // Ours against exact over all gradients together, steadier than the worst tensor: 3.4e-3 to
+      // 1.4e-2 over 21 draws (PyTorch's float32: 3.2e-3 to 2.2e-2).
+      let num = 0;
+      let den = 0;
+      for (const k of names) {
+        const [a, b] = [ours.grads.get(k.slice(5))!, exact(k)];
+        for (let i = 0; i < b.length; i++) {
+          num += (a[i]! - b[i]!) ** 2;
+          den += b[i]! ** 2;
+        }
+      }
+      assert.ok(Math.sqrt(num / den) <= 3e-2, `all gradients: relative error ${Math.sqrt(num / den).toExponential(2)} from exact`);
+      // No ReLU or max pool lies between these and the loss: they agree to float32 rounding.
+      for (const k of ['fc.weight', 'fc.bias', 'aux1.fc2.weight', 'aux1.fc2.bias', 'aux2.fc2.weight', 'aux2.fc2.bias']) {
+        const e = relativeError(ours.grads.get(k)!, f32(ref.get(`grad.${k}`)!));
+        assert.ok(e <= 1e-4, `grad.${k}: relative error ${e.toExponential(2)}`);
+      }
+    },
+  );
 
   for (const opt of [
     { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4, nesterov: true },
