@@ -10,8 +10,8 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { BackendError } from '../errors.js';
-import { OnnxGraphBuilder } from '../graph/onnx.js';
 import { DEVICE_HELP, NODE_DEVICES, parseDevice, type ComputeDevice, type Device } from './device.js';
+import { probeEngine } from './probe.js';
 import { lazyEngine, ortEngine, setDefaultEngine, setDeviceEngines, type Engine, type OrtModule } from './engine.js';
 
 const common = {
@@ -51,26 +51,6 @@ function checkedCuda(e: Engine): Engine {
     },
   };
   return checked;
-}
-
-/** A one-node model (Relu on 1×4) that a device must run before `auto` trusts it. */
-function probeModel(): Uint8Array {
-  const b = new OnnxGraphBuilder('probe');
-  b.input({ name: 'x', dtype: 'float32', dims: [1, 4] });
-  b.node('Relu', ['x'], ['y']);
-  b.output({ name: 'y', dtype: 'float32', dims: [1, 4] });
-  return b.encode();
-}
-
-/** Runs the probe model on `engine`; throws the device's one-line error when it cannot. */
-export async function probeEngine(engine: Engine): Promise<void> {
-  const s = await engine.createSession(probeModel(), { threads: 1 });
-  try {
-    const y = (await s.run({ x: { dims: [1, 4], data: Float32Array.of(-1, 0, 1, 2) } })).y?.data;
-    if (!y || y[0] !== 0 || y[3] !== 2) throw new BackendError(`device ${engine.device}: the probe model gave a wrong result`);
-  } finally {
-    await s.release();
-  }
 }
 
 /**

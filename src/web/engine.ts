@@ -15,8 +15,8 @@
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import { BackendError } from '../errors.js';
-import { OnnxGraphBuilder } from '../graph/onnx.js';
 import { DEVICE_HELP, parseDevice, BROWSER_DEVICES, type Device } from '../runtime/device.js';
+import { probeEngine } from '../runtime/probe.js';
 import { lazyEngine, ortEngine, setDefaultEngine, setDeviceEngines, type Engine, type OrtModule, type Session } from '../runtime/engine.js';
 
 // `runtime/engine.ts` reads `process.env.GOOGLENET_ORT_OPT`; browsers have no `process`. A bare
@@ -69,26 +69,6 @@ export function wasmSimdSupported(): boolean {
     return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
   } catch {
     return false;
-  }
-}
-
-/** A one-node model (Relu on 1×4) that every backend must run before it is trusted. */
-function probeModel(): Uint8Array {
-  const b = new OnnxGraphBuilder('probe');
-  b.input({ name: 'x', dtype: 'float32', dims: [1, 4] });
-  b.node('Relu', ['x'], ['y']);
-  b.output({ name: 'y', dtype: 'float32', dims: [1, 4] });
-  return b.encode();
-}
-
-async function probe(engine: Engine): Promise<void> {
-  const s = await engine.createSession(probeModel());
-  try {
-    const r = await s.run({ x: { dims: [1, 4], data: Float32Array.of(-1, 0, 1, 2) } });
-    const y = r.y?.data;
-    if (!y || y[0] !== 0 || y[3] !== 2) throw new BackendError('the probe model gave a wrong result');
-  } finally {
-    await s.release();
   }
 }
 
@@ -241,7 +221,7 @@ async function pick(o: BrowserEngineOptions): Promise<Picked> {
         else if (o.prefer !== 'webgpu' && isSoftware(adapter)) fallbackReason = 'WebGPU: only a software adapter, slower than WebAssembly';
         else {
           const gpuEngine = ortEngine(ortModule, { name: 'onnxruntime-web (webgpu)', device: 'webgpu' });
-          await probe(gpuEngine);
+          await probeEngine(gpuEngine);
           const i = adapter.info ?? {};
           const desc = [i.vendor, i.architecture || i.description].filter(Boolean).join(' ');
           const info: BackendInfo = {
@@ -268,7 +248,7 @@ async function pick(o: BrowserEngineOptions): Promise<Picked> {
   const label = `WebAssembly (SIMD, ${threads} thread${threads === 1 ? '' : 's'}${isolated ? '' : ', not cross-origin isolated'})`;
   const engine = ortEngine(ortModule, { name: wasmName, device: 'wasm' });
   try {
-    await probe(engine);
+    await probeEngine(engine);
   } catch (e) {
     throw new BackendError(
       `ONNX Runtime Web could not start its WebAssembly backend (files from ${String(ort.env.wasm.wasmPaths)}): ${message(e)}`,
