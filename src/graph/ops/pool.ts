@@ -3,7 +3,7 @@
  * adaptive average pooling (PyTorch's bins, even or uneven).
  */
 import { InternalError } from '../../errors.js';
-import type { AdaptiveAvgPoolNode, AvgPoolNode, MaxPoolNode, Pads, PoolNode } from '../ir.js';
+import type { AdaptiveAvgPoolNode, AvgPoolNode, MaxPoolNode, Pads, PoolNode, Shape } from '../ir.js';
 import { chw, emit, fconst } from './shared.js';
 import type { LowerCtx, MaxPoolGradMethod, OpDef, Saved } from './types.js';
 
@@ -95,15 +95,18 @@ function poolSizes(n: PoolNode, ctx: LowerCtx): [number, number, number, number,
   return [c, h, w, ho, wo];
 }
 
+/** A max or average pool's output shape (PyTorch's rule, ceil mode included). */
+function poolShape(n: PoolNode, [x]: Shape[]): Shape {
+  const [c, h, w] = chw(x!, n.id);
+  return [
+    c,
+    poolOutSize(h, n.kernel[0], n.stride[0], n.pads[0], n.pads[2], n.ceil),
+    poolOutSize(w, n.kernel[1], n.stride[1], n.pads[1], n.pads[3], n.ceil),
+  ];
+}
+
 export const maxpool: OpDef<MaxPoolNode> = {
-  shape(n, [x]) {
-    const [c, h, w] = chw(x!, n.id);
-    return [
-      c,
-      poolOutSize(h, n.kernel[0], n.stride[0], n.pads[0], n.pads[2], n.ceil),
-      poolOutSize(w, n.kernel[1], n.stride[1], n.pads[1], n.pads[3], n.ceil),
-    ];
-  },
+  shape: poolShape,
   macs: () => 0,
   // Padding is exact for a max (ONNX Runtime never reads it), so ceil mode is end padding.
   lower(n, ctx) {
@@ -290,14 +293,7 @@ function stridedTap(
 }
 
 export const avgpool: OpDef<AvgPoolNode> = {
-  shape(n, [x]) {
-    const [c, h, w] = chw(x!, n.id);
-    return [
-      c,
-      poolOutSize(h, n.kernel[0], n.stride[0], n.pads[0], n.pads[2], n.ceil),
-      poolOutSize(w, n.kernel[1], n.stride[1], n.pads[1], n.pads[3], n.ceil),
-    ];
-  },
+  shape: poolShape,
   macs: () => 0,
   // Ceil mode: the window sums divided by PyTorch's divisors (avgPoolSums), since ONNX's
   // AveragePool would count ceil mode's overhang, as padding, in a count_include_pad divisor.
