@@ -123,4 +123,5 @@ export { listImages, predictFiles, IMAGE_EXTENSIONS, type FileResult, type Predi
 export { DecodePool, defaultDecodeWorkers, type DecodePoolOptions } from './infer/decode-pool-node.js';
 
 // Prediction across machines: BullMQ on Redis.
-export { connectRedis, submitRun, startWorker, runStatus, collectRun, QUEUE_NAME, type WorkerOptions } from './queue/queue-node.js';
+export { connectRedis, submitRun, runStatus, collectRun, QUEUE_NAME } from './queue/queue-node.js';
+export { startWorker, type WorkerOptions } from './queue/worker-node.js';

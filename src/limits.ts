@@ -31,10 +31,17 @@ export interface Limits {
   maxWeightBytes: number;
   /**
    * Bytes of JSON one file holds: a safetensors header (weights, checkpoints) or a model
-   * directory's config.json. JSON can take 50 times its size once parsed. Default 8 MiB (a
-   * GoogLeNet checkpoint's header is about 100 KB).
+   * directory's config.json; also the data of one queue job, checked before it is parsed. JSON
+   * can take 50 times its size once parsed. Default 8 MiB (a GoogLeNet checkpoint's header is
+   * about 100 KB, a shard of 1,000 paths about 100 KB).
    */
   maxJsonBytes: number;
+  /**
+   * Files in one shard of a queued run (`queue submit --shard-size`, a job's `files`), checked by
+   * `submit` and again by every worker before it reads anything. Default 100,000 (the default
+   * shard is 1,000 files).
+   */
+  maxShardFiles: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -46,6 +53,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxDatasetFileBytes: 256 * 1024 * 1024,
   maxWeightBytes: 256 * 1024 * 1024,
   maxJsonBytes: 8 * 1024 * 1024,
+  maxShardFiles: 100_000,
 });
 
 const current: Limits = { ...DEFAULT_LIMITS };

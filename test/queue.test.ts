@@ -5,20 +5,27 @@
  * folder (same order, same top-1, logits within 1e-6). Pictures behind http(s) URLs (a server
  * here on 127.0.0.1): submitted as arguments and with --list, downloaded by the workers, a 404, a
  * server that never answers and a body over the size limit skipped and counted as unreadable. Also:
- * an unreachable Redis is one line and exit 1, without hanging. Skipped with a message when
- * redis-server is not installed.
+ * an unreachable Redis is one line and exit 1, without hanging. And a worker that trusts nothing
+ * in Redis (issue 24): run names that climb out refused at submit, status and collect; jobs written
+ * straight into the queue with traversal in `run` and `out`, symlinks out of `--out-dir`, wrong
+ * types, a 10⁶-entry file list, data over the JSON limit or not JSON, files and URLs outside
+ * `--allow` each fail with their reason, nothing is written outside `--out-dir`, and the same
+ * worker then finishes a good run equal to `predict`. Skipped with a message when redis-server is
+ * not installed.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Queue } from 'bullmq';
 import sharp from 'sharp';
 import '../src/runtime/engine-node.js';
 import { GoogLeNet } from '../src/models/model.js';
+import { connectRedis, QUEUE_NAME } from '../src/queue/queue-node.js';
 import { saveModelDir } from '../src/weights/model-dir-node.js';
 import { MAIN, REPO, cliAsync } from './cli-run.js';
 
@@ -28,6 +35,7 @@ const skip = REDIS ? false : 'redis-server is not installed (Debian: apt-get ins
 let tmp: string;
 let model: string;
 let photos: string;
+let results: string; // the workers' --out-dir
 let redis: ChildProcess | undefined;
 let url: string;
 let web: string; // JPEGs served over HTTP
@@ -57,6 +65,7 @@ before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'googlenet-queue-'));
   model = join(tmp, 'model');
   saveModelDir(new GoogLeNet({ preset: 'cifar', width: 0.25, numClasses: 10 }, { seed: 6 }), model);
+  results = join(tmp, 'results');
   photos = join(tmp, 'photos');
   mkdirSync(photos);
   for (let i = 0; i < 160; i++) {
@@ -94,10 +103,27 @@ function worker(
   onLine: (text: string, kill: (s: NodeJS.Signals) => void) => void,
   extra: string[] = [],
   env: NodeJS.ProcessEnv = process.env,
+  outDir = results,
 ): { child: ChildProcess; done: Promise<number | null>; stderr: () => string } {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', MAIN, 'worker', '--redis', url, '--model', model, '--lock-ms', '1500', '--batch', '8', ...extra],
+    [
+      '--import',
+      'tsx',
+      MAIN,
+      'worker',
+      '--redis',
+      url,
+      '--model',
+      model,
+      '--out-dir',
+      outDir,
+      '--lock-ms',
+      '1500',
+      '--batch',
+      '8',
+      ...extra,
+    ],
     { cwd: REPO, env },
   );
   let err = '';
@@ -119,8 +145,13 @@ const parse = (text: string): Line[] =>
     .split('\n')
     .map((l) => JSON.parse(l) as Line);
 
+const runNameRule = (name: string) =>
+  new RegExp(
+    `^googlenet: --name: a run name is 1 to 64 letters, digits, "_", "-" and "\\." \\(not first\\), received "${name.replace(/[./]/g, '\\$&')}"$`,
+  );
+
 test('two workers, one killed mid-run: the collected results equal a single-process predict', { skip }, async () => {
-  const out = join(tmp, 'shared');
+  const out = join(results, 'shared');
   const sub = await cliAsync(['queue', 'submit', photos, '--redis', url, '--name', 'run1', '--out-dir', out, '--shard-size', '20']);
   assert.equal(sub.status, 0, sub.stderr);
   assert.match(sub.stderr, /run run1: 160 files in 8 shards/);
@@ -175,7 +206,10 @@ test(
         ['queue', 'status', 'run1', '--redis', `redis://127.0.0.1:${port}`],
         new RegExp(`^googlenet: cannot reach Redis at redis://127.0.0.1:${port} \\(ECONNREFUSED\\)$`),
       ],
-      [['worker', '--redis', `redis://127.0.0.1:${port}`, '--model', model], /^googlenet: cannot reach Redis at .* \(ECONNREFUSED\)$/],
+      [
+        ['worker', '--redis', `redis://127.0.0.1:${port}`, '--model', model, '--out-dir', results],
+        /^googlenet: cannot reach Redis at .* \(ECONNREFUSED\)$/,
+      ],
       [
         ['queue', 'status', 'run1', '--redis', 'localhost:6379'],
         /^googlenet: --redis: expected a redis:\/\/ URL, received "localhost:6379"$/,
@@ -202,6 +236,25 @@ test(
         ['queue', 'submit', '--list', missingList, '--redis', url, '--name', 'x', '--out-dir', tmp],
         /^googlenet: --list .*missing-list\.txt, line 1: .*gone\.jpg: no such file or folder$/,
       ],
+      // Run names that would climb out of --out-dir, or past a separator, in every command (issue 24).
+      [['queue', 'submit', photos, '--redis', url, '--name', '..', '--out-dir', join(tmp, 'run-a')], runNameRule('..')],
+      [['queue', 'submit', photos, '--redis', url, '--name', '.', '--out-dir', tmp], runNameRule('.')],
+      [['queue', 'status', '../x', '--redis', url], runNameRule('../x')],
+      [['queue', 'collect', 'a/b', '--redis', url, '--out', join(tmp, 'c.jsonl')], runNameRule('a/b')],
+      [
+        ['queue', 'submit', photos, '--redis', url, '--name', 'x', '--out-dir', tmp, '--shard-size', '100001'],
+        /^googlenet: --shard-size expects an integer in \[1, 100000\] \(the maxShardFiles limit; raise it with GOOGLENET_MAX_SHARD_FILES\), received "100001"$/,
+      ],
+      // A worker writes only in its own --out-dir, and reads only what --allow lists.
+      [['worker', '--redis', url, '--model', model], /^googlenet: required option '--out-dir <dir>' not specified$/],
+      [
+        ['worker', '--redis', url, '--model', model, '--out-dir', results, '--allow', join(tmp, 'nowhere')],
+        /^googlenet: --allow .*nowhere: not a folder$/,
+      ],
+      [
+        ['worker', '--redis', url, '--model', model, '--out-dir', results, '--allow-url-prefix', 'ftp://h/'],
+        /^googlenet: --allow-url-prefix: expected an http\(s\) URL, received "ftp:\/\/h\/"$/,
+      ],
     ];
     const runs = await Promise.all(cases.map(([args]) => cliAsync(args)));
     runs.forEach((r, i) => {
@@ -209,11 +262,25 @@ test(
       assert.equal(r.stderr.split('\n').length, 2, r.stderr);
       assert.match(r.stderr.trimEnd(), cases[i]![1]);
     });
+    // Shards whose jobs the workers would refuse as too large are refused at submit, before any is queued.
+    const big = await cliAsync(
+      ['queue', 'submit', photos, '--redis', url, '--name', 'big', '--out-dir', tmp, '--shard-size', '100'],
+      undefined,
+      {
+        GOOGLENET_MAX_JSON_BYTES: '4000',
+      },
+    );
+    assert.equal(big.status, 1, big.stderr);
+    assert.match(
+      big.stderr,
+      /^googlenet: --shard-size: shard 0 would be 4,\d{3} characters of JSON, more than the limit maxJsonBytes is 4,000; raise it with GOOGLENET_MAX_JSON_BYTES=N .*; or give a smaller --shard-size\n$/,
+    );
+    assert.equal((await cliAsync(['queue', 'status', 'big', '--redis', url])).stderr, 'googlenet: no run named "big" on this Redis\n');
   },
 );
 
 test('a shard that keeps failing ends in the failed set with its error, shown by status', { skip }, async () => {
-  const out = join(tmp, 'shared-bad');
+  const out = join(results, 'shared-bad');
   const sub = await cliAsync(['queue', 'submit', photos, '--redis', url, '--name', 'bad', '--out-dir', out, '--shard-size', '200']);
   assert.equal(sub.status, 0, sub.stderr);
   writeFileSync(join(out, 'bad'), 'a file where the run folder should be'); // every attempt's write fails
@@ -241,7 +308,7 @@ test(
     const list = join(tmp, 'urls.txt');
     const listed = [...names.slice(1).map((n) => `${site}/${n}`), `${site}/missing.jpg`, `${site}/slow.jpg`, `${site}/big.jpg`];
     writeFileSync(list, `# pictures on a web server\n${listed.slice(0, 10).join('\n')}\n\n${listed.slice(10).join('\n')}\n`);
-    const out = join(tmp, 'shared-web');
+    const out = join(results, 'shared-web');
     const sub = await cliAsync([
       'queue',
       'submit',
@@ -291,6 +358,129 @@ test(
     );
     got.forEach((g, i) => {
       assert.equal(want[i]!.file, join(web, names[i]!));
+      assert.equal(g.top[0]!.index, want[i]!.top[0]!.index, g.file);
+      g.logits.forEach((v, j) =>
+        assert.ok(Math.abs(v - want[i]!.logits[j]!) <= 1e-6, `${g.file} logit ${j}: ${v} vs ${want[i]!.logits[j]}`),
+      );
+    });
+  },
+);
+
+/** Every path under `dir` (symlinks not followed, `skip` left out) with its size and modification time. */
+function tree(dir: string, skip: readonly string[]): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .map((e) => join(dir, e.name))
+    .filter((p) => !skip.includes(p))
+    .flatMap((p) => {
+      const st = lstatSync(p);
+      return [`${p} ${st.size} ${st.mtimeMs}`, ...(st.isDirectory() ? tree(p, skip) : [])];
+    })
+    .sort();
+}
+
+test(
+  'hostile jobs written straight into Redis each fail with their reason, nothing is written outside --out-dir, and the worker then finishes a good run equal to predict (issue 24)',
+  { skip },
+  async () => {
+    const jail = join(tmp, 'jail'); // the worker's --out-dir
+    const outside = join(tmp, 'outside');
+    const few = join(tmp, 'few'); // the good run's pictures, in --allow
+    const allowed = join(tmp, 'allowed'); // also in --allow, with a link to a picture that is not
+    const cmp = join(tmp, 'cmp'); // this test's own outputs
+    for (const d of [jail, outside, few, allowed, cmp]) mkdirSync(d);
+    for (let i = 0; i < 12; i++) copyFileSync(join(photos, `p${String(i).padStart(3, '0')}.png`), join(few, `f${i}.png`));
+    symlinkSync(join(photos, 'p100.png'), join(allowed, 'escape.png'));
+    symlinkSync(outside, join(jail, 'link')); // a folder inside --out-dir that leads out of it
+    symlinkSync(outside, join(jail, 'lnk')); // a run folder that does
+    const conn = await connectRedis(url);
+    const queue = new Queue(QUEUE_NAME, { connection: conn });
+    const pic = join(few, 'f0.png');
+    const ok = { run: 'good', files: [pic], out: jail };
+    const hostile: [string, unknown, RegExp][] = [
+      ['good#100', { ...ok, shard: 100, run: '..' }, /^refused: run: a run name is 1 to 64 .*, received "\.\."$/],
+      [
+        'good#101',
+        { ...ok, shard: 101, out: `${jail}/../outside` },
+        /^refused: the results folder .*\/outside\/good is .*\/outside\/good, outside the worker's --out-dir .*\/jail$/,
+      ],
+      [
+        'good#102',
+        { ...ok, shard: 102, out: outside },
+        /^refused: the results folder .*\/outside\/good is .*, outside the worker's --out-dir/,
+      ],
+      [
+        'good#103',
+        { ...ok, shard: 103, out: join(jail, 'link') },
+        /^refused: the results folder .*\/jail\/link\/good is .*\/outside\/good, outside/,
+      ],
+      [
+        'good#104',
+        { run: 'good', files: 'not-a-list', shard: 'NaN', out: 42 },
+        /^refused: shard: expected a non-negative integer, received "NaN"$/,
+      ],
+      [
+        'good#105',
+        { ...ok, shard: 105, files: new Array<string>(1_000_000).fill('/x') },
+        /^refused: files: 1,000,000 entries is more than the limit maxShardFiles is 100,000; raise it with GOOGLENET_MAX_SHARD_FILES/,
+      ],
+      ['good#106', { ...ok, shard: 106 }, /^refused: job data not JSON \(.*\)$/], // its data is replaced below
+      ['good#107', { ...ok, shard: 107, files: [join(photos, 'p000.png')] }, /^refused: .*\/photos\/p000\.png is in no --allow folder$/],
+      [
+        'good#108',
+        { ...ok, shard: 108, files: [pic, join(allowed, 'escape.png')] },
+        /^refused: .*\/allowed\/escape\.png is in no --allow folder \(it is .*\/photos\/p100\.png\)$/,
+      ],
+      [
+        'good#109',
+        { ...ok, shard: 109, files: [`${site}/w00.jpg`] },
+        /^refused: http:\/\/127\.0\.0\.1:\d+\/w00\.jpg is under no --allow-url-prefix$/,
+      ],
+      ['good#110', { ...ok, shard: 5 }, /^refused: the job id "good#110" is not its run and shard, "good#5"$/],
+      [
+        'good#111',
+        { ...ok, shard: 111, files: ['/' + 'a'.repeat(9_000_000)] }, // refused before it is parsed
+        /^refused: job data of 9,000,\d{3} characters is more than the limit maxJsonBytes is 8,388,608; raise it with GOOGLENET_MAX_JSON_BYTES/,
+      ],
+      ['lnk#0', { run: 'lnk', shard: 0, files: [pic], out: jail }, /^refused: the results folder .*\/jail\/lnk is .*\/outside, outside/],
+    ];
+    for (const [jobId, data] of hostile) await queue.add('shard', data, { jobId });
+    await conn.hset(queue.toKey('good#106'), 'data', '{"run": "good", "shard": 106, oops');
+    // The good run, queued after them; then the worker.
+    const sub = await cliAsync(['queue', 'submit', few, '--redis', url, '--name', 'good', '--out-dir', jail, '--shard-size', '5']);
+    assert.equal(sub.status, 0, sub.stderr);
+    const single = await cliAsync(['predict', few, '--model', model, '--logits', '--out', join(cmp, 'single.jsonl')]);
+    assert.equal(single.status, 0, single.stderr);
+    const before = tree(tmp, [jail, cmp]);
+    const w = worker(() => undefined, ['--allow', few, allowed, '--allow-url-prefix', `${site}/pics/`], process.env, jail);
+    let status: { counts: Record<string, number>; failed: { shard: string; error: string }[] } = { counts: {}, failed: [] };
+    for (let i = 0; i < 120 && !(status.counts['completed'] === 3 && status.counts['failed'] === 12); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      status = JSON.parse((await cliAsync(['queue', 'status', 'good', '--redis', url])).stdout) as typeof status;
+    }
+    const lnk = await queue.getJob('lnk#0');
+    await queue.close();
+    conn.disconnect();
+    w.child.kill('SIGTERM');
+    assert.equal(await w.done, 0, w.stderr());
+    assert.equal(status.counts['completed'], 3, JSON.stringify(status));
+    const reasons = new Map([...status.failed.map((f) => [f.shard, f.error] as const), ['lnk#0', lnk?.failedReason ?? '']]);
+    for (const [jobId, , why] of hostile) assert.match(reasons.get(jobId) ?? '(not failed)', why, jobId);
+    assert.equal(status.failed.length, 12, JSON.stringify(status.failed));
+    assert.match(w.stderr(), /googlenet worker: refused job "good#100": run: a run name is/);
+    // Nothing written outside --out-dir, and inside it only the good run's shards.
+    assert.deepEqual(tree(tmp, [jail, cmp]), before);
+    assert.deepEqual(readdirSync(outside), []);
+    assert.deepEqual(readdirSync(jail).sort(), ['good', 'link', 'lnk']);
+    assert.deepEqual(readdirSync(join(jail, 'good')).sort(), ['shard-000000.jsonl', 'shard-000001.jsonl', 'shard-000002.jsonl']);
+    const c = await cliAsync(['queue', 'collect', 'good', '--redis', url, '--out', join(cmp, 'merged.jsonl')]);
+    assert.equal(c.status, 0, c.stderr);
+    const want = parse(readFileSync(join(cmp, 'single.jsonl'), 'utf8'));
+    const got = parse(readFileSync(join(cmp, 'merged.jsonl'), 'utf8'));
+    assert.deepEqual(
+      got.map((l) => l.file),
+      want.map((l) => l.file),
+    );
+    got.forEach((g, i) => {
       assert.equal(g.top[0]!.index, want[i]!.top[0]!.index, g.file);
       g.logits.forEach((v, j) =>
         assert.ok(Math.abs(v - want[i]!.logits[j]!) <= 1e-6, `${g.file} logit ${j}: ${v} vs ${want[i]!.logits[j]}`),

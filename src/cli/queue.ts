@@ -3,7 +3,17 @@
  * through BullMQ on Redis (see `src/queue/queue-node.ts` for the guarantees).
  */
 import type { Command } from 'commander';
-import { collectRun, connectRedis, OptionError, runStatus, startWorker, submitRun, writeFileAtomic } from '../index.js';
+import {
+  collectRun,
+  connectRedis,
+  getLimits,
+  limitEnvName,
+  OptionError,
+  runStatus,
+  startWorker,
+  submitRun,
+  writeFileAtomic,
+} from '../index.js';
 import { action, addModelFlags, intOption, loadFromFlags, log, printJson, workersOption, type ModelFlags } from './common.js';
 
 const REDIS_HELP = 'the Redis server, e.g. redis://127.0.0.1:6379';
@@ -31,7 +41,12 @@ function registerQueue(program: Command): void {
     .option('--redis <url>', REDIS_HELP)
     .requiredOption('--name <run>', 'the run name (jobs are <run>#<shard>; submitting again adds nothing)')
     .requiredOption('--out-dir <dir>', 'a folder every worker can write: shard results go to <dir>/<run>/')
-    .option('--shard-size <n>', 'files per shard', intOption('--shard-size'), 1000)
+    .option(
+      '--shard-size <n>',
+      'files per shard',
+      intOption('--shard-size', 1, getLimits().maxShardFiles, `the maxShardFiles limit; raise it with ${limitEnvName('maxShardFiles')}`),
+      1000,
+    )
     .option('--recursive', 'also read sub-folders', false)
     .action(
       action(
@@ -69,9 +84,32 @@ function registerQueue(program: Command): void {
   queue.commands.forEach((c) => c.option('--verbose', 'print stack traces on errors'));
 }
 
+type WorkerFlags = ModelFlags & {
+  redis?: string;
+  outDir: string;
+  allow?: string[];
+  allowUrlPrefix?: string[];
+  lockMs: number;
+  batch: number;
+  workers?: number;
+  fetchTimeoutMs: number;
+};
+
 function registerWorker(program: Command): void {
   addModelFlags(program.command('worker').description('take shards from the queue and predict them until SIGTERM'))
     .option('--redis <url>', REDIS_HELP)
+    .requiredOption(
+      '--out-dir <dir>',
+      "the only folder results are written in: a shard whose <out-dir>/<run>/ resolves (symlinks followed) elsewhere fails; give submit's --out-dir or a folder above it",
+    )
+    .option(
+      '--allow <dirs...>',
+      'folders whose images (symlinks followed) a shard may list (default, with no --allow and no --allow-url-prefix: any file the worker can read, any http(s) URL; with either, only what they list)',
+    )
+    .option(
+      '--allow-url-prefix <prefixes...>',
+      'http(s) URL prefixes a shard may fetch (end one with / for a folder; default: see --allow)',
+    )
     .option('--lock-ms <ms>', 'a worker silent this long is taken as dead and its shard retried', intOption('--lock-ms'), 30_000)
     .option('--batch <n>', 'images per model call', intOption('--batch'), 16)
     .option(
@@ -86,18 +124,30 @@ function registerWorker(program: Command): void {
       30_000,
     )
     .action(
-      action(async (f: ModelFlags & { redis?: string; lockMs: number; batch: number; workers?: number; fetchTimeoutMs: number }) => {
+      action(async (f: WorkerFlags) => {
         if (!f.redis) throw new OptionError('--redis: give the Redis URL, e.g. redis://127.0.0.1:6379', { option: '--redis' });
         const conn = await connectRedis(f.redis);
-        const net = await loadFromFlags(f);
-        const worker = startWorker(conn, net, {
-          lockMs: f.lockMs,
-          batch: f.batch,
-          ...(f.workers !== undefined ? { workers: f.workers } : {}),
-          fetchTimeoutMs: f.fetchTimeoutMs,
-          log: (m) => log(`googlenet worker: ${m}`),
-        });
-        log(`googlenet worker: waiting for shards on ${f.redis}`);
+        let net: Awaited<ReturnType<typeof loadFromFlags>> | undefined;
+        let worker: ReturnType<typeof startWorker>;
+        try {
+          net = await loadFromFlags(f);
+          worker = startWorker(conn, net, {
+            outDir: f.outDir,
+            ...(f.allow ? { allow: f.allow } : {}),
+            ...(f.allowUrlPrefix ? { allowUrlPrefixes: f.allowUrlPrefix } : {}),
+            lockMs: f.lockMs,
+            batch: f.batch,
+            ...(f.workers !== undefined ? { workers: f.workers } : {}),
+            fetchTimeoutMs: f.fetchTimeoutMs,
+            log: (m) => log(`googlenet worker: ${m}`),
+          });
+        } catch (e) {
+          // A bad --model, --out-dir or --allow: close what is open, or the process never ends.
+          await net?.dispose();
+          conn.disconnect();
+          throw e;
+        }
+        log(`googlenet worker: waiting for shards on ${f.redis}, writing only in ${f.outDir}`);
         await new Promise<void>((resolve) => {
           const stop = () => void worker.close().then(resolve);
           process.once('SIGTERM', stop);

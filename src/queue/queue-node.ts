@@ -8,29 +8,78 @@
  * atomically to `<out>/<run>/shard-<n>.jsonl` (a folder every worker reaches) and acknowledge.
  * A worker killed mid-shard holds a lock that expires; BullMQ's stall check then hands the shard
  * to another worker, which rewrites the same file: at-least-once processing, exactly-once
- * results. `collect` concatenates the shards in order.
+ * results. `collect` concatenates the shards in order. The worker itself is `worker-node.ts`;
+ * what a job may hold, checked on both sides, is `shard-job.ts`.
  */
-import { Queue, Worker, type Job } from 'bullmq';
+import { Job, Queue, type JobJsonRaw, type MinimalQueue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { join, resolve } from 'node:path';
-import { FileWriteError, OptionError } from '../errors.js';
-import { writeFileAtomic } from '../files-node.js';
-import type { Classifier } from '../infer/classifier.js';
+import { FileWriteError, InternalError, OptionError } from '../errors.js';
 import { isImageUrl } from '../infer/decode-node.js';
-import { DecodePool, defaultDecodeWorkers } from '../infer/decode-pool-node.js';
-import { listImages, predictFiles } from '../infer/predict-files-node.js';
+import { listImages } from '../infer/predict-files-node.js';
+import { getLimits, raiseHint } from '../limits.js';
+import { entryProblem, jobJsonProblem, runNameProblem, shardDataProblem, shardFileName, type ShardData } from './shard-job.js';
 
 /** The one BullMQ queue every run's shards go through. */
 export const QUEUE_NAME = 'googlenet-predict';
 
-interface ShardData {
-  run: string;
-  shard: number;
-  files: string[];
-  out: string;
+/** A run name as `submit`, `status`, `collect` take it: the one rule of `runNameProblem`, refused naming `--name`. */
+function checkRunName(run: string): void {
+  const why = runNameProblem(run);
+  if (why) throw new OptionError(`--name: ${why}`, { option: '--name' });
+}
+
+/** Why each job read by {@link GuardedJob} could not be read, by job: a worker fails such a job unread. */
+const unreadable = new WeakMap<Job, string>();
+
+/** Why `job`'s stored fields could not be read from Redis (too large, not JSON), or `undefined`. */
+export const unreadableReason = (job: Job): string | undefined => unreadable.get(job);
+
+const oneLine = (s: string) => (s.length > 200 ? s.slice(0, 197) + '…' : s).replace(/\s+/g, ' ');
+
+/**
+ * BullMQ's job, read defensively. BullMQ parses a job's stored JSON before a worker sees it and
+ * throws on text that is not JSON, which leaves the job to stall and retry for minutes and breaks
+ * `status`; and it would parse data of any size. This reader refuses data longer than
+ * `maxJsonBytes` unparsed, and for either fault stands in `null` data and records the reason
+ * ({@link unreadableReason}); the worker (`worker-node.ts`) then fails the job with it at once.
+ */
+export class GuardedJob<T = unknown, R = unknown, N extends string = string> extends Job<T, R, N> {
+  static override fromJSON<D = unknown, RV = unknown, NT extends string = string>(
+    queue: MinimalQueue,
+    json: JobJsonRaw,
+    jobId?: string,
+  ): Job<D, RV, NT> {
+    let why = jobJsonProblem(json.data ?? '');
+    if (!why)
+      try {
+        return super.fromJSON<D, RV, NT>(queue, json, jobId);
+      } catch (e) {
+        const fields = (['data', 'opts', 'progress', 'parent'] as const).filter((k) => {
+          try {
+            JSON.parse(json[k] || '0');
+            return false;
+          } catch {
+            return true;
+          }
+        });
+        why = `job ${fields.join(', ') || 'fields'} not JSON (${oneLine((e as Error).message)})`;
+      }
+    const { parent: _, ...rest } = json;
+    const job = super.fromJSON<D, RV, NT>(queue, { ...rest, data: 'null', opts: '{}', progress: '0' }, jobId);
+    unreadable.set(job, why);
+    return job;
+  }
+}
+
+/** A BullMQ queue whose jobs are read by {@link GuardedJob}. */
+class GuardedQueue extends Queue {
+  protected override get Job(): typeof Job {
+    return GuardedJob;
+  }
 }
 
 /** Connects to `url`, or throws one line naming it (no endless reconnecting). */
@@ -76,9 +125,10 @@ export async function connectRedis(url: string, { timeoutMs = 3000 } = {}): Prom
 
 const runKey = (run: string) => `googlenet:run:${run}`;
 
-/** An http(s) URL as given, or an OptionError naming where it came from. */
-function checkUrl(u: string, where: string): string {
-  if (!URL.canParse(u)) throw new OptionError(`${where}: not a valid URL "${u}"`);
+/** A file or URL as a job may hold it (`entryProblem`), or an OptionError naming where it came from. */
+function checkEntry(u: string, where: string): string {
+  const why = entryProblem(u);
+  if (why) throw new OptionError(`${where}: ${why}`);
   return u;
 }
 
@@ -107,10 +157,10 @@ async function* listLines(list: string): AsyncGenerator<{ line: string; n: numbe
 export async function* runSources(paths: readonly string[], o: { list?: string; recursive?: boolean } = {}): AsyncGenerator<string> {
   const recursive = !!o.recursive;
   const one = async function* (p: string, where?: string): AsyncGenerator<string> {
-    if (isImageUrl(p)) yield checkUrl(p, where ?? 'queue submit');
+    if (isImageUrl(p)) yield checkEntry(p, where ?? 'queue submit');
     else
       try {
-        for await (const f of listImages([p], { recursive })) yield resolve(f);
+        for await (const f of listImages([p], { recursive })) yield checkEntry(resolve(f), where ?? 'queue submit');
       } catch (e) {
         // A missing file named in the list: say which line.
         if (where && e instanceof OptionError) throw new OptionError(`${where}: ${e.message}`, { option: '--list' });
@@ -121,17 +171,25 @@ export async function* runSources(paths: readonly string[], o: { list?: string; 
   if (o.list) for await (const { line, n } of listLines(o.list)) yield* one(line, `--list ${o.list}, line ${n}`);
 }
 
-/** Lists the images and URLs of `paths` and `list` and enqueues them as shards of `shardSize`; returns the counts. */
+/**
+ * Lists the images and URLs of `paths` and `list` and enqueues them as shards of `shardSize`;
+ * returns the counts. Every job it writes passes the workers' own check (`shardDataProblem`).
+ */
 export async function submitRun(
   conn: Redis,
   o: { run: string; paths: string[]; list?: string; out: string; shardSize?: number; recursive?: boolean; attempts?: number },
 ): Promise<{ shards: number; files: number }> {
-  if (!/^[A-Za-z0-9_.-]+$/.test(o.run))
-    throw new OptionError(`--name: letters, digits, _ . - only, received "${o.run}"`, { option: '--name' });
+  checkRunName(o.run);
   if (o.paths.length === 0 && !o.list)
     throw new OptionError('queue submit: give image files, folders or URLs, or --list FILE', { option: '--list' });
   const size = o.shardSize ?? 1000;
+  if (!Number.isSafeInteger(size) || size < 1)
+    throw new OptionError(`--shard-size: expected a positive integer, received ${size}`, { option: '--shard-size' });
+  if (size > getLimits().maxShardFiles)
+    throw new OptionError(`--shard-size: ${size} files is more than ${raiseHint('maxShardFiles')}`, { option: '--shard-size' });
   const out = resolve(o.out);
+  const outWhy = entryProblem(out, { url: false });
+  if (outWhy) throw new OptionError(`--out-dir: ${outWhy}`, { option: '--out-dir' });
   try {
     mkdirSync(out, { recursive: true });
     accessSync(out, constants.W_OK);
@@ -143,20 +201,31 @@ export async function submitRun(
       },
     );
   }
-  // A first pass over the listing checks every line and path, so that a bad one leaves nothing half-submitted.
+  // A first pass over the listing checks every line and path, and each shard's size as a job, so
+  // that a bad one leaves nothing half-submitted.
   let files = 0;
-  for await (const _ of runSources(o.paths, o)) files++;
+  let json = 0; // an upper bound of the current shard's JSON length
+  const base = JSON.stringify({ run: o.run, shard: Number.MAX_SAFE_INTEGER, files: [], out }).length;
+  for await (const f of runSources(o.paths, o)) {
+    if (files % size === 0) json = base;
+    json += JSON.stringify(f).length + 1;
+    if (json > getLimits().maxJsonBytes)
+      throw new OptionError(
+        `--shard-size: shard ${Math.floor(files / size)} would be ${json.toLocaleString('en-US')} characters of JSON, more than ${raiseHint('maxJsonBytes')}; or give a smaller --shard-size`,
+        { option: '--shard-size' },
+      );
+    files++;
+  }
   if (files === 0) throw new OptionError(`no images in ${[...o.paths, ...(o.list ? [o.list] : [])].join(', ')}`);
   const queue = new Queue<ShardData>(QUEUE_NAME, { connection: conn });
   let shard: string[] = [];
   let shards = 0;
   const add = async () => {
     const data: ShardData = { run: o.run, shard: shards, files: shard, out };
-    await queue.add('shard', data, {
-      jobId: `${o.run}#${shards}`,
-      attempts: o.attempts ?? 3,
-      backoff: { type: 'exponential', delay: 1000 },
-    });
+    const jobId = `${o.run}#${shards}`;
+    const why = shardDataProblem(data, jobId);
+    if (why) throw new InternalError(`queue submit: job ${jobId} would be refused by the workers: ${why}`);
+    await queue.add('shard', data, { jobId, attempts: o.attempts ?? 3, backoff: { type: 'exponential', delay: 1000 } });
     shards++;
     shard = [];
   };
@@ -170,57 +239,6 @@ export async function submitRun(
   return { shards, files };
 }
 
-/** Options of {@link startWorker}. */
-export interface WorkerOptions {
-  /** Lock time of a job in ms: a worker silent this long is taken as dead and its shard retried. Default 30000. */
-  lockMs?: number;
-  batch?: number;
-  /** Threads that read, download and decode pictures ahead of the model, kept for the worker's life; 0: the main thread. Default 2 on more than 2 cores, else 0. */
-  workers?: number;
-  /** Time to download one URL, in ms. Default 30000. */
-  fetchTimeoutMs?: number;
-  log?: (msg: string) => void;
-}
-
-/** Takes shards until closed; resolves to the BullMQ worker (`close()` it to stop after the current shard). */
-export function startWorker(conn: Redis, net: Classifier, o: WorkerOptions = {}): Worker<ShardData> {
-  const lock = o.lockMs ?? 30_000;
-  const workers = o.workers ?? defaultDecodeWorkers();
-  const timeout = o.fetchTimeoutMs !== undefined ? { fetchTimeoutMs: o.fetchTimeoutMs } : {};
-  const pool = workers > 0 ? DecodePool.forClassifier(net, { workers, ...timeout }) : undefined;
-  const worker = new Worker<ShardData>(
-    QUEUE_NAME,
-    async (job: Job<ShardData>) => {
-      const { run, shard, files, out } = job.data;
-      o.log?.(`shard ${run}:${shard}: ${files.length} files`);
-      const lines: string[] = [];
-      const counts = await predictFiles(net, files, {
-        batch: o.batch ?? 16,
-        ...(pool ? { pool } : { workers: 0, ...timeout }),
-        logits: true,
-        onResult: async (r) => {
-          lines.push(JSON.stringify({ file: r.file, top: r.top, logits: r.logits }));
-          if (lines.length % 64 === 0) await job.updateProgress(lines.length / files.length);
-        },
-        onError: (_f, err) => {
-          o.log?.(`warning: skipped ${err.message}`);
-          return 'skip';
-        },
-      });
-      mkdirSync(join(out, run), { recursive: true });
-      writeFileAtomic(shardPath(out, run, shard), new TextEncoder().encode(lines.map((l) => l + '\n').join('')), { what: 'shard results' });
-      o.log?.(`shard ${run}:${shard}: done`);
-      return { lines: lines.length, unreadable: counts.failed };
-    },
-    { connection: conn, concurrency: 1, lockDuration: lock, stalledInterval: lock, maxStalledCount: 2 },
-  );
-  worker.on('error', () => undefined);
-  worker.on('closed', () => void pool?.close());
-  return worker;
-}
-
-const shardPath = (out: string, run: string, shard: number) => join(out, run, `shard-${String(shard).padStart(6, '0')}.jsonl`);
-
 /**
  * Counts of a run's shards by state, the failed ones' errors, and the files of finished shards
  * that could not be read, downloaded or decoded (skipped, as `predict` skips them).
@@ -229,17 +247,23 @@ export async function runStatus(
   conn: Redis,
   run: string,
 ): Promise<{ shards: number; counts: Record<string, number>; failed: { shard: string; error: string }[]; unreadable: number }> {
+  checkRunName(run);
   const meta = await conn.hgetall(runKey(run));
   if (!meta['shards']) throw new OptionError(`no run named "${run}" on this Redis`);
-  const queue = new Queue<ShardData>(QUEUE_NAME, { connection: conn });
+  // Jobs are read defensively and told apart by id (`<run>#<n>`), not by data any client may have written.
+  const queue = new GuardedQueue(QUEUE_NAME, { connection: conn });
   const counts: Record<string, number> = {};
   const failed: { shard: string; error: string }[] = [];
   let unreadable = 0;
   for (const state of ['waiting', 'active', 'delayed', 'completed', 'failed'] as const) {
-    const jobs = (await queue.getJobs([state])).filter((j) => j?.data.run === run);
+    const jobs = (await queue.getJobs([state])).filter((j) => j?.id?.startsWith(`${run}#`));
     counts[state] = jobs.length;
-    if (state === 'failed') for (const j of jobs) failed.push({ shard: j.id ?? '?', error: j.failedReason });
-    if (state === 'completed') for (const j of jobs) unreadable += (j.returnvalue as { unreadable?: number } | null)?.unreadable ?? 0;
+    if (state === 'failed') for (const j of jobs) failed.push({ shard: j.id!, error: j.failedReason });
+    if (state === 'completed')
+      for (const j of jobs) {
+        const n = (j.returnvalue as { unreadable?: unknown } | null)?.unreadable;
+        if (Number.isSafeInteger(n)) unreadable += n as number;
+      }
   }
   await queue.close();
   return { shards: Number(meta['shards']), counts, failed, unreadable };
@@ -247,12 +271,16 @@ export async function runStatus(
 
 /** Concatenates a finished run's shard files in order into one JSON Lines text. */
 export async function collectRun(conn: Redis, run: string): Promise<string> {
+  checkRunName(run);
   const meta = await conn.hgetall(runKey(run));
   if (!meta['shards']) throw new OptionError(`no run named "${run}" on this Redis`);
+  const out = meta['out'] ?? '';
+  const why = entryProblem(out, { url: false });
+  if (why) throw new OptionError(`run "${run}": the results folder this Redis holds for it: ${why}`);
   const parts: string[] = [];
   const missing: number[] = [];
   for (let i = 0; i < Number(meta['shards']); i++) {
-    const p = shardPath(meta['out']!, run, i);
+    const p = join(out, run, shardFileName(i));
     if (existsSync(p)) parts.push(readFileSync(p, 'utf8'));
     else missing.push(i);
   }
