@@ -31,14 +31,34 @@ export { DEFAULT_LIMITS, getLimits, setLimits, limitsFromEnv, limitEnvName, type
 // Tensors: dense row-major arrays with their dimensions (NCHW images, OIHW convolutions).
 export { tensor, numel, relativeError, type Tensor, type TensorArray, type DType } from './tensor.js';
 
-// The network: configuration, the Table 1 builder, the model with its weights and sessions.
-export { PRESETS, DEFAULTS, resolveConfig, type Preset, type GoogLeNetOptions, type GoogLeNetConfig } from './models/config.js';
+// The networks: configuration, the architecture tables and their builders, the model with its weights and sessions.
+export {
+  ARCHS,
+  PRESETS,
+  POOLINGS,
+  DEFAULTS,
+  INCEPTION_V3_DEFAULTS,
+  resolveConfig,
+  describeArch,
+  type Arch,
+  type Preset,
+  type Pooling,
+  type ModelOptions,
+  type ModelConfig,
+  type GoogLeNetOptions,
+  type GoogLeNetConfig,
+  type InceptionV3Options,
+  type InceptionV3Config,
+} from './models/config.js';
 export { buildGoogLeNet, FEATURE_STAGE, INCEPTION_TABLE, STEM, AUX, scaleChannels } from './models/googlenet.js';
+export { buildInceptionV3, INCEPTION_V3_STEM, INCEPTION_V3_TABLE } from './models/inception-v3.js';
+export { ARCHITECTURES, buildNetwork, type Architecture } from './models/arch.js';
 export {
   GoogLeNet,
   initWeights,
   type ForwardOutput,
   type ForwardOptions,
+  type FeaturesOptions,
   type HeadOptions,
   type PreprocessConfig,
   type CreateOptions,

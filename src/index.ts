@@ -11,8 +11,8 @@ import { decodeImageFile } from './infer/decode-node.js';
 import { Classifier, defaultPreprocess, type ImageClassifier, type ImageInput, type Prediction } from './infer/classifier.js';
 import { imagenetClasses } from './infer/labels-node.js';
 import { resolveWeights, type FetchWeightsOptions } from './weights/hub-node.js';
-import type { WeightsEntry } from './weights/registry.js';
-import type { GoogLeNetOptions } from './models/config.js';
+import { entryOptions, type WeightsEntry } from './weights/registry.js';
+import type { ModelOptions } from './models/config.js';
 import { GoogLeNet, type CreateOptions } from './models/model.js';
 import { importWeights, loadModelDir } from './weights/model-dir-node.js';
 
@@ -44,8 +44,8 @@ export { loadStateDict } from './weights/formats-node.js';
 export type LoadSource =
   | string
   | { model: string }
-  | ({ weights: string; download?: FetchWeightsOptions } & GoogLeNetOptions)
-  | ({ random: true; seed?: number } & GoogLeNetOptions);
+  | ({ weights: string; download?: FetchWeightsOptions } & ModelOptions)
+  | ({ random: true; seed?: number } & ModelOptions);
 
 /** A classifier that also takes image file paths (decoded with sharp). */
 export class NodeClassifier extends Classifier implements ImageClassifier<string> {
@@ -81,11 +81,11 @@ export async function loadModel(source: LoadSource, create: CreateOptions = {}):
 }
 
 /** A `{ weights }` source: a name, URL or file, resolved and cached by `weights/hub-node.ts`. */
-async function loadWeights(source: { weights: string; download?: FetchWeightsOptions } & GoogLeNetOptions, create: CreateOptions) {
+async function loadWeights(source: { weights: string; download?: FetchWeightsOptions } & ModelOptions, create: CreateOptions) {
   const { weights, download, ...opts } = source;
   const r = await resolveWeights(weights, download);
   if (r.kind === 'modelDir') return loadModelDir(r.path, create);
-  const model = importWeights(r.path, { ...r.entry?.options, ...opts }, create);
+  const model = importWeights(r.path, entryOptions(r.entry, opts, download?.option ?? '--weights'), create);
   applyEntry(model, r.entry);
   return model;
 }

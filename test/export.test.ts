@@ -101,7 +101,7 @@ test('a Classifier over a model without preprocessing uses the default (ImageNet
   const p = new Classifier(m).preprocessing;
   assert.deepEqual(p, { resize: 32, crop: 32, mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] });
   assert.deepEqual(p, defaultPreprocess(m.config));
-  assert.deepEqual(defaultPreprocess({ ...m.config, preset: 'torchvision', inputSize: 224 }).resize, 256);
+  assert.deepEqual(defaultPreprocess({ ...m.config, inputSize: 224 }).resize, 256);
   assert.deepEqual(new Classifier(small).preprocessing, small.preprocess, "a model's own preprocessing wins");
 });
 

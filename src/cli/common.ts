@@ -5,6 +5,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import {
+  type Arch,
+  ARCHITECTURES,
+  ARCHS,
   type Device,
   getLimits,
   GoogLeNetError,
@@ -13,6 +16,8 @@ import {
   NODE_DEVICES,
   type NodeClassifier,
   OptionError,
+  type Pooling,
+  POOLINGS,
   type Preset,
   PRESETS,
   selectDevice,
@@ -89,10 +94,45 @@ export function presetOption(v: string): Preset {
   return v as Preset;
 }
 
+/** `--arch`: one of the architectures (torchvision's model names). */
+export function archOption(v: string): Arch {
+  if (!(ARCHS as readonly string[]).includes(v))
+    throw new InvalidArgumentError(`--arch expects one of ${ARCHS.join(', ')}, received "${v}"`);
+  return v as Arch;
+}
+
+/** `--pooling`: Keras' pooling of a model without its top. */
+export function poolingOption(v: string): Pooling {
+  if (!(POOLINGS as readonly string[]).includes(v))
+    throw new InvalidArgumentError(`--pooling expects one of ${POOLINGS.join(', ')}, received "${v}"`);
+  return v as Pooling;
+}
+
+/** The help of `--arch` wherever it is taken. */
+export const ARCH_HELP = `architecture: ${ARCHS.map((a) => `${a} (${ARCHITECTURES[a].title})`).join(', ')}`;
+
+/** The architecture flags as model options: `--arch`, and GoogLeNet's `--preset` (refused with inception_v3). */
+export function archFromFlags(f: { arch?: Arch; preset?: Preset }): { arch: 'inception_v3' } | { preset?: Preset } {
+  if (f.arch === 'inception_v3') {
+    if (f.preset !== undefined)
+      throw new OptionError(`--preset: presets are GoogLeNet's; --arch inception_v3 takes none (received "${f.preset}")`);
+    return { arch: 'inception_v3' };
+  }
+  return f.preset !== undefined ? { preset: f.preset } : {};
+}
+
+/** Keras' `include_top`/`pooling` flags as model options (only what was given). */
+export function topFromFlags(f: { includeTop?: boolean; pooling?: Pooling }): { includeTop?: boolean; pooling?: Pooling } {
+  return { ...(f.includeTop === false ? { includeTop: false } : {}), ...(f.pooling !== undefined ? { pooling: f.pooling } : {}) };
+}
+
 /** Flags that pick a model: a model directory, or a weight file with its architecture. */
 export interface ModelFlags {
   model?: string;
   weights?: string;
+  arch?: Arch;
+  includeTop?: boolean;
+  pooling?: Pooling;
   preset?: Preset;
   numClasses?: number;
   transformInput?: boolean;
@@ -109,6 +149,7 @@ export function addModelFlags(cmd: Command): Command {
   return cmd
     .option('--model <dir>', 'a model directory (config.json + model.safetensors)')
     .option('--weights <name|url|file>', WEIGHTS_HELP)
+    .option('--arch <name>', `${ARCH_HELP} of --weights (default: the named weights', else googlenet)`, archOption)
     .option(
       '--preset <name>',
       `architecture for --weights: ${PRESETS.join(', ')} (default: the named weights', else torchvision)`,
@@ -122,6 +163,8 @@ export function addModelFlags(cmd: Command): Command {
     .option('--transform-input', "torchvision's transform_input (default: the named weights'; imagenet turns it on)")
     .option('--no-transform-input', 'turn transform_input off even for named weights that use it')
     .option('--aux', 'build the auxiliary classifiers and load them from the --weights file', false)
+    .option('--no-include-top', "Keras' include_top=False: the --weights network without its classifier (predict --features features)")
+    .option('--pooling <p>', `without the top: ${POOLINGS.join(', ')} (Keras' pooling; default none)`, poolingOption)
     .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption())
     .option('--device <name>', DEVICE_HELP_LINE, deviceOption);
 }
@@ -137,7 +180,8 @@ export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
     return load(
       {
         weights: f.weights,
-        ...(f.preset !== undefined ? { preset: f.preset } : {}),
+        ...archFromFlags(f),
+        ...topFromFlags(f),
         ...(f.numClasses !== undefined ? { numClasses: f.numClasses } : {}),
         ...(f.transformInput !== undefined ? { transformInput: f.transformInput } : {}),
         auxLogits: !!f.aux,

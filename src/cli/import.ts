@@ -1,7 +1,7 @@
 /** `googlenet import`: torchvision weights (a file, a URL or a registry name) → a model directory. */
 import type { Command } from 'commander';
 import { action, CLI_DOWNLOAD, log, numClassesOption, presetOption } from './common.js';
-import { loadModel, type Preset, saveModelDir } from '../index.js';
+import { describeArch, loadModel, type Preset, saveModelDir } from '../index.js';
 
 interface Flags {
   preset?: Preset;
@@ -33,7 +33,7 @@ export function register(program: Command): void {
           download: { ...CLI_DOWNLOAD, option: 'import' },
         });
         saveModelDir(model, f.out, { labels: model.labels ?? null, source: weights });
-        log(`imported ${weights} → ${f.out} (${model.numParams().toLocaleString('en-US')} parameters, preset ${model.config.preset})`);
+        log(`imported ${weights} → ${f.out} (${model.numParams().toLocaleString('en-US')} parameters, ${describeArch(model.config)})`);
         await model.dispose();
       }),
     );

@@ -2,7 +2,7 @@
  * Classification in the style of tfjs-models: `classify(image, topK)` and `infer(image, { taps })`
  * on decoded images or on already-normalized NCHW tensors. Runtime-agnostic (Node and browser).
  */
-import type { GoogLeNetConfig } from '../models/config.js';
+import type { ModelConfig } from '../models/config.js';
 import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
 import type { Tensor } from '../tensor.js';
 import type { RgbImage } from '../image/image.js';
@@ -13,9 +13,9 @@ import { checkFiniteLogits } from '../eval/metrics.js';
 /**
  * The preprocessing of a model that does not carry its own: ImageNet mean/std for RGB (0.5/0.5
  * for greyscale); resize the shorter side to 256 and crop 224 at 224 (scaled alike for larger
- * inputs), a plain resize to the input size for small inputs.
+ * inputs: 342 and 299 for Inception v3, as torchvision), a plain resize to the input size for small inputs.
  */
-export function defaultPreprocess(cfg: GoogLeNetConfig): PreprocessConfig {
+export function defaultPreprocess(cfg: Pick<ModelConfig, 'inChannels' | 'inputSize'>): PreprocessConfig {
   const grey = cfg.inChannels === 1;
   const resize = cfg.inputSize >= 224 ? Math.round((cfg.inputSize * 256) / 224) : cfg.inputSize;
   return { resize, crop: cfg.inputSize, mean: grey ? [0.5] : [...IMAGENET_MEAN], std: grey ? [0.5] : [...IMAGENET_STD] };

@@ -3,20 +3,12 @@
  * function that builds any variant of it into a graph.
  */
 import { GraphBuilder, Sym } from '../graph/builder.js';
-import type { Graph, Shape } from '../graph/ir.js';
-import {
-  adaptiveAvgPool,
-  basicConv,
-  dropout,
-  flatten,
-  inception,
-  inceptionAux,
-  type InceptionChannels,
-  linear,
-  lrn,
-  maxPool,
-} from '../layers/index.js';
+import type { Graph } from '../graph/ir.js';
+import { basicConv, inception, inceptionAux, type InceptionChannels, lrn, maxPool, scaleChannels } from '../layers/index.js';
 import type { GoogLeNetConfig } from './config.js';
+import { classifierHead, headOutputs, transformInput, type BuildOptions } from './parts.js';
+
+export { scaleChannels };
 
 /** Inception modules: paper Table 1 columns #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj. */
 export const INCEPTION_TABLE: ReadonlyArray<readonly [string, InceptionChannels]> = [
@@ -40,47 +32,13 @@ export const AUX = { conv: 128, hidden: 1024 } as const;
 const POOL_BEFORE: Record<string, 'maxpool3' | 'maxpool4'> = { inception4a: 'maxpool3', inception5a: 'maxpool4' };
 const AUX_AFTER: Record<string, 'aux1' | 'aux2'> = { inception4a: 'aux1', inception4d: 'aux2' };
 
-/** A channel count under the width multiplier. */
-export function scaleChannels(c: number, width: number): number {
-  return Math.max(1, Math.round(c * width));
-}
-
-export interface BuildOptions {
-  /** 'train' builds the auxiliary heads (when `auxLogits`) and keeps dropout; 'eval' never does. */
-  mode: 'eval' | 'train';
-}
-
 /** The stage whose output is the unpooled feature map (`forwardFeatures`): N×1024×7×7 at 224². */
 export const FEATURE_STAGE = 'inception5b';
 
 /**
- * The classifier head, torchvision's `avgpool → flatten → dropout → fc`: the feature map
- * N×C×H×W → `preLogits` N×C (tapped as `pool5`) → `logits` N×numClasses.
- */
-export function classifierHead(x: Sym, cfg: GoogLeNetConfig): { preLogits: Sym; logits: Sym } {
-  // N×1024×7×7 → N×1024×1×1 → N×1024 (global average pooling)
-  const preLogits = x.builder.tap('pool5', flatten(adaptiveAvgPool(x, 'avgpool', 1), 'flatten'));
-  // N×1024 → N×numClasses
-  const logits = linear(dropout(preLogits, 'dropout', cfg.dropout), 'fc', { out: cfg.numClasses });
-  return { preLogits, logits };
-}
-
-/**
- * The head alone (`forwardHead`), as a graph whose input `features` is the feature map of
- * `featureShape` (per sample, `[C, H, W]`). Outputs: `logits`, and `pool5` (the pre-logits).
- */
-export function buildHead(cfg: GoogLeNetConfig, featureShape: Shape): Graph {
-  const b = new GraphBuilder();
-  const { preLogits, logits } = classifierHead(b.input('features', featureShape), cfg);
-  b.output('logits', logits);
-  b.output('pool5', preLogits);
-  return b.build();
-}
-
-/**
  * Builds the network for a resolved config. Outputs: `logits`, and in train mode with aux heads
- * `aux1`, `aux2`. Taps: every stage by name (`inception5b` is the unpooled feature map), plus
- * `pool5` (the N×1024 pooled features).
+ * `aux1`, `aux2` (without the top: `features` only). Taps: every stage by name (`inception5b` is
+ * the unpooled feature map), plus `pool5` and `avg_pool` (the N×1024 pooled features).
  */
 export function buildGoogLeNet(cfg: GoogLeNetConfig, { mode }: BuildOptions): Graph {
   const b = new GraphBuilder();
@@ -88,12 +46,7 @@ export function buildGoogLeNet(cfg: GoogLeNetConfig, { mode }: BuildOptions): Gr
   const norm = cfg.norm;
   let x: Sym = b.input('input', [cfg.inChannels, cfg.inputSize, cfg.inputSize]);
 
-  if (cfg.transformInput) {
-    // torchvision: x_c · (std_c / 0.5) + (mean_c − 0.5) / 0.5, undoing ImageNet normalization into [-1, 1]
-    const mean = [0.485, 0.456, 0.406];
-    const std = [0.229, 0.224, 0.225];
-    x = b.add('transform_input', { op: 'affine', input: x.id, scale: std.map((s) => s / 0.5), shift: mean.map((m) => (m - 0.5) / 0.5) });
-  }
+  if (cfg.transformInput) x = transformInput(x);
 
   if (cfg.stem === 'imagenet') {
     // N×3×224×224 → N×64×112×112 → N×64×56×56
@@ -136,7 +89,7 @@ export function buildGoogLeNet(cfg: GoogLeNetConfig, { mode }: BuildOptions): Gr
     if (aux) heads.push({ name: aux, at: x });
   }
 
-  b.output('logits', classifierHead(x, cfg).logits);
+  headOutputs(b, classifierHead(x, cfg));
 
   if (mode === 'train' && cfg.auxLogits) {
     for (const h of heads) {

@@ -1,10 +1,13 @@
 /**
- * The GoogLeNet model: a resolved config, its weights (torchvision names and layouts), and
- * ONNX Runtime sessions compiled from the graph, one per mode, cached and reused.
+ * The model of either architecture (GoogLeNet, or Inception v3 with `arch: 'inception_v3'`): a
+ * resolved config, its weights (torchvision names and layouts), and ONNX Runtime sessions
+ * compiled from the graph, one per mode, cached and reused.
  *
- * Contract (timm's): `forwardFeatures(x)` → the unpooled N×1024×7×7 feature map (inception5b),
- * `forwardHead(f, { preLogits })` → pooled N×1024 features or logits, both inside ONNX graphs;
- * `forward(x)` → `{ logits, aux1?, aux2? }` in every mode; `resetClassifier(n)`; named taps.
+ * Contract (timm's): `forwardFeatures(x)` → the unpooled feature map (GoogLeNet's N×1024×7×7
+ * inception5b, Inception v3's N×2048×8×8 Mixed_7c), `forwardHead(f, { preLogits })` → pooled
+ * features or logits, both inside ONNX graphs; `forward(x)` → `{ logits, aux1?, aux2? }` in every
+ * mode; `resetClassifier(n)`; named taps. Without the top (Keras' `include_top=False`),
+ * `features(x)` is what the model computes.
  */
 import { OptionError, WeightFormatError } from '../errors.js';
 import type { Graph, ParamSpec, Shape } from '../graph/ir.js';
@@ -15,14 +18,16 @@ import type { Device } from '../runtime/device.js';
 import { engineForDevice, type Engine, type Session } from '../runtime/engine.js';
 import { numel, type Tensor, type TensorArray } from '../tensor.js';
 import { Rng } from '../rng.js';
-import { resolveConfig, type GoogLeNetConfig, type GoogLeNetOptions } from './config.js';
-import { buildGoogLeNet, buildHead, FEATURE_STAGE } from './googlenet.js';
+import { architectureOf, buildNetwork } from './arch.js';
+import { describeArch, resolveConfig, type ModelConfig, type ModelOptions, type Pooling } from './config.js';
+import { buildHead } from './parts.js';
 import { lowerTrainForward, SessionCache, type TrainForwardModel } from './sessions.js';
 
 export interface ForwardOutput {
   logits: Tensor;
-  /** Present only in training mode with `auxLogits`. */
+  /** Present only in training mode with `auxLogits`: GoogLeNet's head after inception4a, Inception v3's only one (`AuxLogits`). */
   aux1?: Tensor;
+  /** GoogLeNet's head after inception4d (training mode with `auxLogits`). */
   aux2?: Tensor;
 }
 
@@ -32,8 +37,16 @@ export interface ForwardOptions {
 }
 
 export interface HeadOptions {
-  /** Return the pooled N×1024 features (after dropout, identity here) instead of the logits. Default false. */
+  /** Return the pooled N×C features (after dropout, identity here) instead of the logits. Default false. */
   preLogits?: boolean;
+}
+
+export interface FeaturesOptions {
+  /**
+   * How the feature map is pooled: 'avg' (N×C), 'max' (N×C) or 'none' (N×C×H×W), as Keras'
+   * `pooling`. Default: the model's `pooling` without the top, 'avg' with it.
+   */
+  pooling?: Pooling;
 }
 
 /** A state-dict entry as read from a weight file. */
@@ -78,11 +91,12 @@ export interface CreateOptions {
 }
 
 /**
- * Initial values, torchvision's scheme: conv and linear weights N(0, 0.01²) truncated to ±2,
- * batch norm γ = 1, β = 0, running mean 0, variance 1; biases U(±1/√fan_in) as PyTorch's default.
- * Without batch norm (the paper preset) conv weights use He initialization so that 22 layers train.
+ * Initial values, torchvision's scheme: conv and linear weights normal, clipped to ±2, with the
+ * architecture's standard deviation (GoogLeNet 0.01, Inception v3 0.1; see `arch.ts`), batch norm
+ * γ = 1, β = 0, running mean 0, variance 1; biases U(±1/√fan_in) as PyTorch's default.
  */
-export function initWeights(params: Iterable<ParamSpec>, cfg: GoogLeNetConfig, rng: Rng): Weights {
+export function initWeights(params: Iterable<ParamSpec>, cfg: ModelConfig, rng: Rng): Weights {
+  const arch = architectureOf(cfg);
   const specs = [...params];
   const w: Weights = new Map();
   const fanIn = new Map<string, number>();
@@ -97,7 +111,7 @@ export function initWeights(params: Iterable<ParamSpec>, cfg: GoogLeNetConfig, r
     switch (p.role) {
       case 'conv.weight':
       case 'linear.weight': {
-        const std = cfg.norm === 'none' && p.role === 'conv.weight' ? Math.sqrt(2 / numel(p.shape.slice(1))) : 0.01;
+        const std = arch.initStd(p, cfg);
         for (let i = 0; i < n; i++) a[i] = Math.max(-2, Math.min(2, rng.normal() * std));
         break;
       }
@@ -127,33 +141,33 @@ export class GoogLeNet {
   labels?: string[];
   /** Image preprocessing, when known (model directories carry it). */
   preprocess?: PreprocessConfig;
-  private cfg: GoogLeNetConfig;
+  private cfg: ModelConfig;
   private trainGraph: Graph;
   private evalGraph: Graph;
-  /** `forwardHead`'s graph: the feature map in, `logits` and `pool5` out. */
+  /** `forwardHead`'s graph: the feature map in, `logits` and `avg_pool` out (without the top: `features`). */
   private headGraph: Graph;
   private trainForward?: TrainForwardModel;
   private readonly sessions: SessionCache;
   private quant: Quantization | undefined;
 
-  constructor(options: GoogLeNetOptions = {}, create: CreateOptions = {}, weights?: Weights) {
+  constructor(options: ModelOptions = {}, create: CreateOptions = {}, weights?: Weights) {
     this.cfg = resolveConfig(options);
     this.engine = create.engine ?? engineForDevice(create.device);
     this.sessions = new SessionCache(this.engine, create.threads ? { threads: create.threads } : {});
-    this.trainGraph = buildGoogLeNet(this.cfg, { mode: 'train' });
-    this.evalGraph = buildGoogLeNet(this.cfg, { mode: 'eval' });
+    this.trainGraph = buildNetwork(this.cfg, { mode: 'train' });
+    this.evalGraph = buildNetwork(this.cfg, { mode: 'eval' });
     this.headGraph = buildHead(this.cfg, this.featureShape);
     this.weights = weights ?? initWeights(this.trainGraph.params.values(), this.cfg, new Rng(create.seed ?? 0));
   }
 
   /** The resolved configuration (changed only by `resetClassifier`). */
-  get config(): GoogLeNetConfig {
+  get config(): ModelConfig {
     return this.cfg;
   }
 
-  /** Per-sample shape of `forwardFeatures`' output: `[1024, 7, 7]` at 224² (scaled by `width`). */
+  /** Per-sample shape of `forwardFeatures`' output: GoogLeNet's `[1024, 7, 7]` at 224², Inception v3's `[2048, 8, 8]` at 299² (scaled by `width`). */
   get featureShape(): Shape {
-    return this.evalGraph.shapes.get(this.evalGraph.taps[FEATURE_STAGE]!)!;
+    return this.evalGraph.shapes.get(this.evalGraph.taps[architectureOf(this.cfg).featureStage]!)!;
   }
 
   /** The graph of a mode (train includes the aux heads when `auxLogits`). */
@@ -239,6 +253,10 @@ export class GoogLeNet {
    * which fold them in, are then replaced on their next use).
    */
   async forward(x: Tensor, { training = false }: ForwardOptions = {}): Promise<ForwardOutput> {
+    if (!this.cfg.includeTop)
+      throw new OptionError('forward: this model has no classifier (includeTop: false); features(x) gives what it computes', {
+        option: 'includeTop',
+      });
     if (!training) {
       const r = await this.runEval(x, ['logits']);
       return { logits: r.logits! };
@@ -280,9 +298,27 @@ export class GoogLeNet {
     return r;
   }
 
-  /** The unpooled feature map, the last Inception stage's output: N×1024×7×7 at 224² (timm's `forward_features`). */
+  /** The unpooled feature map, the last Inception stage's output: N×1024×7×7 (GoogLeNet, 224²), N×2048×8×8 (Inception v3, 299²) (timm's `forward_features`). */
   async forwardFeatures(x: Tensor): Promise<Tensor> {
-    return (await this.runEval(x, [FEATURE_STAGE]))[FEATURE_STAGE]!;
+    const stage = architectureOf(this.cfg).featureStage;
+    return (await this.runEval(x, [stage]))[stage]!;
+  }
+
+  /**
+   * The features Keras' `model.predict(x)` gives for a model built without its top
+   * (`include_top=False`): the feature map pooled as `pooling` says — the 2048-vector of
+   * TF-Hub's `inception_v3/feature_vector` with 'avg'. On a model with its top, the pooled
+   * features the classifier reads ('avg', the default) or the map pooled otherwise.
+   */
+  async features(x: Tensor, { pooling }: FeaturesOptions = {}): Promise<Tensor> {
+    const own = this.cfg.includeTop ? 'avg' : this.cfg.pooling;
+    const p = pooling ?? own;
+    if (p === own) {
+      const name = this.cfg.includeTop ? 'avg_pool' : 'features';
+      return (await this.runEval(x, [name]))[name]!;
+    }
+    const map = await this.forwardFeatures(x);
+    return p === 'none' ? map : globalPool(map, p);
   }
 
   /**
@@ -295,15 +331,17 @@ export class GoogLeNet {
     if (features.dims.length !== 4 || features.dims.slice(1).join() !== want.join()) {
       throw new OptionError(`features: expected N×${want.join('×')} (forwardFeatures' output), got [${features.dims.join('×')}]`, { option: 'features' });
     }
+    // Without the top the head is Keras' pooling only; 'none' leaves the map as it is.
+    if (!this.cfg.includeTop && this.cfg.pooling === 'none') return features;
     const g = this.headGraph;
-    const name = preLogits ? 'pool5' : 'logits';
+    const name = !this.cfg.includeTop ? 'features' : preLogits ? 'avg_pool' : 'logits';
     const s = await this.evalSession(`head:${name}`, g, { [name]: g.outputs[name]! });
     return (await s.run({ [g.input.name]: features }))[name] as Tensor;
   }
 
-  /** Logits plus any named taps (`inception4a`, `pool5`, …) in one pass. */
+  /** Logits (without the top: `features`) plus any named taps (`inception4a`, `Mixed_6e`, `avg_pool`, …) in one pass. */
   async infer(x: Tensor, { taps = [] }: { taps?: string[] } = {}): Promise<Record<string, Tensor>> {
-    return this.runEval(x, ['logits', ...taps]);
+    return this.runEval(x, [this.cfg.includeTop ? 'logits' : 'features', ...taps.filter((t) => t !== 'logits' && t !== 'features')]);
   }
 
   /**
@@ -311,13 +349,16 @@ export class GoogLeNet {
    * (timm's `reset_classifier`); every other weight is kept. Forgets `labels`.
    */
   resetClassifier(numClasses: number, seed = 0): void {
+    if (!this.cfg.includeTop)
+      throw new OptionError('resetClassifier: this model has no classifier (includeTop: false)', { option: 'includeTop' });
     const cfg = resolveConfig({ ...this.cfg, numClasses });
-    const trainGraph = buildGoogLeNet(cfg, { mode: 'train' });
-    const heads = [...trainGraph.params.values()].filter((p) => /^(fc|aux[12]\.fc2)\./.test(p.name));
+    const trainGraph = buildNetwork(cfg, { mode: 'train' });
+    const classifier = architectureOf(cfg).classifier;
+    const heads = [...trainGraph.params.values()].filter((p) => classifier.test(p.name));
     for (const [k, v] of initWeights(heads, cfg, new Rng(seed))) this.weights.set(k, v);
     this.cfg = cfg;
     this.trainGraph = trainGraph;
-    this.evalGraph = buildGoogLeNet(cfg, { mode: 'eval' });
+    this.evalGraph = buildNetwork(cfg, { mode: 'eval' });
     this.headGraph = buildHead(cfg, this.featureShape);
     delete this.trainForward;
     delete this.labels;
@@ -326,14 +367,17 @@ export class GoogLeNet {
 
   /**
    * Loads a torchvision state dict. Keys and shapes must match this model exactly; aux-head keys
-   * in the file are ignored when `auxLogits` is off (torchvision's own loader does the same).
+   * in the file are ignored when `auxLogits` is off (torchvision's own loader does the same), and
+   * the classifier's without the top (Keras loads `include_top=False` from the full weights too).
    */
   loadStateDict(sd: Map<string, StateTensor>, file = '<state dict>'): void {
     const specs = this.paramSpecs();
     const want = new Map(specs.map((p) => [p.name, p]));
+    const arch = architectureOf(this.cfg);
+    const ignored = (k: string): boolean => (!this.cfg.auxLogits && arch.aux.test(k)) || (!this.cfg.includeTop && arch.heads.test(k));
     const missing = specs.filter((p) => !sd.has(p.name)).map((p) => p.name);
-    const extra = [...sd.keys()].filter((k) => !want.has(k) && !(!this.config.auxLogits && /^aux[12]\./.test(k)));
-    if (missing.length) throw new WeightFormatError(`${file}: missing ${missing.length} key(s) for preset ${this.config.preset}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+    const extra = [...sd.keys()].filter((k) => !want.has(k) && !ignored(k));
+    if (missing.length) throw new WeightFormatError(`${file}: missing ${missing.length} key(s) for ${describeArch(this.cfg)}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
     if (extra.length) throw new WeightFormatError(`${file}: unexpected ${extra.length} key(s): ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`);
     const next: Weights = new Map();
     for (const p of specs) {
@@ -360,4 +404,18 @@ export class GoogLeNet {
     for (const p of this.paramSpecs()) out.set(p.name, { dims: [...p.shape], data: this.weights.get(p.name)! });
     return out;
   }
+}
+
+/** Global average or maximum of an N×C×H×W map over space: N×C (Keras' pooling, in JavaScript). */
+function globalPool(map: Tensor, pooling: 'avg' | 'max'): Tensor {
+  const [n, c, h, w] = map.dims as [number, number, number, number];
+  const hw = h * w;
+  const out = new Float32Array(n * c);
+  for (let i = 0; i < n * c; i++) {
+    const row = map.data.subarray(i * hw, (i + 1) * hw) as Float32Array;
+    let acc = pooling === 'max' ? -Infinity : 0;
+    for (let j = 0; j < hw; j++) acc = pooling === 'max' ? Math.max(acc, row[j]!) : acc + row[j]!;
+    out[i] = pooling === 'max' ? acc : acc / hw;
+  }
+  return { dims: [n, c], data: out };
 }

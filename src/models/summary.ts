@@ -11,7 +11,7 @@ import { INCEPTION_TABLE, scaleChannels } from './googlenet.js';
 import { OptionError } from '../errors.js';
 
 export interface LayerRow {
-  /** Top-level module name (`conv1`, `inception3a`, `aux1`, `fc`). */
+  /** Top-level module name (`conv1`, `inception3a`, `aux1`, `Mixed_6e`, `AuxLogits`, `fc`). */
   name: string;
   /** Per-sample output shape of the module's last operation. */
   outputShape: number[];
@@ -22,7 +22,8 @@ export interface LayerRow {
 }
 
 export interface Summary {
-  preset: string;
+  /** What was summarized, for people (e.g. "GoogLeNet (torchvision preset)", "Inception v3"). */
+  model: string;
   inputShape: number[];
   layers: LayerRow[];
   params: number;
@@ -37,9 +38,9 @@ function moduleOf(n: OpNode, depth: number): string {
 /**
  * One row per module, in execution order; totals over the whole graph. `depth` 1 (default) gives
  * the top-level modules (`conv1`, `inception3a`, …), 2 their children (`inception3a.branch1`, …),
- * as torchinfo's `depth`.
+ * as torchinfo's `depth`. `model` names it in the table (see `describeArch`).
  */
-export function summarize(g: Graph, preset = '', depth = 1): Summary {
+export function summarize(g: Graph, model = '', depth = 1): Summary {
   const rows = new Map<string, LayerRow>();
   const counted = new Set<string>();
   for (const n of g.nodes) {
@@ -60,7 +61,7 @@ export function summarize(g: Graph, preset = '', depth = 1): Summary {
   }
   const layers = [...rows.values()];
   return {
-    preset,
+    model,
     inputShape: [...g.input.shape],
     layers,
     params: layers.reduce((s, r) => s + r.params, 0),
@@ -83,7 +84,7 @@ export function formatSummary(s: Summary): string {
     rule,
     ...body.map(line),
     rule,
-    `Preset: ${s.preset}   input: [N, ${s.inputShape.join(', ')}]`,
+    `Model: ${s.model}   input: [N, ${s.inputShape.join(', ')}]`,
     `Total params: ${fmt(s.params)}`,
     `Total mult-adds per image: ${(s.macs / 1e9).toFixed(3)} G (${fmt(s.macs)})`,
     rule,

@@ -11,7 +11,7 @@ import { parseDevice, type Device } from '../runtime/device.js';
 import { DATASET_NAMES, type DatasetInfo, type DatasetName } from '../data/core.js';
 import type { TransformConfig } from '../data/transforms.js';
 import { OptionError } from '../errors.js';
-import { PRESETS, type GoogLeNetConfig, type Preset } from '../models/config.js';
+import { ARCHS, PRESETS, type Arch, type ModelConfig, type Preset } from '../models/config.js';
 import { SCHEDULES, type ScheduleType } from './schedule.js';
 
 export const OPTIMIZERS = ['adam', 'adamw', 'sgd'] as const;
@@ -31,11 +31,13 @@ export interface TrainOptions {
   /** Continue the run in `out` from its checkpoint. [false] */
   resume?: boolean;
 
-  /** Architecture preset. ['cifar'] */
+  /** Architecture of a fresh model: 'googlenet' or 'inception_v3'. ['googlenet'] */
+  arch?: Arch;
+  /** GoogLeNet's preset. ['cifar'] */
   preset?: Preset;
   /** Width multiplier. [1] */
   width?: number;
-  /** Train the auxiliary heads too (loss + auxWeight·(aux1 + aux2)). [false] */
+  /** Train the auxiliary heads too (loss + auxWeight·(aux1 + aux2); Inception v3 has aux1 only). [false] */
   aux?: boolean;
   /** Overrides of what the dataset decides. */
   numClasses?: number;
@@ -51,7 +53,9 @@ export interface TrainOptions {
    * its options are the defaults of the three below).
    */
   from?: string;
-  /** Architecture of a `from` weight file. [the named weights', else 'torchvision'] */
+  /** Architecture of a `from` weight file. [the named weights', else 'googlenet'] */
+  fromArch?: Arch;
+  /** GoogLeNet preset of a `from` weight file. [the named weights', else 'torchvision'] */
   fromPreset?: Preset;
   /** Classes of a `from` weight file. [the named weights', else 1000] */
   fromNumClasses?: number;
@@ -83,7 +87,7 @@ export interface TrainOptions {
   decayEvery?: number;
   /** Cosine schedule: final learning rate. [0] */
   minLr?: number;
-  /** Weight of each aux head's loss. [0.3 (paper)] */
+  /** Weight of each aux head's loss. [the architecture's: 0.3 for GoogLeNet (its paper), 0.4 for Inception v3 (TF-slim's recipe)] */
   auxWeight?: number;
   /** [0] */
   labelSmoothing?: number;
@@ -143,8 +147,9 @@ export interface TrainConfig {
     trainSize: number;
     valSize: number;
   };
-  model: GoogLeNetConfig;
-  from: { path: string; preset: Preset; numClasses: number; transformInput: boolean } | null;
+  model: ModelConfig;
+  /** Where a fine-tuned run started (provenance); `preset` applies to GoogLeNet only. */
+  from: { path: string; arch: Arch; preset: Preset; numClasses: number; transformInput: boolean } | null;
   freezeBackbone: boolean;
   optimizer:
     | { type: 'adam' | 'adamw'; lr: number; weightDecay: number }
@@ -180,6 +185,11 @@ const num = (v: unknown, lo: number, hi = Infinity, openLo = false): boolean =>
 export function validateTrainOptions(o: TrainOptions): void {
   if (!(DATASET_NAMES as readonly string[]).includes(o.dataset)) fail('--dataset', `one of ${DATASET_NAMES.join(', ')}`, o.dataset);
   if (typeof o.out !== 'string' || !o.out) fail('--out', 'a folder for the run', o.out);
+  if (o.arch !== undefined && !(ARCHS as readonly string[]).includes(o.arch)) fail('--arch', `one of ${ARCHS.join(', ')}`, o.arch);
+  if (o.fromArch !== undefined && !(ARCHS as readonly string[]).includes(o.fromArch))
+    fail('--from-arch', `one of ${ARCHS.join(', ')}`, o.fromArch);
+  if (o.preset !== undefined && o.arch === 'inception_v3')
+    fail('--preset', "no preset with --arch inception_v3 (presets are GoogLeNet's)", o.preset);
   if (o.preset !== undefined && !(PRESETS as readonly string[]).includes(o.preset))
     fail('--preset', `one of ${PRESETS.join(', ')}`, o.preset);
   if (o.fromPreset !== undefined && !(PRESETS as readonly string[]).includes(o.fromPreset))

@@ -10,7 +10,8 @@ import { SubsetDataset, infoOf, type Dataset, type DatasetInfo } from '../data/c
 import { DataLoader, type BatchPoolFactory } from '../data/loader.js';
 import { resolveTransformConfig } from '../data/transforms.js';
 import { InternalError, OptionError } from '../errors.js';
-import { resolveConfig } from '../models/config.js';
+import { architectureOf } from '../models/arch.js';
+import { resolveConfig, type ModelOptions } from '../models/config.js';
 import { GoogLeNet } from '../models/model.js';
 import { Rng } from '../rng.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -27,9 +28,6 @@ export interface Splits {
   /** The training set's metadata (classes, channels, size, statistics). */
   info: DatasetInfo;
 }
-
-/** Parameters that a frozen-backbone run trains: the classifier heads. */
-const HEAD = /^(fc|aux1|aux2)\./;
 
 /** A seeded subset of `n` of `size` indices, in ascending order. */
 export function seededSubset(size: number, n: number, seed: number, stream: number): Int32Array {
@@ -96,8 +94,9 @@ function startingModel(o: TrainOptions, info: DatasetInfo, from: GoogLeNet | nul
     );
   const fixed = info.height !== null && info.height === info.width ? info.height : undefined;
   const inputSize = o.inputSize ?? fixed;
+  const arch: ModelOptions = o.arch === 'inception_v3' ? { arch: 'inception_v3' } : { preset: o.preset ?? 'cifar' };
   const config = resolveConfig({
-    preset: o.preset ?? 'cifar',
+    ...arch,
     numClasses: o.numClasses ?? info.numClasses,
     inChannels: o.inChannels ?? info.channels,
     ...(inputSize !== undefined ? { inputSize } : {}),
@@ -170,7 +169,7 @@ export function resolveTrainConfig(
       decayEvery: o.decayEvery ?? 8,
       minLr: o.minLr ?? 0,
     },
-    auxWeight: o.auxWeight ?? 0.3,
+    auxWeight: o.auxWeight ?? architectureOf(model.config).auxWeight.value,
     labelSmoothing: o.labelSmoothing ?? 0,
     clipGradNorm: o.clipGradNorm ?? null,
     ema: o.ema !== undefined ? { decay: o.ema, every: o.emaEvery ?? 1 } : null,
@@ -232,6 +231,12 @@ function scheduleOf(cfg: TrainConfig): ScheduleConfig {
   return s;
 }
 
+/** A frozen-backbone run trains the classifier heads only (the architecture says which parameters they are). */
+function frozenBackbone(cfg: TrainConfig): (name: string) => boolean {
+  const heads = architectureOf(cfg.model).heads;
+  return (name) => !heads.test(name);
+}
+
 function stepOptions(cfg: TrainConfig): TrainStepOptions {
   const o = cfg.optimizer;
   return {
@@ -242,7 +247,7 @@ function stepOptions(cfg: TrainConfig): TrainStepOptions {
     auxWeight: cfg.auxWeight,
     labelSmoothing: cfg.labelSmoothing,
     ...(cfg.clipGradNorm !== null ? { clipGradNorm: cfg.clipGradNorm } : {}),
-    ...(cfg.freezeBackbone ? { freeze: (name: string) => !HEAD.test(name) } : {}),
+    ...(cfg.freezeBackbone ? { freeze: frozenBackbone(cfg) } : {}),
     seed: cfg.seed,
     ...(cfg.threads ? { threads: cfg.threads } : {}),
   };

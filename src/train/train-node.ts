@@ -23,9 +23,11 @@ import { OptionError } from '../errors.js';
 import { writeEvalFiles } from '../eval/files-node.js';
 import type { EvalMetrics } from '../eval/metrics.js';
 import { makeDir, removeOrphanedTemps, writeFileAtomic, type FileIo } from '../files-node.js';
-import { resolveConfig } from '../models/config.js';
+import { architectureOf } from '../models/arch.js';
+import { resolveConfig, type ModelOptions } from '../models/config.js';
 import { GoogLeNet, type StateTensor } from '../models/model.js';
 import { resolveWeights } from '../weights/hub-node.js';
+import { entryOptions } from '../weights/registry.js';
 import { importWeights, loadModelDir, saveModelDir } from '../weights/model-dir-node.js';
 import type { BestRecord, Checkpoint, TrainPosition } from './checkpoint.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint-node.js';
@@ -133,22 +135,21 @@ async function loadFrom(
   const path = r.path;
   if (!existsSync(path)) throw new OptionError(`--from: ${path} does not exist (expected a model directory or a .pth/.safetensors file)`);
   const create = { ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}) };
-  const entry = r.entry?.options ?? {};
+  const entry = entryOptions(r.entry, o.fromArch !== undefined ? { arch: o.fromArch } : {}, '--from');
+  const arch = entry.arch ?? 'googlenet';
   const source = {
     path: resolve(path),
-    preset: o.fromPreset ?? entry.preset ?? 'torchvision',
+    arch,
+    preset: o.fromPreset ?? (entry.arch === 'inception_v3' ? undefined : entry.preset) ?? 'torchvision',
     numClasses: o.fromNumClasses ?? entry.numClasses ?? 1000,
     transformInput: o.fromTransformInput ?? entry.transformInput ?? false,
   };
   if (statSync(path).isDirectory()) return { model: loadModelDir(path, create), source };
-  return {
-    model: importWeights(
-      path,
-      { preset: source.preset, numClasses: source.numClasses, transformInput: source.transformInput, auxLogits: !!o.aux },
-      create,
-    ),
-    source,
-  };
+  const common = { numClasses: source.numClasses, transformInput: source.transformInput, auxLogits: !!o.aux };
+  if (arch === 'inception_v3' && o.fromPreset !== undefined)
+    throw new OptionError(`--from-preset: the --from weights are inception_v3, which has no presets`, { option: '--from-preset' });
+  const options: ModelOptions = arch === 'inception_v3' ? { arch, ...common } : { preset: source.preset, ...common };
+  return { model: importWeights(path, options, create), source };
 }
 
 /** Runs `write`; a failure is a warning (the run and its checkpoint go on), not the end of the run. */
@@ -216,7 +217,7 @@ class RunFolder {
     const size = `${m.inChannels}×${m.inputSize}×${m.inputSize}`;
     const steps = `${cfg.epochs} epochs × ${cfg.stepsPerEpoch} steps of ${cfg.batchSize}`;
     log(
-      `training ${m.preset} (width ${m.width}, ${model.numParams().toLocaleString('en-US')} parameters, ${size}) on ${cfg.dataset.name}: ` +
+      `training ${m.arch === 'googlenet' ? m.preset : m.arch} (width ${m.width}, ${model.numParams().toLocaleString('en-US')} parameters, ${size}) on ${cfg.dataset.name}: ` +
         `${cfg.dataset.trainSize} training / ${cfg.dataset.valSize} validation images, ${steps}, ` +
         `${cfg.optimizer.type} lr ${cfg.optimizer.lr} (${cfg.schedule.type}) → ${this.out}`,
     );
@@ -298,7 +299,7 @@ class RunFolder {
             this.out,
             readMetrics(this.metrics.path),
             cfg.stepsPerEpoch,
-            `GoogLeNet ${cfg.model.preset} ×${cfg.model.width} on ${cfg.dataset.name}`,
+            `${cfg.model.arch === 'googlenet' ? `GoogLeNet ${cfg.model.preset}` : architectureOf(cfg.model).title} ×${cfg.model.width} on ${cfg.dataset.name}`,
           ),
         ),
       checkpoint: { name: this.checkpoint, save: (c) => saveCheckpoint(this.checkpoint, c, this.io) },

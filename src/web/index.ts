@@ -14,7 +14,7 @@
  * Nothing here imports a Node module.
  */
 import { Classifier, type ImageClassifier, type ImageInput, type Prediction } from '../infer/classifier.js';
-import type { GoogLeNetOptions } from '../models/config.js';
+import type { ModelOptions } from '../models/config.js';
 import { GoogLeNet } from '../models/model.js';
 import { engineForDevice } from '../runtime/engine.js';
 import type { Tensor } from '../tensor.js';
@@ -69,7 +69,7 @@ export function backend(): BackendInfo | undefined {
  * model directory, plus GoogLeNet options (a name's own options apply unless given here) and how
  * to download (`download: { mirror, sha256, cache, categoriesUrl, onProgress }`); or fresh weights.
  */
-export type LoadSource = string | { model: string } | WeightsSource | ({ random: true; seed?: number } & GoogLeNetOptions);
+export type LoadSource = string | { model: string } | WeightsSource | ({ random: true; seed?: number } & ModelOptions);
 
 /**
  * Loads a model directory over HTTP (`<url>/config.json` + `<url>/model.safetensors`, what

@@ -20,10 +20,11 @@
  */
 import { ModelLoadError } from '../errors.js';
 import { defaultPreprocess } from '../infer/classifier.js';
-import type { GoogLeNetOptions } from '../models/config.js';
+import type { ModelOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions } from '../models/model.js';
 import { readStateDict } from '../weights/formats.js';
 import {
+  entryOptions,
   findWeights,
   hashPrefixOf,
   isWeightsUrl,
@@ -190,7 +191,7 @@ export function fetchImagenetClasses(url: string = DEFAULT_CATEGORIES_URL): Prom
 }
 
 /** What `load({ weights })` takes in the browser: a registry name, or the URL of a state dict or model directory. */
-export type WeightsSource = { weights: string; download?: BrowserWeightsOptions } & GoogLeNetOptions;
+export type WeightsSource = { weights: string; download?: BrowserWeightsOptions } & ModelOptions;
 
 /** A URL whose file name is a state dict (.pth, .pt, .safetensors, .bin); anything else is a model directory. */
 export function isStateDictUrl(url: string): boolean {
@@ -221,7 +222,7 @@ export async function loadWeightsSource(source: WeightsSource, o: FetchModelOpti
     ...(sha256 ? { sha256 } : {}),
   });
   const sd = readStateDict(f.bytes, f.url);
-  const options: GoogLeNetOptions = { ...entry?.options, ...opts };
+  const options: ModelOptions = entryOptions(entry, opts, 'weights');
   const fc = sd.get('fc.weight');
   if (options.numClasses === undefined && fc?.dims.length === 2) options.numClasses = fc.dims[0]!;
   const create: CreateOptions = {};

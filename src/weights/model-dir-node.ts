@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { WeightFormatError } from '../errors.js';
 import { makeDir, readRegularFile, writeFileAtomic } from '../files-node.js';
 import { defaultPreprocess } from '../infer/classifier.js';
-import type { GoogLeNetOptions } from '../models/config.js';
+import type { ModelOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 import { loadStateDict } from './formats-node.js';
 import {
@@ -64,7 +64,7 @@ export function loadModelDir(dir: string, create: CreateOptions = {}): GoogLeNet
  * Builds a model for a torchvision state dict (`.pth` or `.safetensors`). The file's aux keys are
  * used when `auxLogits` is on and ignored otherwise.
  */
-export function importWeights(file: string, options: GoogLeNetOptions, create: CreateOptions = {}): GoogLeNet {
+export function importWeights(file: string, options: ModelOptions, create: CreateOptions = {}): GoogLeNet {
   const sd = loadStateDict(file);
   const model = new GoogLeNet(options, create, new Map());
   model.loadStateDict(sd, file);

@@ -8,13 +8,16 @@
  * so that loading needs no other flags; `googlenet export --format web` adds `manifest.json`.
  *
  * Version 2 adds `dtype` ("fp16": F16 weights; "int8": the folded network's int8 weights, with
- * `quantization` in config.json — see `quantized.ts`). Float32 directories are still written as
- * version 1, so older readers keep reading them.
+ * `quantization` in config.json — see `quantized.ts`). Version 3 adds the model's `arch`
+ * (Inception v3) and Keras' `includeTop` and `pooling`. A directory is written with the lowest
+ * version that holds it: GoogLeNet with its top leaves those three out, and float32 ones are
+ * still version 1, so older readers keep reading them.
  */
 import { WeightFormatError } from '../errors.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import { getLimits, raiseHint } from '../limits.js';
-import { resolveConfig, type GoogLeNetConfig } from '../models/config.js';
+import { resolveConfig, type ModelConfig } from '../models/config.js';
+import { architectureOf } from '../models/arch.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 import { foldBatchNorm } from '../graph/lower.js';
 import { pruneGraph } from '../graph/ir.js';
@@ -30,13 +33,13 @@ import {
 import { readSafetensors, writeSafetensors, type StoredTensor } from './safetensors.js';
 
 export const MODEL_FORMAT = 'googlenet-ts/model';
-export const MODEL_FORMAT_VERSION = 2;
+export const MODEL_FORMAT_VERSION = 3;
 
 export interface ModelDirConfig {
   format: typeof MODEL_FORMAT;
   version: number;
-  /** The full resolved model config (preset and every option). */
-  model: GoogLeNetConfig;
+  /** The full resolved model config (architecture, preset and every option; see {@link storedModelConfig}). */
+  model: ModelConfig;
   labels: string[] | null;
   preprocess: PreprocessConfig;
   /** Free-form provenance, e.g. the weight file it was imported from. */
@@ -66,7 +69,7 @@ export interface ModelDirExtras {
 }
 
 /** Validates the `preprocess` field of a `config.json` against its model config (before anything is allocated). */
-function checkPreprocess(raw: unknown, model: GoogLeNetConfig, file: string): PreprocessConfig {
+function checkPreprocess(raw: unknown, model: ModelConfig, file: string): PreprocessConfig {
   const bad = (what: string): never => {
     throw new WeightFormatError(`${file}: "preprocess${what}`, { file });
   };
@@ -116,7 +119,7 @@ export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig 
     throw new WeightFormatError(`${file}: "labels" must be an array of strings or null`);
   }
   if (c.source !== undefined && typeof c.source !== 'string') throw new WeightFormatError(`${file}: "source" must be a string`);
-  let model: GoogLeNetConfig;
+  let model: ModelConfig;
   try {
     model = resolveConfig(c.model);
   } catch (e) {
@@ -170,6 +173,17 @@ export function fp16Safetensors(model: GoogLeNet): Uint8Array {
 }
 
 /**
+ * A config as `config.json` stores it: whole, except that a GoogLeNet with its top leaves out the
+ * fields version 3 added (`arch`, `includeTop`, `pooling`), whose defaults read them back, so that
+ * readers older than Inception v3 keep reading GoogLeNet directories.
+ */
+export function storedModelConfig(c: ModelConfig): Partial<ModelConfig> {
+  if (c.arch !== 'googlenet' || !c.includeTop) return c;
+  const { arch: _a, includeTop: _t, pooling: _p, ...rest } = c;
+  return rest;
+}
+
+/**
  * The config a model directory of `model` holds.
  * @throws WeightFormatError when the labels do not match the classes.
  */
@@ -183,11 +197,12 @@ export function modelDirConfig(model: GoogLeNet, extra: ModelDirExtras = {}, whe
   const q = model.quantization;
   if (dtype === 'int8' && !q) throw new WeightFormatError(`${where}: int8 needs a quantized model (googlenet quantize)`);
   const calibration = extra.calibration ?? calibrations.get(model) ?? { method: 'unknown', samples: 0 };
+  // The int8 network is the eval graph: no auxiliary heads.
+  const stored = storedModelConfig(dtype === 'int8' ? { ...model.config, auxLogits: false } : model.config);
   return {
     format: MODEL_FORMAT,
-    version: dtype === 'fp32' ? 1 : MODEL_FORMAT_VERSION,
-    // The int8 network is the eval graph: no auxiliary heads.
-    model: dtype === 'int8' ? { ...model.config, auxLogits: false } : model.config,
+    version: 'arch' in stored ? 3 : dtype === 'fp32' ? 1 : 2,
+    model: stored as ModelConfig,
     labels,
     preprocess: extra.preprocess ?? model.preprocess ?? defaultPreprocess(model.config),
     ...(source ? { source } : {}),
@@ -218,8 +233,10 @@ export function modelDirFiles(model: GoogLeNet, extra: ModelDirExtras = {}, wher
   return { 'config.json': new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'), 'model.safetensors': weights };
 }
 
-export function describeConfig(c: GoogLeNetConfig): string {
-  return `preset ${c.preset}, ${c.numClasses} classes, ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}${c.auxLogits ? ', aux heads' : ''}`;
+export function describeConfig(c: ModelConfig): string {
+  if (!c.includeTop)
+    return `${c.arch} without the top (pooling ${c.pooling}), ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}`;
+  return `${c.arch === 'googlenet' ? `preset ${c.preset}` : c.arch}, ${c.numClasses} classes, ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}${c.auxLogits ? ', aux heads' : ''}`;
 }
 
 const sources = new WeakMap<GoogLeNet, string>();
@@ -291,7 +308,10 @@ export interface WebManifest {
   description: string;
   /** False for random-initialization models (the page labels them as untrained). */
   trained: boolean;
-  preset: string;
+  /** The architecture (`googlenet`, `inception_v3`). */
+  arch: string;
+  /** GoogLeNet's preset; null for Inception v3. */
+  preset: string | null;
   numClasses: number;
   inChannels: number;
   inputSize: number;
@@ -311,9 +331,10 @@ export function webManifest(
     format: WEB_MANIFEST_FORMAT,
     version: 1,
     name: o.name,
-    description: o.description ?? `GoogLeNet, ${describeConfig(c)}${trained ? '' : ' — untrained (random weights)'}`,
+    description: o.description ?? `${architectureOf(c).title}, ${describeConfig(c)}${trained ? '' : ' — untrained (random weights)'}`,
     trained,
-    preset: c.preset,
+    arch: c.arch,
+    preset: c.arch === 'googlenet' ? c.preset : null,
     numClasses: c.numClasses,
     inChannels: c.inChannels,
     inputSize: c.inputSize,

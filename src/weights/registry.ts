@@ -1,6 +1,6 @@
 /**
- * Named weights: one typed table of what a user needs to load pretrained GoogLeNet weights by
- * name, like torchvision's `GoogLeNet_Weights.IMAGENET1K_V1`, Keras' `weights='imagenet'` or
+ * Named weights: one typed table of what a user needs to load pretrained weights by name, like
+ * torchvision's `GoogLeNet_Weights.IMAGENET1K_V1`, Keras' `weights='imagenet'` or
  * timm's `pretrained=True`: where the file is, its SHA-256, the architecture options it needs,
  * its preprocessing, its categories and its published figures. Platform-free: the Node entry
  * downloads and caches (`hub-node.ts`), the browser entry fetches into the Cache API.
@@ -9,7 +9,7 @@
  */
 import { OptionError } from '../errors.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../image/normalize.js';
-import type { GoogLeNetOptions } from '../models/config.js';
+import type { ModelOptions } from '../models/config.js';
 import type { PreprocessConfig } from '../models/model.js';
 
 /** Image preprocessing of an entry: the model's `PreprocessConfig` plus the resampling filter. */
@@ -45,8 +45,8 @@ export interface WeightsEntry {
   sha256?: string;
   /** A model directory shipped with the package, relative to its root (no download). */
   modelDir?: string;
-  /** Architecture of a `url` entry; the user's own options override them. */
-  options?: GoogLeNetOptions;
+  /** Architecture of a `url` entry (`arch`, GoogLeNet's preset, classes, …); the user's own options override them. */
+  options?: ModelOptions;
   /** Preprocessing the weights were trained and published with. */
   preprocessing?: WeightsPreprocessing;
   /** Class names in logit order, or `'imagenet'` for the 1000 ImageNet classes shipped in `assets/`. */
@@ -55,7 +55,7 @@ export interface WeightsEntry {
   metrics?: WeightsMetrics;
   /** Parameters of the inference model (no auxiliary heads). */
   params?: number;
-  /** Multiply-accumulates of one 224×224 image, in billions. */
+  /** Multiply-accumulates of one image at the entry's crop size, in billions. */
   gmacs?: number;
   /** Where the weights and figures come from. */
   source?: string;
@@ -70,7 +70,14 @@ export const IMAGENET_PREPROCESSING: Readonly<WeightsPreprocessing> = Object.fre
   interpolation: 'bilinear' as const,
 });
 
-/** The built-in entries. The official URL and hash are exactly as torchvision publishes them. */
+/** torchvision's Inception v3 evaluation preprocessing: resize 342 (bilinear), centre crop 299, ImageNet mean/std. */
+export const INCEPTION_V3_PREPROCESSING: Readonly<WeightsPreprocessing> = Object.freeze({
+  ...IMAGENET_PREPROCESSING,
+  resize: 342,
+  crop: 299,
+});
+
+/** The built-in entries. The official URLs and hashes are exactly as torchvision publishes them. */
 export const WEIGHTS: readonly Readonly<WeightsEntry>[] = Object.freeze([
   {
     name: 'imagenet',
@@ -85,6 +92,21 @@ export const WEIGHTS: readonly Readonly<WeightsEntry>[] = Object.freeze([
     params: 6_624_904,
     gmacs: 1.5,
     source: 'torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1 (https://github.com/pytorch/vision/tree/main/references/classification)',
+  },
+  {
+    name: 'inception_v3',
+    aliases: ['Inception_V3_Weights.IMAGENET1K_V1', 'torchvision/inception_v3/IMAGENET1K_V1'],
+    description: "torchvision's Inception v3, ImageNet-1K (IMAGENET1K_V1, ported from TensorFlow)",
+    url: 'https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth',
+    sha256: '0cc3c7bd',
+    options: { arch: 'inception_v3', numClasses: 1000, transformInput: true, auxLogits: false },
+    preprocessing: INCEPTION_V3_PREPROCESSING,
+    categories: 'imagenet',
+    metrics: { acc1: 77.294, acc5: 93.45, dataset: 'ImageNet-1K val, 1 crop (resize 342, crop 299)' },
+    params: 23_834_568,
+    gmacs: 5.71,
+    source:
+      'torchvision.models.Inception_V3_Weights.IMAGENET1K_V1 (https://github.com/pytorch/vision/tree/main/references/classification#inception-v3)',
   },
   {
     name: 'fashion-mnist',
@@ -136,6 +158,24 @@ export function registerWeights(entry: WeightsEntry): void {
 /** Removes every user entry (tests; a program that reloads its registry file). */
 export function clearUserWeights(): void {
   userEntries.length = 0;
+}
+
+/**
+ * The options a model loaded from `entry` is built with: the entry's, under the user's. Weights
+ * of one architecture asked for as another (`--weights imagenet --arch inception_v3`) are an
+ * OptionError that names the weights of the asked-for architecture.
+ */
+export function entryOptions(entry: WeightsEntry | undefined, user: ModelOptions, option = '--weights'): ModelOptions {
+  const own = entry?.options ?? {};
+  const arch = own.arch ?? 'googlenet';
+  if (entry && user.arch !== undefined && user.arch !== arch) {
+    const other = weightsEntries().find((e) => (e.options?.arch ?? 'googlenet') === user.arch && e.url);
+    throw new OptionError(
+      `${option} ${entry.name}: these are ${arch} weights, not ${user.arch}${other ? `; ${user.arch}'s are --weights ${other.name}` : ''}`,
+      { option },
+    );
+  }
+  return { ...own, ...user } as ModelOptions;
 }
 
 /** `http://` or `https://`. */
