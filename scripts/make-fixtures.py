@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Regenerates the torchvision GoogLeNet reference fixtures (the oracle for weight import and
-numerical parity), following ../shared/fixtures/torchvision-googlenet/README.md.
+"""Regenerates the torchvision reference fixtures (the oracle for weight import and numerical
+parity): GoogLeNet's, following ../shared/fixtures/torchvision-googlenet/README.md, and Inception
+v3's, drawn the same way (see inception_v3_fixtures below for its files).
 
-    python3 scripts/make-fixtures.py [--out DIR] [--seed N]
+    python3 scripts/make-fixtures.py [--out DIR] [--v3-out DIR] [--seed N] [--only googlenet|inception_v3]
 
 Needs torch and torchvision (Debian: python3-torch python3-torchvision) and Pillow. Writes to
-<repo>/test/fixtures/torchvision-googlenet/ by default, where test/fixtures.ts looks. The values
-differ from the shared copies (other random draws); the recipe and the layout are the same.
+<repo>/test/fixtures/torchvision-googlenet/ and <repo>/test/fixtures/torchvision-inception-v3/ by
+default, where test/fixtures.ts looks. The values differ from the shared copies (other random
+draws); the recipe and the layout are the same.
 """
 import argparse
 import copy
@@ -19,7 +21,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from PIL import Image
-from torchvision.models import googlenet
+from torchvision.models import googlenet, inception_v3
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DTYPES = {torch.float32: 'F32', torch.float64: 'F64', torch.int64: 'I64', torch.int32: 'I32', torch.uint8: 'U8'}
@@ -70,20 +72,16 @@ def train_mode_no_dropout(model):
     return model
 
 
-def picture():
-    """A deterministic 224×224 RGB picture: gradients, a disc and stripes."""
-    y, x = np.mgrid[0:224, 0:224].astype(np.float32) / 223
+def picture(size=224):
+    """A deterministic size×size RGB picture: gradients, a disc and stripes."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
     r = 0.5 + 0.5 * np.sin(6 * x + 2 * y)
     g = np.clip(1 - np.hypot(x - 0.6, y - 0.4) * 2.5, 0, 1)
     b = ((np.floor(x * 14) + np.floor(y * 7)) % 2) * 0.6 + 0.2 * y
     return Image.fromarray((np.stack([r, g, b], -1) * 255).round().astype(np.uint8), 'RGB')
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--out', default=os.path.join(REPO, 'test', 'fixtures', 'torchvision-googlenet'))
-    ap.add_argument('--seed', type=int, default=0)
-    args = ap.parse_args()
+def googlenet_fixtures(args):
     os.makedirs(args.out, exist_ok=True)
     out = lambda name: os.path.join(args.out, name)
     torch.manual_seed(args.seed)
@@ -144,6 +142,126 @@ def main():
     with open(out('meta.json'), 'w') as f:
         json.dump(meta, f, indent=1)
     print(f'wrote fixtures to {args.out}')
+
+
+def projections(g, k=4):
+    """k signed sums of a gradient tensor's elements, sign_k(i) = ±1 from an integer hash of (i, k)
+    that test/fixtures.ts computes the same way: a compact, exact-arithmetic fingerprint of a
+    gradient too large to store whole (relative error of a projection tracks the tensor's)."""
+    i = np.arange(g.numel(), dtype=np.uint64)
+    flat = g.detach().reshape(-1).double()
+    out = []
+    for j in range(k):
+        h = (i * np.uint64(2654435761) + np.uint64(j * 40503 + 1)) & np.uint64(0xFFFFFFFF)
+        sign = torch.from_numpy(np.where((h >> np.uint64(13)) & np.uint64(1), 1.0, -1.0))
+        out.append(float((flat * sign).sum()))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def inception_v3_fixtures(args):
+    """Inception v3 (torchvision's inception_v3), random weights drawn as GoogLeNet's:
+
+    inception-v3-tv-aux10.pth           torch.save(state_dict) of inception_v3(num_classes=10, aux_logits=True, transform_input=False)
+    inception-v3-tv-noaux10.safetensors other weights, aux_logits=False, transform_input=True
+    io-aux10.safetensors    input [4,3,299,299]; eval_logits; train_logits, train_aux (train mode, dropout 0);
+                            running_mean.<bn> / running_var.<bn> after that train-mode pass
+    io-noaux10.safetensors  input [2,3,299,299]; eval_logits of the safetensors model
+    image-299.png, io-image.safetensors  a 299×299 picture, image_input (ImageNet-normalized) and the
+                            .safetensors model's eval_logits
+    grads64-107.safetensors float64 autograd of the aux10 weights (aux head off, dropout 0, train mode) on
+                            input [2,3,107,107] (F64), labels 3, 7: loss = CE(logits); per parameter
+                            proj.<name> (4 signed sums, see projections()) and sq.<name> (Σ g²),
+                            grad.<name> whole for tensors of at most 20,480 values
+    grads64-aux.safetensors float64 autograd of the aux10 weights' AuxLogits alone on x [2,768,17,17]:
+                            loss = CE(AuxLogits(x)); grad.<name> whole (2.4 M values)
+    """
+    os.makedirs(args.v3_out, exist_ok=True)
+    out = lambda name: os.path.join(args.v3_out, name)
+    gen = torch.Generator().manual_seed(args.seed + 3)
+    make = lambda aux, ti: inception_v3(weights=None, num_classes=10, aux_logits=aux, transform_input=ti, init_weights=False)
+    aux = randomize(make(True, False), gen).eval()
+    noaux = randomize(make(False, True), gen).eval()
+    torch.save(aux.state_dict(), out('inception-v3-tv-aux10.pth'))
+    save_safetensors(out('inception-v3-tv-noaux10.safetensors'), noaux.state_dict())
+
+    # A batch of 4: in train mode the aux head's last batch norm normalizes N values per channel (its
+    # map is 1×1), a difference of nearly equal numbers when two of them are close. With 2, torch's
+    # own float32 aux output was 1.4e-4 from its float64 one (ours 9.8e-5); with 4, 6.1e-5 (ours
+    # 5.5e-5 from float64, 6.4e-5 from torch's float32), so a 1e-4 check says something.
+    x_aux = torch.randn(4, 3, 299, 299, generator=gen)
+    x_noaux = torch.randn(2, 3, 299, 299, generator=gen)
+    with torch.no_grad():
+        eval_aux = aux(x_aux)
+        eval_noaux = noaux(x_noaux)
+        trained = train_mode_no_dropout(copy.deepcopy(aux))
+        train_out = trained(x_aux)
+    io = {'input': x_aux, 'eval_logits': eval_aux, 'train_logits': train_out.logits, 'train_aux': train_out.aux_logits}
+    for n, m in trained.named_modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            io[f'running_mean.{n}'] = m.running_mean
+            io[f'running_var.{n}'] = m.running_var
+    save_safetensors(out('io-aux10.safetensors'), io)
+    save_safetensors(out('io-noaux10.safetensors'), {'input': x_noaux, 'eval_logits': eval_noaux})
+
+    img = picture(299)
+    img.save(out('image-299.png'))
+    pixels = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255).permute(2, 0, 1)
+    image_input = ((pixels - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None])[None].contiguous()
+    with torch.no_grad():
+        image_noaux = noaux(image_input)
+    save_safetensors(out('io-image.safetensors'), {'image_input': image_input, 'eval_logits': image_noaux})
+
+    # Float64 gradients on a small input, 107×107 (the aux head needs 299). Not 75×75, torchvision's
+    # smallest: there Mixed_7's maps are 1×1 and their batch norms normalize 2 values, which makes
+    # the gradients ill-conditioned (a 1e-15 relative change of the input moves them by 3.4e-10;
+    # at 107×107, 1.9e-12), so that two correct float64 implementations differ by ~1e-9.
+    labels = torch.tensor([3, 7])
+    small = make(False, False)
+    small.load_state_dict({k: v for k, v in aux.state_dict().items() if not k.startswith('AuxLogits.')})
+    small = train_mode_no_dropout(small).double()
+    x64 = torch.randn(2, 3, 107, 107, generator=gen, dtype=torch.float64)
+    loss = F.cross_entropy(small(x64), labels)
+    loss.backward()
+    g64 = {'input': x64, 'labels': labels, 'loss': loss.detach().reshape(1)}
+    for n, p in small.named_parameters():
+        g64[f'proj.{n}'] = projections(p.grad)
+        g64[f'sq.{n}'] = (p.grad.double() ** 2).sum().reshape(1)
+        if p.numel() <= 20480:
+            g64[f'grad.{n}'] = p.grad
+    save_safetensors(out('grads64-107.safetensors'), g64)
+    # The aux head alone, at its real size: its 5×5/3 average pool, 1×1 and 5×5 convolutions and fc.
+    head = train_mode_no_dropout(copy.deepcopy(aux.AuxLogits)).double()
+    xa = torch.randn(2, 768, 17, 17, generator=gen, dtype=torch.float64)
+    loss = F.cross_entropy(head(xa), labels)
+    loss.backward()
+    ga = {'input': xa, 'labels': labels, 'loss': loss.detach().reshape(1)}
+    ga.update({f'grad.AuxLogits.{n}': p.grad for n, p in head.named_parameters()})
+    save_safetensors(out('grads64-aux.safetensors'), ga)
+
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    tv = lambda **kw: count(inception_v3(weights=None, init_weights=False, **kw))
+    meta = {
+        'torch': torch.__version__, 'torchvision': torchvision.__version__, 'seed': args.seed,
+        'aux10': {'params': count(aux), 'state_dict_keys': len(aux.state_dict()), 'eval_logits_row0': eval_aux[0].tolist()},
+        'noaux10': {'params': count(noaux), 'transform_input': True, 'eval_logits_row0': eval_noaux[0].tolist()},
+        'param_counts': {'torchvision_1000_aux': tv(aux_logits=True), 'torchvision_1000_noaux': tv(aux_logits=False)},
+    }
+    with open(out('meta.json'), 'w') as f:
+        json.dump(meta, f, indent=1)
+    print(f'wrote fixtures to {args.v3_out}')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--out', default=os.path.join(REPO, 'test', 'fixtures', 'torchvision-googlenet'))
+    ap.add_argument('--v3-out', default=os.path.join(REPO, 'test', 'fixtures', 'torchvision-inception-v3'))
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--only', choices=['googlenet', 'inception_v3'])
+    args = ap.parse_args()
+    if args.only != 'inception_v3':
+        googlenet_fixtures(args)
+    if args.only != 'googlenet':
+        inception_v3_fixtures(args)
 
 
 if __name__ == '__main__':

@@ -1,11 +1,11 @@
 /**
- * Locates the torchvision GoogLeNet reference fixtures (see
- * `../shared/fixtures/torchvision-googlenet/README.md`; `scripts/make-fixtures.py` writes a set
- * of them). A set is one folder, all from one random draw: `$GOOGLENET_FIXTURES` when set, else
- * the first of `<repo>/test/fixtures/torchvision-googlenet/` and
- * `<repo>/../shared/fixtures/torchvision-googlenet/` that holds a set (its `meta.json`). Files
- * never come from two folders: weights of one draw against outputs of another would fail.
- * Tests that need a missing fixture skip with {@link missingFixture}'s message.
+ * Locates the torchvision reference fixtures: the GoogLeNet set (see
+ * `../shared/fixtures/torchvision-googlenet/README.md`) and the Inception v3 set (its files are
+ * described in `scripts/make-fixtures.py`, which writes both). A set is one folder, all from one
+ * random draw: for GoogLeNet `$GOOGLENET_FIXTURES` when set, else the first of
+ * `<repo>/test/fixtures/<set>/` and `<repo>/../shared/fixtures/<set>/` that holds a set (its
+ * `meta.json`). Files never come from two folders: weights of one draw against outputs of another
+ * would fail. Tests that need a missing fixture skip with {@link missingFixture}'s message.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,27 +13,49 @@ import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
-/** The folders searched, in order. */
-export function fixtureDirs(): string[] {
-  const env = process.env['GOOGLENET_FIXTURES'];
+/** The fixture sets: torchvision's GoogLeNet and Inception v3. */
+export type FixtureSet = 'torchvision-googlenet' | 'torchvision-inception-v3';
+
+/** The folders searched for a set, in order. */
+export function fixtureDirs(set: FixtureSet = 'torchvision-googlenet'): string[] {
+  const env = set === 'torchvision-googlenet' ? process.env['GOOGLENET_FIXTURES'] : undefined;
   if (env) return [env];
-  return [join(repo, 'test', 'fixtures', 'torchvision-googlenet'), join(repo, '..', 'shared', 'fixtures', 'torchvision-googlenet')];
+  return [join(repo, 'test', 'fixtures', set), join(repo, '..', 'shared', 'fixtures', set)];
 }
 
-/** The folder of the fixture set in use, or undefined if there is none. */
-export function fixtureDir(): string | undefined {
-  const dirs = fixtureDirs();
-  return process.env['GOOGLENET_FIXTURES'] ? dirs[0] : dirs.find((d) => existsSync(join(d, 'meta.json')));
+/** The folder of the set in use, or undefined if there is none. */
+export function fixtureDir(set: FixtureSet = 'torchvision-googlenet'): string | undefined {
+  const dirs = fixtureDirs(set);
+  return set === 'torchvision-googlenet' && process.env['GOOGLENET_FIXTURES']
+    ? dirs[0]
+    : dirs.find((d) => existsSync(join(d, 'meta.json')));
 }
 
-/** The path of fixture `name` (e.g. `googlenet-tv-aux10.safetensors`), or undefined if absent. */
-export function fixturePath(name: string): string | undefined {
-  const dir = fixtureDir();
+/** The path of fixture `name` (e.g. `googlenet-tv-aux10.safetensors`) in a set, or undefined if absent. */
+export function fixturePath(name: string, set: FixtureSet = 'torchvision-googlenet'): string | undefined {
+  const dir = fixtureDir(set);
   return dir !== undefined && existsSync(join(dir, name)) ? join(dir, name) : undefined;
 }
 
 /** The skip message for a missing fixture. */
-export function missingFixture(name: string): string {
-  const where = fixtureDir() ?? fixtureDirs().join(' or ');
+export function missingFixture(name: string, set: FixtureSet = 'torchvision-googlenet'): string {
+  const where = fixtureDir(set) ?? fixtureDirs(set).join(' or ');
   return `missing fixture ${name} in ${where}: run python3 scripts/make-fixtures.py (needs python3-torch, python3-torchvision)`;
+}
+
+/** The sign (±1) of element `i` in gradient projection `k`: make-fixtures.py's integer hash, in uint32 arithmetic. */
+export function projectionSign(i: number, k: number): 1 | -1 {
+  const h = (Math.imul(i, 2654435761) + k * 40503 + 1) >>> 0;
+  return (h >>> 13) & 1 ? 1 : -1;
+}
+
+/** The `k` signed sums of a gradient that make-fixtures.py stores as `proj.<name>` (see its `projections`). */
+export function gradientProjections(g: ArrayLike<number>, k = 4): Float64Array {
+  const out = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
+    let s = 0;
+    for (let i = 0; i < g.length; i++) s += projectionSign(i, j) * g[i]!;
+    out[j] = s;
+  }
+  return out;
 }

@@ -234,6 +234,19 @@ const CASES: Case[] = [
     build: (x) => L.avgPool(x, 'p', { kernel: 5, stride: 3 }),
     eps: 0.1,
   },
+  // Inception v3's pools, in float64 (window sums; the gradient spread with Pad, not ConvTranspose).
+  { name: 'avgpool 5×5/3 (Inception v3 aux)', dtype: f64, input: [2, 11, 11], build: (x) => L.avgPool(x, 'p', { kernel: 5, stride: 3 }) },
+  {
+    name: 'avgpool 3×3/1 pad 1 (Inception v3 branch_pool)',
+    dtype: f64,
+    input: [2, 5, 5],
+    build: (x) => L.avgPool(x, 'p', { kernel: 3, stride: 1, pad: 1 }),
+  },
+  { name: 'global max pool (Keras pooling max)', dtype: f64, input: [3, 4, 3], build: (x) => L.globalMaxPool(x, 'p') },
+  // Inception v3's factored convolutions: 1×7 and 7×1 with (0, 3) and (3, 0) padding, 1×3 stride 2.
+  { name: 'conv 1×7 pad (0, 3)', dtype: f64, input: [2, 4, 8], build: (x) => L.conv2d(x, 'c', { out: 3, kernel: [1, 7], pad: [0, 3] }) },
+  { name: 'conv 7×1 pad (3, 0)', dtype: f32, input: [2, 8, 4], build: (x) => L.conv2d(x, 'c', { out: 3, kernel: [7, 1], pad: [3, 0] }) },
+  { name: 'conv 1×3 stride 2', dtype: f32, input: [2, 5, 7], build: (x) => L.conv2d(x, 'c', { out: 2, kernel: [1, 3], stride: 2 }) },
   {
     name: 'avgpool 3×3/2 pad 1 ceil count_include_pad',
     dtype: f32,

@@ -73,6 +73,48 @@ function spreadWindows(
 }
 
 /**
+ * {@link spreadWindows} without ConvTranspose, whose ONNX Runtime CPU kernel is float32-only: for
+ * float64 graphs (the gradient tests). The N×C×Ho×Wo value is dilated by the stride (v[y, x] at
+ * row y·sh, column x·sw), each window tap (ky, kx) adds it shifted by (ky, kx) into the padded
+ * input's grid (Pad), and the real input is cut out of the sum.
+ */
+function spreadWindowsByPads(
+  ctx: LowerCtx,
+  v: string,
+  c: number,
+  h: number,
+  w: number,
+  ho: number,
+  wo: number,
+  n: { kernel: readonly [number, number]; stride: readonly [number, number]; pads: Pads },
+  hint: string,
+): string {
+  const { b } = ctx;
+  const [kh, kw] = n.kernel;
+  const [sh, sw] = n.stride;
+  const [pt, pl] = n.pads;
+  let d = v;
+  if (sh > 1 || sw > 1) {
+    // N×C×Ho×Wo → N×C×Ho×1×Wo×1 → N×C×Ho×sh×Wo×sw (zeros after each value) → N×C×Ho·sh×Wo·sw
+    const r = emit(b, 'Reshape', [v, b.constInts('shape', [0, c, ho, 1, wo, 1])], `${hint}.r6`);
+    const p = emit(b, 'Pad', [r, b.constInts('pads', [0, 0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1])], `${hint}.dilate`);
+    d = emit(b, 'Reshape', [p, b.constInts('shape', [0, c, ho * sh, wo * sw])], `${hint}.dilated`);
+  }
+  // The grid spans every tap's shift and the padded input's rows up to the real input's end.
+  const hq = Math.max(ho * sh + kh - 1, pt + h);
+  const wq = Math.max(wo * sw + kw - 1, pl + w);
+  let sum = '';
+  for (let ky = 0; ky < kh; ky++) {
+    for (let kx = 0; kx < kw; kx++) {
+      const pads = [0, 0, ky, kx, 0, 0, hq - ky - ho * sh, wq - kx - wo * sw];
+      const shifted = emit(b, 'Pad', [d, b.constInts('pads', pads)], `${hint}.tap`);
+      sum = sum ? emit(b, 'Add', [sum, shifted], `${hint}.sum`) : shifted;
+    }
+  }
+  return emit(b, 'Slice', [sum, b.constInts('starts', [pt, pl]), b.constInts('ends', [pt + h, pl + w]), b.constInts('axes', [2, 3])], hint);
+}
+
+/**
  * ONNX pads [top, left, bottom, right] that give PyTorch's pooling output size with `ceil_mode`
  * 0, so one graph runs on every ONNX Runtime provider (the WebGPU one rejects `ceil_mode` 1):
  * ceil mode's overhang, the last window reaching past the padded input, becomes extra end
@@ -299,7 +341,8 @@ export const avgpool: OpDef<AvgPoolNode> = {
   // AveragePool would count ceil mode's overhang, as padding, in a count_include_pad divisor.
   lower(n, ctx) {
     const [, h, w, ho, wo] = poolSizes(n, ctx);
-    if (n.ceil) {
+    // ONNX Runtime's AveragePool is float32-only: float64 graphs take the same route as ceil mode.
+    if (n.ceil || ctx.dtype === 'float64') {
       const divisors = fconst(ctx, `${n.id}.divisor`, [1, 1, ho, wo], avgPoolDivisors(n, h, w, ho, wo));
       ctx.b.node('Div', [avgPoolSums(n, ctx, h, w, ho, wo), divisors], [n.id]);
       return;
@@ -319,7 +362,8 @@ export const avgpool: OpDef<AvgPoolNode> = {
     const [, ho, wo] = chw(ctx.shape(n.id), n.id);
     const inv = Array.from(avgPoolDivisors(n, h, w, ho, wo), (d) => 1 / d);
     const scaled = emit(ctx.b, 'Mul', [dy, fconst(ctx, `${n.id}.inv_divisor`, [1, 1, ho, wo], inv)], `${n.id}.dys`);
-    return { inputs: [spreadWindows(ctx, scaled, c, h, w, ho, wo, n, `${n.id}.dx`)], params: {} };
+    const spread = ctx.dtype === 'float64' ? spreadWindowsByPads : spreadWindows;
+    return { inputs: [spread(ctx, scaled, c, h, w, ho, wo, n, `${n.id}.dx`)], params: {} };
   },
 };
 
