@@ -2,7 +2,7 @@
  * GoogLeNet's options and presets. A preset is a set of defaults over one architecture table
  * (`spec.ts`); every field can be overridden.
  */
-import { OptionError } from '../errors.js';
+import { describeValue, OptionError } from '../errors.js';
 import { getLimits, raiseHint } from '../limits.js';
 
 export const PRESETS = ['paper', 'bn', 'torchvision', 'cifar'] as const;
@@ -54,11 +54,14 @@ export const DEFAULTS: Record<Preset, GoogLeNetConfig> = {
 };
 
 function check(ok: boolean, option: string, expected: string, got: unknown): void {
-  if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`);
+  if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`, { option });
 }
 
 /** Fills defaults from the preset and validates every field; messages name the option and the value. */
 export function resolveConfig(options: GoogLeNetOptions = {}): GoogLeNetConfig {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new OptionError(`options: expected an object of GoogLeNet options, received ${describeValue(options)}`, { option: 'options' });
+  }
   const preset = options.preset ?? 'torchvision';
   check((PRESETS as readonly string[]).includes(preset), 'preset', `one of ${PRESETS.join(', ')}`, preset);
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));

@@ -13,7 +13,7 @@ import { lowerToOnnx, type Weights } from '../graph/lower.js';
 import type { Quantization } from '../graph/quantize.js';
 import type { Device } from '../runtime/device.js';
 import { engineForDevice, type Engine, type Session } from '../runtime/engine.js';
-import { numel, type Tensor, type TensorArray } from '../tensor.js';
+import { checkTensor, numel, type Tensor, type TensorArray } from '../tensor.js';
 import { Rng } from '../rng.js';
 import { resolveConfig, type GoogLeNetConfig, type GoogLeNetOptions } from './config.js';
 import { buildGoogLeNet, buildHead, FEATURE_STAGE } from './googlenet.js';
@@ -201,6 +201,7 @@ export class GoogLeNet {
   }
 
   private checkInput(x: Tensor): void {
+    checkTensor(x, 'input');
     const [c] = this.evalGraph.input.shape;
     const size = this.cfg.inputSize;
     if (x.dims.length !== 4 || x.dims[1] !== c) {
@@ -292,6 +293,7 @@ export class GoogLeNet {
    */
   async forwardHead(features: Tensor, { preLogits = false }: HeadOptions = {}): Promise<Tensor> {
     const want = this.featureShape;
+    checkTensor(features, 'features');
     if (features.dims.length !== 4 || features.dims.slice(1).join() !== want.join()) {
       throw new OptionError(`features: expected N×${want.join('×')} (forwardFeatures' output), got [${features.dims.join('×')}]`, { option: 'features' });
     }

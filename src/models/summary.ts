@@ -8,7 +8,7 @@ import { nodeMacs } from '../graph/ops/index.js';
 import { numel } from '../tensor.js';
 import type { GoogLeNetConfig } from './config.js';
 import { INCEPTION_TABLE, scaleChannels } from './googlenet.js';
-import { OptionError } from '../errors.js';
+import { describeValue, OptionError } from '../errors.js';
 
 export interface LayerRow {
   /** Top-level module name (`conv1`, `inception3a`, `aux1`, `fc`). */
@@ -40,6 +40,9 @@ function moduleOf(n: OpNode, depth: number): string {
  * as torchinfo's `depth`.
  */
 export function summarize(g: Graph, preset = '', depth = 1): Summary {
+  if (typeof g !== 'object' || g === null || !Array.isArray(g.nodes)) {
+    throw new OptionError(`summarize: expected a graph (model.graph('eval') or buildGoogLeNet(…)), received ${describeValue(g)}`, { option: 'graph' });
+  }
   const rows = new Map<string, LayerRow>();
   const counted = new Set<string>();
   for (const n of g.nodes) {
