@@ -21,6 +21,19 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'INTERNAL';
 
+/**
+ * A value as an error message shows it: `"10"` (a string), `number NaN`, `null`, `an array of 3`,
+ * `a Float32Array of 3072`, `an object`. Strings are cut at 40 characters.
+ */
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of ${'length' in v ? String(v.length) : `${v.byteLength} bytes`}`;
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'function') return 'a function';
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
+}
+
 /** Where an error comes from: the file or the option it concerns, and the underlying error. */
 export interface ErrorContext {
   file?: string;

@@ -15,6 +15,7 @@ import { entryOptions, type WeightsEntry } from './weights/registry.js';
 import type { ModelOptions } from './models/config.js';
 import { GoogLeNet, type CreateOptions } from './models/model.js';
 import { importWeights, loadModelDir } from './weights/model-dir-node.js';
+import { checkLoadSource } from './weights/model-dir.js';
 
 export * from './api.js';
 export { selectDevice, cudaProviderInstalled, type DeviceChoice } from './runtime/engine-node.js';
@@ -67,6 +68,7 @@ export class NodeClassifier extends Classifier implements ImageClassifier<string
  * 1000-class models get the ImageNet labels unless they carry their own.
  */
 export async function loadModel(source: LoadSource, create: CreateOptions = {}): Promise<GoogLeNet> {
+  checkLoadSource(source);
   let model: GoogLeNet;
   if (typeof source === 'string') model = loadModelDir(source, create);
   else if ('model' in source) model = loadModelDir(source.model, create);

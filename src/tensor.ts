@@ -3,7 +3,7 @@
  * Images and activations are NCHW, conv weights OIHW and linear weights [out, in] — PyTorch's
  * (and ONNX's) layouts, so torchvision weights need no transposition.
  */
-import { OptionError } from './errors.js';
+import { describeValue, OptionError } from './errors.js';
 export type TensorArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
 export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8';
 
@@ -18,10 +18,34 @@ export function numel(dims: readonly number[]): number {
   return n;
 }
 
+function isDims(dims: unknown): dims is number[] {
+  return Array.isArray(dims) && dims.every((d) => Number.isSafeInteger(d) && d >= 0);
+}
+
 export function tensor(dims: number[], data?: Float32Array): Tensor {
+  if (!isDims(dims))
+    throw new OptionError(`tensor: dims must be a list of non-negative integers, received ${describeValue(dims)}`, { option: 'dims' });
+  if (data !== undefined && !(data instanceof Float32Array)) {
+    throw new OptionError(`tensor: data must be a Float32Array, received ${describeValue(data)}`, { option: 'data' });
+  }
   const n = numel(dims);
   if (data && data.length !== n) throw new OptionError(`tensor: ${data.length} values do not fill dims [${dims.join(', ')}] (${n})`);
   return { dims: [...dims], data: data ?? new Float32Array(n) };
+}
+
+/**
+ * Checks, for callers in plain JavaScript, that `x` is a float32 {@link Tensor} whose `data`
+ * fills its `dims`: an OptionError naming `name` otherwise, instead of a TypeError from deep inside.
+ */
+export function checkTensor(x: unknown, name: string): asserts x is Tensor {
+  const fail = (what: string): never => {
+    throw new OptionError(`${name}: expected a tensor { dims, data }${what}`, { option: name });
+  };
+  if (typeof x !== 'object' || x === null || ArrayBuffer.isView(x) || Array.isArray(x)) return fail(`, received ${describeValue(x)}`);
+  const { dims, data } = x as Partial<Tensor>;
+  if (!isDims(dims)) return fail(` with dims a list of non-negative integers, received dims ${describeValue(dims)}`);
+  if (!(data instanceof Float32Array)) return fail(` with data a Float32Array, received data ${describeValue(data)}`);
+  if (data.length !== numel(dims)) fail(`: ${data.length} values do not fill dims [${dims.join(', ')}] (${numel(dims)})`);
 }
 
 export function dtypeOf(a: TensorArray): DType {

@@ -8,7 +8,7 @@
  * Images are 8-bit, HWC (row-major, channels interleaved), 1 (greyscale, PIL mode `L`) or
  * 3 (RGB) channels, the layout of PIL and sharp.
  */
-import { ImageError, OptionError } from '../errors.js';
+import { describeValue, ImageError, OptionError } from '../errors.js';
 
 /** A decoded 8-bit image: `data[(y * width + x) * channels + c]` (HWC). */
 export interface RgbImage {
@@ -38,6 +38,8 @@ export function sizeHW(size: Size): [number, number] {
 
 /** @throws ImageError when `img` is not a well-formed 1- or 3-channel image. */
 export function checkImage(img: RgbImage, where: string): void {
+  if (typeof img !== 'object' || img === null)
+    throw new ImageError(`${where}: expected an image { width, height, channels, data }, received ${describeValue(img)}`);
   const { width, height, channels, data } = img;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new ImageError(`${where}: image size must be positive integers, received ${width}×${height}`);
@@ -46,6 +48,9 @@ export function checkImage(img: RgbImage, where: string): void {
     throw new ImageError(`${where}: image must have 1 or 3 channels, received ${String(channels)}`);
   }
   const expected = width * height * channels;
+  if (!(data instanceof Uint8Array)) {
+    throw new ImageError(`${where}: image data must be a Uint8Array of HWC bytes, received ${describeValue(data)}`);
+  }
   if (data.length !== expected) {
     throw new ImageError(`${where}: image data holds ${data.length} bytes, expected ${width}×${height}×${channels} = ${expected}`);
   }

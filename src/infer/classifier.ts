@@ -4,7 +4,8 @@
  */
 import type { ModelConfig } from '../models/config.js';
 import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
-import type { Tensor } from '../tensor.js';
+import { describeValue, OptionError } from '../errors.js';
+import { checkTensor, type Tensor } from '../tensor.js';
 import type { RgbImage } from '../image/image.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../image/normalize.js';
 import { preprocess, stackBatch } from './image.js';
@@ -40,6 +41,9 @@ export function softmax(row: ArrayLike<number>): Float64Array {
 
 /** The k most probable classes of each row of N×K logits. */
 export function topK(logits: Tensor, k: number, labels?: readonly string[]): Prediction[][] {
+  checkTensor(logits, 'logits');
+  if (logits.dims.length !== 2) throw new OptionError(`logits: expected N×K logits, got [${logits.dims.join('×')}]`, { option: 'logits' });
+  checkTopK(k);
   const [n, c] = logits.dims as [number, number];
   checkFiniteLogits(logits.data, n, c);
   const out: Prediction[][] = [];
@@ -53,8 +57,22 @@ export function topK(logits: Tensor, k: number, labels?: readonly string[]): Pre
 
 export type ImageInput = RgbImage | Tensor;
 
+/** k of `classify`/`topK`: an integer ≥ 1 (more than the classes gives every class). */
+function checkTopK(k: unknown): void {
+  if (!Number.isSafeInteger(k) || (k as number) < 1)
+    throw new OptionError(`k: expected an integer ≥ 1, received ${describeValue(k)}`, { option: 'k' });
+}
+
+/** A tensor (checked) or something to decode as an image; anything else is refused by name. */
 function isTensor(x: ImageInput): x is Tensor {
-  return 'dims' in x;
+  if (typeof x !== 'object' || x === null || ArrayBuffer.isView(x) || Array.isArray(x)) {
+    throw new OptionError(`images: expected a decoded image { width, height, channels, data } or a tensor, received ${describeValue(x)}`, {
+      option: 'images',
+    });
+  }
+  if (!('dims' in x)) return false;
+  checkTensor(x, 'images');
+  return true;
 }
 
 /**
@@ -100,6 +118,7 @@ export class Classifier implements ImageClassifier<never> {
 
   /** Top-k predictions per image. */
   async classify(images: ImageInput | ImageInput[], k = 5): Promise<Prediction[][]> {
+    checkTopK(k);
     return topK(await this.logits(images), k, this.model.labels);
   }
 

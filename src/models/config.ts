@@ -5,7 +5,7 @@
  * overridden; Keras' `include_top`, `pooling` and `classes` are `includeTop`, `pooling` and
  * `numClasses` for both.
  */
-import { OptionError } from '../errors.js';
+import { describeValue, OptionError } from '../errors.js';
 import { getLimits, raiseHint } from '../limits.js';
 
 /** The architectures, by torchvision's model names. */
@@ -111,7 +111,7 @@ export const INCEPTION_V3_DEFAULTS: InceptionV3Config = { ...COMMON, arch: 'ince
 export const INCEPTION_V3_MIN_INPUT = { plain: 75, aux: 299 } as const;
 
 function check(ok: boolean, option: string, expected: string, got: unknown): void {
-  if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`);
+  if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`, { option });
 }
 
 /** The options given (undefined ones dropped), each checked to be an option of `known`'s architecture. */
@@ -172,6 +172,9 @@ export function resolveConfig(options: InceptionV3Options): InceptionV3Config;
 export function resolveConfig(options?: GoogLeNetOptions): GoogLeNetConfig;
 export function resolveConfig(options?: ModelOptions): ModelConfig;
 export function resolveConfig(options: ModelOptions = {}): ModelConfig {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new OptionError(`options: expected an object of model options, received ${describeValue(options)}`, { option: 'options' });
+  }
   const arch = options.arch ?? 'googlenet';
   check((ARCHS as readonly string[]).includes(arch), 'arch', `one of ${ARCHS.join(', ')}`, arch);
   return arch === 'inception_v3' ? resolveInceptionV3(options as InceptionV3Options) : resolveGoogLeNet(options as GoogLeNetOptions);

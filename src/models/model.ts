@@ -16,7 +16,7 @@ import { lowerToOnnx, type Weights } from '../graph/lower.js';
 import type { Quantization } from '../graph/quantize.js';
 import type { Device } from '../runtime/device.js';
 import { engineForDevice, type Engine, type Session } from '../runtime/engine.js';
-import { numel, type Tensor, type TensorArray } from '../tensor.js';
+import { checkTensor, numel, type Tensor, type TensorArray } from '../tensor.js';
 import { Rng } from '../rng.js';
 import { architectureOf, buildNetwork } from './arch.js';
 import { describeArch, resolveConfig, type ModelConfig, type ModelOptions, type Pooling } from './config.js';
@@ -215,6 +215,7 @@ export class GoogLeNet {
   }
 
   private checkInput(x: Tensor): void {
+    checkTensor(x, 'input');
     const [c] = this.evalGraph.input.shape;
     const size = this.cfg.inputSize;
     if (x.dims.length !== 4 || x.dims[1] !== c) {
@@ -328,6 +329,7 @@ export class GoogLeNet {
    */
   async forwardHead(features: Tensor, { preLogits = false }: HeadOptions = {}): Promise<Tensor> {
     const want = this.featureShape;
+    checkTensor(features, 'features');
     if (features.dims.length !== 4 || features.dims.slice(1).join() !== want.join()) {
       throw new OptionError(`features: expected N×${want.join('×')} (forwardFeatures' output), got [${features.dims.join('×')}]`, { option: 'features' });
     }

@@ -4,7 +4,7 @@
  * `Quantization` that `GoogLeNet.setQuantization` installs (its eval sessions then lower as
  * int8 QDQ) and that int8 model directories store.
  */
-import { OptionError } from '../errors.js';
+import { describeValue, OptionError } from '../errors.js';
 import { pruneGraph } from '../graph/ir.js';
 import { foldBatchNorm, lowerToOnnx } from '../graph/lower.js';
 import {
@@ -15,7 +15,7 @@ import {
   type CalibrationMethod,
   type Quantization,
 } from '../graph/quantize.js';
-import type { Tensor } from '../tensor.js';
+import { checkTensor, type Tensor } from '../tensor.js';
 import type { GoogLeNet } from './model.js';
 
 export interface CalibrateOptions {
@@ -42,6 +42,9 @@ export async function calibrate(
   batches: AsyncIterable<Tensor> | Iterable<Tensor>,
   options: CalibrateOptions = {},
 ): Promise<{ quantization: Quantization; report: CalibrationReport }> {
+  if (typeof batches !== 'object' || batches === null || !(Symbol.asyncIterator in batches || Symbol.iterator in batches)) {
+    throw new OptionError(`calibrate: expected batches as an iterable of tensors, received ${describeValue(batches)}`, { option: 'calibrate' });
+  }
   const method = options.method ?? 'percentile';
   const p = options.percentile ?? 0.9999;
   const full = model.graph('eval');
@@ -56,6 +59,7 @@ export async function calibrate(
   let samples = 0;
   try {
     for await (const x of batches) {
+      checkTensor(x, 'calibrate');
       if (x.dims.length !== 4 || x.dims[1] !== c || x.dims[2] !== h || x.dims[3] !== w) {
         throw new OptionError(`calibration: expected N×${c}×${h}×${w} batches, got [${x.dims.join('×')}]`, { option: 'calibrate' });
       }

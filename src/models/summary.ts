@@ -8,7 +8,7 @@ import { nodeMacs } from '../graph/ops/index.js';
 import { numel } from '../tensor.js';
 import type { GoogLeNetConfig } from './config.js';
 import { INCEPTION_TABLE, scaleChannels } from './googlenet.js';
-import { OptionError } from '../errors.js';
+import { describeValue, OptionError } from '../errors.js';
 
 export interface LayerRow {
   /** Top-level module name (`conv1`, `inception3a`, `aux1`, `Mixed_6e`, `AuxLogits`, `fc`). */
@@ -41,6 +41,9 @@ function moduleOf(n: OpNode, depth: number): string {
  * as torchinfo's `depth`. `model` names it in the table (see `describeArch`).
  */
 export function summarize(g: Graph, model = '', depth = 1): Summary {
+  if (typeof g !== 'object' || g === null || !Array.isArray(g.nodes)) {
+    throw new OptionError(`summarize: expected a graph (model.graph('eval') or buildNetwork(…)), received ${describeValue(g)}`, { option: 'graph' });
+  }
   const rows = new Map<string, LayerRow>();
   const counted = new Set<string>();
   for (const n of g.nodes) {

@@ -8,13 +8,13 @@
  *   const { loss, correct } = await step.step(x, labels, { lr: schedule(i) });
  *   step.syncWeights(); // model.weights now holds the trained values
  */
-import { OptionError, WeightFormatError } from '../errors.js';
+import { describeValue, OptionError, WeightFormatError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import type { ConvGradOptions, LoweringOptions, MaxPoolGradMethod } from '../graph/ops/index.js';
 import type { GoogLeNet } from '../models/model.js';
 import { loweringFor } from '../runtime/device.js';
 import type { Session, SessionOptions } from '../runtime/engine.js';
-import type { Tensor, TensorArray } from '../tensor.js';
+import { checkTensor, type Tensor, type TensorArray } from '../tensor.js';
 import { fmix32 } from '../rng.js';
 import { resolveOptimizer, stateSlots, type OptimizerOptions, type ResolvedOptimizer } from './optim.js';
 import { buildTrainGraph, trainLayout, type TrainGraph, type TrainLayout } from './train-graph.js';
@@ -219,13 +219,15 @@ export class TrainStep {
     return s;
   }
 
-  private feeds(
-    graph: TrainGraph,
-    x: Tensor,
-    y: Int32Array | BigInt64Array | ArrayLike<number>,
-    seed: number,
-  ): Record<string, Tensor<TensorArray>> {
+  /** Checks a batch (for callers in plain JavaScript too) before any session is built; labels as int64. */
+  private batch(x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>): BigInt64Array {
     const [c, size] = [this.graph.input.shape[0], this.graph.input.shape[1]];
+    checkTensor(x, 'input');
+    if (!Array.isArray(y) && !(y instanceof Int32Array || y instanceof BigInt64Array || y instanceof Uint8Array)) {
+      throw new OptionError(`labels: expected an Int32Array, BigInt64Array or array of class indices, received ${describeValue(y)}`, {
+        option: 'labels',
+      });
+    }
     if (x.dims.length !== 4 || x.dims[1] !== c || x.dims[2] !== size || x.dims[3] !== this.graph.input.shape[2]) {
       throw new OptionError(`input: expected N×${c}×${size}×${this.graph.input.shape[2]}, got [${x.dims.join('×')}]`, { option: 'input' });
     }
@@ -239,6 +241,11 @@ export class TrainStep {
         throw new OptionError(`labels[${i}]: expected a class in [0, ${k}), got ${v}`, { option: 'labels' });
       labels[i] = BigInt(v);
     }
+    return labels;
+  }
+
+  private feeds(graph: TrainGraph, x: Tensor, labels: BigInt64Array, seed: number): Record<string, Tensor<TensorArray>> {
+    const n = x.dims[0]!;
     const f: Record<string, Tensor<TensorArray>> = {
       [this.graph.input.name]: x,
       labels: { dims: [n], data: labels },
@@ -260,11 +267,13 @@ export class TrainStep {
 
   /** One training step: forward, backward, optimizer update, running statistics; all in one session run. */
   async step(x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, o: StepOptions = {}): Promise<StepResult> {
-    const { session, graph } = await this.session('step');
+    const labels = this.batch(x, y);
     const t = this.steps + 1;
     const lr = o.lr ?? this.optimizer.lr;
     checkOption(Number.isFinite(lr) && lr >= 0, 'lr', 'a finite number ≥ 0', lr);
-    const feeds = this.feeds(graph, x, y, this.stepSeed(t, o.seed));
+    const seed = this.stepSeed(t, o.seed);
+    const { session, graph } = await this.session('step');
+    const feeds = this.feeds(graph, x, labels, seed);
     feeds.lr = { dims: [], data: Float32Array.of(lr) };
     if (graph.inputs.has('step')) feeds.step = { dims: [], data: Float32Array.of(t) };
     for (const [s, v] of Object.entries(this.state)) feeds[s] = { dims: [v.length], data: v };
@@ -281,8 +290,10 @@ export class TrainStep {
 
   /** Forward and backward without an update: every gradient and the loss (tests, debugging). */
   async gradients(x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, o: { seed?: number } = {}): Promise<GradientsResult> {
+    const labels = this.batch(x, y);
+    const seed = this.stepSeed(this.steps + 1, o.seed);
     const { session, graph } = await this.session('gradients');
-    const r = await session.run(this.feeds(graph, x, y, this.stepSeed(this.steps + 1, o.seed)));
+    const r = await session.run(this.feeds(graph, x, labels, seed));
     const grads = new Map<string, Float32Array>();
     for (const s of this.layout.trainable.slots) grads.set(s.name, r[`grad.${s.name}`]!.data as Float32Array);
     const runningStats = new Map<string, Float32Array>();

@@ -42,7 +42,8 @@ export type ResolvedOptimizer =
   | { type: 'adam'; lr: number; betas: [number, number]; eps: number; weightDecay: number; decoupledWeightDecay: boolean };
 
 function check(ok: boolean, option: string, expected: string, got: unknown): void {
-  if (!ok) throw new OptionError(`optimizer.${option}: expected ${expected}, received ${JSON.stringify(got)}`);
+  const name = option ? `optimizer.${option}` : 'optimizer';
+  if (!ok) throw new OptionError(`${name}: expected ${expected}, received ${JSON.stringify(got)}`, { option: name });
 }
 
 /** Fills defaults and validates; messages name the field and the value received. */

@@ -16,6 +16,7 @@
 import { Classifier, type ImageClassifier, type ImageInput, type Prediction } from '../infer/classifier.js';
 import type { ModelOptions } from '../models/config.js';
 import { GoogLeNet } from '../models/model.js';
+import { checkLoadSource } from '../weights/model-dir.js';
 import { engineForDevice } from '../runtime/engine.js';
 import type { Tensor } from '../tensor.js';
 import { decodeImage } from './decode.js';
@@ -80,6 +81,7 @@ export type LoadSource = string | { model: string } | WeightsSource | ({ random:
  *   do not fit the config) or OptionError (an unknown weights name).
  */
 export async function loadModel(source: LoadSource, options: FetchModelOptions = {}): Promise<GoogLeNet> {
+  checkLoadSource(source);
   // `device` picks (and probes) that device's engine; without it, the page-wide one from init().
   const engine = options.engine ?? (options.device ? await engineForDevice(options.device).resolve() : (await initBrowserEngine()).engine);
   if (typeof source === 'string') return fetchModelDir(source, { ...options, engine });

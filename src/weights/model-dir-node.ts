@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { WeightFormatError } from '../errors.js';
+import { describeValue, OptionError, WeightFormatError } from '../errors.js';
 import { makeDir, readRegularFile, writeFileAtomic } from '../files-node.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import type { ModelOptions } from '../models/config.js';
@@ -41,6 +41,8 @@ export function saveModelDir(model: GoogLeNet, dir: string, extra: ModelDirExtra
 }
 
 export function readModelDirConfig(dir: string): ModelDirConfig {
+  if (typeof dir !== 'string')
+    throw new OptionError(`model: expected a model directory path, received ${describeValue(dir)}`, { option: 'model' });
   const file = join(dir, 'config.json');
   if (!existsSync(dir)) throw new WeightFormatError(`${dir}: no such model directory`);
   if (!statSync(dir).isDirectory())

@@ -13,7 +13,7 @@
  * version that holds it: GoogLeNet with its top leaves those three out, and float32 ones are
  * still version 1, so older readers keep reading them.
  */
-import { WeightFormatError } from '../errors.js';
+import { describeValue, OptionError, WeightFormatError } from '../errors.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import { getLimits, raiseHint } from '../limits.js';
 import { resolveConfig, type ModelConfig } from '../models/config.js';
@@ -342,4 +342,24 @@ export function webManifest(
     labels: model.labels ?? null,
     files: { config: 'config.json', weights: 'model.safetensors', weightsBytes: o.weightsBytes },
   };
+}
+
+/**
+ * What `load()`/`loadModel()` take, checked for callers in plain JavaScript: a model directory (a
+ * path or URL string, or `{ model }`), `{ weights }` or `{ random: true }`.
+ */
+export function checkLoadSource(source: unknown): void {
+  const ok =
+    typeof source === 'string' ||
+    (typeof source === 'object' &&
+      source !== null &&
+      (typeof (source as { model?: unknown }).model === 'string' ||
+        typeof (source as { weights?: unknown }).weights === 'string' ||
+        (source as { random?: unknown }).random === true));
+  if (!ok) {
+    throw new OptionError(
+      `source: expected a model directory, { model }, { weights: name|URL|file } or { random: true }, received ${describeValue(source)}`,
+      { option: 'source' },
+    );
+  }
 }
