@@ -10,7 +10,7 @@ import './runtime/engine-node.js';
 import { decodeImageFile } from './infer/decode-node.js';
 import { Classifier, defaultPreprocess, type ImageClassifier, type ImageInput, type Prediction } from './infer/classifier.js';
 import { imagenetClasses } from './infer/labels-node.js';
-import { resolveWeights, type FetchWeightsOptions } from './weights/hub-node.js';
+import { lookupWeights, resolveWeights, type FetchWeightsOptions } from './weights/hub-node.js';
 import { entryOptions, type WeightsEntry } from './weights/registry.js';
 import type { ModelOptions } from './models/config.js';
 import { GoogLeNet, type CreateOptions } from './models/model.js';
@@ -85,9 +85,11 @@ export async function loadModel(source: LoadSource, create: CreateOptions = {}):
 /** A `{ weights }` source: a name, URL or file, resolved and cached by `weights/hub-node.ts`. */
 async function loadWeights(source: { weights: string; download?: FetchWeightsOptions } & ModelOptions, create: CreateOptions) {
   const { weights, download, ...opts } = source;
+  // The architecture is checked before anything is downloaded.
+  const options = entryOptions(lookupWeights(weights), opts, download?.option ?? '--weights');
   const r = await resolveWeights(weights, download);
   if (r.kind === 'modelDir') return loadModelDir(r.path, create);
-  const model = importWeights(r.path, entryOptions(r.entry, opts, download?.option ?? '--weights'), create);
+  const model = importWeights(r.path, options, create);
   applyEntry(model, r.entry);
   return model;
 }

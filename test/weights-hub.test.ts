@@ -267,13 +267,14 @@ test('named weights from a registry file through the mirror variable; no network
     rows.map((x) => [x.name, x.cached]),
     [
       ['imagenet', false],
+      ['inception_v3', false],
       ['fashion-mnist', true],
       ['tv10', true],
     ],
   );
   oneLineFailure(
     await run(['predict', '--weights', 'tv11', image], env),
-    /^googlenet: --weights: unknown weights "tv11"; known names: imagenet, torchvision\/IMAGENET1K_V1, fashion-mnist, tv10 \(or a file, or an http\(s\) URL\)$/m,
+    /^googlenet: --weights: unknown weights "tv11"; known names: imagenet, torchvision\/IMAGENET1K_V1, inception_v3, Inception_V3_Weights.IMAGENET1K_V1, torchvision\/inception_v3\/IMAGENET1K_V1, fashion-mnist, tv10 \(or a file, or an http\(s\) URL\)$/m,
   );
 });
 

@@ -26,7 +26,7 @@ import { makeDir, removeOrphanedTemps, writeFileAtomic, type FileIo } from '../f
 import { architectureOf } from '../models/arch.js';
 import { resolveConfig, type ModelOptions } from '../models/config.js';
 import { GoogLeNet, type StateTensor } from '../models/model.js';
-import { resolveWeights } from '../weights/hub-node.js';
+import { lookupWeights, resolveWeights } from '../weights/hub-node.js';
 import { entryOptions } from '../weights/registry.js';
 import { importWeights, loadModelDir, saveModelDir } from '../weights/model-dir-node.js';
 import type { BestRecord, Checkpoint, TrainPosition } from './checkpoint.js';
@@ -131,11 +131,11 @@ async function loadFrom(
   o: TrainOptions,
   log: (m: string) => void,
 ): Promise<{ model: GoogLeNet; source: NonNullable<TrainConfig['from']> }> {
+  const entry = entryOptions(lookupWeights(o.from!), o.fromArch !== undefined ? { arch: o.fromArch } : {}, '--from');
   const r = await resolveWeights(o.from!, { option: '--from', progress: 'plain', log });
   const path = r.path;
   if (!existsSync(path)) throw new OptionError(`--from: ${path} does not exist (expected a model directory or a .pth/.safetensors file)`);
   const create = { ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}) };
-  const entry = entryOptions(r.entry, o.fromArch !== undefined ? { arch: o.fromArch } : {}, '--from');
   const arch = entry.arch ?? 'googlenet';
   const source = {
     path: resolve(path),
