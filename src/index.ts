@@ -77,7 +77,7 @@ export async function loadModel(source: LoadSource, create: CreateOptions = {}):
     const { random: _r, seed, ...opts } = source;
     model = new GoogLeNet(opts, { ...create, ...(seed !== undefined ? { seed } : {}) });
   }
-  if (!model.labels && model.config.numClasses === 1000) model.labels = imagenetClasses();
+  if (!model.labels && model.config.includeTop && model.config.numClasses === 1000) model.labels = imagenetClasses();
   model.preprocess ??= defaultPreprocess(model.config);
   return model;
 }
@@ -98,7 +98,7 @@ async function loadWeights(source: { weights: string; download?: FetchWeightsOpt
 function applyEntry(model: GoogLeNet, entry: WeightsEntry | undefined): void {
   if (!entry) return;
   const labels = entry.categories === 'imagenet' ? imagenetClasses() : entry.categories;
-  if (labels && labels.length === model.config.numClasses) model.labels = labels;
+  if (labels && model.config.includeTop && labels.length === model.config.numClasses) model.labels = labels;
   if (entry.preprocessing && model.config.inputSize === entry.preprocessing.crop) {
     const { interpolation: _i, ...p } = entry.preprocessing;
     model.preprocess = { ...p, mean: [...p.mean], std: [...p.std] };

@@ -1,12 +1,26 @@
 /** `googlenet import`: torchvision weights (a file, a URL or a registry name) → a model directory. */
 import type { Command } from 'commander';
-import { action, CLI_DOWNLOAD, log, numClassesOption, presetOption } from './common.js';
-import { describeArch, loadModel, type Preset, saveModelDir } from '../index.js';
+import {
+  action,
+  ARCH_HELP,
+  archFromFlags,
+  archOption,
+  CLI_DOWNLOAD,
+  log,
+  numClassesOption,
+  poolingOption,
+  presetOption,
+  topFromFlags,
+} from './common.js';
+import { type Arch, describeArch, loadModel, type Pooling, type Preset, saveModelDir } from '../index.js';
 
 interface Flags {
+  arch?: Arch;
   preset?: Preset;
   numClasses?: number;
   aux: boolean;
+  includeTop: boolean;
+  pooling?: Pooling;
   transformInput?: boolean;
   out: string;
 }
@@ -15,24 +29,31 @@ export function register(program: Command): void {
   program
     .command('import')
     .description('import torchvision weights (.pth zip+pickle, read without running code, or .safetensors) into a model directory')
-    .argument('<weights>', 'a state dict file (e.g. googlenet-1378be20.pth), an http(s) URL, or a name from `googlenet weights list`')
+    .argument(
+      '<weights>',
+      'a state dict file (e.g. googlenet-1378be20.pth, inception_v3_google-0cc3c7bd.pth), an http(s) URL, or a name from `googlenet weights list`',
+    )
     .requiredOption('-o, --out <dir>', 'model directory to write')
-    .option('--preset <name>', "architecture (default: the named weights', else torchvision)", presetOption)
+    .option('--arch <name>', `${ARCH_HELP} (default: the named weights', else googlenet)`, archOption)
+    .option('--preset <name>', "GoogLeNet's preset (default: the named weights', else torchvision)", presetOption)
     .option('--num-classes <n>', "classes (default: the named weights', else 1000)", numClassesOption('--num-classes'))
     .option('--aux', 'keep the auxiliary classifiers from the file', false)
-    .option('--transform-input', "torchvision's transform_input (default: the named weights'; imagenet turns it on)")
+    .option('--no-include-top', "Keras' include_top=False: leave the classifier out (a feature extractor)")
+    .option('--pooling <p>', "without the top: avg, max or none (Keras' pooling; default none)", poolingOption)
+    .option('--transform-input', "torchvision's transform_input (default: the named weights'; imagenet and inception_v3 turn it on)")
     .option('--no-transform-input', 'turn transform_input off even for named weights that use it')
     .action(
       action(async (weights: string, f: Flags) => {
         const model = await loadModel({
           weights,
-          ...(f.preset !== undefined ? { preset: f.preset } : {}),
+          ...archFromFlags(f),
+          ...topFromFlags(f),
           ...(f.numClasses !== undefined ? { numClasses: f.numClasses } : {}),
           ...(f.transformInput !== undefined ? { transformInput: f.transformInput } : {}),
           auxLogits: f.aux,
           download: { ...CLI_DOWNLOAD, option: 'import' },
         });
-        saveModelDir(model, f.out, { labels: model.labels ?? null, source: weights });
+        saveModelDir(model, f.out, { labels: model.config.includeTop ? (model.labels ?? null) : null, source: weights });
         log(`imported ${weights} → ${f.out} (${model.numParams().toLocaleString('en-US')} parameters, ${describeArch(model.config)})`);
         await model.dispose();
       }),

@@ -2,7 +2,7 @@
  * `googlenet predict DIR… [--out results.jsonl]`: the streaming form of predict, for folders of
  * any size. Results go out as JSON Lines as they come (to --out, else stdout); `--resume` reads
  * the finished files back from --out, drops a half-written last line, and goes on after them;
- * `--features pool5 --out x.safetensors` writes one activation row per image instead. A progress
+ * `--features avg_pool --out x.safetensors` writes one activation row per image instead. A progress
  * line with images/s and ETA on a terminal; unreadable files are a warning (or the end, with
  * `--on-error stop`).
  */
@@ -188,7 +188,11 @@ export async function predictFolders(paths: string[], f: FolderFlags, load: () =
 export const FOLDER_FLAGS = {
   recursive: ['--recursive', 'also read the sub-folders of folders', false],
   out: ['--out <file>', 'write JSON Lines results (file, top, logits) here as they come; FILE.safetensors with --features'],
-  features: ['--features <tap>', 'write this activation per image (pool5: the 1024-d embedding) to --out FILE.safetensors'],
+  features: [
+    '--features <tap>',
+    'write this activation per image to --out FILE.safetensors: avg_pool (the pooled features, ' +
+      "GoogLeNet's 1024 or Inception v3's 2048), a stage (inception4a, Mixed_6e), or features (a model without its top)",
+  ],
   onError: ['--on-error <what>', 'an unreadable file: skip (a warning) or stop', onErrorOption, 'skip'],
   resume: ['--resume', 'continue the run whose results are in --out, without redoing finished files', false],
   batch: ['--batch <n>', 'images per model call (folders)', intOption('--batch'), 16],

@@ -35,6 +35,13 @@ export function register(program: Command): void {
       action(async (images: string[], f: Flags) => {
         if (isFolderRun(images, f)) return predictFolders(images, f, () => loadFromFlags(f));
         const net = await loadFromFlags(f);
+        if (!net.model.config.includeTop)
+          throw new OptionError(
+            '--features: this model has no classifier (include_top off); write its features with --features features --out FILE.safetensors',
+            {
+              option: '--features',
+            },
+          );
         const p = net.preprocessing;
         const opts = {
           resize: f.resize ?? p.resize,

@@ -2,6 +2,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import {
   action,
+  ARCH_HELP,
+  archOption,
   DEVICE_HELP_LINE,
   deviceFromFlags,
   deviceOption,
@@ -93,9 +95,13 @@ function dataFlags(cmd: Command): Command {
 /** The architecture, and fine-tuning from other weights. */
 function modelFlags(cmd: Command): Command {
   return cmd
-    .option('--preset <name>', `architecture: ${PRESETS.join(', ')} (default cifar)`, presetOption)
+    .option('--arch <name>', `${ARCH_HELP} (default googlenet)`, archOption)
+    .option('--preset <name>', `GoogLeNet preset: ${PRESETS.join(', ')} (default cifar)`, presetOption)
     .option('--width <w>', 'width multiplier on every hidden channel count (default 1)', floatOption('--width', 0.01, 4))
-    .option('--aux', 'train the auxiliary classifiers too (loss + 0.3 × (aux1 + aux2))')
+    .option(
+      '--aux',
+      'train the auxiliary classifiers too (GoogLeNet: loss + 0.3 × (aux1 + aux2); Inception v3: loss + 0.4 × aux, 299² inputs)',
+    )
     .option('--num-classes <n>', "override the dataset's class count", numClassesOption('--num-classes'))
     .option(
       '--in-channels <c>',
@@ -108,7 +114,12 @@ function modelFlags(cmd: Command): Command {
       '--from <model>',
       'fine-tune: start from a model directory, torchvision weights (.pth/.safetensors), an http(s) URL or named weights (imagenet); the classifier is replaced',
     )
-    .option('--from-preset <name>', "architecture of a --from weight file (default: the named weights', else torchvision)", presetOption)
+    .option('--from-arch <name>', "architecture of a --from weight file (default: the named weights', else googlenet)", archOption)
+    .option(
+      '--from-preset <name>',
+      "GoogLeNet preset of a --from weight file (default: the named weights', else torchvision)",
+      presetOption,
+    )
     .option(
       '--from-num-classes <n>',
       "classes of a --from weight file (default: the named weights', else 1000)",
@@ -137,7 +148,11 @@ function optimizationFlags(cmd: Command): Command {
     .option('--gamma <g>', 'step schedule factor (default 0.96)', positiveOption('--gamma', 1))
     .option('--decay-every <e>', 'step schedule period in epochs (default 8)', positiveOption('--decay-every'))
     .option('--min-lr <lr>', 'cosine schedule: final learning rate (default 0)', floatOption('--min-lr', 0))
-    .option('--aux-weight <w>', 'weight of each auxiliary loss (default 0.3)', floatOption('--aux-weight', 0))
+    .option(
+      '--aux-weight <w>',
+      "weight of each auxiliary loss (default: the architecture's, 0.3 GoogLeNet, 0.4 Inception v3)",
+      floatOption('--aux-weight', 0),
+    )
     .option('--label-smoothing <e>', 'label smoothing (default 0)', floatOption('--label-smoothing', 0, 0.99))
     .option('--clip-grad-norm <n>', 'clip the global gradient norm (default off)', positiveOption('--clip-grad-norm'))
     .option(
@@ -218,7 +233,7 @@ function report(f: Flags, r: TrainResult): void {
 export function register(program: Command): void {
   const cmd = program
     .command('train')
-    .description('train GoogLeNet on a dataset; the --out folder gets checkpoints, metrics, curves and the model itself');
+    .description('train GoogLeNet or Inception v3 on a dataset; the --out folder gets checkpoints, metrics, curves and the model itself');
   runFlags(augmentationFlags(optimizationFlags(modelFlags(dataFlags(cmd)))))
     .option('--json', 'print one JSON object with the result on stdout', false)
     .action(

@@ -54,7 +54,7 @@ export interface FileResult {
   top: Prediction[];
   /** With `logits: true`. */
   logits?: number[];
-  /** With `features`: that activation's row (e.g. `pool5`, 1024 values at width 1). */
+  /** With `features`: that activation's row (e.g. `avg_pool`: GoogLeNet's 1024 values, Inception v3's 2048, at width 1). */
   features?: Float32Array;
 }
 
@@ -78,7 +78,7 @@ export interface PredictFilesOptions {
   topK?: number;
   /** Include the raw logits. Default false. */
   logits?: boolean;
-  /** Also return this named activation per image (`pool5`, `inception4a`, …). */
+  /** Also return this named activation per image (`avg_pool`, `pool5`, `inception4a`, `Mixed_6e`, …; `features` for a model without its top). */
   features?: string;
   /** Files to pass over (a resumed run's finished ones). */
   skip?: ReadonlySet<string>;
@@ -97,6 +97,10 @@ export async function predictFiles(
   files: AsyncIterable<string> | Iterable<string>,
   o: PredictFilesOptions,
 ): Promise<{ done: number; skipped: number; failed: number }> {
+  if (!net.model.config.includeTop && !o.features)
+    throw new OptionError('features: this model has no classifier (includeTop: false); ask for its "features" (or another tap)', {
+      option: 'features',
+    });
   const batchSize = o.batch ?? 16;
   const prefetch = Math.max(o.prefetch ?? 2 * batchSize, 1);
   const channels = net.model.config.inChannels as 1 | 3;
@@ -128,16 +132,16 @@ export async function predictFiles(
     if (batch.length === 0) return;
     const x = stackBatch(batch.map((b) => b.x));
     const out = o.features ? await net.model.infer(x, { taps: [o.features] }) : { logits: (await net.model.forward(x)).logits };
-    const logits = out['logits']!;
-    const tops = topK(logits, o.topK ?? 5, net.model.labels);
-    const k = logits.dims[1]!;
+    const logits = out['logits']; // none without the top
+    const tops = logits ? topK(logits, o.topK ?? 5, net.model.labels) : [];
+    const k = logits?.dims[1] ?? 0;
     const feats = o.features ? out[o.features]! : undefined;
     const f = feats ? feats.data.length / batch.length : 0;
     for (let i = 0; i < batch.length; i++) {
       await o.onResult({
         file: batch[i]!.file,
-        top: tops[i]!,
-        ...(o.logits ? { logits: Array.from(logits.data.subarray(i * k, (i + 1) * k)) } : {}),
+        top: tops[i] ?? [],
+        ...(o.logits && logits ? { logits: Array.from(logits.data.subarray(i * k, (i + 1) * k)) } : {}),
         ...(feats ? { features: Float32Array.from(feats.data.subarray(i * f, (i + 1) * f)) } : {}),
       });
     }

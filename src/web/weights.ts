@@ -231,7 +231,8 @@ export async function loadWeightsSource(source: WeightsSource, o: FetchModelOpti
   const model = new GoogLeNet(options, create, new Map());
   model.loadStateDict(sd, f.url);
   await applyEntry(model, entry, download.categoriesUrl);
-  if (!model.labels && model.config.numClasses === 1000) model.labels = await fetchImagenetClasses(download.categoriesUrl);
+  if (!model.labels && model.config.includeTop && model.config.numClasses === 1000)
+    model.labels = await fetchImagenetClasses(download.categoriesUrl);
   model.preprocess ??= defaultPreprocess(model.config);
   return model;
 }
@@ -239,7 +240,7 @@ export async function loadWeightsSource(source: WeightsSource, o: FetchModelOpti
 /** An entry's categories and preprocessing, when the model's classes and input size match them (as in Node). */
 async function applyEntry(model: GoogLeNet, entry: WeightsEntry | undefined, categoriesUrl: string | undefined): Promise<void> {
   if (!entry) return;
-  const n = model.config.numClasses;
+  const n = model.config.includeTop ? model.config.numClasses : 0; // no classifier, no labels
   if (entry.categories === 'imagenet' && n === 1000) model.labels = await fetchImagenetClasses(categoriesUrl);
   else if (Array.isArray(entry.categories) && entry.categories.length === n) model.labels = [...entry.categories];
   if (entry.preprocessing && model.config.inputSize === entry.preprocessing.crop) {

@@ -236,7 +236,8 @@ export function modelDirFiles(model: GoogLeNet, extra: ModelDirExtras = {}, wher
 export function describeConfig(c: ModelConfig): string {
   if (!c.includeTop)
     return `${c.arch} without the top (pooling ${c.pooling}), ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}`;
-  return `${c.arch === 'googlenet' ? `preset ${c.preset}` : c.arch}, ${c.numClasses} classes, ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}${c.auxLogits ? ', aux heads' : ''}`;
+  const arch = c.arch === 'googlenet' ? `preset ${c.preset}` : c.arch;
+  return `${arch}, ${c.numClasses} classes, ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}${c.auxLogits ? ', aux heads' : ''}`;
 }
 
 const sources = new WeakMap<GoogLeNet, string>();

@@ -71,6 +71,14 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
       11,
     );
     exportWeb(join(tmp, 'src-grey'), join(tmp, 'www', 'grey'));
+    // A narrow Inception v3 at its smallest input (75×75), the ImageNet preprocessing scaled to it.
+    makeModelDir(
+      join(tmp, 'src-v3'),
+      { arch: 'inception_v3', numClasses: 10, inputSize: 75, width: 0.125, transformInput: true },
+      { resize: 86, crop: 75, mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] },
+      13,
+    );
+    exportWeb(join(tmp, 'src-v3'), join(tmp, 'www', 'v3'));
     // Weights of one config under another config.
     makeModelDir(
       join(tmp, 'src-narrow'),
@@ -108,6 +116,7 @@ describe('classify in the page', { skip, timeout: 900_000 }, () => {
   for (const [name, model, pic] of [
     ['colour picture, RGB model (resize + crop + ImageNet normalization)', 'rgb', 'colour'],
     ['greyscale sample, greyscale bn-preset model (upscaled 28→104, cropped to 96)', 'grey', 'sneaker'],
+    ['colour picture, Inception v3 (narrow, 75×75, transform_input)', 'v3', 'colour'],
   ] as const) {
     test(`same logits as googlenet predict --logits: ${name}`, async () => {
       await loadUrl(`/fixtures/${model}/`);

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import '../../src/runtime/engine-node.js';
 import { Rng } from '../../src/rng.js';
 import { GoogLeNet } from '../../src/models/model.js';
-import type { GoogLeNetOptions } from '../../src/models/config.js';
+import type { ModelOptions } from '../../src/models/config.js';
 import type { PreprocessConfig } from '../../src/models/model.js';
 import { saveModelDir } from '../../src/weights/model-dir-node.js';
 import { REPO } from './harness.js';
@@ -31,7 +31,7 @@ export function googlenet(...args: string[]): string {
  * A model whose weights keep activations near unit scale: He-normal convs, random batch-norm
  * affine parameters and running statistics. Saved as a model directory in `dir`.
  */
-export function makeModelDir(dir: string, options: GoogLeNetOptions, preprocess: PreprocessConfig, seed = 7, labels?: string[]): GoogLeNet {
+export function makeModelDir(dir: string, options: ModelOptions, preprocess: PreprocessConfig, seed = 7, labels?: string[]): GoogLeNet {
   const model = new GoogLeNet(options, { seed });
   const rng = new Rng(seed + 1);
   for (const p of model.paramSpecs()) {

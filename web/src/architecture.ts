@@ -2,10 +2,12 @@
  * View 2: the network of the paper's Table 1 as a diagram, for every preset, with each stage's
  * output shape, parameters and multiply-adds computed from the very graph that runs
  * (`buildGoogLeNet` + `summarize`), and the tutorials' parameter arithmetic: naive vs reduced Inception
- * modules, global average pooling vs a dense layer.
+ * modules, global average pooling vs a dense layer. Inception v3, the pretrained network the
+ * tutorials end with, is one more choice (`architecture-v3.ts`).
  */
 import {
   buildGoogLeNet,
+  buildInceptionV3,
   compareNaive,
   gapVersusDense,
   INCEPTION_TABLE,
@@ -15,9 +17,12 @@ import {
   summarize,
   type Graph,
   type GoogLeNetConfig,
+  type InceptionV3Config,
   type LayerRow,
   type Preset,
 } from '../../src/web/index.js';
+import { renderInceptionV3 } from './architecture-v3.js';
+import { branchBlock, layerBlock, shapeText, stat } from './diagram.js';
 import { $, fmt, h, short } from './util.js';
 
 const PRESET_NOTES: Record<Preset, string> = {
@@ -27,8 +32,16 @@ const PRESET_NOTES: Record<Preset, string> = {
   cifar: 'CIFAR stem: one 3×3 conv to 192, no early downsampling (32×32 input)',
 };
 
+/** The GoogLeNet preset drawn (and whose arithmetic is shown), or Inception v3. */
 let preset: Preset = 'bn';
+let v3 = false;
 let aux = true;
+const V3_NOTE = "torchvision's inception_v3 (Szegedy et al. 2015): factored 7×7 and 3×3 convolutions, one aux head, 299×299 input";
+
+function inceptionV3Graph(withAux: boolean): { cfg: InceptionV3Config; g: Graph } {
+  const cfg = resolveConfig({ arch: 'inception_v3', auxLogits: withAux });
+  return { cfg, g: buildInceptionV3(cfg, { mode: withAux ? 'train' : 'eval' }) };
+}
 
 function graphOf(p: Preset, withAux: boolean): { cfg: GoogLeNetConfig; g: Graph } {
   const cfg = resolveConfig({ preset: p, auxLogits: withAux });
@@ -43,29 +56,6 @@ function branchStats(g: Graph, module: string): Map<string, { params: number; ma
     if (name === module && branch?.startsWith('branch')) out.set(branch, { params: row.params, macs: row.macs });
   }
   return out;
-}
-
-const shapeText = (s: readonly number[]): string => s.join('×');
-
-function stat(row: LayerRow | undefined): HTMLElement {
-  if (!row) return h('span', { class: 'stats muted', text: '—' });
-  return h(
-    'span',
-    { class: 'stats' },
-    h('span', { class: 'shape', title: 'output shape per image', text: shapeText(row.outputShape) }),
-    h('span', { class: 'params', title: 'trainable parameters', text: row.params ? `${fmt(row.params)} params` : 'no params' }),
-    h('span', { class: 'macs', title: 'multiply-adds per image', text: row.macs ? `${short(row.macs)} MACs` : '' }),
-  );
-}
-
-function layerBlock(kind: string, name: string, what: string, row: LayerRow | undefined): HTMLElement {
-  return h(
-    'div',
-    { class: `block ${kind}`, 'data-layer': name },
-    h('span', { class: 'name', text: name }),
-    h('span', { class: 'what', text: what }),
-    stat(row),
-  );
 }
 
 /** The stem's layers: the ImageNet stem of Table 1, or the CIFAR stem's single 3×3 conv. */
@@ -136,16 +126,7 @@ function renderDiagram(cfg: GoogLeNetConfig, g: Graph): HTMLElement {
       stageName = name.startsWith('inception4') ? 'Stage 4' : 'Stage 5';
     }
     const b = branchStats(g, name);
-    const branch = (key: string, title: string, ops: string[]): HTMLElement => {
-      const st = b.get(key);
-      return h(
-        'div',
-        { class: 'branch' },
-        h('div', { class: 'btitle', text: title }),
-        ...ops.map((o) => h('div', { class: 'op', text: o })),
-        h('div', { class: 'bstats', text: st ? `${fmt(st.params)} p · ${short(st.macs)}` : '' }),
-      );
-    };
+    const branch = (key: string, title: string, ops: string[]): HTMLElement => branchBlock(title, ops, b.get(key));
     const r = row.get(name);
     stageBody.push(
       h(
@@ -195,16 +176,29 @@ function renderPresetTable(): void {
     const on = summarize(graphOf(p, true).g, p);
     return h(
       'tr',
-      { class: p === preset ? 'selected' : '', 'data-preset': p, title: PRESET_NOTES[p] },
+      { class: p === preset && !v3 ? 'selected' : '', 'data-preset': p, title: PRESET_NOTES[p] },
       h('td', { text: p }),
-      h('td', { class: `num ${!aux && p === preset ? 'hl' : ''}`, 'data-params': off.params, text: fmt(off.params) }),
-      h('td', { class: `num ${aux && p === preset ? 'hl' : ''}`, 'data-params-aux': on.params, text: fmt(on.params) }),
+      h('td', { class: `num ${!aux && !v3 && p === preset ? 'hl' : ''}`, 'data-params': off.params, text: fmt(off.params) }),
+      h('td', { class: `num ${aux && !v3 && p === preset ? 'hl' : ''}`, 'data-params-aux': on.params, text: fmt(on.params) }),
       h('td', { class: 'num', text: short(off.macs) }),
     );
   });
+  const [off, on] = [false, true].map((a) => summarize(inceptionV3Graph(a).g));
+  rows.push(
+    h(
+      'tr',
+      { class: v3 ? 'selected' : '', 'data-preset': 'inception_v3', title: V3_NOTE },
+      h('td', { text: 'inception_v3' }),
+      h('td', { class: `num ${!aux && v3 ? 'hl' : ''}`, 'data-params': off!.params, text: fmt(off!.params) }),
+      h('td', { class: `num ${aux && v3 ? 'hl' : ''}`, 'data-params-aux': on!.params, text: fmt(on!.params) }),
+      h('td', { class: 'num', text: short(off!.macs) }),
+    ),
+  );
   table.replaceChildren(h('thead', {}, head), h('tbody', {}, ...rows));
   table.append(
-    h('caption', { text: '1000 classes, 224×224 input (32×32 for cifar), width 1. Aux heads count only in the training graph.' }),
+    h('caption', {
+      text: '1000 classes, 224×224 input (32×32 for cifar, 299×299 for inception_v3), width 1. Aux heads count only in the training graph.',
+    }),
   );
 }
 
@@ -312,15 +306,17 @@ function renderArithmetic(cfg: GoogLeNetConfig, g: Graph): void {
 
 function render(): void {
   const { cfg, g } = graphOf(preset, aux);
-  const s = summarize(g, cfg.preset);
+  const shown = v3 ? inceptionV3Graph(aux) : undefined;
+  const s = summarize(shown?.g ?? g, v3 ? 'Inception v3' : cfg.preset);
   $('arch-total').replaceChildren(
     h('span', { class: 'big', 'data-total-params': s.params, text: fmt(s.params) }),
     h('span', {
-      text: ` parameters · ${fmt(s.macs)} multiply-adds per image · input ${shapeText(s.inputShape)} · ${PRESET_NOTES[preset]}`,
+      text: ` parameters · ${fmt(s.macs)} multiply-adds per image · input ${shapeText(s.inputShape)} · ${v3 ? V3_NOTE : PRESET_NOTES[preset]}`,
     }),
   );
-  $('diagram').replaceChildren(renderDiagram(cfg, g));
+  $('diagram').replaceChildren(shown ? renderInceptionV3(shown.cfg, shown.g) : renderDiagram(cfg, g));
   renderPresetTable();
+  // The naive-module arithmetic is GoogLeNet's: with Inception v3 drawn, it stays on the last preset.
   renderArithmetic(cfg, g);
 }
 
@@ -331,11 +327,25 @@ export function initArchitecture(): void {
       h(
         'label',
         { class: 'radio', title: PRESET_NOTES[p] },
-        h('input', { type: 'radio', name: 'preset', value: p, checked: p === preset, onchange: () => ((preset = p), render()) }),
+        h('input', {
+          type: 'radio',
+          name: 'preset',
+          value: p,
+          checked: p === preset,
+          onchange: () => ((preset = p), (v3 = false), render()),
+        }),
         ` ${p}`,
       ),
     );
   }
+  picker.append(
+    h(
+      'label',
+      { class: 'radio', title: V3_NOTE },
+      h('input', { type: 'radio', name: 'preset', value: 'inception_v3', checked: v3, onchange: () => ((v3 = true), render()) }),
+      ' inception_v3',
+    ),
+  );
   const t = $<HTMLInputElement>('aux-toggle');
   t.checked = aux;
   t.addEventListener('change', () => {

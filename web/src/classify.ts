@@ -205,7 +205,7 @@ export function useModel(m: GoogLeNet, name: string, url: string, trained: boole
   badge.textContent = trained ? 'trained' : 'untrained — random weights';
   badge.className = `badge ${trained ? 'ok' : 'warn'}`;
   els.info().textContent =
-    `${name}: GoogLeNet, ${describeConfig(m.config)}, ` +
+    `${name}: ${m.config.arch === 'inception_v3' ? 'Inception v3' : 'GoogLeNet'}, ${describeConfig(m.config)}, ` +
     `${fmt(m.numParams())} parameters${note ? ` — ${note}` : ''}.${trained ? '' : ' Its predictions are meaningless until it is trained (see the Train tab).'}`;
   demo.model = { url, name, trained, config: m.config, params: m.numParams() };
   if (![...els.select().options].some((o) => o.value === url)) els.select().append(h('option', { value: url, text: name }));

@@ -2,7 +2,7 @@
  * The page's state, also exposed as `window.demo` so that the browser tests (and the curious)
  * can read what the page computed: logits, losses, the backend.
  */
-import type { BackendInfo, EvalReport, GoogLeNetConfig, Prediction } from '../../src/web/index.js';
+import type { BackendInfo, EvalReport, ModelConfig, Prediction } from '../../src/web/index.js';
 
 export interface Classification {
   logits: number[];
@@ -21,7 +21,7 @@ export interface DemoState {
   ready: Promise<void>;
   backend?: BackendInfo;
   backendError?: string;
-  model?: { url: string; name: string; trained: boolean; config: GoogLeNetConfig; params: number };
+  model?: { url: string; name: string; trained: boolean; config: ModelConfig; params: number };
   /** Increments whenever a model finished loading (or failed). */
   modelLoads: number;
   /** The (loaded, total) progress reports of the last model load. */
