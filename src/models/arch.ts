@@ -6,7 +6,7 @@
  */
 import type { Graph, ParamSpec } from '../graph/ir.js';
 import { numel } from '../tensor.js';
-import type { Arch, GoogLeNetConfig, InceptionV3Config, ModelConfig } from './config.js';
+import type { Arch, GoogLeNetConfig, InceptionV3Config, ModelConfig, ModelOptions } from './config.js';
 import { buildGoogLeNet, FEATURE_STAGE } from './googlenet.js';
 import { buildInceptionV3, INCEPTION_V3_FEATURE_STAGE } from './inception-v3.js';
 import type { BuildOptions } from './parts.js';
@@ -30,6 +30,8 @@ export interface Architecture {
   initStd(p: ParamSpec, cfg: ModelConfig): number;
   /** Weight of each auxiliary head's loss in training, and where that figure comes from. */
   auxWeight: { value: number; source: string };
+  /** A state-dict key every model of this architecture has, and no other architecture's (its first convolution). */
+  marker: string;
 }
 
 const GOOGLENET: Architecture = {
@@ -43,6 +45,7 @@ const GOOGLENET: Architecture = {
   // torchvision's N(0, 0.01²); without batch norm (the paper preset) He initialization, so that 22 layers train.
   initStd: (p, cfg) => ((cfg as GoogLeNetConfig).norm === 'none' && p.role === 'conv.weight' ? Math.sqrt(2 / numel(p.shape.slice(1))) : 0.01),
   auxWeight: { value: 0.3, source: 'the GoogLeNet paper, section 5: "weighted by 0.3"' },
+  marker: 'conv1.conv.weight',
 };
 
 const INCEPTION_V3: Architecture = {
@@ -59,6 +62,7 @@ const INCEPTION_V3: Architecture = {
     value: 0.4,
     source: "TF-slim's train_image_classifier.py, which trained Google's Inception v3 (AuxLogits loss weights=0.4)",
   },
+  marker: 'Conv2d_1a_3x3.conv.weight',
 };
 
 /** Every architecture, by name. */
@@ -67,6 +71,18 @@ export const ARCHITECTURES: Readonly<Record<Arch, Architecture>> = Object.freeze
 /** The entry of a config's architecture. */
 export function architectureOf(cfg: { arch: Arch }): Architecture {
   return ARCHITECTURES[cfg.arch];
+}
+
+/** The architecture a torchvision state dict is of, by its keys (undefined when it is of none). */
+export function archOfStateDict(keys: Iterable<string>): Arch | undefined {
+  const have = new Set(keys);
+  return Object.values(ARCHITECTURES).find((a) => have.has(a.marker))?.arch;
+}
+
+/** `options` with the architecture of a state dict's `keys` filled in, when the options name none. */
+export function withArchOf(options: ModelOptions, keys: Iterable<string>): ModelOptions {
+  if (options.arch !== undefined) return options;
+  return archOfStateDict(keys) === 'inception_v3' ? ({ ...options, arch: 'inception_v3' } as ModelOptions) : options;
 }
 
 /** Builds the graph of any resolved config. */

@@ -136,20 +136,26 @@ async function loadFrom(
   const path = r.path;
   if (!existsSync(path)) throw new OptionError(`--from: ${path} does not exist (expected a model directory or a .pth/.safetensors file)`);
   const create = { ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}) };
-  const arch = entry.arch ?? 'googlenet';
   const source = {
     path: resolve(path),
-    arch,
+    arch: entry.arch ?? 'googlenet',
     preset: o.fromPreset ?? (entry.arch === 'inception_v3' ? undefined : entry.preset) ?? 'torchvision',
     numClasses: o.fromNumClasses ?? entry.numClasses ?? 1000,
     transformInput: o.fromTransformInput ?? entry.transformInput ?? false,
   };
-  if (statSync(path).isDirectory()) return { model: loadModelDir(path, create), source };
+  if (statSync(path).isDirectory()) {
+    const model = loadModelDir(path, create);
+    return { model, source: { ...source, arch: model.config.arch } };
+  }
   const common = { numClasses: source.numClasses, transformInput: source.transformInput, auxLogits: !!o.aux };
+  // No architecture named: the file's keys say which (importWeights), and GoogLeNet's preset applies only to GoogLeNet.
+  const arch = entry.arch ?? (o.fromPreset !== undefined ? 'googlenet' : undefined);
+  const options: ModelOptions =
+    arch === 'inception_v3' ? { arch, ...common } : { ...(arch || o.fromPreset ? { preset: source.preset } : {}), ...common };
   if (arch === 'inception_v3' && o.fromPreset !== undefined)
-    throw new OptionError(`--from-preset: the --from weights are inception_v3, which has no presets`, { option: '--from-preset' });
-  const options: ModelOptions = arch === 'inception_v3' ? { arch, ...common } : { preset: source.preset, ...common };
-  return { model: importWeights(path, options, create), source };
+    throw new OptionError('--from-preset: the --from weights are inception_v3, which has no presets', { option: '--from-preset' });
+  const model = importWeights(path, options, create);
+  return { model, source: { ...source, arch: model.config.arch } };
 }
 
 /** Runs `write`; a failure is a warning (the run and its checkpoint go on), not the end of the run. */

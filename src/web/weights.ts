@@ -20,6 +20,7 @@
  */
 import { ModelLoadError } from '../errors.js';
 import { defaultPreprocess } from '../infer/classifier.js';
+import { withArchOf } from '../models/arch.js';
 import type { ModelOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions } from '../models/model.js';
 import { readStateDict } from '../weights/formats.js';
@@ -228,7 +229,7 @@ export async function loadWeightsSource(source: WeightsSource, o: FetchModelOpti
   const create: CreateOptions = {};
   if (o.engine) create.engine = o.engine;
   if (o.threads) create.threads = o.threads;
-  const model = new GoogLeNet(options, create, new Map());
+  const model = new GoogLeNet(withArchOf(options, sd.keys()), create, new Map());
   model.loadStateDict(sd, f.url);
   await applyEntry(model, entry, download.categoriesUrl);
   if (!model.labels && model.config.includeTop && model.config.numClasses === 1000)

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describeValue, OptionError, WeightFormatError } from '../errors.js';
 import { makeDir, readRegularFile, writeFileAtomic } from '../files-node.js';
 import { defaultPreprocess } from '../infer/classifier.js';
+import { withArchOf } from '../models/arch.js';
 import type { ModelOptions } from '../models/config.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 import { loadStateDict } from './formats-node.js';
@@ -64,11 +65,12 @@ export function loadModelDir(dir: string, create: CreateOptions = {}): GoogLeNet
 
 /**
  * Builds a model for a torchvision state dict (`.pth` or `.safetensors`). The file's aux keys are
- * used when `auxLogits` is on and ignored otherwise.
+ * used when `auxLogits` is on and ignored otherwise; without `arch` in the options, the file's keys
+ * say which architecture it is.
  */
 export function importWeights(file: string, options: ModelOptions, create: CreateOptions = {}): GoogLeNet {
   const sd = loadStateDict(file);
-  const model = new GoogLeNet(options, create, new Map());
+  const model = new GoogLeNet(withArchOf(options, sd.keys()), create, new Map());
   model.loadStateDict(sd, file);
   return model;
 }
