@@ -6,6 +6,7 @@ import {
   archFromFlags,
   archOption,
   CLI_DOWNLOAD,
+  intOption,
   log,
   numClassesOption,
   poolingOption,
@@ -18,6 +19,7 @@ interface Flags {
   arch?: Arch;
   preset?: Preset;
   numClasses?: number;
+  inputSize?: number;
   aux: boolean;
   includeTop: boolean;
   pooling?: Pooling;
@@ -37,6 +39,7 @@ export function register(program: Command): void {
     .option('--arch <name>', `${ARCH_HELP} (default: the named weights', else googlenet)`, archOption)
     .option('--preset <name>', "GoogLeNet's preset (default: the named weights', else torchvision)", presetOption)
     .option('--num-classes <n>', "classes (default: the named weights', else 1000)", numClassesOption('--num-classes'))
+    .option('--input-size <s>', 'square input size the model takes (default 224; 299 for inception_v3)', intOption('--input-size', 8))
     .option('--aux', 'keep the auxiliary classifiers from the file', false)
     .option('--no-include-top', "Keras' include_top=False: leave the classifier out (a feature extractor)")
     .option('--pooling <p>', "without the top: avg, max or none (Keras' pooling; default none)", poolingOption)
@@ -49,6 +52,7 @@ export function register(program: Command): void {
           ...archFromFlags(f),
           ...topFromFlags(f),
           ...(f.numClasses !== undefined ? { numClasses: f.numClasses } : {}),
+          ...(f.inputSize !== undefined ? { inputSize: f.inputSize } : {}),
           ...(f.transformInput !== undefined ? { transformInput: f.transformInput } : {}),
           auxLogits: f.aux,
           download: { ...CLI_DOWNLOAD, option: 'import' },
