@@ -12,7 +12,8 @@
  *   npm run bench -- --device cuda    # the same on onnxruntime-node's CUDA provider (installed with
  *                                     # npm_config_onnxruntime_node_install=cuda12 npm ci)
  *
- * Cases: infer_b1 / infer_b16 (torchvision preset, 224×224, eval), train_cifar (cifar preset,
+ * Cases: infer_b1 / infer_b16 (torchvision preset, 224×224, eval), v3_infer_b1 / v3_infer_b16
+ * (Inception v3, torchvision's inception_v3, 299×299, eval), train_cifar (cifar preset,
  * 32×32, batch 64, SGD with momentum and weight decay), train_bn224 (bn preset, 224×224, batch 16),
  * and the data-pipeline cases (`pipeline.ts`): training from a JPEG folder through the DataLoader
  * against training on tensors in memory, in one process; `serve` (`serve.ts`): a load test of
@@ -54,6 +55,8 @@ const ALL_CASES: string[] = [
   'infer_b1',
   'infer_b16',
   'infer_b64',
+  'v3_infer_b1',
+  'v3_infer_b16',
   'train_cifar',
   'train_bn224',
   ...PIPELINE_CASES,
@@ -61,9 +64,16 @@ const ALL_CASES: string[] = [
   ...FOLDER_CASES,
 ];
 /** Cases left out of `--quick`. */
-const SLOW_CASES = new Set(['train_bn224', 'pipeline_bn224', 'folder_224']);
+const SLOW_CASES = new Set(['train_bn224', 'pipeline_bn224', 'folder_224', 'v3_infer_b16']);
 /** The default cases on a GPU: the model's own speed (the data pipeline and serving are CPU-bound). */
-const GPU_CASES = ['infer_b1', 'infer_b16', 'infer_b64', 'train_cifar', 'train_bn224'];
+const GPU_CASES = ['infer_b1', 'infer_b16', 'infer_b64', 'v3_infer_b1', 'v3_infer_b16', 'train_cifar', 'train_bn224'];
+
+/** An inference case: its network (GoogLeNet's torchvision preset at 224², or Inception v3 at 299²) and batch. */
+function inferCase(c: string): { arch: 'googlenet' | 'inception_v3'; size: number; batch: number } | undefined {
+  const m = /^(v3_)?infer_b(\d+)$/.exec(c);
+  if (!m) return undefined;
+  return m[1] ? { arch: 'inception_v3', size: 299, batch: Number(m[2]) } : { arch: 'googlenet', size: 224, batch: Number(m[2]) };
+}
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { json: false, quick: false, threads: 2, device: 'cpu', cases: [] };
@@ -97,10 +107,20 @@ const REPS: Record<string, [number, number]> = {
   infer_b1: [20, 8],
   infer_b16: [6, 3],
   infer_b64: [4, 2],
+  v3_infer_b1: [8, 4],
+  v3_infer_b16: [3, 2],
   train_cifar: [4, 2],
   train_bn224: [3, 2],
 };
-const WARMUP: Record<string, number> = { infer_b1: 3, infer_b16: 1, infer_b64: 1, train_cifar: 2, train_bn224: 1 };
+const WARMUP: Record<string, number> = {
+  infer_b1: 3,
+  infer_b16: 1,
+  infer_b64: 1,
+  v3_infer_b1: 2,
+  v3_infer_b16: 1,
+  train_cifar: 2,
+  train_bn224: 1,
+};
 /** Rounds of alternating engines for the inference cases (full run). */
 const INFER_ROUNDS = 3;
 
@@ -160,11 +180,15 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
   let batch: number;
   let macs: number;
   let setup = 0;
-  if (c.startsWith('infer_b')) {
-    batch = Number(c.slice('infer_b'.length));
-    const m = new GoogLeNet({ preset: 'torchvision' }, { threads: o.threads, device });
+  const inf = inferCase(c);
+  if (inf) {
+    batch = inf.batch;
+    const m = new GoogLeNet(inf.arch === 'inception_v3' ? { arch: 'inception_v3' } : { preset: 'torchvision' }, {
+      threads: o.threads,
+      device,
+    });
     macs = m.graph('eval').nodes.reduce((s, nd) => s + nodeMacs(nd, m.graph('eval')), 0);
-    const x = { dims: [batch, 3, 224, 224], data: randomInput(batch * 3 * 224 * 224) };
+    const x = { dims: [batch, 3, inf.size, inf.size], data: randomInput(batch * 3 * inf.size * inf.size) };
     await m.forward(x);
     setup = (performance.now() - t0) / 1000;
     times = await timeit(() => m.forward(x), n, WARMUP[c]!);
@@ -201,12 +225,12 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
 async function runOrtExport(c: string, o: Options, onnxPath: string): Promise<CaseResult> {
   const { selectDevice } = await import('../src/runtime/engine-node.js');
   const { engine, device } = await selectDevice(o.device);
-  const batch = Number(c.slice('infer_b'.length));
+  const { batch, size } = inferCase(c)!;
   const [reps, quickReps] = REPS[c]!;
   const load_before = loadavg()[0]!;
   const t0 = performance.now();
   const s = await engine.createSession(readFileSync(onnxPath), { threads: o.threads });
-  const x = { dims: [batch, 3, 224, 224], data: randomInput(batch * 3 * 224 * 224) };
+  const x = { dims: [batch, 3, size, size], data: randomInput(batch * 3 * size * size) };
   await s.run({ [s.inputNames[0]!]: x });
   const setup = (performance.now() - t0) / 1000;
   const times = await timeit(() => s.run({ [s.inputNames[0]!]: x }), o.quick ? quickReps : reps, WARMUP[c]!);
@@ -265,7 +289,7 @@ function torchCase(python: string, c: string, o: Options): CaseResult {
   const load_before = loadavg()[0]!;
   const args = [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', c, '--warmup', String(WARMUP[c]!)];
   if (torchDevice === 'cuda') args.push('--device', 'cuda');
-  args.push(c.startsWith('train') ? '--train-reps' : '--reps', String(c === 'infer_b1' ? Math.ceil(n / 4) : n));
+  args.push(c.startsWith('train') ? '--train-reps' : '--reps', String(inferCase(c)?.batch === 1 ? Math.ceil(n / 4) : n));
   const r = spawnSync(python, args, { encoding: 'utf8', cwd: repo, maxBuffer: 1 << 26, env: torchEnv() });
   if (r.status !== 0) throw new Error(`torch_bench.py ${c} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
   const out = lastJson(r.stdout, `torch_bench.py ${c}`) as {
@@ -337,17 +361,25 @@ async function main(): Promise<void> {
   let serve: ServeResult | undefined;
   const folders: Record<string, FolderResult> = {};
 
-  let onnxPath: string | undefined;
-  if (python && o.cases.some((c) => c.startsWith('infer'))) {
-    onnxPath = join(tmpdir(), `googlenet-torch-export-${process.pid}.onnx`);
-    const r = spawnSync(python, [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', '', '--export-onnx', onnxPath], {
-      encoding: 'utf8',
-      env: torchEnv(),
-    });
-    if (r.status !== 0) {
-      log(`torch.onnx.export failed; no ORT-on-export column:\n${r.stderr.slice(-1000)}`);
-      onnxPath = undefined;
-    }
+  // PyTorch's own ONNX export of each network an inference case runs.
+  const onnxPaths: Partial<Record<'googlenet' | 'inception_v3', string>> = {};
+  for (const arch of new Set(o.cases.flatMap((c) => inferCase(c)?.arch ?? []))) {
+    if (!python) break;
+    const path = join(tmpdir(), `googlenet-torch-export-${arch}-${process.pid}.onnx`);
+    const args = [
+      join(here, 'torch_bench.py'),
+      '--threads',
+      String(o.threads),
+      '--cases',
+      '',
+      '--export-onnx',
+      path,
+      '--export-arch',
+      arch,
+    ];
+    const r = spawnSync(python, args, { encoding: 'utf8', env: torchEnv() });
+    if (r.status === 0) onnxPaths[arch] = path;
+    else log(`torch.onnx.export of ${arch} failed; no ORT-on-export column for it:\n${r.stderr.slice(-1000)}`);
   }
 
   for (const c of o.cases) {
@@ -370,12 +402,14 @@ async function main(): Promise<void> {
     }
     // Inference is cheap: alternate the engines over several rounds and pool the repetitions, so
     // that load from other processes falls on all of them alike.
-    const rounds = c.startsWith('infer') && !o.quick ? INFER_ROUNDS : 1;
+    const inf = inferCase(c);
+    const onnxPath = inf ? onnxPaths[inf.arch] : undefined;
+    const rounds = inf && !o.quick ? INFER_ROUNDS : 1;
     const runs: { ours: CaseResult[]; torch: CaseResult[]; ort: CaseResult[] } = { ours: [], torch: [], ort: [] };
     for (let r = 0; r < rounds; r++) {
       runs.ours.push(child(['--child', `ours:${c}`, ...common], `our ${c}`));
       if (python) runs.torch.push(torchCase(python, c, o));
-      if (onnxPath && c.startsWith('infer')) runs.ort.push(child(['--child', `ort:${c}:${onnxPath}`, ...common], `ORT-on-export ${c}`));
+      if (onnxPath) runs.ort.push(child(['--child', `ort:${c}:${onnxPath}`, ...common], `ORT-on-export ${c}`));
     }
     const entry: (typeof results)[string] = {};
     for (const k of ['ours', 'torch', 'ort'] as const) {
@@ -419,9 +453,9 @@ async function main(): Promise<void> {
     const flopsPerImage = e.ours?.macs_per_image ? 2 * e.ours.macs_per_image * (c.startsWith('train') ? 3 : 1) : undefined;
     summary[`${c}_img_s`] = ours ?? null;
     summary[`${c}_torch_img_s`] = torch ?? null;
-    if (c.startsWith('infer')) summary[`${c}_ort_img_s`] = ort ?? null;
+    if (inferCase(c)) summary[`${c}_ort_img_s`] = ort ?? null;
     summary[`${c}_ratio_torch`] = ours && torch ? ours / torch : null;
-    if (c.startsWith('infer')) summary[`${c}_ratio_ort`] = ours && ort ? ours / ort : null;
+    if (inferCase(c)) summary[`${c}_ratio_ort`] = ours && ort ? ours / ort : null;
     summary[`${c}_gflop_s`] = ours && flopsPerImage ? (ours * flopsPerImage) / 1e9 : null;
     summary[`${c}_peak_rss_mib`] = e.ours?.peak_rss_mib ?? null;
     summary[`${c}_torch_peak_rss_mib`] = e.torch?.peak_rss_mib ?? null;
@@ -431,9 +465,9 @@ async function main(): Promise<void> {
       c,
       fmt(ours),
       fmt(torch),
-      c.startsWith('infer') ? fmt(ort) : 'n/a',
+      inferCase(c) ? fmt(ort) : 'n/a',
       ours && torch ? `${fmt(ours / torch, 2)}×` : '—',
-      ours && ort ? `${fmt(ours / ort, 2)}×` : c.startsWith('infer') ? '—' : 'n/a',
+      ours && ort ? `${fmt(ours / ort, 2)}×` : inferCase(c) ? '—' : 'n/a',
       fmt(ours && flopsPerImage ? (ours * flopsPerImage) / 1e9 : undefined),
       `${fmt(e.ours?.peak_rss_mib, 0)} / ${fmt(e.torch?.peak_rss_mib, 0)}`,
       loads.length ? `${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)}` : '—',

@@ -2,6 +2,7 @@
 """PyTorch side of `npm run bench`: the same networks, thread count and batch sizes as bench/run.ts.
 
 - torchvision preset: torchvision.models.googlenet (1000 classes, no aux heads, eval mode).
+- v3_infer_*: torchvision.models.inception_v3 (1000 classes, no aux head, eval mode, 299x299).
 - cifar and bn presets: a small module below that mirrors googlenet-ts's architecture table
   (src/models/googlenet.ts): BasicConv2d = conv (no bias) + BN(eps 1e-3) + ReLU, Inception with a
   5x5 third branch, ceil-mode max pools, global average pool, dropout, fc; the cifar stem is one
@@ -110,6 +111,12 @@ def torchvision_googlenet():
     return m.eval()
 
 
+def torchvision_inception_v3():
+    import torchvision
+    m = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
+    return m.eval()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--threads', type=int, default=2)
@@ -118,6 +125,7 @@ def main():
     ap.add_argument('--warmup', type=int, default=1)
     ap.add_argument('--train-reps', type=int, default=3)
     ap.add_argument('--export-onnx', default=None, help='write torch.onnx.export of the torchvision model (batch 16) here')
+    ap.add_argument('--export-arch', default='googlenet', choices=['googlenet', 'inception_v3'], help='which model --export-onnx exports')
     ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
                     help='cuda: the GPU in strict float32 (TF32 off, as ONNX Runtime computes), timed to torch.cuda.synchronize()')
     a = ap.parse_args()
@@ -138,16 +146,20 @@ def main():
     cases = [c for c in a.cases.split(',') if c]
 
     if a.export_onnx:
-        m = torchvision_googlenet()
-        torch.onnx.export(m, torch.randn(16, 3, 224, 224), a.export_onnx, input_names=['input'], output_names=['logits'],
+        v3 = a.export_arch == 'inception_v3'
+        m = torchvision_inception_v3() if v3 else torchvision_googlenet()
+        size = 299 if v3 else 224
+        torch.onnx.export(m, torch.randn(16, 3, size, size), a.export_onnx, input_names=['input'], output_names=['logits'],
                           dynamic_axes={'input': {0: 'N'}, 'logits': {0: 'N'}}, opset_version=13)
         out['onnx'] = a.export_onnx
 
     for case in cases:
-        if case.startswith('infer_b'):
-            n = int(case[len('infer_b'):])
-            m = torchvision_googlenet().to(dev, memory_format=torch.channels_last)
-            x = torch.randn(n, 3, 224, 224, device=dev).contiguous(memory_format=torch.channels_last)
+        if case.startswith('infer_b') or case.startswith('v3_infer_b'):
+            v3 = case.startswith('v3_')
+            n = int(case.split('infer_b')[1])
+            size = 299 if v3 else 224
+            m = (torchvision_inception_v3() if v3 else torchvision_googlenet()).to(dev, memory_format=torch.channels_last)
+            x = torch.randn(n, 3, size, size, device=dev).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
                 r = timeit(lambda: m(x), a.reps if n > 1 else 4 * a.reps, a.warmup, sync)
             r['batch'] = n

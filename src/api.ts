@@ -134,6 +134,7 @@ export {
 export {
   WEIGHTS,
   IMAGENET_PREPROCESSING,
+  INCEPTION_V3_PREPROCESSING,
   weightsEntries,
   weightsNames,
   findWeights,

@@ -48,6 +48,7 @@ test('.pth with the aux head: eval logits, forwardHead(forwardFeatures(x)) and t
   assert.equal(out.aux1, undefined, 'inference never computes the aux head');
   const err = relativeError(out.logits.data, ref);
   assert.ok(err <= TOL, `eval logits relative error ${err}`);
+  t.diagnostic(`eval logits: relative error ${err.toExponential(2)}`);
   const map = await model.forwardFeatures(x);
   assert.deepEqual(map.dims, [4, 2048, 8, 8], "Mixed_7c, torchvision's avgpool input");
   const viaHead = await model.forwardHead(map);
@@ -73,17 +74,23 @@ test('.pth with the aux head: train-mode logits, aux output and running statisti
   const before = (loadStateDict(file).get('Conv2d_1a_3x3.bn.num_batches_tracked')!.data as BigInt64Array)[0]!;
   const out = await model.forward(asTensor(io.get('input')!), { training: true });
   assert.deepEqual(Object.keys(out).sort(), ['aux1', 'logits'], 'one aux head: aux1 is AuxLogits');
-  assert.ok(relativeError(out.logits.data, f32(io.get('train_logits'))) <= TOL, 'train logits');
+  const trainErr = relativeError(out.logits.data, f32(io.get('train_logits')));
+  assert.ok(trainErr <= TOL, `train logits ${trainErr}`);
   const auxErr = relativeError(out.aux1!.data, f32(io.get('train_aux')));
   assert.ok(auxErr <= TOL, `aux logits ${auxErr}`);
   let checked = 0;
+  let worst = 0;
   for (const [k, v] of io) {
     const m = /^running_(mean|var)\.(.+)$/.exec(k);
     if (!m) continue;
     const err = relativeError(model.weights.get(`${m[2]}.running_${m[1]}`) as Float32Array, f32(v));
     assert.ok(err <= TOL, `${k}: ${err}`);
+    worst = Math.max(worst, err);
     checked++;
   }
+  t.diagnostic(
+    `train logits ${trainErr.toExponential(2)}, aux ${auxErr.toExponential(2)}, worst running statistic ${worst.toExponential(2)}`,
+  );
   assert.equal(checked, 2 * 96, 'every batch norm (94 of the network, 2 of AuxLogits) has both statistics');
   assert.equal((model.weights.get('Conv2d_1a_3x3.bn.num_batches_tracked') as BigInt64Array)[0], before + 1n);
 });
@@ -98,6 +105,7 @@ test('.safetensors with transform_input, no aux head: eval logits match torchvis
   const err = relativeError((await m.forward(asTensor(ref.get('input')!))).logits.data, f32(ref.get('eval_logits')));
   await m.dispose();
   assert.ok(err <= TOL, `relative error ${err}`);
+  t.diagnostic(`relative error ${err.toExponential(2)}`);
 });
 
 test('the picture through `googlenet predict --arch inception_v3 --resize 299 --crop 299`', (t) => {
@@ -110,4 +118,5 @@ test('the picture through `googlenet predict --arch inception_v3 --resize 299 --
   }[];
   const err = relativeError(out[0]!.logits, f32(loadSafetensorsFile(io).get('eval_logits')));
   assert.ok(err <= TOL, `relative error ${err}`);
+  t.diagnostic(`relative error ${err.toExponential(2)}`);
 });

@@ -84,7 +84,7 @@ export interface ImageClassifier<I = ImageInput> {
   readonly model: GoogLeNet;
   /** Top-k predictions per picture, most probable first. */
   classify(images: I | ImageInput | (I | ImageInput)[], k?: number): Promise<Prediction[][]>;
-  /** Logits and named activations (`inception4a`, `pool5`, …) of the pictures as one batch. */
+  /** Logits (a model without its top: `features`) and named activations (`inception4a`, `Mixed_6e`, `avg_pool`, …) of the pictures as one batch. */
   infer(images: I | ImageInput | (I | ImageInput)[], options?: { taps?: string[] }): Promise<Record<string, Tensor>>;
   /** Releases the model's ONNX Runtime sessions. */
   dispose(): Promise<void>;

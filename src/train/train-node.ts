@@ -155,6 +155,9 @@ async function loadFrom(
   if (arch === 'inception_v3' && o.fromPreset !== undefined)
     throw new OptionError('--from-preset: the --from weights are inception_v3, which has no presets', { option: '--from-preset' });
   const model = importWeights(path, options, create);
+  // Named weights bring the preprocessing they were trained with (ImageNet's mean/std, not the folder's).
+  const p = r.entry?.preprocessing;
+  if (p && p.crop === model.config.inputSize) model.preprocess = { resize: p.resize, crop: p.crop, mean: [...p.mean], std: [...p.std] };
   return { model, source: { ...source, arch: model.config.arch } };
 }
 
