@@ -8,6 +8,7 @@
  * `OverloadedError` (a server's 503), and a request still queued after `timeoutMs` is dropped
  * unrun with `TimeoutError` (504). Platform-free: timers only.
  */
+import { checkOption, int } from '../checks.js';
 import { ClosedError, InternalError, OptionError, OverloadedError, TimeoutError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 
@@ -36,9 +37,7 @@ interface Pending {
 }
 
 function checkInt(name: string, v: number, min: number): number {
-  if (!Number.isInteger(v) || v < min)
-    throw new OptionError(`Batcher: ${name} must be an integer ≥ ${min}, received ${v}`, { option: name });
-  return v;
+  return checkOption(int(min), v, name);
 }
 
 /** Concatenates [n_i, …] tensors of equal trailing dims along the first axis. */
