@@ -123,7 +123,7 @@ export function addModelFlags(cmd: Command): Command {
 export const CLI_DOWNLOAD = { progress: 'auto' } as const;
 
 export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
-  if (f.model && f.weights) throw new OptionError('--model and --weights: give one of them, not both');
+  if (f.model && f.weights) throw new OptionError('--model and --weights: give one of them, not both', { option: '--model' });
   const create = { ...(f.threads !== undefined ? { threads: f.threads } : {}), ...(await deviceFromFlags(f.device)) };
   if (f.model) return load(f.model, create);
   if (f.weights) {
@@ -139,7 +139,9 @@ export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
       create,
     );
   }
-  throw new OptionError('no model: pass --model DIR, --weights NAME (e.g. imagenet), or --weights FILE with --preset and --num-classes');
+  throw new OptionError('no model: pass --model DIR, --weights NAME (e.g. imagenet), or --weights FILE with --preset and --num-classes', {
+    option: '--model',
+  });
 }
 
 /** Prints one JSON document on stdout (the only thing on stdout with --json). */

@@ -87,7 +87,7 @@ export class Batcher {
     const rows = x.dims[0] ?? 0;
     if (this.closed) return Promise.reject(new ClosedError('the server is shutting down and takes no new requests'));
     if (rows < 1 || rows > this.maxBatch)
-      return Promise.reject(new OptionError(`a batch of ${rows} rows: expected 1 to ${this.maxBatch} (--max-batch)`));
+      return Promise.reject(new OptionError(`a batch of ${rows} rows: expected 1 to ${this.maxBatch} (--max-batch)`, { option: 'x' }));
     if (this.queuedRows + rows > this.maxQueue)
       return Promise.reject(
         new OverloadedError(`the queue is full (${this.queuedRows} of ${this.maxQueue} rows waiting); try again later`),

@@ -120,7 +120,7 @@ export function checkTrainConfig(raw: unknown, file: string): TrainConfig {
     });
   const issue = firstIssue(TRAIN_CONFIG, raw);
   if (issue) {
-    const got = issue.received === undefined ? 'missing' : JSON.stringify(issue.received) ?? shown(issue.received);
+    const got = issue.received === undefined ? 'missing' : (JSON.stringify(issue.received) ?? shown(issue.received));
     throw new WeightFormatError(`${file}: config.${issue.path} is ${got}, expected ${issue.expected}`, { file });
   }
   try {

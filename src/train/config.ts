@@ -9,7 +9,14 @@
  */
 import { checkOption, shown } from '../checks.js';
 import { OptionError } from '../errors.js';
-import { TRAIN_DEFAULTS, TRAIN_OPTIONS, type OptionSpec, type TrainOptionName, type TrainOptions, type TrainOptionValue } from './options.js';
+import {
+  TRAIN_DEFAULTS,
+  TRAIN_OPTIONS,
+  type OptionSpec,
+  type TrainOptionName,
+  type TrainOptions,
+  type TrainOptionValue,
+} from './options.js';
 
 export { KEEP, OPTIMIZERS, TRAIN_DEFAULTS, TRAIN_OPTIONS, type OptimizerName, type TrainOptionName, type TrainOptions } from './options.js';
 export type { TrainConfig } from './config-schema.js';
