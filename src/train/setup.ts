@@ -60,7 +60,9 @@ export function selectSplits(
   let val = test;
   if (o.valHoldout > 0) {
     if (o.valHoldout >= train.size)
-      throw new OptionError(`--val-holdout: expected fewer than the ${train.size} training images, received ${o.valHoldout}`);
+      throw new OptionError(`--val-holdout: expected fewer than the ${train.size} training images, received ${o.valHoldout}`, {
+        option: '--val-holdout',
+      });
     const held = seededSubset(train.size, o.valHoldout, o.seed, 0x686f6c64);
     const heldSet = new Set(held);
     const rest = Int32Array.from({ length: train.size }, (_, i) => i).filter((i) => !heldSet.has(i));
@@ -82,7 +84,8 @@ function startingModel(o: TrainOptions, info: DatasetInfo, from: GoogLeNet | nul
   const seed = o.seed ?? D.seed;
   const threads = o.threads ?? null;
   if (from) {
-    if (o.aux && !from.config.auxLogits) throw new OptionError(`--aux: the --from model ${o.from ?? ''} has no auxiliary heads`);
+    if (o.aux && !from.config.auxLogits)
+      throw new OptionError(`--aux: the --from model ${o.from ?? ''} has no auxiliary heads`, { option: '--aux' });
     // The pretrained model's first convolution fixes its channels; the data are converted to them.
     if (o.inChannels !== undefined && o.inChannels !== from.config.inChannels)
       throw new OptionError(
@@ -133,7 +136,9 @@ export function resolveTrainConfig(
   const { info } = splits;
   const model = startingModel(o, info, from?.model ?? null, log);
   if (model.config.numClasses !== info.numClasses) {
-    throw new OptionError(`--num-classes: the model has ${model.config.numClasses} classes but ${info.name} has ${info.numClasses}`);
+    throw new OptionError(`--num-classes: the model has ${model.config.numClasses} classes but ${info.name} has ${info.numClasses}`, {
+      option: '--num-classes',
+    });
   }
   const S = model.config.inputSize;
   const C = model.config.inChannels as 1 | 3;
@@ -296,7 +301,6 @@ export function createRun(cfg: TrainConfig, model: GoogLeNet, splits: Splits, o:
     sums: { lossSum: loop?.epochLossSum ?? 0, correct: loop?.epochCorrect ?? 0, seen: loop?.epochSeen ?? 0 },
     elapsed: loop?.elapsed ?? 0,
     lastCheckpointStep: ckpt ? ckpt.position.step : null,
-    stale: false,
   };
 }
 
