@@ -8,6 +8,7 @@ import {
   type Arch,
   ARCHITECTURES,
   ARCHS,
+  type Check,
   type Device,
   getLimits,
   GoogLeNetError,
@@ -15,7 +16,9 @@ import {
   load,
   NODE_DEVICES,
   type NodeClassifier,
+  OPTION_CHECKS,
   OptionError,
+  parseOptionText,
   type Pooling,
   POOLINGS,
   type Preset,
@@ -23,15 +26,21 @@ import {
   selectDevice,
 } from '../index.js';
 
-export function intOption(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER, why = ''): (v: string) => number {
+/**
+ * A commander parser for a flag checked by `check` (a declaration's, or one of `OPTION_CHECKS`):
+ * bad text is one line naming the flag, what it expects and what it received.
+ */
+export function checkedOption<T>(flag: string, check: Check<T>): (v: string) => T {
   return (v) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-      const range = max < Number.MAX_SAFE_INTEGER ? `an integer in [${min}, ${max}]${why ? ` (${why})` : ''}` : `an integer ≥ ${min}`;
-      throw new InvalidArgumentError(`${flag} expects ${range}, received "${v}"`);
-    }
-    return n;
+    const r = parseOptionText(check, v);
+    if ('expected' in r) throw new InvalidArgumentError(`${flag} expects ${r.expected}, received "${v}"`);
+    return r.value;
   };
+}
+
+export function intOption(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER, why = ''): (v: string) => number {
+  const bounded = max < Number.MAX_SAFE_INTEGER ? `an integer in [${min}, ${max}]${why ? ` (${why})` : ''}` : undefined;
+  return checkedOption(flag, OPTION_CHECKS.int(min, max, bounded));
 }
 
 /** `--threads`: at most twice the cores (ONNX Runtime crashes or hangs with thousands). */
@@ -47,12 +56,7 @@ export const resizeOption = (flag = '--resize'): ((v: string) => number) =>
   intOption(flag, 1, getLimits().maxResize, `the maxResize limit; raise it with ${limitEnvName('maxResize')}`);
 
 export function floatOption(flag: string, min = 0, max = Infinity): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max)
-      throw new InvalidArgumentError(`${flag} expects a number in [${min}, ${max}], received "${v}"`);
-    return n;
-  };
+  return checkedOption(flag, OPTION_CHECKS.num({ ge: min, le: max }, `a number in [${min}, ${max}]`));
 }
 
 /** `--num-classes`: at most the maxNumClasses limit (checked before the classifier is allocated). */
@@ -60,18 +64,11 @@ export const numClassesOption = (flag: string): ((v: string) => number) =>
   intOption(flag, 1, getLimits().maxNumClasses, `the maxNumClasses limit; raise it with ${limitEnvName('maxNumClasses')}`);
 
 export function channelsOption(flag: string): (v: string) => 1 | 3 {
-  return (v) => {
-    if (v !== '1' && v !== '3') throw new InvalidArgumentError(`${flag} expects 1 or 3, received "${v}"`);
-    return Number(v) as 1 | 3;
-  };
+  return checkedOption(flag, OPTION_CHECKS.oneOf([1, 3] as const, '1 or 3'));
 }
 
 /** `--device`: one of the Node devices (see `runtime/device.ts`). */
-export function deviceOption(v: string): Device {
-  if (!(NODE_DEVICES as readonly string[]).includes(v))
-    throw new InvalidArgumentError(`--device expects one of ${NODE_DEVICES.join(', ')}, received "${v}"`);
-  return v as Device;
-}
+export const deviceOption: (v: string) => Device = checkedOption('--device', OPTION_CHECKS.oneOf(NODE_DEVICES));
 
 export const DEVICE_HELP_LINE = `where the model runs: ${NODE_DEVICES.join(', ')} (default cpu; auto: CUDA, else a GPU's WebGPU, else the CPU)`;
 
@@ -88,25 +85,13 @@ export async function deviceFromFlags(device: Device | undefined): Promise<{ dev
   return { device: c.device };
 }
 
-export function presetOption(v: string): Preset {
-  if (!(PRESETS as readonly string[]).includes(v))
-    throw new InvalidArgumentError(`--preset expects one of ${PRESETS.join(', ')}, received "${v}"`);
-  return v as Preset;
-}
+export const presetOption: (v: string) => Preset = checkedOption('--preset', OPTION_CHECKS.oneOf(PRESETS));
 
 /** `--arch`: one of the architectures (torchvision's model names). */
-export function archOption(v: string): Arch {
-  if (!(ARCHS as readonly string[]).includes(v))
-    throw new InvalidArgumentError(`--arch expects one of ${ARCHS.join(', ')}, received "${v}"`);
-  return v as Arch;
-}
+export const archOption: (v: string) => Arch = checkedOption('--arch', OPTION_CHECKS.oneOf(ARCHS));
 
 /** `--pooling`: Keras' pooling of a model without its top. */
-export function poolingOption(v: string): Pooling {
-  if (!(POOLINGS as readonly string[]).includes(v))
-    throw new InvalidArgumentError(`--pooling expects one of ${POOLINGS.join(', ')}, received "${v}"`);
-  return v as Pooling;
-}
+export const poolingOption: (v: string) => Pooling = checkedOption('--pooling', OPTION_CHECKS.oneOf(POOLINGS));
 
 /** The help of `--arch` wherever it is taken. */
 export const ARCH_HELP = `architecture: ${ARCHS.map((a) => `${a} (${ARCHITECTURES[a].title})`).join(', ')}`;
@@ -115,7 +100,9 @@ export const ARCH_HELP = `architecture: ${ARCHS.map((a) => `${a} (${ARCHITECTURE
 export function archFromFlags(f: { arch?: Arch; preset?: Preset }): { arch: 'inception_v3' } | { preset?: Preset } {
   if (f.arch === 'inception_v3') {
     if (f.preset !== undefined)
-      throw new OptionError(`--preset: presets are GoogLeNet's; --arch inception_v3 takes none (received "${f.preset}")`);
+      throw new OptionError(`--preset: presets are GoogLeNet's; --arch inception_v3 takes none (received "${f.preset}")`, {
+        option: '--preset',
+      });
     return { arch: 'inception_v3' };
   }
   return f.preset !== undefined ? { preset: f.preset } : {};
@@ -173,7 +160,7 @@ export function addModelFlags(cmd: Command): Command {
 export const CLI_DOWNLOAD = { progress: 'auto' } as const;
 
 export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
-  if (f.model && f.weights) throw new OptionError('--model and --weights: give one of them, not both');
+  if (f.model && f.weights) throw new OptionError('--model and --weights: give one of them, not both', { option: '--model' });
   const create = { ...(f.threads !== undefined ? { threads: f.threads } : {}), ...(await deviceFromFlags(f.device)) };
   if (f.model) return load(f.model, create);
   if (f.weights) {
@@ -190,7 +177,9 @@ export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
       create,
     );
   }
-  throw new OptionError('no model: pass --model DIR, --weights NAME (e.g. imagenet), or --weights FILE with --preset and --num-classes');
+  throw new OptionError('no model: pass --model DIR, --weights NAME (e.g. imagenet), or --weights FILE with --preset and --num-classes', {
+    option: '--model',
+  });
 }
 
 /** Prints one JSON document on stdout (the only thing on stdout with --json). */

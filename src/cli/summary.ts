@@ -75,6 +75,9 @@ export function register(program: Command): void {
           if (cfg.arch !== 'googlenet')
             throw new OptionError(
               "--compare-naive: the naive-module arithmetic is GoogLeNet's (Inception v1); leave out --arch inception_v3",
+              {
+                option: '--compare-naive',
+              },
             );
           const rows = compareNaive(cfg, g);
           if (f.json) printJson({ preset: cfg.preset, modules: rows, gapVersusDense: gapVersusDense() });

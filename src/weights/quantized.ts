@@ -70,7 +70,7 @@ export function int8Tensors(model: GoogLeNet, q: Quantization, foldedBias: (name
   const out = new Map<string, StoredTensor>();
   for (const l of foldedLayers(model.graph('eval'))) {
     const w = q.weights.get(l.foldedWeight);
-    if (!w) throw new WeightFormatError(`int8: no quantized weight for ${l.weight}`);
+    if (!w) throw new WeightFormatError(`int8: no quantized weight for ${l.weight}`, { file: '<quantization>' });
     out.set(l.weight, { dtype: 'I8', dims: [...w.dims], data: w.q });
     out.set(`${l.weight}_scale`, { dtype: 'F32', dims: [w.scale.length], data: w.scale });
     if (l.bias && l.foldedBias) {
@@ -94,15 +94,15 @@ export function loadInt8(model: GoogLeNet, sd: Map<string, StoredTensor>, cfg: Q
   const weights: Quantization['weights'] = new Map();
   const need = (key: string, dtype: string): StoredTensor => {
     const t = sd.get(key);
-    if (!t) throw new WeightFormatError(`${file}: missing "${key}" of an int8 model`);
-    if (t.dtype !== dtype) throw new WeightFormatError(`${file}: "${key}" is ${t.dtype}, expected ${dtype}`);
+    if (!t) throw new WeightFormatError(`${file}: missing "${key}" of an int8 model`, { file });
+    if (t.dtype !== dtype) throw new WeightFormatError(`${file}: "${key}" is ${t.dtype}, expected ${dtype}`, { file });
     return t;
   };
   for (const l of foldedLayers(model.graph('eval'))) {
     const t = need(l.weight, 'I8');
     const qw: QuantizedWeight = { dims: t.dims, q: t.data as Int8Array, scale: need(`${l.weight}_scale`, 'F32').data as Float32Array };
     if (qw.scale.length !== t.dims[0])
-      throw new WeightFormatError(`${file}: "${l.weight}_scale" has ${qw.scale.length} values for ${t.dims[0]} channels`);
+      throw new WeightFormatError(`${file}: "${l.weight}_scale" has ${qw.scale.length} values for ${t.dims[0]} channels`, { file });
     weights.set(l.foldedWeight, qw);
     model.weights.set(l.weight, dequantizeWeight(qw));
     if (l.bias) model.weights.set(l.bias, Float32Array.from(need(l.bias, 'F32').data as Float32Array));
@@ -117,7 +117,7 @@ export function loadInt8(model: GoogLeNet, sd: Map<string, StoredTensor>, cfg: Q
   const activations = new Map<string, ActivationQuant>();
   for (const [k, v] of Object.entries(cfg.activations)) {
     if (!Array.isArray(v) || typeof v[0] !== 'number' || typeof v[1] !== 'number' || !(v[0] > 0) || v[1] < 0 || v[1] > 255) {
-      throw new WeightFormatError(`${file}: quantization.activations["${k}"] must be [scale > 0, zero point in 0…255]`);
+      throw new WeightFormatError(`${file}: quantization.activations["${k}"] must be [scale > 0, zero point in 0…255]`, { file });
     }
     activations.set(k, { scale: v[0], zeroPoint: v[1] });
   }
