@@ -40,6 +40,7 @@ export {
   INCEPTION_V3_DEFAULTS,
   resolveConfig,
   describeArch,
+  archLabel,
   type Arch,
   type Preset,
   type Pooling,

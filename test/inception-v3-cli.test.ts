@@ -271,7 +271,7 @@ test("Keras' include_top=False: import --no-include-top --pooling avg; a model w
     const dir = join(tmp, 'imported-headless');
     const r = await cliAsync(['import', pth, '--no-include-top', '--pooling', 'avg', '-o', dir]);
     ok(r, 'import --no-include-top');
-    assert.match(r.stderr, /→ .*imported-headless \(21,785,568 parameters, Inception v3\)/);
+    assert.match(r.stderr, /→ .*imported-headless \(21,785,568 parameters, inception_v3\)/);
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { labels: unknown; model: Record<string, unknown> };
     assert.deepEqual([cfg.labels, cfg.model['includeTop'], cfg.model['pooling']], [null, false, 'avg']);
   }

@@ -13,7 +13,7 @@ import {
   presetOption,
   topFromFlags,
 } from './common.js';
-import { type Arch, describeArch, loadModel, type Pooling, type Preset, saveModelDir } from '../index.js';
+import { type Arch, archLabel, loadModel, type Pooling, type Preset, saveModelDir } from '../index.js';
 
 interface Flags {
   arch?: Arch;
@@ -58,7 +58,7 @@ export function register(program: Command): void {
           download: { ...CLI_DOWNLOAD, option: 'import' },
         });
         saveModelDir(model, f.out, { labels: model.config.includeTop ? (model.labels ?? null) : null, source: weights });
-        log(`imported ${weights} → ${f.out} (${model.numParams().toLocaleString('en-US')} parameters, ${describeArch(model.config)})`);
+        log(`imported ${weights} → ${f.out} (${model.numParams().toLocaleString('en-US')} parameters, ${archLabel(model.config)})`);
         await model.dispose();
       }),
     );

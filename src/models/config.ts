@@ -180,6 +180,11 @@ export function resolveConfig(options: ModelOptions = {}): ModelConfig {
   return arch === 'inception_v3' ? resolveInceptionV3(options as InceptionV3Options) : resolveGoogLeNet(options as GoogLeNetOptions);
 }
 
+/** How messages name a configuration's network: "preset torchvision" (GoogLeNet) or "inception_v3". */
+export function archLabel(c: ModelConfig): string {
+  return c.arch === 'googlenet' ? `preset ${c.preset}` : c.arch;
+}
+
 /** The architecture's name for people: "GoogLeNet (torchvision preset)", "Inception v3". */
 export function describeArch(c: ModelConfig): string {
   return c.arch === 'inception_v3' ? 'Inception v3' : `GoogLeNet (${c.preset} preset)`;

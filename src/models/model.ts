@@ -19,7 +19,7 @@ import { engineForDevice, type Engine, type Session } from '../runtime/engine.js
 import { checkTensor, numel, type Tensor, type TensorArray } from '../tensor.js';
 import { Rng } from '../rng.js';
 import { architectureOf, buildNetwork } from './arch.js';
-import { describeArch, resolveConfig, type ModelConfig, type ModelOptions, type Pooling } from './config.js';
+import { archLabel, resolveConfig, type ModelConfig, type ModelOptions, type Pooling } from './config.js';
 import { buildHead } from './parts.js';
 import { lowerTrainForward, SessionCache, type TrainForwardModel } from './sessions.js';
 
@@ -407,7 +407,7 @@ export class GoogLeNet {
     const extra = [...sd.keys()].filter((k) => !want.has(k) && !ignored(k));
     if (missing.length) {
       const some = `${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`;
-      throw new WeightFormatError(`${file}: missing ${missing.length} key(s) for ${describeArch(this.cfg)}: ${some}`, { file });
+      throw new WeightFormatError(`${file}: missing ${missing.length} key(s) for ${archLabel(this.cfg)}: ${some}`, { file });
     }
     if (extra.length) throw new WeightFormatError(`${file}: unexpected ${extra.length} key(s): ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`, { file });
     const next: Weights = new Map();

@@ -16,7 +16,7 @@
 import { describeValue, OptionError, WeightFormatError } from '../errors.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import { getLimits, raiseHint } from '../limits.js';
-import { resolveConfig, type ModelConfig } from '../models/config.js';
+import { archLabel, resolveConfig, type ModelConfig } from '../models/config.js';
 import { architectureOf } from '../models/arch.js';
 import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
 import { foldBatchNorm } from '../graph/lower.js';
@@ -243,8 +243,7 @@ export function modelDirFiles(model: GoogLeNet, extra: ModelDirExtras = {}, wher
 export function describeConfig(c: ModelConfig): string {
   if (!c.includeTop)
     return `${c.arch} without the top (pooling ${c.pooling}), ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}`;
-  const arch = c.arch === 'googlenet' ? `preset ${c.preset}` : c.arch;
-  return `${arch}, ${c.numClasses} classes, ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}${c.auxLogits ? ', aux heads' : ''}`;
+  return `${archLabel(c)}, ${c.numClasses} classes, ${c.inChannels} channel${c.inChannels === 1 ? '' : 's'}, ${c.inputSize}×${c.inputSize}, width ${c.width}${c.auxLogits ? ', aux heads' : ''}`;
 }
 
 const sources = new WeakMap<GoogLeNet, string>();
