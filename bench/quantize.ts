@@ -3,9 +3,10 @@
  * threads, rounds alternating: img/s at batch 1 and 16 for the 224² torchvision network (random
  * weights, seed 0) and the shipped Fashion-MNIST model; top-1 agreement and relative logit error
  * of the 224² network on the embedded Fashion-MNIST subset (greyscale → RGB, resized), and bytes
- * on disk of each dtype. A benchmark, never a test.
+ * on disk of each dtype; with --inception-v3 the same for Inception v3 at 299² (random He-scaled
+ * weights, as the 224² GoogLeNet). A benchmark, never a test.
  *
- *   npm run bench:quantize -- [--threads 2] [--images 300] [--json]
+ *   npm run bench:quantize -- [--threads 2] [--images 300] [--calibration 200] [--inception-v3] [--skip-fashion-mnist] [--json]
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ const arg = (name: string, d: number): number => {
 };
 const threads = arg('--threads', 2);
 const images = arg('--images', 300);
+const calibration = arg('--calibration', 200);
 
 async function batches(model: GoogLeNet, split: 'train' | 'test', n: number, bs: number): Promise<Tensor[]> {
   const ds = await data.openDataset({ name: 'fashion-mnist-subset', split });
@@ -67,7 +69,7 @@ function compare(a: Float32Array, b: Float32Array, k: number): { agree: number; 
 }
 
 async function bench(name: string, model: GoogLeNet, out: Record<string, unknown>, dir: string): Promise<void> {
-  const calib = await batches(model, 'train', 200, 20);
+  const calib = await batches(model, 'train', calibration, 20);
   const { quantization } = await calibrate(model, calib);
   const test = await batches(model, 'test', images, 20);
   const fp32: Float32Array[] = [];
@@ -116,18 +118,26 @@ const out: Record<string, unknown> = { threads };
 try {
   if (!process.argv.includes('--skip-fashion-mnist'))
     await bench('fashion-mnist', loadModelDir(join(import.meta.dirname, '..', 'models', 'fashion-mnist'), { threads }), out, dir);
-  // torchvision's initialization (N(0, 0.01²)) with identity batch norms makes activations vanish
-  // layer by layer (logits ≈ the classifier's bias for every image), so the comparison uses He
-  // initialization (std √(2/fan_in)) for the convolutions, which keeps them at scale.
-  const tv = new GoogLeNet({ preset: 'torchvision' }, { threads, seed: 0 });
-  for (const p of tv.paramSpecs()) {
-    if (p.role !== 'conv.weight') continue;
-    const w = tv.weights.get(p.name) as Float32Array;
-    const k = Math.sqrt(2 / (p.shape[1]! * p.shape[2]! * p.shape[3]!)) / 0.01;
-    for (let i = 0; i < w.length; i++) w[i]! *= k;
-  }
-  tv.invalidate();
-  await bench('torchvision-224-random-he', tv, out, dir);
+  // torchvision's initialization (N(0, 0.01²) for GoogLeNet, N(0, 0.1²) for Inception v3) with
+  // identity batch norms makes activations vanish layer by layer (logits ≈ the classifier's bias
+  // for every image), so the comparison uses He initialization (std √(2/fan_in)) for the
+  // convolutions, which keeps them at scale.
+  const heScaled = (m: GoogLeNet): GoogLeNet => {
+    for (const p of m.paramSpecs()) {
+      if (p.role !== 'conv.weight') continue;
+      const w = m.weights.get(p.name) as Float32Array;
+      let sq = 0;
+      for (const v of w) sq += v * v;
+      const k = Math.sqrt(2 / (p.shape[1]! * p.shape[2]! * p.shape[3]!)) / Math.sqrt(sq / w.length);
+      for (let i = 0; i < w.length; i++) w[i]! *= k;
+    }
+    m.invalidate();
+    return m;
+  };
+  if (!process.argv.includes('--skip-torchvision'))
+    await bench('torchvision-224-random-he', heScaled(new GoogLeNet({ preset: 'torchvision' }, { threads, seed: 0 })), out, dir);
+  if (process.argv.includes('--inception-v3'))
+    await bench('inception_v3-299-random-he', heScaled(new GoogLeNet({ arch: 'inception_v3' }, { threads, seed: 0 })), out, dir);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
