@@ -105,7 +105,14 @@ test('int8 logits stay near fp32 on the Fashion-MNIST model; calibration is dete
   assert.deepEqual([...back.quantization!.activations], [...a.quantization.activations]);
   assert.deepEqual((await back.forward(x)).logits.data, int8, 'the loaded int8 model computes the same logits');
   assert.ok(files['model.safetensors'].length < statSync(join(FM, 'model.safetensors')).size / 3, 'int8 weights are under a third of fp32');
-  await Promise.all([model.dispose(), back.dispose()]);
+
+  // A directory written with ±127 weights (before 7 bits) loads requantized to ±63.
+  model.setQuantization({ ...a.quantization, weights: new Map([...a.quantization.weights].map(([k, w], i) => [k, eight[i]!])) });
+  const old = modelDirFiles(model, { calibration: a.report });
+  const reloaded = modelFromFiles(cfg, old['model.safetensors'], { config: 'config.json', weights: 'model.safetensors' }, { threads: 1 });
+  assert.deepEqual([...reloaded.quantization!.weights.values()].filter(canSaturate), [], 'requantized when loaded');
+  assert.ok(relativeError((await reloaded.forward(x)).logits.data, int8) < 0.02, 'and computes nearly what the 7-bit model does');
+  await Promise.all([model.dispose(), back.dispose(), reloaded.dispose()]);
 });
 
 test('fp16 model directories: half the bytes, logits near fp32', async () => {
