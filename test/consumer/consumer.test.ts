@@ -195,9 +195,13 @@ function consumerApp(mode: Mode, tarball: () => string): void {
       try {
         const t0 = performance.now();
         await page.goto(`${server.url}${o.query ?? ''}`);
-        await page.waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, null, { timeout: 120_000 });
-        const r = await page.evaluate(() => (window as unknown as { result: PageResult }).result);
         const label = `${where} (${isolated ? 'cross-origin isolated' : 'not isolated'})`;
+        await page
+          .waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, null, { timeout: 120_000 })
+          .catch((e: unknown) =>
+            assert.fail(`${label}: no result in 120 s (${String(e)}); the page said: ${errors.join(' | ') || 'nothing'}`),
+          );
+        const r = await page.evaluate(() => (window as unknown as { result: PageResult }).result);
         assert.equal(r.error, undefined, `${label}: ${r.error}`);
         assertSameTop(r.top, nodeTop, label);
         assert.equal(r.backend?.crossOriginIsolated, isolated, label);
