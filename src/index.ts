@@ -7,7 +7,7 @@
  *   console.log(await net.classify('cat.jpg', 3));
  */
 import './runtime/engine-node.js';
-import { decodeImageFile } from './infer/decode-node.js';
+import { decodeImageFile } from './image/decode-node.js';
 import { Classifier, defaultPreprocess, type ImageClassifier, type ImageInput, type Prediction } from './infer/classifier.js';
 import { imagenetClasses } from './infer/labels-node.js';
 import { resolveWeights, type FetchWeightsOptions } from './weights/hub-node.js';
@@ -19,7 +19,7 @@ import { checkLoadSource } from './weights/model-dir.js';
 
 export * from './api.js';
 export { selectDevice, cudaProviderInstalled, type DeviceChoice } from './runtime/engine-node.js';
-export { decodeImageFile, decodeImageBuffer } from './infer/decode-node.js';
+export { decodeImageFile, decodeImageBuffer } from './image/decode-node.js';
 export { imagenetClasses, imagenetWnids, IMAGENET_CLASSES_PATH, IMAGENET_WNIDS_PATH } from './infer/labels-node.js';
 export {
   resolveWeights,

@@ -2,13 +2,13 @@
  * An image folder in ImageNet's (and torchvision `ImageFolder`'s) layout: one sub-folder per
  * class, class index = position of the sub-folder name in sorted order, images (JPEG, PNG, WebP)
  * anywhere below it. Only the file list is held in memory; each image is decoded when it is asked
- * for, normally inside a loader worker, by `infer/decode-node.ts` (the one decoder: PIL's
+ * for, normally inside a loader worker, by `image/decode-node.ts` (the one decoder: PIL's
  * `Image.open(path).convert('RGB')`, which is what torchvision's `ImageFolder` gives).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import { DatasetFormatError, ImageError, OptionError } from '../errors.js';
-import { decodeImageFile, readImageSize } from '../infer/decode-node.js';
+import { decodeImageFile, readImageSize } from '../image/decode-node.js';
 import { DATASET_STATS, type Dataset, type DatasetInfo, type DatasetSource, type Sample } from './core.js';
 
 /** File extensions read by default (case-insensitive). */

@@ -281,7 +281,6 @@ test('compiled to .js (no tsx), the worker entry next to loader.js gives the sam
       join(repo, 'src', 'limits.ts'),
       join(repo, 'src', 'thread-pool-node.ts'),
       join(repo, 'src', 'fetch-node.ts'),
-      join(repo, 'src', 'infer', 'decode-node.ts'),
       ...dirFiles(join(repo, 'src', 'image')),
       ...dirFiles(here),
     ];

@@ -18,7 +18,7 @@ import { open } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { FileWriteError, InternalError, OptionError } from '../errors.js';
-import { isImageUrl } from '../infer/decode-node.js';
+import { isImageUrl } from '../image/decode-node.js';
 import { listImages } from '../infer/predict-files-node.js';
 import { getLimits, raiseHint } from '../limits.js';
 import { entryProblem, jobJsonProblem, runNameProblem, shardDataProblem, shardFileName, type ShardData } from './shard-job.js';

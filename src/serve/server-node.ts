@@ -18,7 +18,7 @@
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ClosedError, GoogLeNetError, ImageError, OptionError, OverloadedError, TimeoutError } from '../errors.js';
-import { decodeImageBuffer } from '../infer/decode-node.js';
+import { decodeImageBuffer } from '../image/decode-node.js';
 import { topK, type Classifier } from '../infer/classifier.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
 import { inferResponse, modelMetadata, parseInferRequest, type ServedModel } from './kserve.js';
