@@ -11,8 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import * as ortWeb from 'onnxruntime-web';
-import { data, evaluate, loadModelDir, ortEngine, type Engine } from '../src/index.js';
-import type { OrtModule } from '../src/runtime/engine.js';
+import { ortEngine, type Engine, type OrtModule } from '../src/advanced.js';
+import { data, evaluate, loadModelDir } from '../src/index.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {

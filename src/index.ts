@@ -121,7 +121,6 @@ export {
   type OptimizerName,
 } from './train/config.js';
 export type { OptionSpec } from './train/options.js';
-export { OPTION_CHECKS, parseOptionText, type Check, type Range } from './checks.js';
 export { SCHEDULES } from './train/schedule.js';
 export { formatMetrics } from './eval/metrics.js';
 export { CROP_COUNTS, isCropCount, type CropCount } from './eval/crops.js';

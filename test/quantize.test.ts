@@ -15,23 +15,16 @@ import * as ortWeb from 'onnxruntime-web';
 import {
   canSaturate,
   dequantizeWeight,
-  calibrate,
-  calibrationBatches,
-  calibrationIndices,
-  data,
-  GoogLeNet,
-  loadModelDir,
   modelDirFiles,
   modelFromFiles,
   ortEngine,
   parseModelDirConfig,
   quantizeWeight,
   relativeError,
-  saveModelDir,
   WEIGHT_QMAX,
-  type Tensor,
-} from '../src/index.js';
-import type { OrtModule } from '../src/runtime/engine.js';
+  type OrtModule,
+} from '../src/advanced.js';
+import { calibrate, calibrationBatches, calibrationIndices, data, GoogLeNet, loadModelDir, saveModelDir, type Tensor } from '../src/index.js';
 import { cli, REPO } from './cli-run.js';
 
 const FM = join(REPO, 'models', 'fashion-mnist');

@@ -4,16 +4,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
 import { choiceOption } from './train.js';
+import { fp16Safetensors, lowerToOnnx, webManifest } from '../advanced.js';
 import {
-  fp16Safetensors,
-  lowerToOnnx,
   type ModelDType,
   makeDir,
   OptionError,
   readModelDirConfig,
   saveModelDir,
   saveTorchvisionSafetensors,
-  webManifest,
   writeFileAtomic,
 } from '../index.js';
 

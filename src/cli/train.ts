@@ -12,9 +12,9 @@ import {
   threadsOption,
   workersOption,
 } from './common.js';
+import { OPTION_CHECKS } from '../advanced.js';
 import {
   data,
-  OPTION_CHECKS,
   train,
   TRAIN_OPTIONS,
   validateTrainOptions,

@@ -11,8 +11,8 @@ import {
   topK,
   type DecodedImage,
   type GoogLeNet,
-  type WebManifest,
 } from '../../src/web/index.js';
+import type { WebManifest } from '../../src/advanced.js';
 import { backendLabel, demo } from './state.js';
 import { $, clearError, fmt, h, setProgress, showError } from './util.js';
 
