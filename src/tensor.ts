@@ -49,14 +49,6 @@ export function checkTensor(x: unknown, name: string): asserts x is Tensor {
   if (data.length !== numel(dims)) fail(`: ${data.length} values do not fill dims [${dims.join(', ')}] (${numel(dims)})`);
 }
 
-export function dtypeOf(a: TensorArray): DType {
-  if (a instanceof Float32Array) return 'float32';
-  if (a instanceof Float64Array) return 'float64';
-  if (a instanceof BigInt64Array) return 'int64';
-  if (a instanceof Int32Array) return 'int32';
-  return 'uint8';
-}
-
 /**
  * Refuses logits that hold NaN or ±Infinity: a model whose weights or batch-norm statistics went
  * non-finite (a diverged run) would otherwise score 100 % (NaN compares false with everything, so

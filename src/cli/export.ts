@@ -15,7 +15,7 @@ import {
   writeFileAtomic,
 } from '../index.js';
 
-export const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;
+const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;
 
 interface Flags extends ModelFlags {
   format: string;

@@ -29,11 +29,6 @@ export function choiceOption<const T extends readonly string[]>(flag: string, ch
   return checkedOption(flag, OPTION_CHECKS.oneOf(choices));
 }
 
-/** A parser for a strictly positive number (`--lr 0` is refused with the flag's name). */
-export function positiveOption(flag: string, max = Infinity): (v: string) => number {
-  return checkedOption(flag, OPTION_CHECKS.num({ gt: 0, le: max }, `a positive number${max < Infinity ? ` ≤ ${max}` : ''}`));
-}
-
 export const datasetOption = choiceOption('--dataset', data.DATASET_NAMES);
 
 /** Flags as commander parses them: the library's options, plus the CLI's own output switches. */

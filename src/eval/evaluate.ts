@@ -62,7 +62,7 @@ export function viewBatch(
 }
 
 /** Class probabilities of `images` (N×K), averaged over crops and models. */
-export async function predictProbabilities(
+async function predictProbabilities(
   models: readonly GoogLeNet[],
   images: readonly RgbImage[],
   crops: CropCount = 1,

@@ -35,13 +35,13 @@ export function rankOfLabel(row: ArrayLike<number>, offset: number, k: number, l
 }
 
 /** Index of the largest value of a row (the first on ties). */
-export function argmaxRow(row: ArrayLike<number>, offset: number, k: number): number {
+function argmaxRow(row: ArrayLike<number>, offset: number, k: number): number {
   let best = 0;
   for (let j = 1; j < k; j++) if ((row[offset + j] as number) > (row[offset + best] as number)) best = j;
   return best;
 }
 
-export interface PerClass {
+interface PerClass {
   index: number;
   name: string;
   /** Test samples of this class. */

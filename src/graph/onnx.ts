@@ -7,17 +7,17 @@ import protobuf from 'protobufjs';
 import { InternalError } from '../errors.js';
 import { ONNX_PROTO } from './onnx-proto.js';
 
-export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensor: OnnxTensor };
+type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensor: OnnxTensor };
 export type Attrs = Record<string, AttrValue>;
 
-export type OnnxElem = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8' | 'int8';
+type OnnxElem = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8' | 'int8';
 export interface OnnxTensor {
   dims: readonly number[];
   dtype: OnnxElem;
   data: Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
 }
 /** A dimension: a number, or a symbolic name such as `N` (the batch). */
-export type Dim = number | string;
+type Dim = number | string;
 export interface ValueInfo {
   name: string;
   dtype: OnnxElem;
@@ -34,7 +34,7 @@ export interface OnnxNode {
 
 const ELEM_TYPE: Record<OnnxElem, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float64: 11 };
 /** The opset every graph targets (ReduceMean takes axes as an input from 18 on). */
-export const OPSET = 18;
+const OPSET = 18;
 
 let schema: protobuf.Type | undefined;
 function modelType(): protobuf.Type {

@@ -76,7 +76,7 @@ export function quantPoints(g: Graph): { calibrate: string[]; shared: Map<string
 }
 
 /** uint8 parameters covering [lo, hi] (widened to include 0, so zero is exact). */
-export function uint8Params(lo: number, hi: number): ActivationQuant {
+function uint8Params(lo: number, hi: number): ActivationQuant {
   const a = Math.min(lo, 0);
   const b = Math.max(hi, 0);
   if (!(b > a)) return { scale: 1, zeroPoint: 0 };

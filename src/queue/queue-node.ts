@@ -154,7 +154,7 @@ async function* listLines(list: string): AsyncGenerator<{ line: string; n: numbe
  * then the lines of `list` (one path, folder or URL a line). Paths come back absolute, URLs as
  * given. Streamed: a list of millions is never held.
  */
-export async function* runSources(paths: readonly string[], o: { list?: string; recursive?: boolean } = {}): AsyncGenerator<string> {
+async function* runSources(paths: readonly string[], o: { list?: string; recursive?: boolean } = {}): AsyncGenerator<string> {
   const recursive = !!o.recursive;
   const one = async function* (p: string, where?: string): AsyncGenerator<string> {
     if (isImageUrl(p)) yield checkEntry(p, where ?? 'queue submit');

@@ -7,7 +7,7 @@
 import { OptionError } from '../errors.js';
 import type { OnnxGraphBuilder } from '../graph/onnx.js';
 
-export interface SgdOptions {
+interface SgdOptions {
   type: 'sgd';
   /** Learning rate (a graph input: a schedule can change it every step). Default 0.01. */
   lr?: number;
@@ -19,7 +19,7 @@ export interface SgdOptions {
   nesterov?: boolean;
 }
 
-export interface AdamOptions {
+interface AdamOptions {
   /** 'adamw' is 'adam' with `decoupledWeightDecay` true (and PyTorch's AdamW default weightDecay 0.01). */
   type: 'adam' | 'adamw';
   /** Learning rate. Default 0.001. */

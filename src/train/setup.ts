@@ -42,7 +42,7 @@ export interface Splits {
 const HEAD = /^(fc|aux1|aux2)\./;
 
 /** A seeded subset of `n` of `size` indices, in ascending order. */
-export function seededSubset(size: number, n: number, seed: number, stream: number): Int32Array {
+function seededSubset(size: number, n: number, seed: number, stream: number): Int32Array {
   const perm = Rng.fromKeys(seed, stream).permutation(size);
   return perm.slice(0, Math.min(n, size)).sort();
 }

@@ -24,14 +24,14 @@ import { numel } from '../tensor.js';
 import { emitClipByNorm, emitUpdate, stateSlots, type ResolvedOptimizer } from './optim.js';
 
 /** Where each parameter lives in a flat vector. */
-export interface FlatSlot {
+interface FlatSlot {
   name: string;
   shape: readonly number[];
   offset: number;
   size: number;
 }
 
-export class FlatLayout {
+class FlatLayout {
   readonly slots: FlatSlot[] = [];
   readonly byName = new Map<string, FlatSlot>();
   total = 0;

@@ -152,7 +152,7 @@ async function classifyUrl(url: string, name: string): Promise<void> {
 }
 
 /** Switches the model; a failure leaves the previous one in place and says why. */
-export async function selectModel(url: string, entry?: ModelEntry): Promise<void> {
+async function selectModel(url: string, entry?: ModelEntry): Promise<void> {
   const my = ++modelTicket;
   const prevName = modelName;
   clearError(els.modelError());

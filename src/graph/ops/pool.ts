@@ -8,7 +8,7 @@ import { chw, emit, fconst } from './shared.js';
 import type { LowerCtx, MaxPoolGradMethod, OpDef, Saved } from './types.js';
 
 /** PyTorch's pooling output size, including its ceil-mode rule that a window must start inside. */
-export function poolOutSize(size: number, k: number, s: number, padBefore: number, padAfter: number, ceil: boolean): number {
+function poolOutSize(size: number, k: number, s: number, padBefore: number, padAfter: number, ceil: boolean): number {
   const span = size + padBefore + padAfter - k;
   let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
   if (ceil && (out - 1) * s >= size + padBefore) out--;
@@ -19,7 +19,7 @@ export function poolOutSize(size: number, k: number, s: number, padBefore: numbe
  * PyTorch's divisor of each average-pool output position (`avg_pool2d`): the window clipped to the
  * padded input, and with `countIncludePad` false further clipped to the real input.
  */
-export function avgPoolDivisors(n: AvgPoolNode, h: number, w: number, ho: number, wo: number): Float64Array {
+function avgPoolDivisors(n: AvgPoolNode, h: number, w: number, ho: number, wo: number): Float64Array {
   const [kh, kw] = n.kernel;
   const [sh, sw] = n.stride;
   const [pt, pl, pb, pr] = n.pads;
@@ -79,7 +79,7 @@ function spreadWindows(
  * padding. The overhang plus the real end padding stays below the kernel (ceil mode's last window
  * starts inside), as ONNX Runtime requires.
  */
-export function poolPads(n: PoolNode, h: number, w: number, ho: number, wo: number): [number, number, number, number] {
+function poolPads(n: PoolNode, h: number, w: number, ho: number, wo: number): [number, number, number, number] {
   const [kh, kw] = n.kernel;
   const [sh, sw] = n.stride;
   const [pt, pl, pb, pr] = n.pads;
@@ -372,7 +372,7 @@ export const adaptiveavgpool: OpDef<AdaptiveAvgPoolNode> = {
 };
 
 /** PyTorch's adaptive average pooling as an HW×(oh·ow) matrix: bin i spans [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉). */
-export function adaptivePoolMatrix(h: number, w: number, oh: number, ow: number): Float32Array {
+function adaptivePoolMatrix(h: number, w: number, oh: number, ow: number): Float32Array {
   const m = new Float32Array(h * w * oh * ow);
   for (let i = 0; i < oh; i++) {
     const y0 = Math.floor((i * h) / oh);
