@@ -128,8 +128,10 @@ export { writeEvalFiles } from './eval/files-node.js';
 export { writeFileAtomic, makeDir, type WriteOptions } from './files-node.js';
 export * as data from './data/index-node.js';
 
-// Serving: an HTTP server with dynamic batching, the Open Inference Protocol and Prometheus metrics.
-export { createServer, SERVE_DEFAULTS, type ServeOptions, type ModelServer } from './serve/server-node.js';
+// Serving: a model's HTTP routes as a fastify plugin (dynamic batching, the Open Inference
+// Protocol, Prometheus metrics), and the server `googlenet serve` runs with them.
+export { createServer, type ServeOptions, type ModelServer } from './serve/server-node.js';
+export { modelRoutes, SERVE_DEFAULTS, type ModelRoutes, type ModelRoutesOptions } from './serve/routes-node.js';
 export { Batcher, BATCHER_DEFAULTS, type BatcherOptions } from './serve/batcher.js';
 export { listImages, predictFiles, IMAGE_EXTENSIONS, type FileResult, type PredictFilesOptions } from './infer/predict-files-node.js';
 export { DecodePool, defaultDecodeWorkers, type DecodePoolOptions } from './infer/decode-pool-node.js';
