@@ -80,7 +80,8 @@ module.exports = {
     },
     {
       name: 'cli-uses-the-public-library',
-      comment: 'The CLI is a user of the library: it imports googlenet-ts (src/index.ts), googlenet-ts/advanced (src/advanced.ts) and its own files.',
+      comment:
+        'The CLI is a user of the library: it imports googlenet-ts (src/index.ts), googlenet-ts/advanced (src/advanced.ts) and its own files.',
       severity: 'error',
       from: { path: '^src/cli/' },
       to: { path: '^src/', pathNot: '^src/(cli/|index\\.ts$|advanced\\.ts$)' },

@@ -24,7 +24,16 @@ import {
   WEIGHT_QMAX,
   type OrtModule,
 } from '../src/advanced.js';
-import { calibrate, calibrationBatches, calibrationIndices, data, GoogLeNet, loadModelDir, saveModelDir, type Tensor } from '../src/index.js';
+import {
+  calibrate,
+  calibrationBatches,
+  calibrationIndices,
+  data,
+  GoogLeNet,
+  loadModelDir,
+  saveModelDir,
+  type Tensor,
+} from '../src/index.js';
 import { cli, REPO } from './cli-run.js';
 
 const FM = join(REPO, 'models', 'fashion-mnist');
