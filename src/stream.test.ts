@@ -11,7 +11,8 @@ function source(chunks: number[], stall = false): { stream: ReadableStream<Uint8
     pull(c) {
       if (i < chunks.length) c.enqueue(new Uint8Array(chunks[i]!).fill(i++ + 1));
       else if (!stall) c.close();
-      else return new Promise(() => undefined);
+      // A stalled source never answers its next pull.
+      return i >= chunks.length && stall ? new Promise<void>(() => undefined) : undefined;
     },
     cancel() {
       cancelled = true;
