@@ -28,7 +28,11 @@ export interface OnnxNode {
   inputs: string[];
   outputs: string[];
   attrs?: Attrs;
-  name?: string;
+  /**
+   * What emitted the node, e.g. `bwd:maxpool:inception3a.branch4.0` (see `OnnxGraphBuilder.scoped`);
+   * the node's ONNX name is this plus `/OpType_index`, which ONNX Runtime's profiler reports.
+   */
+  scope?: string;
   domain?: string;
 }
 
@@ -91,6 +95,17 @@ export class OnnxGraphBuilder {
     this.nodes.push({ opType, inputs, outputs, ...(attrs ? { attrs } : {}) });
   }
 
+  /**
+   * Runs `emit` and marks every node it adds with `scope` (unless already marked), so a profile
+   * of the model can be read per operation of the network and per pass (forward, backward).
+   */
+  scoped<T>(scope: string, emit: () => T): T {
+    const start = this.nodes.length;
+    const r = emit();
+    for (let i = start; i < this.nodes.length; i++) this.nodes[i]!.scope ??= scope;
+    return r;
+  }
+
   /** A unique value name derived from `hint`. */
   fresh(hint: string): string {
     return `${hint}__${this.counter++}`;
@@ -131,7 +146,7 @@ export class OnnxGraphBuilder {
       graph: {
         name: this.name,
         node: this.nodes.map((n, i) => ({
-          name: n.name ?? `${n.opType}_${i}`,
+          name: n.scope ? `${n.scope}/${n.opType}_${i}` : `${n.opType}_${i}`,
           op_type: n.opType,
           domain: n.domain ?? '',
           input: n.inputs,

@@ -158,9 +158,11 @@ function flatParams(w: TrainGraphWriter, layout: TrainLayout): { params: string;
         : [stats, layout.stats.byName.get(name)];
     if (!slot) throw new InternalError(`training graph: parameter ${name} is in no flat input`);
     const sl = b.fresh(`${name}.flat`);
-    b.node('Slice', [flat, b.constInts('start', [slot.offset]), b.constInts('end', [slot.offset + slot.size])], [sl]);
     v = b.fresh(name);
-    b.node('Reshape', [sl, b.constInts('shape', slot.shape.length ? [...slot.shape] : [])], [v]);
+    b.scoped('params', () => {
+      b.node('Slice', [flat, b.constInts('start', [slot.offset]), b.constInts('end', [slot.offset + slot.size])], [sl]);
+      b.node('Reshape', [sl, b.constInts('shape', slot.shape.length ? [...slot.shape] : [])], [v!]);
+    });
     values.set(name, v);
     return v;
   };
@@ -275,7 +277,7 @@ export function buildTrainGraph(g: Graph, layout: TrainLayout, o: TrainGraphOpti
   const graph = o.fuseSiblings === false ? g : fuseSiblingConvs(g).graph;
   const fwd = lowerForward({ b: w.b, graph, param, dtype: ft, ...(seed ? { seed } : {}), ...(o.lowering ? { lowering: o.lowering } : {}) });
   const heads = ['logits', 'aux1', 'aux2'].filter((h) => g.outputs[h] !== undefined);
-  const losses = emitLosses(w, g, heads, labels, o);
+  const losses = w.b.scoped('loss', () => emitLosses(w, g, heads, labels, o));
   const frozenNames = new Set(layout.frozen.slots.map((s) => s.name));
   const grads = backward(fwd, { seeds: losses.seeds, wrt: (p) => !frozenNames.has(p.name) });
   emitStepOutputs(w, layout, losses, fwd);
@@ -285,7 +287,7 @@ export function buildTrainGraph(g: Graph, layout: TrainLayout, o: TrainGraphOpti
   if (o.kind === 'gradients') {
     for (const s of layout.trainable.slots) w.output(`grad.${s.name}`, gradOf(s), ft, [...s.shape]);
   } else {
-    emitOptimizerStep(w, layout, o, params, gradOf);
+    w.b.scoped('optimizer', () => emitOptimizerStep(w, layout, o, params, gradOf));
   }
   return { bytes: w.b.encode(), inputs: w.inputs, heads, usesSeed };
 }
