@@ -461,7 +461,7 @@ describe('softmax cross-entropy gradient against finite differences [float64]', 
 });
 
 describe('max-pool gradient with ties (ReLU zeros, repeated values)', () => {
-  for (const maxPoolGrad of ['indices', 'masks'] as const)
+  for (const maxPoolGrad of ['indices', 'masks', 'mixed'] as const)
     it(`routes each window's gradient to its first maximum in row-major order, as PyTorch does (maxPoolGrad '${maxPoolGrad}')`, async () => {
       const [n, c, h] = [2, 3, 7];
       const gb = new GraphBuilder();

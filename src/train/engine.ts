@@ -41,10 +41,12 @@ export interface TrainStepOptions {
    */
   convGrad?: ConvGradOptions;
   /**
-   * How max-pool gradients are formed (the same values, bit for bit): 'indices' (MaxPool's Indices
-   * output and a scatter; the faster on the CPU) or 'masks' (each window tap compared with the
-   * maximum; for ONNX Runtime's WebGPU providers, which have no Indices output). Default: what the
-   * model's device needs (`runtime/device.ts`: 'masks' on WebGPU, 'indices' elsewhere).
+   * How max-pool gradients are formed (the same routing, PyTorch's; shared windows may be added
+   * in another order): 'indices' (MaxPool's Indices output and a scatter), 'masks' (first-maximum
+   * masks, nothing kept from the forward; for ONNX Runtime's WebGPU providers, which have no
+   * Indices output) or 'mixed' (masks for stride-1 pools, indices for strided ones: the fastest on
+   * the CPU). Default: what the model's device needs (`runtime/device.ts`: 'mixed' on the CPU,
+   * 'masks' on WebGPU, 'indices' on CUDA).
    */
   maxPoolGrad?: MaxPoolGradMethod;
 }
@@ -152,7 +154,12 @@ export class TrainStep {
     checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
     checkConvGrad(options.convGrad);
     if (options.maxPoolGrad !== undefined)
-      checkOption(['indices', 'masks'].includes(options.maxPoolGrad), 'maxPoolGrad', "'indices' or 'masks'", options.maxPoolGrad);
+      checkOption(
+        ['indices', 'masks', 'mixed'].includes(options.maxPoolGrad),
+        'maxPoolGrad',
+        "'indices', 'masks' or 'mixed'",
+        options.maxPoolGrad,
+      );
     this.opts = {
       auxWeight,
       labelSmoothing,

@@ -11,12 +11,28 @@ export const relu: OpDef<ReluNode> = {
   shape: (_n, [x]) => x!,
   macs: () => 0,
   lower: (n, ctx) => ctx.b.node('Relu', [n.input], [n.id]),
-  // dx = dy·[y > 0], as a float mask times dy (ONNX Runtime's Where is ~2× slower).
+  // dx = dy·[y > 0], as a float mask times dy (ONNX Runtime's Where is ~2× slower). The mask's
+  // threshold 0 is computed from dy's size, so the mask can only run once dy exists: ONNX Runtime
+  // otherwise runs a node as soon as its inputs are ready (e.g. the mask of a ReLU whose output
+  // only feeds a Concat, right after the ReLU), and the float mask would be kept, 4 bytes per
+  // value, from the forward until the backward.
   backward(n, ctx, { dy }) {
     const { b } = ctx;
-    const pos = emit(b, 'Cast', [emit(b, 'Greater', [n.id, fconst(ctx, 'zero', [], [0])], `${n.id}.pos`)], `${n.id}.mask`, {
-      to: floatCode(ctx),
-    });
+    const zero = emit(
+      b,
+      'Cast',
+      [
+        emit(
+          b,
+          'Mul',
+          [emit(b, 'Size', [dy], `${n.id}.dysize`), b.constant('zero', { dims: [], dtype: 'int64', data: new BigInt64Array(1) })],
+          `${n.id}.zero_int`,
+        ),
+      ],
+      `${n.id}.zero`,
+      { to: floatCode(ctx) },
+    );
+    const pos = emit(b, 'Cast', [emit(b, 'Greater', [n.id, zero], `${n.id}.pos`)], `${n.id}.mask`, { to: floatCode(ctx) });
     return { inputs: [emit(b, 'Mul', [dy, pos], `${n.id}.dx`)], params: {} };
   },
 };

@@ -67,7 +67,9 @@ export const batchnorm: OpDef<BatchNormNode> = {
       b.node('BatchNormalization', [n.input, ctx.param(n.weight), ctx.param(n.bias), meanC, varC], [n.id], { epsilon: { float: n.eps } });
     }
     // Running statistics: new = (1 − m)·old + m·batch, the variance unbiased by count/(count − 1).
-    const xShape = emit(b, 'Shape', [n.input], `${n.id}.xshape`);
+    // N from xc, which the backward keeps anyway: ONNX Runtime runs a Shape node late, so a Shape
+    // of the input would keep the input alive until the backward.
+    const xShape = emit(b, 'Shape', [xc], `${n.id}.xshape`);
     const nSlice = emit(b, 'Slice', [xShape, b.constInts('s0', [0]), b.constInts('s1', [1])], `${n.id}.n`);
     const nF = emit(b, 'Cast', [nSlice], `${n.id}.nF`, { to: floatCode(ctx) });
     const count = emit(b, 'Mul', [nF, fconst(ctx, 'hw', [1], [h * w])], `${n.id}.count`);
