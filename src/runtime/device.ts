@@ -59,6 +59,12 @@ export function loweringFor(device: ComputeDevice): Pick<LoweringOptions, 'maxPo
   return { maxPoolGrad: device === 'webgpu' ? 'masks' : device === 'cuda' ? 'indices' : 'mixed' };
 }
 
+/**
+ * The memory ONNX Runtime Web's WebAssembly build can address (wasm32: 4 GiB, less where a browser
+ * caps it): the most a training step in the page can use.
+ */
+export const WASM_MEMORY_BYTES = 4 * 2 ** 30;
+
 /** How to get each device, for the errors and the README. */
 export const DEVICE_HELP = {
   webgpu:

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import '../runtime/engine-node.js';
 import { fixturePath, missingFixture } from '../../test/fixtures.js';
 import { OnnxGraphBuilder } from '../graph/onnx.js';
+import { OptionError } from '../errors.js';
 import { GoogLeNet } from '../models/model.js';
 import { PRESETS } from '../models/config.js';
 import { getDefaultEngine } from '../runtime/engine.js';
@@ -588,6 +589,40 @@ describe('training step', () => {
       assert.equal(other.loss, indices.loss, `${method}: loss`);
       for (const [name, g] of indices.grads) assert.ok(relativeError(other.grads.get(name)!, g) < 1e-4, `${method}: ∂${name}`);
       for (const [name, w] of indices.weights) assert.ok(relativeError(other.weights.get(name)!, w) < 1e-5, `${method}: ${name}`);
+    }
+  });
+
+  it("refuses a batch whose step cannot fit in the engine's memory, before anything runs, with the estimate and the limit", async () => {
+    // 64 × 3×4096×4096 through a narrow cifar network: ~5 TB estimated, on any machine.
+    const huge = new GoogLeNet({ preset: 'cifar', width: 0.125, numClasses: 10, inputSize: 4096 }, { seed: 1 });
+    const t = createTrainStep(huge, { optimizer: { type: 'sgd' } });
+    const x = { dims: [64, 3, 4096, 4096], data: new Float32Array(1) }; // never read: refused first
+    const message =
+      /^input: a training step on 64×3×4096×4096 needs about [\d.]+ GiB of memory \(estimated\), more than the [\d.]+ GiB onnxruntime-node \(cpu\) can use; use a smaller batch or input size$/;
+    await assert.rejects(t.step(x, new Array<number>(64).fill(0)), (e: unknown) => e instanceof OptionError && message.test(e.message));
+    await assert.rejects(
+      t.gradients(x, new Array<number>(64).fill(0)),
+      (e: unknown) => e instanceof OptionError && message.test(e.message),
+    );
+    assert.throws(() => t.checkMemory(64, '--batch-size'), /OptionError: --batch-size: a training step on 64×3×4096×4096/);
+    await t.dispose();
+    // The limit is the engine's: a small model on an engine with 1 MiB is refused, with 1 GiB it runs.
+    const m = tiny('cifar');
+    const { x: x4, y: y4 } = batch(m, 4);
+    for (const [memoryBytes, fits] of [
+      [2 ** 20, false],
+      [2 ** 30, true],
+    ] as const) {
+      const model = new GoogLeNet(m.config, { seed: 1, engine: { ...getDefaultEngine(), memoryBytes } });
+      const s = createTrainStep(model, { optimizer: { type: 'sgd' } });
+      if (fits) assert.ok(Number.isFinite((await s.step(x4, y4)).loss));
+      else
+        await assert.rejects(
+          s.step(x4, y4),
+          /needs about \d+ MiB of memory \(estimated\), more than the 1 MiB onnxruntime-node \(cpu\) can use/,
+        );
+      await s.dispose();
+      await model.dispose();
     }
   });
 

@@ -17,7 +17,7 @@ import type { Session, SessionOptions } from '../runtime/engine.js';
 import type { Tensor, TensorArray } from '../tensor.js';
 import { fmix32 } from '../rng.js';
 import { resolveOptimizer, stateSlots, type OptimizerOptions, type ResolvedOptimizer } from './optim.js';
-import { buildTrainGraph, trainLayout, type TrainGraph, type TrainLayout } from './train-graph.js';
+import { buildTrainGraph, estimateStepBytes, trainLayout, type TrainGraph, type TrainLayout } from './train-graph.js';
 
 export interface TrainStepOptions {
   /** The optimizer and its hyper-parameters (PyTorch semantics). */
@@ -197,6 +197,29 @@ export class TrainStep {
     this.counters = new Map(this.layout.counters.map((c) => [c, (w.get(c) as BigInt64Array | undefined)?.[0] ?? 0n]));
   }
 
+  /**
+   * Refuses a batch of `batch` images whose step cannot fit in the memory the engine can use
+   * ({@link Engine.memoryBytes}; no check where that is unknown, e.g. on a GPU), before anything
+   * is allocated: ONNX Runtime would otherwise fail mid-step in its allocator. `step` and
+   * `gradients` check their batch; a program can check its batch size before loading data.
+   * `what` names the batch in the message (an option or a flag). The estimate is
+   * {@link estimateStepBytes}.
+   * @throws OptionError with the estimate and the limit.
+   */
+  checkMemory(batch: number, what = 'input'): void {
+    const limit = this.model.engine.memoryBytes;
+    if (limit === undefined) return;
+    const need = estimateStepBytes(this.graph, this.layout, batch, stateSlots(this.optimizer).length);
+    if (need <= limit) return;
+    const gib = (b: number): string => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(b / 2 ** 20)} MiB`);
+    const [c, h, w] = this.graph.input.shape;
+    throw new OptionError(
+      `${what}: a training step on ${batch}×${c}×${h}×${w} needs about ${gib(need)} of memory (estimated), more than the ` +
+        `${gib(limit)} ${this.model.engine.name} can use; use a smaller batch or input size`,
+      { option: what },
+    );
+  }
+
   /** Optimizer steps taken so far. */
   get stepCount(): number {
     return this.steps;
@@ -267,6 +290,8 @@ export class TrainStep {
 
   /** One training step: forward, backward, optimizer update, running statistics; all in one session run. */
   async step(x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, o: StepOptions = {}): Promise<StepResult> {
+    await this.model.engine.resolve();
+    this.checkMemory(x.dims[0] ?? 0);
     const { session, graph } = await this.session('step');
     const t = this.steps + 1;
     const lr = o.lr ?? this.optimizer.lr;
@@ -288,6 +313,8 @@ export class TrainStep {
 
   /** Forward and backward without an update: every gradient and the loss (tests, debugging). */
   async gradients(x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, o: { seed?: number } = {}): Promise<GradientsResult> {
+    await this.model.engine.resolve();
+    this.checkMemory(x.dims[0] ?? 0);
     const { session, graph } = await this.session('gradients');
     const r = await session.run(this.feeds(graph, x, y, this.stepSeed(this.steps + 1, o.seed)));
     const grads = new Map<string, Float32Array>();

@@ -42,6 +42,8 @@ export interface TrainStepLike {
   /** Writes the current weights into `model.weights` (and invalidates the model's sessions). */
   syncWeights(): void;
   dispose(): void | Promise<void>;
+  /** Refuses a batch size whose step cannot fit in memory (see `TrainStep.checkMemory`). */
+  checkMemory?(batch: number, what: string): void;
 }
 
 export type StepFactory = (model: GoogLeNet, options: TrainStepOptions) => TrainStepLike;
