@@ -16,6 +16,12 @@ export interface SessionOptions {
    * (measured on the cifar step: 7.1 → 4.5 GiB peak at the same speed).
    */
   memoryPattern?: boolean;
+  /**
+   * Whether ONNX Runtime's intra-op threads spin while waiting for work between operators
+   * (`session.intra_op.allow_spinning`). Default true (ONNX Runtime's); training steps turn it off
+   * (see `trainSessionOptions` in train/engine.ts).
+   */
+  spinning?: boolean;
 }
 
 export interface Session {
@@ -109,6 +115,7 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
           logSeverityLevel: 3,
           ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
           ...(options.memoryPattern === false ? { enableMemPattern: false } : {}),
+          ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
           ...(providers ? { executionProviders: providers } : {}),
         }),
       );

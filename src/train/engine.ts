@@ -89,12 +89,16 @@ export interface OptimizerState {
 }
 
 /**
- * Session options of a training step. `memoryPattern: false` asks the engine to turn off ONNX
- * Runtime's memory-pattern pre-allocation (`enableMemPattern`): measured on the cifar step at
- * batch 64, peak RSS 7.1 → 4.5 GiB at the same speed.
+ * Session options of a training step. `memoryPattern: false` turns off ONNX Runtime's
+ * memory-pattern pre-allocation (`enableMemPattern`): measured on the cifar step at batch 64, peak
+ * RSS 7.1 → 4.5 GiB at the same speed. `spinning: false` lets ONNX Runtime's idle intra-op threads
+ * sleep instead of spinning between operators (PyTorch's OMP_WAIT_POLICY=PASSIVE, which the bench
+ * gives it): a step's operators are milliseconds long, so waking a thread costs little, while
+ * spinning threads take the cores from the working ones whenever other processes share them
+ * (cifar step, 2 threads, load 9-16: 19-39 s → 21-26 s per step, CPU 10.6-11.5 → 8.5-9.5 s).
  */
 function trainSessionOptions(threads?: number): SessionOptions {
-  return { memoryPattern: false, ...(threads ? { threads } : {}) };
+  return { memoryPattern: false, spinning: false, ...(threads ? { threads } : {}) };
 }
 
 function checkOption(ok: boolean, option: string, expected: string, got: unknown): void {
