@@ -91,8 +91,9 @@ export class OnnxGraphBuilder {
 
   constructor(readonly name = 'googlenet') {}
 
-  node(opType: string, inputs: string[], outputs: string[], attrs?: Attrs): void {
-    this.nodes.push({ opType, inputs, outputs, ...(attrs ? { attrs } : {}) });
+  /** Adds a node; `domain` names an operator set other than ONNX's (it is imported at version 1). */
+  node(opType: string, inputs: string[], outputs: string[], attrs?: Attrs, domain?: string): void {
+    this.nodes.push({ opType, inputs, outputs, ...(attrs ? { attrs } : {}), ...(domain ? { domain } : {}) });
   }
 
   /**
@@ -142,7 +143,10 @@ export class OnnxGraphBuilder {
     const msg = T.fromObject({
       ir_version: 8,
       producer_name: 'googlenet-ts',
-      opset_import: [{ domain: '', version: OPSET }],
+      opset_import: [
+        { domain: '', version: OPSET },
+        ...[...new Set(this.nodes.flatMap((n) => (n.domain ? [n.domain] : [])))].map((domain) => ({ domain, version: 1 })),
+      ],
       graph: {
         name: this.name,
         node: this.nodes.map((n, i) => ({

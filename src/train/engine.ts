@@ -13,6 +13,7 @@ import type { Graph } from '../graph/ir.js';
 import type { ConvGradOptions, LoweringOptions, MaxPoolGradMethod } from '../graph/ops/index.js';
 import type { GoogLeNet } from '../models/model.js';
 import { loweringFor } from '../runtime/device.js';
+import { nchwcBlockSize } from '../runtime/probe.js';
 import type { Session, SessionOptions } from '../runtime/engine.js';
 import type { Tensor, TensorArray } from '../tensor.js';
 import { fmix32 } from '../rng.js';
@@ -49,6 +50,13 @@ export interface TrainStepOptions {
    * 'masks' on WebGPU, 'indices' on CUDA).
    */
   maxPoolGrad?: MaxPoolGradMethod;
+  /**
+   * Run stride-1 k×k convolutions (k > 1) and their input gradients on ONNX Runtime's blocked
+   * NCHWc kernels, where the CPU provider has them (x86 with AVX2 or AVX-512; probed once), with
+   * the weights reordered inside the graph (`LoweringOptions.nchwcBlock`). The same values up to
+   * float rounding. Default true on the CPU; ignored elsewhere.
+   */
+  nchwc?: boolean;
 }
 
 export interface StepOptions {
@@ -120,9 +128,9 @@ export class TrainStep {
   readonly layout: TrainLayout;
   private readonly graph: Graph;
   private readonly opts: Required<
-    Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad' | 'maxPoolGrad'>
+    Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad' | 'maxPoolGrad' | 'nchwc'>
   > &
-    Pick<TrainStepOptions, 'clipGradNorm' | 'threads'> & { lowering: LoweringOptions };
+    Pick<TrainStepOptions, 'clipGradNorm' | 'threads'> & { lowering: LoweringOptions; nchwc: boolean };
   private params: Float32Array;
   private frozen: Float32Array;
   private stats: Float32Array;
@@ -157,6 +165,7 @@ export class TrainStep {
     const seed = options.seed ?? 0;
     checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
     checkConvGrad(options.convGrad);
+    if (options.nchwc !== undefined) checkOption(typeof options.nchwc === 'boolean', 'nchwc', 'a boolean', options.nchwc);
     if (options.maxPoolGrad !== undefined)
       checkOption(
         ['indices', 'masks', 'mixed'].includes(options.maxPoolGrad),
@@ -170,6 +179,7 @@ export class TrainStep {
       seed,
       ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}),
       ...(options.threads ? { threads: options.threads } : {}),
+      nchwc: options.nchwc ?? true,
       lowering: {
         ...(options.convGrad ? { convGrad: { ...options.convGrad } } : {}),
         ...(options.maxPoolGrad ? { maxPoolGrad: options.maxPoolGrad } : {}),
@@ -236,6 +246,8 @@ export class TrainStep {
       // The device decides some lowerings (WebGPU: max-pool gradients without `Indices`), so an
       // automatic engine picks its device before the graph is built.
       s = this.model.engine.resolve().then(async (engine) => {
+        const device = engine.device === 'auto' ? 'cpu' : engine.device;
+        const nchwcBlock = device === 'cpu' && this.opts.nchwc ? await nchwcBlockSize(engine) : 0;
         const graph = buildTrainGraph(this.graph, this.layout, {
           kind,
           numClasses: this.model.config.numClasses,
@@ -243,7 +255,7 @@ export class TrainStep {
           labelSmoothing: this.opts.labelSmoothing,
           optimizer: this.optimizer,
           ...(this.opts.clipGradNorm !== undefined ? { clipGradNorm: this.opts.clipGradNorm } : {}),
-          lowering: { ...loweringFor(engine.device === 'auto' ? 'cpu' : engine.device), ...this.opts.lowering },
+          lowering: { ...loweringFor(device), ...(nchwcBlock ? { nchwcBlock } : {}), ...this.opts.lowering },
         });
         const session = await this.model.engine.createSession(graph.bytes, trainSessionOptions(this.opts.threads));
         return { session, graph };

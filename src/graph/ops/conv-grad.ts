@@ -5,6 +5,7 @@
  * patches). `LoweringOptions.convGrad` picks between equivalent ways of forming them.
  */
 import type { ConvNode } from '../ir.js';
+import { nchwcConv, useNchwc } from './conv-nchwc.js';
 import { batchOuter, chw, emit, fconst, onnxPads } from './shared.js';
 import type { LowerCtx } from './types.js';
 
@@ -50,7 +51,11 @@ export function convInputGrad(n: ConvNode, ctx: LowerCtx, dy: string, weight: st
         `${n.id}.wTflip`,
       );
     }
-    return emit(b, 'Conv', [dy, wt], `${n.id}.dx`, { kernel_shape: [kh, kw], pads: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr] });
+    const pads = [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr];
+    const [cin] = chw(ctx.shape(n.input), n.id);
+    if (useNchwc(ctx, n.outChannels, n.kernel, n.stride))
+      return nchwcConv(ctx, dy, wt, undefined, [cin, n.outChannels, kh, kw], pads, `${n.id}.dx`);
+    return emit(b, 'Conv', [dy, wt], `${n.id}.dx`, { kernel_shape: [kh, kw], pads });
   }
   // Strided: the transposed convolution with the forward kernel (ConvTranspose's Cin×Cout layout is
   // conv's Cout×Cin); output_padding restores the rows and columns the forward's floor dropped.

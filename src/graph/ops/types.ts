@@ -75,6 +75,14 @@ export interface LoweringOptions {
    * CPU's fastest). Default 'indices'.
    */
   maxPoolGrad?: MaxPoolGradMethod;
+  /**
+   * ONNX Runtime's NCHWc block size (8 with AVX2, 16 with AVX-512), where its CPU provider has the
+   * blocked convolution kernels (`com.microsoft.nchwc`): stride-1 k×k convolutions (k > 1) and
+   * their input gradients then run blocked, with their weights reordered inside the graph
+   * (`conv-nchwc.ts`). ONNX Runtime's own NCHWc rewrite needs constant weights, which a training
+   * step's are not. Float32 only. Default: off (ONNX's `Conv`).
+   */
+  nchwcBlock?: number;
 }
 
 /** What a lowering sees: the graph's shapes, the ONNX builder, and where parameters live. */
