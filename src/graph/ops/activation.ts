@@ -4,7 +4,7 @@
  */
 import { InternalError } from '../../errors.js';
 import type { DropoutNode, ReluNode } from '../ir.js';
-import { emit, fconst, floatCode } from './shared.js';
+import { emit, fconst, floatCode, scalarAfter } from './shared.js';
 import type { LowerCtx, OpDef } from './types.js';
 
 export const relu: OpDef<ReluNode> = {
@@ -12,26 +12,11 @@ export const relu: OpDef<ReluNode> = {
   macs: () => 0,
   lower: (n, ctx) => ctx.b.node('Relu', [n.input], [n.id]),
   // dx = dy·[y > 0], as a float mask times dy (ONNX Runtime's Where is ~2× slower). The mask's
-  // threshold 0 is computed from dy's size, so the mask can only run once dy exists: ONNX Runtime
-  // otherwise runs a node as soon as its inputs are ready (e.g. the mask of a ReLU whose output
-  // only feeds a Concat, right after the ReLU), and the float mask would be kept, 4 bytes per
-  // value, from the forward until the backward.
+  // threshold comes after dy (scalarAfter): a ReLU whose output only feeds a Concat would
+  // otherwise have its float mask made right after the forward ReLU and kept until here.
   backward(n, ctx, { dy }) {
     const { b } = ctx;
-    const zero = emit(
-      b,
-      'Cast',
-      [
-        emit(
-          b,
-          'Mul',
-          [emit(b, 'Size', [dy], `${n.id}.dysize`), b.constant('zero', { dims: [], dtype: 'int64', data: new BigInt64Array(1) })],
-          `${n.id}.zero_int`,
-        ),
-      ],
-      `${n.id}.zero`,
-      { to: floatCode(ctx) },
-    );
+    const zero = scalarAfter(b, dy, 0, floatCode(ctx), `${n.id}.zero`);
     const pos = emit(b, 'Cast', [emit(b, 'Greater', [n.id, zero], `${n.id}.pos`)], `${n.id}.mask`, { to: floatCode(ctx) });
     return { inputs: [emit(b, 'Mul', [dy, pos], `${n.id}.dx`)], params: {} };
   },
