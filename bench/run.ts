@@ -116,6 +116,12 @@ interface CaseResult {
   batch: number;
   median_s: number;
   times_s: number[];
+  /**
+   * CPU seconds of each repetition, all threads (training cases): less sensitive than wall time to
+   * other processes on the cores, with ONNX Runtime's threads not spinning (training sessions) and
+   * PyTorch's OpenMP passive.
+   */
+  cpu_s?: number[];
   peak_rss_mib: number;
   /** Forward multiply-adds per image of the case's network (for GFLOP/s). */
   macs_per_image?: number;
@@ -130,13 +136,17 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-async function timeit(fn: () => Promise<unknown>, reps: number, warmup: number): Promise<number[]> {
+/** Wall seconds of each repetition, and CPU seconds (all threads of this process). */
+async function timeit(fn: () => Promise<unknown>, reps: number, warmup: number): Promise<number[] & { cpu: number[] }> {
   for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
+  const times = Object.assign([] as number[], { cpu: [] as number[] });
   for (let i = 0; i < reps; i++) {
     const t = performance.now();
+    const c = process.cpuUsage();
     await fn();
+    const u = process.cpuUsage(c);
     times.push((performance.now() - t) / 1000);
+    times.cpu.push((u.user + u.system) / 1e6);
   }
   return times;
 }
@@ -183,7 +193,7 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
   const n = o.quick ? quickReps : reps;
   const load_before = loadavg()[0]!;
   const t0 = performance.now();
-  let times: number[];
+  let times: number[] & { cpu: number[] };
   let batch: number;
   let macs: number;
   let setup = 0;
@@ -214,7 +224,8 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
     engine: `googlenet-ts (onnxruntime-node, ${device})`,
     batch,
     median_s: median(times),
-    times_s: times,
+    times_s: [...times],
+    ...(c.startsWith('train') ? { cpu_s: times.cpu } : {}),
     peak_rss_mib: process.resourceUsage().maxRSS / 1024,
     macs_per_image: macs,
     load_before,
@@ -301,6 +312,7 @@ function torchCase(python: string, c: string, o: Options): CaseResult {
       {
         median_s: number;
         times_s: number[];
+        cpu_s: number[];
         batch: number;
         peak_rss_mib: number;
         profile?: Omit<StepProfile, 'load_before' | 'load_after'>;
@@ -315,6 +327,7 @@ function torchCase(python: string, c: string, o: Options): CaseResult {
     batch: res.batch,
     median_s: res.median_s,
     times_s: res.times_s,
+    ...(c.startsWith('train') ? { cpu_s: res.cpu_s } : {}),
     peak_rss_mib: res.peak_rss_mib,
     load_before,
     load_after: loadavg()[0]!,
@@ -335,9 +348,11 @@ function torchEnv(): NodeJS.ProcessEnv {
 function pool(rs: CaseResult[]): CaseResult | undefined {
   if (rs.length === 0) return undefined;
   const times = rs.flatMap((r) => r.times_s);
+  const cpu = rs.flatMap((r) => r.cpu_s ?? []);
   return {
     ...rs[0]!,
     times_s: times,
+    ...(cpu.length ? { cpu_s: cpu } : {}),
     median_s: median(times),
     peak_rss_mib: Math.max(...rs.map((r) => r.peak_rss_mib)),
     load_before: Math.min(...rs.map((r) => r.load_before)),
@@ -454,6 +469,7 @@ async function main(): Promise<void> {
       'PyTorch img/s',
       'ORT-on-export img/s',
       'ours/PyTorch',
+      'by CPU time',
       'ours/ORT',
       'ours GFLOP/s',
       'peak RSS ours / PyTorch (MiB)',
@@ -476,6 +492,13 @@ async function main(): Promise<void> {
     summary[`${c}_peak_rss_mib`] = e.ours?.peak_rss_mib ?? null;
     summary[`${c}_torch_peak_rss_mib`] = e.torch?.peak_rss_mib ?? null;
     summary[`${c}_ratio_rss_torch`] = e.ours && e.torch ? e.ours.peak_rss_mib / e.torch.peak_rss_mib : null;
+    // Speed by CPU seconds per step (training): PyTorch's CPU time over ours.
+    const cpuRatio = e.ours?.cpu_s?.length && e.torch?.cpu_s?.length ? median(e.torch.cpu_s) / median(e.ours.cpu_s) : undefined;
+    if (c.startsWith('train')) {
+      summary[`${c}_cpu_s`] = e.ours?.cpu_s?.length ? median(e.ours.cpu_s) : null;
+      summary[`${c}_torch_cpu_s`] = e.torch?.cpu_s?.length ? median(e.torch.cpu_s) : null;
+      summary[`${c}_ratio_torch_cpu`] = cpuRatio ?? null;
+    }
     const loads = [e.ours, e.torch, e.ort].filter((r): r is CaseResult => !!r).flatMap((r) => [r.load_before, r.load_after]);
     rows.push([
       c,
@@ -483,6 +506,7 @@ async function main(): Promise<void> {
       fmt(torch),
       c.startsWith('infer') ? fmt(ort) : 'n/a',
       ours && torch ? `${fmt(ours / torch, 2)}×` : '—',
+      cpuRatio ? `${fmt(cpuRatio, 2)}×` : c.startsWith('train') ? '—' : 'n/a',
       ours && ort ? `${fmt(ours / ort, 2)}×` : c.startsWith('infer') ? '—' : 'n/a',
       fmt(ours && flopsPerImage ? (ours * flopsPerImage) / 1e9 : undefined),
       `${fmt(e.ours?.peak_rss_mib, 0)} / ${fmt(e.torch?.peak_rss_mib, 0)}`,

@@ -97,13 +97,14 @@ def timeit(fn, reps, warmup, sync=lambda: None):
     for _ in range(warmup):
         fn()
     sync()
-    times = []
+    times, cpu = [], []
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         sync()
         times.append(time.perf_counter() - t)
-    return {'median_s': statistics.median(times), 'times_s': times}
+        cpu.append(time.process_time() - c)
+    return {'median_s': statistics.median(times), 'times_s': times, 'cpu_s': cpu}
 
 
 # aten ops by the category bench/profile.ts gives our ONNX nodes. Anything under the optimizer's
