@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { BackendError } from '../errors.js';
@@ -19,7 +19,17 @@ const common = {
   maxThreads: 2 * availableParallelism(),
 };
 
-export const nodeEngine: Engine = ortEngine(ort as unknown as OrtModule, { name: 'onnxruntime-node (cpu)', ...common });
+/** The memory this process can use: the machine's RAM, or its cgroup's limit where that is lower. */
+function hostMemoryBytes(): number {
+  const constrained = process.constrainedMemory?.() ?? 0;
+  return constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
+}
+
+export const nodeEngine: Engine = ortEngine(ort as unknown as OrtModule, {
+  name: 'onnxruntime-node (cpu)',
+  memoryBytes: hostMemoryBytes(),
+  ...common,
+});
 
 const engines = new Map<Device, Engine>([['cpu', nodeEngine]]);
 

@@ -6,7 +6,7 @@
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import type { Tensor, TensorArray } from '../tensor.js';
 import { BackendError, OptionError } from '../errors.js';
-import { deviceError, executionProviders, type ComputeDevice, type Device } from './device.js';
+import { deviceError, executionProviders, WASM_MEMORY_BYTES, type ComputeDevice, type Device } from './device.js';
 
 export interface SessionOptions {
   /** Intra-op threads. Default: the engine's default (all cores in Node). */
@@ -16,6 +16,12 @@ export interface SessionOptions {
    * (measured on the cifar step: 7.1 → 4.5 GiB peak at the same speed).
    */
   memoryPattern?: boolean;
+  /**
+   * Whether ONNX Runtime's intra-op threads spin while waiting for work between operators
+   * (`session.intra_op.allow_spinning`). Default true (ONNX Runtime's); training steps turn it off
+   * (see `trainSessionOptions` in train/engine.ts).
+   */
+  spinning?: boolean;
 }
 
 export interface Session {
@@ -31,6 +37,12 @@ export interface Engine {
   readonly name: string;
   /** The device its sessions run on; 'auto' until an automatic engine has picked one. */
   readonly device: Device;
+  /**
+   * Bytes of memory its sessions can use, where known: the machine's RAM for the CPU (or the
+   * process's cgroup limit), wasm32's 4 GiB in the browser; undefined on a GPU or before an
+   * automatic engine has picked. Training steps larger than this are refused before they run.
+   */
+  readonly memoryBytes?: number | undefined;
   createSession(model: Uint8Array, options?: SessionOptions): Promise<Session>;
   /** The engine that runs the sessions: itself, or the one an automatic engine picked (probing once). */
   resolve(): Promise<Engine>;
@@ -58,6 +70,8 @@ export interface OrtEngineOptions {
   defaultThreads?: number;
   /** More threads than this is refused (thousands of threads crash or hang ONNX Runtime). Default: no bound. */
   maxThreads?: number;
+  /** See {@link Engine.memoryBytes}. Default: 4 GiB for wasm, else unknown. */
+  memoryBytes?: number;
 }
 
 /** `GOOGLENET_ORT_OPT` (disabled, basic, extended, all) overrides ORT's graph optimizations, for debugging. */
@@ -71,6 +85,7 @@ function ortOptLevel(): OptLevel {
 export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
   const device = o.device ?? 'cpu';
   const providers = o.executionProviders ?? (device === 'cpu' ? undefined : executionProviders(device));
+  const memoryBytes = o.memoryBytes ?? (device === 'wasm' ? WASM_MEMORY_BYTES : undefined);
   // A GPU's missing driver or provider shows at session creation (or first run): say what it needs.
   const onDevice = async <T>(f: () => Promise<T>): Promise<T> => {
     if (device === 'cpu') return f();
@@ -83,6 +98,7 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
   const engine: Engine = {
     name: o.name,
     device,
+    ...(memoryBytes !== undefined ? { memoryBytes } : {}),
     resolve: () => Promise.resolve(engine),
     async createSession(model, options = {}) {
       const threads = options.threads ?? o.defaultThreads;
@@ -99,6 +115,7 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
           logSeverityLevel: 3,
           ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
           ...(options.memoryPattern === false ? { enableMemPattern: false } : {}),
+          ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
           ...(providers ? { executionProviders: providers } : {}),
         }),
       );
@@ -148,6 +165,9 @@ export function lazyEngine(pick: () => Promise<Engine>, name = 'auto (not yet pi
     },
     get device() {
       return picked?.device ?? 'auto';
+    },
+    get memoryBytes() {
+      return picked?.memoryBytes;
     },
     resolve,
     createSession: async (model, options) => (await resolve()).createSession(model, options),

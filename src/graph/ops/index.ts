@@ -27,6 +27,7 @@ import type { OpDef, OpTable } from './types.js';
 export type * from './types.js';
 export { adaptivePoolMatrix, avgPoolDivisors, poolOutSize } from './pool.js';
 export { softmaxCrossEntropy, type CrossEntropyOptions, type CrossEntropyValues } from './loss.js';
+export { scalarAfter } from './shared.js';
 
 export const OPS: OpTable = {
   conv,
