@@ -11,6 +11,7 @@ import {
   makeDir,
   OptionError,
   readModelDirConfig,
+  saturationSafe,
   saveModelDir,
   saveTorchvisionSafetensors,
   webManifest,
@@ -57,7 +58,8 @@ export function register(program: Command): void {
           if (f.dtype === 'fp16') writeFileAtomic(f.out, fp16Safetensors(m), { what: 'weights' });
           else saveTorchvisionSafetensors(m, f.out);
         } else if (f.format === 'onnx') {
-          const q = m.quantization; // an int8 model exports its QDQ graph
+          // An int8 model exports its QDQ graph, with ±63 weights: the file may run on any CPU.
+          const q = m.quantization && saturationSafe(m.quantization);
           writeFileAtomic(
             f.out,
             lowerToOnnx(m.graph('eval'), { mode: 'eval', weights: m.weights, ...(q ? { quantization: q } : {}) }).bytes,

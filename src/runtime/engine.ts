@@ -46,6 +46,12 @@ export interface Engine {
   createSession(model: Uint8Array, options?: SessionOptions): Promise<Session>;
   /** The engine that runs the sessions: itself, or the one an automatic engine picked (probing once). */
   resolve(): Promise<Engine>;
+  /**
+   * Whether its int8 kernels add pairs of uint8×int8 products in a saturating int16 (ONNX Runtime's
+   * `vpmaddubsw` on x86 CPUs without AVX-512 VNNI or AVX-VNNI): int8 inference then runs with
+   * weights requantized to ±63 (`saturationSafe`). Default false (VNNI, ARM, WebAssembly).
+   */
+  readonly int8Saturates?: boolean;
 }
 
 /** The subset of the `onnxruntime-*` module namespace the adapter needs. */
@@ -72,6 +78,8 @@ export interface OrtEngineOptions {
   maxThreads?: number;
   /** See {@link Engine.memoryBytes}. Default: 4 GiB for wasm, else unknown. */
   memoryBytes?: number;
+  /** See {@link Engine.int8Saturates}. Default false. */
+  int8Saturates?: boolean;
 }
 
 /** `GOOGLENET_ORT_OPT` (disabled, basic, extended, all) overrides ORT's graph optimizations, for debugging. */
@@ -99,6 +107,7 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
     name: o.name,
     device,
     ...(memoryBytes !== undefined ? { memoryBytes } : {}),
+    int8Saturates: o.int8Saturates ?? false,
     resolve: () => Promise.resolve(engine),
     async createSession(model, options = {}) {
       const threads = options.threads ?? o.defaultThreads;
@@ -148,7 +157,7 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
  * An engine whose device is picked on first use (`device: 'auto'`): `pick` probes and returns the
  * engine to use; until then `device` is 'auto'. A failed pick is retried on the next use.
  */
-export function lazyEngine(pick: () => Promise<Engine>, name = 'auto (not yet picked)'): Engine {
+export function lazyEngine(pick: () => Promise<Engine>, name = 'auto (not yet picked)', int8Saturates = false): Engine {
   let picking: Promise<Engine> | undefined;
   let picked: Engine | undefined;
   const resolve = (): Promise<Engine> =>
@@ -168,6 +177,9 @@ export function lazyEngine(pick: () => Promise<Engine>, name = 'auto (not yet pi
     },
     get memoryBytes() {
       return picked?.memoryBytes;
+    },
+    get int8Saturates() {
+      return picked?.int8Saturates ?? int8Saturates;
     },
     resolve,
     createSession: async (model, options) => (await resolve()).createSession(model, options),
