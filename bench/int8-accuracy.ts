@@ -46,7 +46,8 @@ for (const dir of dirs) {
     const t0 = performance.now();
     const m = await evaluate(model, ds, { ...(limit ? { limit } : {}) });
     const s = (performance.now() - t0) / 1000;
-    console.log(`${dir}\t${name}\ttop-1 ${(100 * m.top1).toFixed(2)} %\t(${m.n} images, ${s.toFixed(0)} s)`);
+    const bits = model.quantization ? `, int8 weights ±${model.engine.int8Saturates ? 63 : 127}` : '';
+    console.log(`${dir}\t${name}${bits}\ttop-1 ${(100 * m.top1).toFixed(2)} %\t(${m.n} images, ${s.toFixed(0)} s)`);
     await model.dispose();
   }
 }

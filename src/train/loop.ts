@@ -44,6 +44,8 @@ export interface TrainStepLike {
   optimizerState(): OptimizerState;
   loadOptimizerState(s: OptimizerState): void;
   dispose(): void | Promise<void>;
+  /** Refuses a batch size whose step cannot fit in memory (see `TrainStep.checkMemory`). */
+  checkMemory?(batch: number, what: string): void;
 }
 
 export type StepFactory = (model: GoogLeNet, options: TrainStepOptions) => TrainStepLike;

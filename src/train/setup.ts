@@ -271,6 +271,7 @@ export function createRun(cfg: TrainConfig, model: GoogLeNet, splits: Splits, o:
   const schedule = scheduleOf(cfg);
   const makeStep = o.createStep ?? ((m: GoogLeNet, so: TrainStepOptions) => createTrainStep(m, so));
   const stepper = makeStep(model, stepOptions(cfg));
+  stepper.checkMemory?.(cfg.batchSize, '--batch-size');
   if (ckpt) stepper.loadOptimizerState(ckpt.optimizer as OptimizerState);
   const loader = new DataLoader(splits.train, {
     batchSize: cfg.batchSize,

@@ -104,6 +104,7 @@ function withWasmFallback(gpu: Engine, wasm: Engine, info: BackendInfo): Engine 
   const engine: Engine = {
     name: gpu.name,
     device: 'webgpu',
+    int8Saturates: gpu.int8Saturates === true || wasm.int8Saturates === true,
     resolve: () => Promise.resolve(engine),
     async createSession(model, options) {
       let s: Session;

@@ -26,6 +26,7 @@ import type { OpDef, OpTable } from './types.js';
 
 export type * from './types.js';
 export { softmaxCrossEntropy } from './loss.js';
+export { scalarAfter } from './shared.js';
 
 const OPS: OpTable = {
   conv,
