@@ -17,14 +17,14 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 export type FixtureSet = 'torchvision-googlenet' | 'torchvision-inception-v3';
 
 /** The folders searched for a set, in order. */
-export function fixtureDirs(set: FixtureSet = 'torchvision-googlenet'): string[] {
+function fixtureDirs(set: FixtureSet = 'torchvision-googlenet'): string[] {
   const env = set === 'torchvision-googlenet' ? process.env['GOOGLENET_FIXTURES'] : undefined;
   if (env) return [env];
   return [join(repo, 'test', 'fixtures', set), join(repo, '..', 'shared', 'fixtures', set)];
 }
 
 /** The folder of the set in use, or undefined if there is none. */
-export function fixtureDir(set: FixtureSet = 'torchvision-googlenet'): string | undefined {
+function fixtureDir(set: FixtureSet = 'torchvision-googlenet'): string | undefined {
   const dirs = fixtureDirs(set);
   return set === 'torchvision-googlenet' && process.env['GOOGLENET_FIXTURES']
     ? dirs[0]
@@ -44,7 +44,7 @@ export function missingFixture(name: string, set: FixtureSet = 'torchvision-goog
 }
 
 /** The sign (±1) of element `i` in gradient projection `k`: make-fixtures.py's integer hash, in uint32 arithmetic. */
-export function projectionSign(i: number, k: number): 1 | -1 {
+function projectionSign(i: number, k: number): 1 | -1 {
   const h = (Math.imul(i, 2654435761) + k * 40503 + 1) >>> 0;
   return (h >>> 13) & 1 ? 1 : -1;
 }

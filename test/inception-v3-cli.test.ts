@@ -18,7 +18,7 @@ import sharp from 'sharp';
 import '../src/runtime/engine-node.js';
 import { GoogLeNet } from '../src/models/model.js';
 import { relativeError } from '../src/tensor.js';
-import { decodeImageFile } from '../src/infer/decode-node.js';
+import { decodeImageFile } from '../src/image/decode-node.js';
 import { Classifier } from '../src/infer/classifier.js';
 import { loadModelDir, saveModelDir } from '../src/weights/model-dir-node.js';
 import { loadSafetensorsFile } from '../src/weights/safetensors-node.js';

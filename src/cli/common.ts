@@ -4,11 +4,10 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
+import { ARCHITECTURES, OPTION_CHECKS, parseOptionText, type Check } from '../advanced.js';
 import {
   type Arch,
-  ARCHITECTURES,
   ARCHS,
-  type Check,
   type Device,
   getLimits,
   GoogLeNetError,
@@ -16,9 +15,7 @@ import {
   load,
   NODE_DEVICES,
   type NodeClassifier,
-  OPTION_CHECKS,
   OptionError,
-  parseOptionText,
   type Pooling,
   POOLINGS,
   type Preset,

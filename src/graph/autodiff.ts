@@ -87,7 +87,11 @@ export function lowerForward(o: ForwardCtxOptions): Forward {
     },
   };
   const saved = new Map<string, Saved>();
-  for (const n of g.nodes) saved.set(n.id, opOf(n).lower(n, ctx) ?? {});
+  for (const n of g.nodes)
+    saved.set(
+      n.id,
+      o.b.scoped(`fwd:${n.op}:${n.id}`, () => opOf(n).lower(n, ctx) ?? {}),
+    );
   return { graph: g, ctx, saved, side, sideValues };
 }
 
@@ -174,17 +178,19 @@ export function backward(fwd: Forward, o: BackwardOptions): BackwardResult {
     const outs = nodeOutputs(n);
     if (!outs.some((v) => requires.has(v))) continue;
     // Every reader of a value comes after it, so all of its contributions are in by now.
-    const totals = outs.map((v) => values.take(b, v));
+    const totals = b.scoped(`bwd:fanout:${n.id}`, () => outs.map((v) => values.take(b, v)));
     if (totals.every((d) => d === undefined)) continue; // does not reach the loss
     const dys = totals.map((d, k) => d ?? zerosLike(b, outs[k]!, ctx.dtype));
     const ins = nodeInputs(n);
-    const grads = opOf(n).backward(n, ctx, {
-      dy: dys[0]!,
-      dys,
-      saved: fwd.saved.get(n.id) ?? {},
-      needInput: ins.map((v) => requires.has(v)),
-      needParam: wanted,
-    });
+    const grads = b.scoped(`bwd:${n.op}:${n.id}`, () =>
+      opOf(n).backward(n, ctx, {
+        dy: dys[0]!,
+        dys,
+        saved: fwd.saved.get(n.id) ?? {},
+        needInput: ins.map((v) => requires.has(v)),
+        needParam: wanted,
+      }),
+    );
     ins.forEach((v, k) => {
       const gv = grads.inputs[k];
       if (gv && requires.has(v)) values.add(v, gv);
@@ -193,7 +199,9 @@ export function backward(fwd: Forward, o: BackwardOptions): BackwardResult {
   }
 
   const result: BackwardResult = { params: new Map() };
-  for (const p of params.keys()) result.params.set(p, params.take(b, p)!);
+  b.scoped('bwd:fanout:params', () => {
+    for (const p of params.keys()) result.params.set(p, params.take(b, p)!);
+  });
   if (o.inputGrad) {
     const gi = values.take(b, g.input.name);
     if (gi) result.input = gi;

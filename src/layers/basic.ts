@@ -15,7 +15,7 @@ export type Norm = 'batchnorm' | 'none';
 export type Size2 = number | readonly [number, number];
 
 /** `[height, width]` of a {@link Size2}. */
-export function pair(s: Size2): [number, number] {
+function pair(s: Size2): [number, number] {
   return typeof s === 'number' ? [s, s] : [s[0], s[1]];
 }
 

@@ -95,7 +95,7 @@ export function inceptionE(x: Sym, o: MixedOptions): Sym {
 }
 
 /** InceptionAux's sizes: conv0 1×1 to 128, conv1 5×5 to 768 (torchvision). */
-export const INCEPTION_V3_AUX = { conv0: 128, conv1: 768 } as const;
+const INCEPTION_V3_AUX = { conv0: 128, conv1: 768 } as const;
 
 /**
  * Inception v3's auxiliary classifier (torchvision's `InceptionAux`, on Mixed_6e): 5×5/3 average

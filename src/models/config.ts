@@ -20,7 +20,7 @@ export const POOLINGS = ['avg', 'max', 'none'] as const;
 export type Pooling = (typeof POOLINGS)[number];
 
 /** Options every architecture takes. */
-export interface CommonOptions {
+interface CommonOptions {
   /** Classes of the main and auxiliary heads (Keras' `classes`). Default 1000. */
   numClasses?: number;
   /** Build the auxiliary classifier(s) (computed in training mode only). Default false. */
@@ -108,7 +108,7 @@ export const INCEPTION_V3_DEFAULTS: InceptionV3Config = { ...COMMON, arch: 'ince
  * The smallest inputs Inception v3 takes: 75×75 (torchvision's `min_size`), and 299×299 with the
  * auxiliary classifier, whose 5×5/3 pool and 5×5 conv need Mixed_6e's 17×17 map.
  */
-export const INCEPTION_V3_MIN_INPUT = { plain: 75, aux: 299 } as const;
+const INCEPTION_V3_MIN_INPUT = { plain: 75, aux: 299 } as const;
 
 function check(ok: boolean, option: string, expected: string, got: unknown): void {
   if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`, { option });

@@ -4,7 +4,8 @@
  */
 import { GraphBuilder, Sym } from '../graph/builder.js';
 import type { Graph } from '../graph/ir.js';
-import { basicConv, inception, inceptionAux, type InceptionChannels, lrn, maxPool, scaleChannels } from '../layers/index.js';
+import { basicConv, inception, inceptionAux, type InceptionChannels, lrn, maxPool } from '../layers/index.js';
+import { scaleChannels } from '../layers/basic.js';
 import type { GoogLeNetConfig } from './config.js';
 import { classifierHead, headOutputs, transformInput, type BuildOptions } from './parts.js';
 

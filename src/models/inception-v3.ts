@@ -16,9 +16,9 @@ import {
   inceptionE,
   inceptionV3Aux,
   maxPool,
-  scaleChannels,
   type MixedOptions,
 } from '../layers/index.js';
+import { scaleChannels } from '../layers/basic.js';
 import type { InceptionV3Config } from './config.js';
 import { classifierHead, headOutputs, transformInput, type BuildOptions } from './parts.js';
 
@@ -55,7 +55,7 @@ export const INCEPTION_V3_TABLE: ReadonlyArray<readonly [string, MixedSpec]> = [
 ];
 
 /** The module the auxiliary classifier (`AuxLogits`) reads. */
-export const INCEPTION_V3_AUX_AFTER = 'Mixed_6e';
+const INCEPTION_V3_AUX_AFTER = 'Mixed_6e';
 
 /** The stage whose output is the unpooled feature map (`forwardFeatures`): N×2048×8×8 at 299². */
 export const INCEPTION_V3_FEATURE_STAGE = 'Mixed_7c';

@@ -160,7 +160,7 @@ export function parseModelDirConfig(text: string, file: string): ModelDirConfig 
 }
 
 /** The model's state dict as the tensors of its `model.safetensors` (F32 weights, I64 counters). */
-export function storedStateDict(model: GoogLeNet): Map<string, StoredTensor> {
+function storedStateDict(model: GoogLeNet): Map<string, StoredTensor> {
   const out = new Map<string, StoredTensor>();
   for (const [k, t] of model.stateDict()) {
     const data = t.data as Float32Array | BigInt64Array;
@@ -184,7 +184,7 @@ export function fp16Safetensors(model: GoogLeNet): Uint8Array {
  * fields version 3 added (`arch`, `includeTop`, `pooling`), whose defaults read them back, so that
  * readers older than Inception v3 keep reading GoogLeNet directories.
  */
-export function storedModelConfig(c: ModelConfig): Partial<ModelConfig> {
+function storedModelConfig(c: ModelConfig): Partial<ModelConfig> {
   if (c.arch !== 'googlenet' || !c.includeTop) return c;
   const { arch: _a, includeTop: _t, pooling: _p, ...rest } = c;
   return rest;
@@ -194,7 +194,7 @@ export function storedModelConfig(c: ModelConfig): Partial<ModelConfig> {
  * The config a model directory of `model` holds.
  * @throws WeightFormatError when the labels do not match the classes.
  */
-export function modelDirConfig(model: GoogLeNet, extra: ModelDirExtras = {}, where = 'model directory'): ModelDirConfig {
+function modelDirConfig(model: GoogLeNet, extra: ModelDirExtras = {}, where = 'model directory'): ModelDirConfig {
   const labels = extra.labels ?? model.labels ?? null;
   if (labels && labels.length !== model.config.numClasses) {
     throw new WeightFormatError(`${where}: ${labels.length} labels for a model with ${model.config.numClasses} classes`, { file: where });

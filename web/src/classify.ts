@@ -11,8 +11,8 @@ import {
   topK,
   type DecodedImage,
   type GoogLeNet,
-  type WebManifest,
 } from '../../src/web/index.js';
+import type { WebManifest } from '../../src/advanced.js';
 import { backendLabel, demo } from './state.js';
 import { $, clearError, fmt, h, setProgress, showError } from './util.js';
 
@@ -152,7 +152,7 @@ async function classifyUrl(url: string, name: string): Promise<void> {
 }
 
 /** Switches the model; a failure leaves the previous one in place and says why. */
-export async function selectModel(url: string, entry?: ModelEntry): Promise<void> {
+async function selectModel(url: string, entry?: ModelEntry): Promise<void> {
   const my = ++modelTicket;
   const prevName = modelName;
   clearError(els.modelError());

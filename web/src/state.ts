@@ -4,7 +4,7 @@
  */
 import type { BackendInfo, EvalReport, ModelConfig, Prediction } from '../../src/web/index.js';
 
-export interface Classification {
+interface Classification {
   logits: number[];
   top: Prediction[];
   width: number;
