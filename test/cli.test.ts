@@ -133,6 +133,38 @@ test('summary prints the torchinfo-style table with totals', () => {
   assert.match(out, /^Total mult-adds per image: 1\.498 G \(1,498,376,192\)$/m);
 });
 
+test("summary --arch inception_v3: torchvision 0.14's counts, per-module shapes and 5.71 G multiply-adds; Keras' include_top=False", async () => {
+  const [aux, plain, headless, table] = await Promise.all([
+    cliAsync(['summary', '--arch', 'inception_v3', '--aux', '--json']),
+    cliAsync(['summary', '--arch', 'inception_v3', '--json']),
+    cliAsync(['summary', '--arch', 'inception_v3', '--no-include-top', '--pooling', 'avg', '--json']),
+    cliAsync(['summary', '--arch', 'inception_v3']),
+  ]);
+  for (const r of [aux, plain, headless, table]) assert.equal(r.status, 0, r.stderr);
+  assert.equal(json<SummaryJson>(aux.stdout).params, 27_161_264);
+  assert.ok(json<SummaryJson>(aux.stdout).layers.some((l) => l.name === 'AuxLogits'));
+  const v3 = json<SummaryJson>(plain.stdout);
+  assert.deepEqual([v3.params, v3.macs, v3.inputShape], [23_834_568, 5_713_216_096, [3, 299, 299]]);
+  assert.deepEqual(v3.layers.find((l) => l.name === 'Mixed_6e')!.outputShape, [768, 17, 17]);
+  assert.deepEqual(v3.layers.find((l) => l.name === 'Mixed_7c')!.outputShape, [2048, 8, 8]);
+  assert.deepEqual(v3.layers.at(-1), { name: 'fc', outputShape: [1000], params: 2_049_000, macs: 2_048_000 });
+  const top = json<SummaryJson>(headless.stdout);
+  assert.equal(top.params, 21_785_568);
+  assert.ok(!top.layers.some((l) => l.name === 'fc'));
+  assert.match(table.stdout, /^Model: Inception v3 {3}input: \[N, 3, 299, 299\]$/m);
+  assert.match(table.stdout, /^Mixed_5b\s+\[N, 256, 35, 35\]\s+255,904\s/m);
+  assert.match(table.stdout, /^Total params: 23,834,568$/m);
+  assert.match(table.stdout, /^Total mult-adds per image: 5\.713 G \(5,713,216,096\)$/m);
+  await failsAll([
+    [
+      ['summary', '--arch', 'inception_v3', '--compare-naive'],
+      "--compare-naive: the naive-module arithmetic is GoogLeNet's (Inception v1); leave out --arch inception_v3",
+    ],
+    [['summary', '--arch', 'inception_v4'], '--arch expects one of googlenet, inception_v3, received "inception_v4"'],
+    [['summary', '--arch', 'inception_v3', '--input-size', '74'], 'inputSize: expected at least 75 for inception_v3, received 74'],
+  ]);
+});
+
 test("summary --compare-naive: the seeds' 221,184 / 129,024 arithmetic and GAP against 51,380,224 dense weights", () => {
   const out = ok('summary', '--compare-naive', '--preset', 'bn');
   assert.ok(out.includes('a 3×3 conv 192→128 needs 128·192·3·3 = 221,184 weights; through a 1×1 reduction to 96,'), out);

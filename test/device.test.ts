@@ -81,7 +81,7 @@ describe('WebGPU in Node (software adapter in CI)', () => {
   });
 
   it(
-    'Inception v3 (narrow, 75×75: 1×7/7×1 convolutions, average pools, grid reductions) gives the CPU logits and gradients on WebGPU',
+    'Inception v3 (narrow, 107×107: 1×7/7×1 convolutions, average pools, grid reductions) gives the CPU logits and gradients on WebGPU',
     { skip },
     async () => {
       const opts: ModelOptions = { arch: 'inception_v3', numClasses: 10, inputSize: 107, width: 0.125, transformInput: true, dropout: 0 };

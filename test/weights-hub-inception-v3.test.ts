@@ -7,7 +7,8 @@
  * cache, `predict --weights Inception_V3_Weights.IMAGENET1K_V1` builds the entry's model
  * (transform_input, 1000 ImageNet classes) with its preprocessing (resize 342 bilinear, centre crop
  * 299, ImageNet mean/std) and gives the logits of torchvision's own pipeline,
- * `Inception_V3_Weights.IMAGENET1K_V1.transforms()` on a PIL image.
+ * `Inception_V3_Weights.IMAGENET1K_V1.transforms()` on a PIL image; `train --from inception_v3
+ * --freeze-backbone` puts a new head on the file's backbone, as the README's tutorial path does.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -20,6 +21,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { relativeError } from '../src/tensor.js';
+import { loadStateDict } from '../src/weights/formats-node.js';
+import { loadSafetensorsFile } from '../src/weights/safetensors-node.js';
 import { cliAsync, type Run } from './cli-run.js';
 
 const OFFICIAL = 'inception_v3_google-0cc3c7bd.pth';
@@ -128,4 +131,59 @@ test('from the cache, predict --weights Inception_V3_Weights.IMAGENET1K_V1 gives
     wrongArch,
     /^googlenet: --weights imagenet: these are googlenet weights, not inception_v3; inception_v3's are --weights inception_v3$/m,
   );
+});
+
+test('train --from inception_v3 --freeze-backbone on a folder: the named weights under a new head, with their preprocessing', async (t) => {
+  if (skip) return t.skip(skip);
+  const cache = join(tmp, 'cache-train');
+  mkdirSync(cache);
+  copyFileSync(file, join(cache, OFFICIAL));
+  const photos = join(tmp, 'photos');
+  for (const [c, name] of ['blue', 'red'].entries()) {
+    mkdirSync(join(photos, name), { recursive: true });
+    for (let i = 0; i < 3; i++) {
+      const px = Buffer.alloc(90 * 80 * 3).map((_, k) => (k % 3 === 2 - 2 * c ? 180 : 30) + ((k * (5 + i)) % 60));
+      await sharp(px, { raw: { width: 90, height: 80, channels: 3 } })
+        .jpeg()
+        .toFile(join(photos, name, `${i}.jpg`));
+    }
+  }
+  const out = join(tmp, 'v3-photos');
+  const r = await cliAsync(
+    ['train', '--dataset', 'folder', '--data', photos, '--from', 'inception_v3', '--freeze-backbone', '--epochs', '1'].concat([
+      '--batch-size',
+      '2',
+      '--val-holdout',
+      '2',
+      '--progress',
+      'none',
+      '--out',
+      out,
+    ]),
+    undefined,
+    { GOOGLENET_HOME: cache },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as {
+    model: Record<string, unknown>;
+    preprocess: unknown;
+    labels: string[];
+  };
+  assert.deepEqual(
+    [cfg.model['arch'], cfg.model['numClasses'], cfg.model['transformInput'], cfg.labels],
+    ['inception_v3', 2, true, ['blue', 'red']],
+  );
+  assert.deepEqual(cfg.preprocess, { resize: 342, crop: 299, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+  // The backbone's weights are the file's; the new head is 2 classes wide. (Batch norms keep
+  // updating their running statistics on the new pictures, as PyTorch's requires_grad=False does.)
+  const [before, after] = [loadStateDict(file), loadSafetensorsFile(join(out, 'model.safetensors'))];
+  assert.deepEqual(after.get('fc.weight')!.dims, [2, 2048]);
+  let frozen = 0;
+  for (const [k, v] of after) {
+    if (/^fc\.|running_|num_batches/.test(k)) continue;
+    assert.deepEqual(v.data, before.get(k)!.data, `${k} is frozen`);
+    frozen++;
+  }
+  assert.equal(frozen, 282, 'every convolution and batch-norm weight of the backbone');
+  assert.ok(![...after.keys()].some((k) => k.startsWith('AuxLogits.')), 'the entry runs without the aux head');
 });
