@@ -264,6 +264,23 @@ test('eval an Inception v3 on ImageNet WordNet-id folders: the labels follow tor
   );
 });
 
+test('eval --weights FILE --arch inception_v3: a torchvision .pth evaluated as Inception v3; --preset is refused with it', async (t) => {
+  const pth = fixturePath('inception-v3-tv-aux10.pth', 'torchvision-inception-v3');
+  if (!pth) return t.skip('needs the Inception v3 fixtures (python3 scripts/make-fixtures.py)');
+  const ten = join(tmp, 'ten');
+  await pictures(ten, [...'abcdefghij'], 1, [40, 30], 'png');
+  const args = ['eval', '--weights', pth, '--arch', 'inception_v3', '--num-classes', '10', '--dataset', 'folder', '--data', ten];
+  const [r, refused] = await Promise.all([
+    cliAsync([...args, '--val-data', ten, '--no-files', '--json']),
+    cliAsync([...args, '--preset', 'bn']),
+  ]);
+  ok(r, 'eval --weights --arch inception_v3');
+  const m = JSON.parse(r.stdout) as { n: number; confusion: number[][] };
+  assert.deepEqual([m.n, m.confusion.length], [10, 10]);
+  assert.equal(refused.status, 1);
+  assert.equal(refused.stderr, `googlenet: --preset: presets are GoogLeNet's; --arch inception_v3 takes none (received "bn")\n`);
+});
+
 test("Keras' include_top=False: import --no-include-top --pooling avg; a model without its top writes its features", async () => {
   const pth = fixturePath('inception-v3-tv-aux10.pth', 'torchvision-inception-v3');
   if (pth) {

@@ -7,6 +7,9 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { basename, join, resolve } from 'node:path';
 import {
   action,
+  ARCH_HELP,
+  archFromFlags,
+  archOption,
   CLI_DOWNLOAD,
   DEVICE_HELP_LINE,
   deviceFromFlags,
@@ -21,6 +24,7 @@ import {
 } from './common.js';
 import { choiceOption, datasetOption } from './train.js';
 import {
+  type Arch,
   data,
   CROP_COUNTS,
   type CropCount,
@@ -40,6 +44,7 @@ import {
 interface Flags {
   model: string[];
   weights?: string;
+  arch?: Arch;
   preset?: Preset;
   numClasses?: number;
   transformInput?: boolean;
@@ -74,7 +79,8 @@ export function register(program: Command): void {
       [],
     )
     .option('--weights <name|url|file>', `${WEIGHTS_HELP}; joins the --model ensemble`)
-    .option('--preset <name>', "architecture of a --weights file (default: the named weights', else torchvision)", presetOption)
+    .option('--arch <name>', `${ARCH_HELP} of --weights (default: the named weights', the file's keys, else googlenet)`, archOption)
+    .option('--preset <name>', "GoogLeNet's preset of a --weights file (default: the named weights', else torchvision)", presetOption)
     .option('--num-classes <n>', "classes of a --weights file (default: the named weights', else 1000)", numClassesOption('--num-classes'))
     .option('--transform-input', "a --weights file uses torchvision's transform_input (imagenet does)")
     .option('--no-transform-input', 'turn transform_input off even for named weights that use it')
@@ -161,7 +167,7 @@ async function loadModels(f: Flags): Promise<GoogLeNet[]> {
   if (f.weights) {
     const source = {
       weights: f.weights,
-      ...(f.preset !== undefined ? { preset: f.preset } : {}),
+      ...archFromFlags(f),
       ...(f.numClasses !== undefined ? { numClasses: f.numClasses } : {}),
       ...(f.transformInput !== undefined ? { transformInput: f.transformInput } : {}),
       download: CLI_DOWNLOAD,
