@@ -13,6 +13,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calibrate, data, GoogLeNet, loadModelDir, saveModelDir, type Tensor } from '../src/index.js';
 import { viewBatch } from '../src/eval/evaluate.js';
+import { cpuInfo } from './profile.js';
 import { defaultPreprocess } from '../src/infer/classifier.js';
 
 const arg = (name: string, d: number): number => {
@@ -108,13 +109,15 @@ async function bench(name: string, model: GoogLeNet, out: Record<string, unknown
     relLogitError: acc.rel,
     sizes,
     imgPerSec: med,
+    // The weights int8 ran with on this CPU: ±127, or ±63 where its integer kernels saturate.
+    int8WeightQmax: model.engine.int8Saturates ? 63 : 127,
     load: [load0, loadavg()[0]],
   };
   await model.dispose();
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'googlenet-bench-quantize-'));
-const out: Record<string, unknown> = { threads };
+const out: Record<string, unknown> = { threads, cpu: cpuInfo() };
 try {
   if (!process.argv.includes('--skip-fashion-mnist'))
     await bench('fashion-mnist', loadModelDir(join(import.meta.dirname, '..', 'models', 'fashion-mnist'), { threads }), out, dir);
