@@ -79,6 +79,43 @@ def picture():
     return Image.fromarray((np.stack([r, g, b], -1) * 255).round().astype(np.uint8), 'RGB')
 
 
+def grad_cam(model, x, layer, class_index=None, head=None):
+    """Grad-CAM the paper's way (Selvaraju et al., arXiv 1610.02391): a forward hook keeps the
+    tap's feature map A, torch.autograd.grad gives d y_c / d A, alpha_k is its spatial mean and the
+    map is ReLU(sum_k alpha_k A^k). `head` names an auxiliary classifier run on the tap (eval mode)."""
+    kept = {}
+    hook = getattr(model, layer).register_forward_hook(lambda _m, _i, out: kept.__setitem__('a', out))
+    logits = model(x)
+    hook.remove()
+    a = kept['a']
+    if head is not None:
+        logits = getattr(model, head)(a)
+    c = logits.argmax(1) if class_index is None else torch.full((x.shape[0],), class_index)
+    (grad,) = torch.autograd.grad(logits.gather(1, c[:, None]).sum(), a)
+    alpha = grad.mean((2, 3))
+    cam = F.relu((alpha[:, :, None, None] * a).sum(1))
+    return {'cam': cam, 'alpha': alpha, 'class': c, 'logits': logits}
+
+
+def grad_cam_fixtures(model, image_input):
+    """Grad-CAM references for the picture, in float64: the last feature map for the top class, an
+    earlier tap for a given class, and the first auxiliary head at its own tap."""
+    m = copy.deepcopy(model).double().eval()
+    x = image_input.double()
+    out = {}
+    for key, kw in {
+        'inception5b': dict(layer='inception5b'),
+        'inception4c.class3': dict(layer='inception4c', class_index=3),
+        'aux1.inception4a': dict(layer='inception4a', head='aux1'),
+    }.items():
+        for name, t in grad_cam(m, x, **kw).items():
+            out[f'{key}.{name}'] = t.detach()
+    with torch.no_grad():
+        out['aux2.logits'] = m.aux2(m.inception4d(m.inception4c(m.inception4b(m.inception4a(m.maxpool3(
+            m.inception3b(m.inception3a(m.maxpool2(m.conv3(m.conv2(m.maxpool1(m.conv1(x)))))))))))))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--out', default=os.path.join(REPO, 'test', 'fixtures', 'torchvision-googlenet'))
@@ -92,6 +129,7 @@ def main():
     aux = randomize(googlenet(weights=None, num_classes=10, aux_logits=True, transform_input=False, init_weights=False), gen).eval()
     noaux = randomize(googlenet(weights=None, num_classes=10, aux_logits=False, transform_input=True, init_weights=False), gen).eval()
     save_safetensors(out('googlenet-tv-aux10.safetensors'), aux.state_dict())
+    pristine = copy.deepcopy(aux)  # the file's weights, before the train-mode pass below moves the statistics
     torch.save(noaux.state_dict(), out('googlenet-tv-noaux10.pth'))
 
     x_aux = torch.randn(2, 3, 224, 224, generator=gen)
@@ -118,6 +156,8 @@ def main():
     with torch.no_grad():
         image_noaux, image_aux = noaux(image_input), aux(image_input)
     save_safetensors(out('io-image.safetensors'), {'image_input': image_input, 'eval_logits': image_noaux, 'aux10_eval_logits': image_aux})
+    cams = grad_cam_fixtures(pristine, image_input)
+    save_safetensors(out('gradcam-aux10.safetensors'), cams)
 
     labels = torch.tensor([3, 7])
     o = trained(x_aux)
@@ -139,6 +179,7 @@ def main():
                   'eval_logits_row0': eval_aux[0].tolist(), 'train_aux1_row0': train_aux.aux_logits1[0].tolist()},
         'noaux10': {'params': count(noaux), 'transform_input': True, 'eval_logits_row0': eval_noaux[0].tolist()},
         'image': {'noaux10_pth_eval_logits': image_noaux[0].tolist(), 'aux10_safetensors_eval_logits': image_aux[0].tolist()},
+        'gradcam_aux10': {k: v.tolist() for k, v in cams.items() if k.endswith('.class')},
         'param_counts': {'torchvision_1000_aux': tv(True), 'torchvision_1000_noaux': tv(False)},
     }
     with open(out('meta.json'), 'w') as f:

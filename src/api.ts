@@ -90,6 +90,27 @@ export {
 } from './infer/classifier.js';
 export { FASHION_MNIST_CLASSES, CIFAR10_CLASSES, CIFAR100_CLASSES } from './data/core.js';
 
+// Explaining predictions: Grad-CAM at any feature map, Inception branch activations, heat maps.
+export {
+  branchModules,
+  featureTaps,
+  moduleBranches,
+  type BranchSpec,
+  type GradCamOptions,
+  type GradCamResult,
+  type GradCamTarget,
+} from './models/gradcam.js';
+export {
+  branchActivations,
+  overlayExplanation,
+  viewedRegion,
+  type BranchActivation,
+  type ExplainOptions,
+  type Explanation,
+  type ExplanationOverlayOptions,
+} from './infer/explain.js';
+export { upsampleCam, normalizeCam, overlayCam, jet, type CamMap, type OverlayOptions } from './image/heatmap.js';
+
 // Weight files and model directories (bytes in, bytes out; the entries read and write them).
 export { readSafetensors, parseSafetensors, writeSafetensors, type StoredTensor, type StoredDType } from './weights/safetensors.js';
 export {
