@@ -99,16 +99,18 @@ def grad_cam(model, x, layer, class_index=None, head=None):
 
 def grad_cam_fixtures(model, image_input):
     """Grad-CAM references for the picture, in float64: the last feature map for the top class, an
-    earlier tap for a given class, and the first auxiliary head at its own tap."""
+    earlier tap for a given class, and the first auxiliary head at its own tap; and the earlier tap
+    on the picture's central 96x96 (for the software GPU, where 224x224 is slow)."""
     m = copy.deepcopy(model).double().eval()
     x = image_input.double()
     out = {}
-    for key, kw in {
-        'inception5b': dict(layer='inception5b'),
-        'inception4c.class3': dict(layer='inception4c', class_index=3),
-        'aux1.inception4a': dict(layer='inception4a', head='aux1'),
+    for key, (inp, kw) in {
+        'inception5b': (x, dict(layer='inception5b')),
+        'inception4c.class3': (x, dict(layer='inception4c', class_index=3)),
+        'aux1.inception4a': (x, dict(layer='inception4a', head='aux1')),
+        'crop96.inception4c.class3': (x[:, :, 64:160, 64:160], dict(layer='inception4c', class_index=3)),
     }.items():
-        for name, t in grad_cam(m, x, **kw).items():
+        for name, t in grad_cam(m, inp, **kw).items():
             out[f'{key}.{name}'] = t.detach()
     with torch.no_grad():
         out['aux2.logits'] = m.aux2(m.inception4d(m.inception4c(m.inception4b(m.inception4a(m.maxpool3(

@@ -15,13 +15,17 @@ import {
   GoogLeNet,
   load,
   loadModel,
+  loadStateDict,
+  relativeError,
   OptionError,
   selectDevice,
   type GoogLeNetOptions,
   type Tensor,
 } from '../src/index.js';
 import { OnnxGraphBuilder } from '../src/graph/onnx.js';
+import { loadSafetensorsFile } from '../src/weights/safetensors-node.js';
 import { cli } from './cli-run.js';
+import { fixturePath, missingFixture } from './fixtures.js';
 
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const FASHION = new URL('../models/fashion-mnist', import.meta.url).pathname;
@@ -123,6 +127,31 @@ describe('WebGPU in Node (software adapter in CI)', () => {
     // gradient, `convGrad: { weightGrad: 'shift' }`, differs by 4e-4: float32 order, amplified alike.
     assert.ok(e <= 5e-3, `updates: relative L2 error ${e.toExponential(2)}`);
     await Promise.all([sc.dispose(), sg.dispose(), cpu.dispose(), gpu.dispose()]);
+  });
+
+  it('Grad-CAM on WebGPU equals PyTorch on torchvision GoogLeNet (≤ 1e-3 relative; max-pool gradients from masks)', { skip }, async (t) => {
+    const names = ['googlenet-tv-aux10.safetensors', 'gradcam-aux10.safetensors', 'io-image.safetensors'];
+    const files = names.map((n) => fixturePath(n));
+    if (files.some((f) => !f)) return t.skip(missingFixture(names.join(', ')));
+    const [weights, camFile, ioFile] = files as string[];
+    // The fixture picture's central 96×96 (224×224 takes minutes on the software adapter).
+    const m = new GoogLeNet({ preset: 'torchvision', numClasses: 10, auxLogits: true, inputSize: 96 }, { device: 'webgpu' }, new Map());
+    m.loadStateDict(loadStateDict(weights!), weights!);
+    const full = loadSafetensorsFile(ioFile!).get('image_input')!.data as Float32Array;
+    const x = new Float32Array(3 * 96 * 96);
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 96; y++) x.set(full.subarray((c * 224 + 64 + y) * 224 + 64, (c * 224 + 64 + y) * 224 + 160), (c * 96 + y) * 96);
+    // inception4c: the gradient comes back through inception5b … 4d, the 2×2 max pool and 4e.
+    const r = await m.gradCam({ dims: [1, 3, 96, 96], data: x }, { layer: 'inception4c', classIndex: 3 });
+    const ref = loadSafetensorsFile(camFile!).get('crop96.inception4c.class3.cam')!.data as Float64Array;
+    assert.ok(
+      ref.some((v) => v > 0),
+      'the reference map is not empty',
+    );
+    const e = relativeError(r.cam.data, ref);
+    console.log(`Grad-CAM at inception4c on WebGPU: relative error ${e.toExponential(2)} against PyTorch`);
+    assert.ok(e <= 1e-3, `relative error ${e}`);
+    await m.dispose();
   });
 
   it(
