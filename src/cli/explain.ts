@@ -123,7 +123,7 @@ export function register(program: Command): void {
           const overlay = paths?.[i];
           if (overlay) {
             const name = e!.label === String(e!.classIndex) ? `class ${e!.classIndex}` : e!.label;
-            const caption = `${name} ${(100 * e!.probability).toFixed(1)}% · Grad-CAM at ${e!.layer}`;
+            const caption = `${name} ${(100 * e!.probability).toFixed(1)}% · ${e!.head === 'logits' ? '' : `${e!.head}, `}${e!.layer}`;
             await writeExplanationPng(overlay, overlayExplanation(picture, e!.cam, p), caption);
           }
           if (f.json) results.push(asJson(file, e!, overlay));

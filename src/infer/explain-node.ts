@@ -14,8 +14,8 @@ export async function writeExplanationPng(file: string, overlay: RgbImage, capti
   const { width, height, channels } = overlay;
   const font = Math.max(10, Math.min(18, Math.round(width / 26)));
   const strip = Math.round(font * 1.8);
-  // About 0.55 em per character: cut the caption where it would leave the picture.
-  const fit = Math.max(4, Math.floor((width - font) / (0.55 * font)));
+  // About 0.6 em per character: cut the caption where it would leave the picture.
+  const fit = Math.max(4, Math.floor((width - font) / (0.6 * font)));
   const text = caption.length > fit ? `${caption.slice(0, fit - 1)}…` : caption;
   const svg =
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${strip}">` +
