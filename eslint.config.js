@@ -4,6 +4,9 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Every built-in error constructor, as an esquery pattern. */
+const BUILTIN_ERRORS = '/^(Error|TypeError|RangeError|SyntaxError|EvalError|ReferenceError|URIError|AggregateError)$/';
+
 export default tseslint.config(
   {
     ignores: [
@@ -43,12 +46,18 @@ export default tseslint.config(
       ],
       // Numeric code is typed all the way: an `any` hides a Float32Array/Float64Array mix-up.
       '@typescript-eslint/no-explicit-any': 'error',
-      // Every error thrown on purpose is a typed GoogLeNetError (src/errors.ts) with a code.
+      // Every error made on purpose is a typed GoogLeNetError (src/errors.ts) with a code: no
+      // built-in error constructor, thrown or not, with `new` or without (the CLI prints anything
+      // else as an internal error).
       'no-restricted-syntax': [
         'error',
         {
-          selector: "ThrowStatement > NewExpression[callee.name='Error']",
-          message: 'throw a class from src/errors.ts (OptionError, WeightFormatError, …, InternalError for a broken invariant)',
+          selector: `:matches(NewExpression, CallExpression)[callee.type='Identifier'][callee.name=${BUILTIN_ERRORS}]`,
+          message: 'use a class from src/errors.ts (OptionError, WeightFormatError, …, InternalError for a broken invariant)',
+        },
+        {
+          selector: `:matches(NewExpression, CallExpression)[callee.object.name=/^(globalThis|window|self)$/][callee.property.name=${BUILTIN_ERRORS}]`,
+          message: 'use a class from src/errors.ts (OptionError, WeightFormatError, …, InternalError for a broken invariant)',
         },
       ],
       'max-len': ['error', { code: 200, ignoreUrls: true, ignoreRegExpLiterals: true, ignorePattern: '^\\s*(import|export) ' }],

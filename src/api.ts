@@ -65,6 +65,8 @@ export {
   CALIBRATION_METHODS,
   quantizeWeight,
   dequantizeWeight,
+  canSaturate,
+  WEIGHT_QMAX,
   RangeObserver,
   type CalibrationMethod,
   type Quantization,

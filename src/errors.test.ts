@@ -21,5 +21,5 @@ test('every error class has its own stable code and keeps the file, option and c
   assert.equal(new errors.CheckpointWriteError('x').code, 'CHECKPOINT_WRITE');
   assert.ok(new errors.CheckpointWriteError('x') instanceof errors.FileWriteError);
   assert.equal(new errors.InternalError('x').code, 'INTERNAL');
-  assert.equal(new errors.OptionError('x').file, undefined);
+  assert.equal(new errors.OptionError('x', { option: 'x' }).file, undefined);
 });

@@ -56,15 +56,32 @@ export class GoogLeNetError extends Error {
   }
 }
 
-/** A bad option value or combination (`--preset`, `numClasses`, …). */
+/**
+ * A bad option value or combination (`--preset`, `numClasses`, …). It always names the option
+ * (`option`: the CLI flag or the API field), so its constructor requires it.
+ */
 export class OptionError extends GoogLeNetError {
   override name = 'OptionError';
   override readonly code: ErrorCode = 'OPTION';
+  declare readonly option: string;
+
+  constructor(message: string, context: ErrorContext & { option: string }) {
+    super(message, context);
+  }
 }
-/** A weight file that is missing, truncated, corrupt, or does not fit the model. */
+/**
+ * A weight file that is missing, truncated, corrupt, does not fit the model, or does not match
+ * its published hash (in Node and in the browser alike). It always names the file (`file`: a
+ * path, a URL, or what the bytes were called), so its constructor requires it.
+ */
 export class WeightFormatError extends GoogLeNetError {
   override name = 'WeightFormatError';
   override readonly code: ErrorCode = 'WEIGHT_FORMAT';
+  declare readonly file: string;
+
+  constructor(message: string, context: ErrorContext & { file: string }) {
+    super(message, context);
+  }
 }
 /** A dataset file or folder that is missing or malformed. */
 export class DatasetFormatError extends GoogLeNetError {

@@ -31,7 +31,7 @@ export interface FetchFileOptions {
   /** With `resume`: further attempts after a network failure in this call. Default 0. */
   retries?: number;
   /** The error class thrown. Default DatasetFormatError. */
-  error?: new (message: string, context?: ErrorContext) => GoogLeNetError;
+  error?: new (message: string, context: ErrorContext & { file: string }) => GoogLeNetError;
 }
 
 /** What {@link fetchToFile} wrote. */
@@ -113,7 +113,7 @@ async function attemptFetch(url: string, part: string, o: FetchFileOptions): Pro
     await rm(part, { force: true });
     return attemptFetch(url, part, o);
   }
-  if (!res.ok || !res.body) throw new Err(`cannot download ${url}: HTTP ${res.status} ${res.statusText}`.trimEnd());
+  if (!res.ok || !res.body) throw new Err(`cannot download ${url}: HTTP ${res.status} ${res.statusText}`.trimEnd(), { file: url });
   const resumed = res.status === 206 && have > 0 && contentRangeStart(res) === have;
   const start = resumed ? have : 0;
   const length = Number(res.headers.get('content-length'));
@@ -184,7 +184,7 @@ export interface FetchBytesOptions {
   /** Default `globalThis.fetch`. */
   fetchImpl?: FetchLike;
   /** The error class thrown. Default DatasetFormatError. */
-  error?: new (message: string, context?: ErrorContext) => GoogLeNetError;
+  error?: new (message: string, context: ErrorContext & { file: string }) => GoogLeNetError;
 }
 
 /**

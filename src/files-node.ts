@@ -159,7 +159,7 @@ export interface ReadOptions {
   /** What the file is, for messages ("weight file", "checkpoint"). */
   what: string;
   /** The error class thrown, naming the file. */
-  error: new (message: string, context?: ErrorContext) => GoogLeNetError;
+  error: new (message: string, context: ErrorContext & { file: string }) => GoogLeNetError;
   /** The limit the file's size must keep (none: any size Node reads). */
   limit?: keyof Limits;
   /** The message for a missing file. Default "no such file". */

@@ -115,7 +115,18 @@ export async function load(source: LoadSource, create: CreateOptions = {}): Prom
 
 // Training from files (run folders, checkpoints, plots), evaluation reports, and the datasets the CLI reads.
 export { train, type TrainResult } from './train/train-node.js';
-export { OPTIMIZERS, KEEP, type TrainOptions, type OptimizerName } from './train/config.js';
+export {
+  OPTIMIZERS,
+  KEEP,
+  TRAIN_OPTIONS,
+  TRAIN_DEFAULTS,
+  validateTrainOptions,
+  type TrainOptions,
+  type TrainOptionName,
+  type OptimizerName,
+} from './train/config.js';
+export type { OptionSpec } from './train/options.js';
+export { OPTION_CHECKS, parseOptionText, type Check, type Range } from './checks.js';
 export { SCHEDULES } from './train/schedule.js';
 export { formatMetrics } from './eval/metrics.js';
 export { CROP_COUNTS, isCropCount, type CropCount } from './eval/crops.js';

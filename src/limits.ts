@@ -70,7 +70,8 @@ export function getLimits(): Limits {
 export function setLimits(changes: Partial<Limits>): Limits {
   const before = getLimits();
   for (const [k, v] of Object.entries(changes)) {
-    if (!(k in DEFAULT_LIMITS)) throw new OptionError(`setLimits: unknown limit "${k}" (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
+    if (!(k in DEFAULT_LIMITS))
+      throw new OptionError(`setLimits: unknown limit "${k}" (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`, { option: k });
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
       throw new OptionError(`setLimits: ${k} must be a positive integer, received ${JSON.stringify(v)}`, { option: k });

@@ -23,7 +23,7 @@ export function fmix32(h: number): number {
 
 /** Splits a finite number into its low and high 32-bit words (integers up to 2^53; negatives keep their sign in `hi`). */
 function words(key: number): [number, number] {
-  if (!Number.isFinite(key)) throw new OptionError(`Rng: seed keys must be finite numbers, got ${key}`);
+  if (!Number.isFinite(key)) throw new OptionError(`Rng: seed keys must be finite numbers, got ${key}`, { option: 'seed' });
   const k = Math.trunc(key);
   const lo = k >>> 0;
   const hi = Math.floor(k / TWO_POW_32) >>> 0;
@@ -81,9 +81,10 @@ export class Rng {
   /** Rebuilds a generator from `getState()`'s four uint32 words. */
   static fromState(state: readonly number[]): Rng {
     if (state.length !== 4 || !state.every((w) => Number.isInteger(w) && w >= 0 && w < TWO_POW_32)) {
-      throw new OptionError(`Rng.fromState: expected 4 uint32 words, got [${state.join(', ')}]`);
+      throw new OptionError(`Rng.fromState: expected 4 uint32 words, got [${state.join(', ')}]`, { option: 'state' });
     }
-    if (state.every((w) => w === 0)) throw new OptionError('Rng.fromState: the all-zero state is not a valid xoshiro128** state');
+    if (state.every((w) => w === 0))
+      throw new OptionError('Rng.fromState: the all-zero state is not a valid xoshiro128** state', { option: 'state' });
     const r = new Rng(0);
     r.s0 = state[0] as number;
     r.s1 = state[1] as number;
@@ -149,7 +150,8 @@ export class Rng {
 
   /** An unbiased integer in [0, n) for 1 ≤ n ≤ 2^32 (rejection sampling; usually one draw). */
   int(n: number): number {
-    if (!Number.isInteger(n) || n < 1 || n > TWO_POW_32) throw new OptionError(`Rng.int: n must be an integer in [1, 2^32], got ${n}`);
+    if (!Number.isInteger(n) || n < 1 || n > TWO_POW_32)
+      throw new OptionError(`Rng.int: n must be an integer in [1, 2^32], got ${n}`, { option: 'n' });
     const limit = TWO_POW_32 - (TWO_POW_32 % n);
     for (;;) {
       const r = this.next();

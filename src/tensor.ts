@@ -29,7 +29,8 @@ export function tensor(dims: number[], data?: Float32Array): Tensor {
     throw new OptionError(`tensor: data must be a Float32Array, received ${describeValue(data)}`, { option: 'data' });
   }
   const n = numel(dims);
-  if (data && data.length !== n) throw new OptionError(`tensor: ${data.length} values do not fill dims [${dims.join(', ')}] (${n})`);
+  if (data && data.length !== n)
+    throw new OptionError(`tensor: ${data.length} values do not fill dims [${dims.join(', ')}] (${n})`, { option: 'data' });
   return { dims: [...dims], data: data ?? new Float32Array(n) };
 }
 
@@ -58,7 +59,7 @@ export function dtypeOf(a: TensorArray): DType {
 
 /** ‖a − b‖ / ‖b‖, the parity metric used against torchvision. */
 export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new OptionError(`relativeError: lengths differ (${a.length} vs ${b.length})`);
+  if (a.length !== b.length) throw new OptionError(`relativeError: lengths differ (${a.length} vs ${b.length})`, { option: 'b' });
   let num = 0;
   let den = 0;
   for (let i = 0; i < a.length; i++) {

@@ -37,7 +37,7 @@ interface TaskMessage<T> {
 /** Worker → main thread. */
 type ReplyMessage<R> =
   | { type: 'result'; id: number; result: R }
-  | { type: 'error'; id: number; name: string; message: string; file?: string; stack?: string }
+  | { type: 'error'; id: number; name: string; message: string; file?: string; option?: string; stack?: string }
   | { type: 'warning'; message: string };
 
 /** What a handler returns: the result and the buffers to transfer with it (not copy). */
@@ -46,21 +46,25 @@ export interface TaskResult<R> {
   transfer?: ArrayBuffer[];
 }
 
-const ERROR_CLASSES: Record<string, new (message: string, context?: ErrorContext) => Error> = {
+/** The classes a worker's error is rebuilt as; each gets back the `file` and `option` it had there. */
+const ERROR_CLASSES: Record<string, new (message: string, context: ErrorContext) => Error> = {
   DatasetFormatError,
   ImageError,
-  OptionError,
-  WeightFormatError,
+  OptionError: OptionError as new (message: string, context: ErrorContext) => OptionError,
+  WeightFormatError: WeightFormatError as new (message: string, context: ErrorContext) => WeightFormatError,
   GoogLeNetError,
   InternalError,
   RangeError,
   TypeError,
 };
 
-/** Rebuilds an error thrown in a worker with its class, exact message and file. */
-function reviveError(m: { name: string; message: string; file?: string; stack?: string }): Error {
+/** Rebuilds an error thrown in a worker with its class, exact message, file and option. */
+function reviveError(m: { name: string; message: string; file?: string; option?: string; stack?: string }): Error {
   const Ctor = ERROR_CLASSES[m.name] ?? Error;
-  const e = new Ctor(m.message, m.file !== undefined ? { file: m.file } : {});
+  const e = new Ctor(m.message, {
+    ...(m.file !== undefined ? { file: m.file } : {}),
+    ...(m.option !== undefined ? { option: m.option } : {}),
+  });
   if (m.stack) e.stack = m.stack;
   return e;
 }
@@ -83,14 +87,16 @@ export function answerTasks<I, T, R>(
     handle(task).then(
       ({ result, transfer }) => reply({ type: 'result', id, result }, transfer),
       (e: unknown) => {
-        const err = e instanceof Error ? e : new Error(String(e));
+        const err = e instanceof Error ? e : new InternalError(`a worker task failed with a value that is not an error: ${String(e)}`);
         const file = err instanceof GoogLeNetError ? err.file : undefined;
+        const option = err instanceof GoogLeNetError ? err.option : undefined;
         reply({
           type: 'error',
           id,
           name: err.name,
           message: err.message,
           ...(file !== undefined ? { file } : {}),
+          ...(option !== undefined ? { option } : {}),
           ...(err.stack ? { stack: err.stack } : {}),
         });
       },

@@ -5,6 +5,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import {
+  type Check,
   type Device,
   getLimits,
   GoogLeNetError,
@@ -12,21 +13,29 @@ import {
   load,
   NODE_DEVICES,
   type NodeClassifier,
+  OPTION_CHECKS,
   OptionError,
+  parseOptionText,
   type Preset,
   PRESETS,
   selectDevice,
 } from '../index.js';
 
-export function intOption(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER, why = ''): (v: string) => number {
+/**
+ * A commander parser for a flag checked by `check` (a declaration's, or one of `OPTION_CHECKS`):
+ * bad text is one line naming the flag, what it expects and what it received.
+ */
+export function checkedOption<T>(flag: string, check: Check<T>): (v: string) => T {
   return (v) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-      const range = max < Number.MAX_SAFE_INTEGER ? `an integer in [${min}, ${max}]${why ? ` (${why})` : ''}` : `an integer ≥ ${min}`;
-      throw new InvalidArgumentError(`${flag} expects ${range}, received "${v}"`);
-    }
-    return n;
+    const r = parseOptionText(check, v);
+    if ('expected' in r) throw new InvalidArgumentError(`${flag} expects ${r.expected}, received "${v}"`);
+    return r.value;
   };
+}
+
+export function intOption(flag: string, min = 1, max = Number.MAX_SAFE_INTEGER, why = ''): (v: string) => number {
+  const bounded = max < Number.MAX_SAFE_INTEGER ? `an integer in [${min}, ${max}]${why ? ` (${why})` : ''}` : undefined;
+  return checkedOption(flag, OPTION_CHECKS.int(min, max, bounded));
 }
 
 /** `--threads`: at most twice the cores (ONNX Runtime crashes or hangs with thousands). */
@@ -42,12 +51,7 @@ export const resizeOption = (flag = '--resize'): ((v: string) => number) =>
   intOption(flag, 1, getLimits().maxResize, `the maxResize limit; raise it with ${limitEnvName('maxResize')}`);
 
 export function floatOption(flag: string, min = 0, max = Infinity): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max)
-      throw new InvalidArgumentError(`${flag} expects a number in [${min}, ${max}], received "${v}"`);
-    return n;
-  };
+  return checkedOption(flag, OPTION_CHECKS.num({ ge: min, le: max }, `a number in [${min}, ${max}]`));
 }
 
 /** `--num-classes`: at most the maxNumClasses limit (checked before the classifier is allocated). */
@@ -55,18 +59,11 @@ export const numClassesOption = (flag: string): ((v: string) => number) =>
   intOption(flag, 1, getLimits().maxNumClasses, `the maxNumClasses limit; raise it with ${limitEnvName('maxNumClasses')}`);
 
 export function channelsOption(flag: string): (v: string) => 1 | 3 {
-  return (v) => {
-    if (v !== '1' && v !== '3') throw new InvalidArgumentError(`${flag} expects 1 or 3, received "${v}"`);
-    return Number(v) as 1 | 3;
-  };
+  return checkedOption(flag, OPTION_CHECKS.oneOf([1, 3] as const, '1 or 3'));
 }
 
 /** `--device`: one of the Node devices (see `runtime/device.ts`). */
-export function deviceOption(v: string): Device {
-  if (!(NODE_DEVICES as readonly string[]).includes(v))
-    throw new InvalidArgumentError(`--device expects one of ${NODE_DEVICES.join(', ')}, received "${v}"`);
-  return v as Device;
-}
+export const deviceOption: (v: string) => Device = checkedOption('--device', OPTION_CHECKS.oneOf(NODE_DEVICES));
 
 export const DEVICE_HELP_LINE = `where the model runs: ${NODE_DEVICES.join(', ')} (default cpu; auto: CUDA, else a GPU's WebGPU, else the CPU)`;
 
@@ -83,11 +80,7 @@ export async function deviceFromFlags(device: Device | undefined): Promise<{ dev
   return { device: c.device };
 }
 
-export function presetOption(v: string): Preset {
-  if (!(PRESETS as readonly string[]).includes(v))
-    throw new InvalidArgumentError(`--preset expects one of ${PRESETS.join(', ')}, received "${v}"`);
-  return v as Preset;
-}
+export const presetOption: (v: string) => Preset = checkedOption('--preset', OPTION_CHECKS.oneOf(PRESETS));
 
 /** Flags that pick a model: a model directory, or a weight file with its architecture. */
 export interface ModelFlags {
@@ -130,7 +123,7 @@ export function addModelFlags(cmd: Command): Command {
 export const CLI_DOWNLOAD = { progress: 'auto' } as const;
 
 export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
-  if (f.model && f.weights) throw new OptionError('--model and --weights: give one of them, not both');
+  if (f.model && f.weights) throw new OptionError('--model and --weights: give one of them, not both', { option: '--model' });
   const create = { ...(f.threads !== undefined ? { threads: f.threads } : {}), ...(await deviceFromFlags(f.device)) };
   if (f.model) return load(f.model, create);
   if (f.weights) {
@@ -146,7 +139,9 @@ export async function loadFromFlags(f: ModelFlags): Promise<NodeClassifier> {
       create,
     );
   }
-  throw new OptionError('no model: pass --model DIR, --weights NAME (e.g. imagenet), or --weights FILE with --preset and --num-classes');
+  throw new OptionError('no model: pass --model DIR, --weights NAME (e.g. imagenet), or --weights FILE with --preset and --num-classes', {
+    option: '--model',
+  });
 }
 
 /** Prints one JSON document on stdout (the only thing on stdout with --json). */

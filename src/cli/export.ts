@@ -43,13 +43,15 @@ export function register(program: Command): void {
     .action(
       action(async (f: Flags) => {
         if (!(EXPORT_FORMATS as readonly string[]).includes(f.format)) {
-          throw new OptionError(`--format: expected one of ${EXPORT_FORMATS.join(', ')}, received "${f.format}"`);
+          throw new OptionError(`--format: expected one of ${EXPORT_FORMATS.join(', ')}, received "${f.format}"`, { option: '--format' });
         }
         const net = await loadFromFlags(f);
         const m = net.model;
         if (f.format !== 'web') makeDir(dirname(f.out));
         if (f.dtype === 'int8' && (f.format !== 'web' || !m.quantization)) {
-          throw new OptionError('--dtype int8: only a quantized model (googlenet quantize) exports as int8, with --format web');
+          throw new OptionError('--dtype int8: only a quantized model (googlenet quantize) exports as int8, with --format web', {
+            option: '--dtype',
+          });
         }
         if (f.format === 'safetensors') {
           if (f.dtype === 'fp16') writeFileAtomic(f.out, fp16Safetensors(m), { what: 'weights' });

@@ -116,7 +116,10 @@ export async function predictFolders(paths: string[], f: FolderFlags, load: () =
   checkFlags(f);
   const files = listImages(paths, { recursive: f.recursive });
   const first = await files.next();
-  if (first.done) throw new OptionError(`no images in ${paths.join(', ')}${f.recursive ? '' : ' (sub-folders are read with --recursive)'}`);
+  if (first.done)
+    throw new OptionError(`no images in ${paths.join(', ')}${f.recursive ? '' : ' (sub-folders are read with --recursive)'}`, {
+      option: 'paths',
+    });
   const skip = f.resume && f.out ? finishedFiles(f.out) : new Set<string>();
   if (f.features && f.out) checkWritableDir(f.out);
   const fd = f.features ? undefined : f.out ? openOut(f.out, f.resume) : 1; // 1: stdout

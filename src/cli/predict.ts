@@ -44,7 +44,8 @@ export function register(program: Command): void {
           channels: net.model.config.inChannels as 1 | 3,
         };
         const size = net.model.config.inputSize;
-        if (opts.crop !== size) throw new OptionError(`--crop: this model takes ${size}×${size} inputs, received ${opts.crop}`);
+        if (opts.crop !== size)
+          throw new OptionError(`--crop: this model takes ${size}×${size} inputs, received ${opts.crop}`, { option: '--crop' });
         const results: { file: string; top: { index: number; label: string; probability: number }[]; logits?: number[] }[] = [];
         for (const file of images) {
           const x = stackBatch([preprocess(await decodeImageFile(file), opts)]);

@@ -1,42 +1,40 @@
 /** `googlenet train`: flags → `TrainOptions` → `train()` (src/train/train-node.ts). */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import {
   action,
+  checkedOption,
   DEVICE_HELP_LINE,
   deviceFromFlags,
   deviceOption,
-  floatOption,
-  intOption,
   log,
   numClassesOption,
-  presetOption,
   printJson,
   threadsOption,
   workersOption,
 } from './common.js';
-import { data, KEEP, OPTIMIZERS, PRESETS, SCHEDULES, train, type TrainOptions, type TrainResult } from '../index.js';
+import {
+  data,
+  OPTION_CHECKS,
+  train,
+  TRAIN_OPTIONS,
+  validateTrainOptions,
+  type OptionSpec,
+  type TrainOptionName,
+  type TrainOptions,
+  type TrainResult,
+} from '../index.js';
 
 /** A parser for a flag that takes one of `choices`; the message names the flag and the value. */
-export function choiceOption<T extends string>(flag: string, choices: readonly T[]): (v: string) => T {
-  return (v) => {
-    if (!(choices as readonly string[]).includes(v))
-      throw new InvalidArgumentError(`${flag} expects one of ${choices.join(', ')}, received "${v}"`);
-    return v as T;
-  };
+export function choiceOption<const T extends readonly string[]>(flag: string, choices: T): (v: string) => T[number] {
+  return checkedOption(flag, OPTION_CHECKS.oneOf(choices));
 }
 
 /** A parser for a strictly positive number (`--lr 0` is refused with the flag's name). */
 export function positiveOption(flag: string, max = Infinity): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!(v.trim() !== '' && Number.isFinite(n) && n > 0 && n <= max)) {
-      throw new InvalidArgumentError(`${flag} expects a positive number${max < Infinity ? ` ≤ ${max}` : ''}, received "${v}"`);
-    }
-    return n;
-  };
+  return checkedOption(flag, OPTION_CHECKS.num({ gt: 0, le: max }, `a positive number${max < Infinity ? ` ≤ ${max}` : ''}`));
 }
 
-export const datasetOption = choiceOption<data.DatasetName>('--dataset', data.DATASET_NAMES);
+export const datasetOption = choiceOption('--dataset', data.DATASET_NAMES);
 
 /** Flags as commander parses them: the library's options, plus the CLI's own output switches. */
 type Flags = TrainOptions & { progress?: 'auto' | 'tty' | 'plain' | 'none'; json: boolean };
@@ -77,104 +75,41 @@ async function withStopSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Prom
   }
 }
 
-/** The data and the run folder. */
-function dataFlags(cmd: Command): Command {
-  return cmd
-    .requiredOption('--dataset <name>', data.DATASET_NAMES.join(', '), datasetOption)
-    .option(
-      '--data <dir>',
-      "dataset folder (not needed for fashion-mnist-subset, nor fashion-mnist when Debian's dataset-fashion-mnist is installed)",
-    )
-    .option('--val-data <dir>', 'folder datasets: a separate validation folder')
-    .requiredOption('--out <dir>', 'run folder (a model directory once an epoch is done)')
-    .option('--resume', 'continue the run in --out from its checkpoint (only --epochs, --threads, --device, --workers may change)');
+/**
+ * Flags whose parser or help is the CLI's own: limits that depend on this machine (cores) or on
+ * the environment (`GOOGLENET_MAX_NUM_CLASSES`), and the devices Node has.
+ */
+const CLI_PARSERS: Partial<Record<TrainOptionName, (v: string) => unknown>> = {
+  numClasses: numClassesOption('--num-classes'),
+  fromNumClasses: numClassesOption('--from-num-classes'),
+  workers: workersOption(),
+  threads: threadsOption(),
+  device: deviceOption,
+};
+const CLI_HELP: Partial<Record<TrainOptionName, string>> = { device: DEVICE_HELP_LINE };
+
+/** A flag's help: the declaration's, with its default. */
+function helpOf(k: TrainOptionName, s: OptionSpec<unknown>): string {
+  const help = CLI_HELP[k] ?? s.help;
+  if (CLI_HELP[k] || s.flag.startsWith('--no-') || typeof s.default === 'boolean') return help;
+  if (s.default !== undefined) return `${help} (default ${String(s.default)})`;
+  return s.defaultHelp ? `${help} (default: ${s.defaultHelp})` : help;
 }
 
-/** The architecture, and fine-tuning from other weights. */
-function modelFlags(cmd: Command): Command {
-  return cmd
-    .option('--preset <name>', `architecture: ${PRESETS.join(', ')} (default cifar)`, presetOption)
-    .option('--width <w>', 'width multiplier on every hidden channel count (default 1)', floatOption('--width', 0.01, 4))
-    .option('--aux', 'train the auxiliary classifiers too (loss + 0.3 × (aux1 + aux2))')
-    .option('--num-classes <n>', "override the dataset's class count", numClassesOption('--num-classes'))
-    .option(
-      '--in-channels <c>',
-      "1 or 3 (default: the dataset's; other channels train on converted images, with a warning; not with --from)",
-      intOption('--in-channels'),
-    )
-    .option('--input-size <s>', "override the input size (default: the dataset's image size, else 224)", intOption('--input-size', 8))
-    .option('--dropout <p>', "dropout before the classifier (default: the preset's)", floatOption('--dropout', 0, 0.99))
-    .option(
-      '--from <model>',
-      'fine-tune: start from a model directory, torchvision weights (.pth/.safetensors), an http(s) URL or named weights (imagenet); the classifier is replaced',
-    )
-    .option('--from-preset <name>', "architecture of a --from weight file (default: the named weights', else torchvision)", presetOption)
-    .option(
-      '--from-num-classes <n>',
-      "classes of a --from weight file (default: the named weights', else 1000)",
-      numClassesOption('--from-num-classes'),
-    )
-    .option('--from-transform-input', "a --from weight file uses torchvision's transform_input (its official ImageNet weights do)")
-    .option('--freeze-backbone', 'with --from: train only the classifier head(s)');
-}
-
-/** Epochs, optimizer, schedule, losses and weight averaging. */
-function optimizationFlags(cmd: Command): Command {
-  return cmd
-    .option('--epochs <n>', 'passes over the training set (default 10)', intOption('--epochs'))
-    .option('--batch-size <n>', 'images per step (default 100)', intOption('--batch-size'))
-    .option('--lr <lr>', 'peak learning rate (default 0.0002 for adam, 0.01 for sgd)', positiveOption('--lr'))
-    .option('--optimizer <name>', `${OPTIMIZERS.join(', ')} (default adam)`, choiceOption('--optimizer', OPTIMIZERS))
-    .option('--momentum <m>', 'SGD momentum (default 0.9)', floatOption('--momentum', 0, 0.999))
-    .option('--nesterov', 'SGD: Nesterov momentum')
-    .option('--weight-decay <wd>', 'L2 weight decay (default 0 adam, 0.01 adamw, 5e-4 sgd)', floatOption('--weight-decay', 0))
-    .option(
-      '--schedule <name>',
-      `learning-rate schedule: ${SCHEDULES.join(', ')} (default constant; step = ×0.96 every 8 epochs)`,
-      choiceOption('--schedule', SCHEDULES),
-    )
-    .option('--warmup-epochs <e>', 'linear warm-up epochs (default 0)', floatOption('--warmup-epochs', 0))
-    .option('--gamma <g>', 'step schedule factor (default 0.96)', positiveOption('--gamma', 1))
-    .option('--decay-every <e>', 'step schedule period in epochs (default 8)', positiveOption('--decay-every'))
-    .option('--min-lr <lr>', 'cosine schedule: final learning rate (default 0)', floatOption('--min-lr', 0))
-    .option('--aux-weight <w>', 'weight of each auxiliary loss (default 0.3)', floatOption('--aux-weight', 0))
-    .option('--label-smoothing <e>', 'label smoothing (default 0)', floatOption('--label-smoothing', 0, 0.99))
-    .option('--clip-grad-norm <n>', 'clip the global gradient norm (default off)', positiveOption('--clip-grad-norm'))
-    .option(
-      '--ema <decay>',
-      'Polyak averaging of the weights with this decay per step, e.g. 0.999 (default off)',
-      positiveOption('--ema', 0.999999),
-    )
-    .option('--ema-every <k>', 'fold the weights into the average every k steps (default 1)', intOption('--ema-every'));
-}
-
-/** Augmentation and the subsets trained and validated on. */
-function augmentationFlags(cmd: Command): Command {
-  return cmd
-    .option('--padding <p>', 'random-crop zero padding (default 2 at ≤ 28 px, 4 at 32 px)', intOption('--padding', 0))
-    .option('--no-flip', 'no random horizontal flips')
-    .option('--inception-crop', "the paper's Inception crop (default for image folders)")
-    .option('--photometric', 'photometric distortion (brightness, contrast, saturation)')
-    .option('--limit-train <n>', 'train on a seeded random subset of N images', intOption('--limit-train'))
-    .option('--limit-test <n>', 'validate on the first N test images', intOption('--limit-test'))
-    .option('--val-holdout <n>', 'validate on N held-out training images instead of the test split', intOption('--val-holdout', 0));
-}
-
-/** What is kept, seeds, threads, logging. */
-function runFlags(cmd: Command): Command {
-  return cmd
-    .option('--keep <which>', "the run folder's model: best (by validation top-1) or last (default best)", choiceOption('--keep', KEEP))
-    .option('--seed <s>', 'seed of initialization, data order, augmentation and dropout (default 0)', intOption('--seed', 0))
-    .option('--workers <n>', 'data-loader worker threads (default 1)', workersOption())
-    .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', threadsOption())
-    .option('--device <name>', DEVICE_HELP_LINE, deviceOption)
-    .option('--log-every <n>', 'a metrics line (and a plain progress line) every N steps', intOption('--log-every'))
-    .option('--max-steps <n>', 'stop after N steps of this invocation, with a checkpoint', intOption('--max-steps'))
-    .option(
-      '--progress <mode>',
-      'auto, tty, plain or none (default auto: a bar on a terminal)',
-      choiceOption('--progress', ['auto', 'tty', 'plain', 'none'] as const),
-    );
+/** Every training option as a flag, from its declaration (`TRAIN_OPTIONS`). */
+function optionFlags(cmd: Command): Command {
+  for (const [k, s] of Object.entries(TRAIN_OPTIONS) as [TrainOptionName, OptionSpec<unknown>][]) {
+    const flag = s.flag.split(' ')[0]!;
+    const parse = CLI_PARSERS[k] ?? (s.flag.includes('<') ? checkedOption(flag, s.check) : undefined);
+    if (!parse) cmd.option(s.flag, helpOf(k, s));
+    else if (s.required) cmd.requiredOption(s.flag, helpOf(k, s), parse);
+    else cmd.option(s.flag, helpOf(k, s), parse);
+  }
+  return cmd.option(
+    '--progress <mode>',
+    'auto, tty, plain or none (default auto: a bar on a terminal)',
+    choiceOption('--progress', ['auto', 'tty', 'plain', 'none'] as const),
+  );
 }
 
 /** Prints a run's outcome: one JSON object with --json, else the files and the accuracy. */
@@ -219,10 +154,11 @@ export function register(program: Command): void {
   const cmd = program
     .command('train')
     .description('train GoogLeNet on a dataset; the --out folder gets checkpoints, metrics, curves and the model itself');
-  runFlags(augmentationFlags(optimizationFlags(modelFlags(dataFlags(cmd)))))
+  optionFlags(cmd)
     .option('--json', 'print one JSON object with the result on stdout', false)
     .action(
       action(async (f: Flags) => {
+        validateTrainOptions(toOptions(f), { names: 'flags' });
         const o = { ...toOptions(f), ...(await deviceFromFlags(f.device)) };
         const r = await withStopSignals((signal) => train(o, { progress: f.progress ?? 'auto', signal }));
         report(f, r);

@@ -24,7 +24,7 @@ export function randomCrop(img: RgbImage, size: Size, padding: number, rng: Rng,
   const [th, tw] = sizeHW(size);
   const H = img.height + 2 * padding;
   const W = img.width + 2 * padding;
-  if (th > H || tw > W) throw new OptionError(`randomCrop: crop ${th}×${tw} is larger than the padded image ${H}×${W}`);
+  if (th > H || tw > W) throw new OptionError(`randomCrop: crop ${th}×${tw} is larger than the padded image ${H}×${W}`, { option: 'size' });
   const i = rng.int(H - th + 1);
   const j = rng.int(W - tw + 1);
   return crop(img, { top: i - padding, left: j - padding, height: th, width: tw }, fill);

@@ -6,7 +6,7 @@
  * of 1 coarse-label byte + 1 fine-label byte + 3072 pixel bytes. Pixels are 3×32×32 planes
  * (all R, then G, then B), row-major; they are stored here as HWC.
  */
-import { DatasetFormatError } from '../errors.js';
+import { DatasetFormatError, OptionError } from '../errors.js';
 import { CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE_CLASSES, MemoryDataset, type DatasetInfo } from './core.js';
 
 export type CifarVariant = 'cifar10' | 'cifar100';
@@ -121,7 +121,8 @@ export function encodeCifarRecords(
   const spec = CIFAR_SPECS[variant];
   const rec = spec.labelBytes + PIXELS;
   const n = labels.length;
-  if (images.length !== n * PIXELS) throw new RangeError(`encodeCifarRecords: ${images.length} bytes do not hold ${n} 32×32×3 images`);
+  if (images.length !== n * PIXELS)
+    throw new OptionError(`encodeCifarRecords: ${images.length} bytes do not hold ${n} 32×32×3 images`, { option: 'images' });
   const out = new Uint8Array(n * rec);
   for (let r = 0; r < n; r++) {
     const off = r * rec;

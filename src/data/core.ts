@@ -5,6 +5,7 @@
  */
 
 import type { RgbImage } from '../image/image.js';
+import { OptionError } from '../errors.js';
 
 export interface Sample {
   image: RgbImage;
@@ -62,7 +63,8 @@ export function toShared(a: Uint8Array): Uint8Array {
 }
 
 function checkIndex(i: number, size: number, name: string): void {
-  if (!Number.isInteger(i) || i < 0 || i >= size) throw new RangeError(`${name}: sample index ${i} is out of range [0, ${size})`);
+  if (!Number.isInteger(i) || i < 0 || i >= size)
+    throw new OptionError(`${name}: sample index ${i} is out of range [0, ${size})`, { option: 'index' });
 }
 
 /**
@@ -94,8 +96,9 @@ export class MemoryDataset implements Dataset {
     this.std = [...info.std];
     const per = info.height * info.width * info.channels;
     if (images.length !== labels.length * per) {
-      throw new RangeError(
+      throw new OptionError(
         `${info.name}: ${images.length} pixel bytes do not hold ${labels.length} images of ${info.height}×${info.width}×${info.channels}`,
+        { option: 'images' },
       );
     }
     this.images = images;
@@ -178,7 +181,8 @@ export class SubsetDataset implements Dataset {
   }
 
   source(): DatasetSource {
-    if (!this.parent.source) throw new TypeError(`${this.name}: the parent dataset has no source() to share with workers`);
+    if (!this.parent.source)
+      throw new OptionError(`${this.name}: the parent dataset has no source() to share with workers`, { option: 'parent' });
     return { kind: 'subset', parent: this.parent.source(), indices: this.indices };
   }
 }

@@ -64,12 +64,13 @@ function isDatasetName(s: string): s is DatasetName {
 export async function openDataset(options: OpenDatasetOptions): Promise<Dataset> {
   const name: string = options.name;
   if (!isDatasetName(name)) {
-    throw new OptionError(`unknown dataset "${name}" (--dataset); expected one of ${DATASET_NAMES.join(', ')}`);
+    throw new OptionError(`unknown dataset "${name}" (--dataset); expected one of ${DATASET_NAMES.join(', ')}`, { option: 'name' });
   }
   const split = options.split ?? 'train';
-  if (split !== 'train' && split !== 'test') throw new OptionError(`unknown split "${String(split)}"; expected train or test`);
+  if (split !== 'train' && split !== 'test')
+    throw new OptionError(`unknown split "${String(split)}"; expected train or test`, { option: 'split' });
   const needData = (hint: string): string => {
-    if (!options.data) throw new OptionError(`dataset ${name} needs --data DIR (${hint})`);
+    if (!options.data) throw new OptionError(`dataset ${name} needs --data DIR (${hint})`, { option: 'data' });
     return options.data;
   };
   switch (name) {
@@ -81,6 +82,7 @@ export async function openDataset(options: OpenDatasetOptions): Promise<Dataset>
           throw new OptionError(
             `dataset fashion-mnist: no --data DIR given and ${DEBIAN_FASHION_MNIST_DIR} does not exist; ` +
               `install Debian's dataset-fashion-mnist, run \`googlenet download fashion-mnist --dir DIR\`, or use --dataset fashion-mnist-subset`,
+            { option: 'data' },
           );
         }
         dir = DEBIAN_FASHION_MNIST_DIR;
@@ -98,11 +100,13 @@ export async function openDataset(options: OpenDatasetOptions): Promise<Dataset>
       return loadCifar(name, needData(`the folder of the binary version; \`googlenet download ${name} --dir DIR\` fetches it`), split);
     case 'folder': {
       const data = options.data ?? options.valData;
-      if (!data) throw new OptionError('dataset folder needs --data DIR (a folder with one sub-folder of images per class)');
+      if (!data)
+        throw new OptionError('dataset folder needs --data DIR (a folder with one sub-folder of images per class)', { option: 'data' });
       const where = await resolveFolderSplit(data, split, options.valData);
       if (!where) {
         throw new OptionError(
           `folder dataset ${data} has no validation split: pass --val-data DIR, or use ${data}/train and ${data}/val sub-folders`,
+          { option: 'valData' },
         );
       }
       let classes: readonly string[] | undefined = options.classes;
@@ -132,7 +136,7 @@ export function datasetFromSource(source: DatasetSource, options: { onWarning?: 
     case 'memory': {
       const { info } = source;
       if (info.height === null || info.width === null)
-        throw new TypeError(`${info.name}: an in-memory dataset needs a fixed height and width`);
+        throw new OptionError(`${info.name}: an in-memory dataset needs a fixed height and width`, { option: 'info' });
       return new MemoryDataset({ ...info, height: info.height, width: info.width }, source.images, source.labels);
     }
     case 'folder':

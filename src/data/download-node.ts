@@ -139,7 +139,9 @@ async function sizeOf(p: string): Promise<number | null> {
  */
 export async function download(name: string, dir: string, options: DownloadOptions = {}): Promise<DownloadResult> {
   if (!(DOWNLOAD_NAMES as readonly string[]).includes(name)) {
-    throw new OptionError(`cannot download "${name}": expected one of ${DOWNLOAD_NAMES.join(', ')} (image folders are not downloadable)`);
+    throw new OptionError(`cannot download "${name}": expected one of ${DOWNLOAD_NAMES.join(', ')} (image folders are not downloadable)`, {
+      option: 'name',
+    });
   }
   const spec = DOWNLOADS[name as DownloadName];
   const log = options.log ?? (() => undefined);

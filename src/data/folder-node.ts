@@ -7,7 +7,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
-import { DatasetFormatError, ImageError } from '../errors.js';
+import { DatasetFormatError, ImageError, OptionError } from '../errors.js';
 import { decodeImageFile, readImageSize } from '../infer/decode-node.js';
 import { DATASET_STATS, type Dataset, type DatasetInfo, type DatasetSource, type Sample } from './core.js';
 
@@ -177,7 +177,7 @@ export class FolderDataset implements Dataset {
 
   async get(i: number): Promise<Sample> {
     if (!Number.isInteger(i) || i < 0 || i >= this.size)
-      throw new RangeError(`${this.name}: sample index ${i} is out of range [0, ${this.size})`);
+      throw new OptionError(`${this.name}: sample index ${i} is out of range [0, ${this.size})`, { option: 'index' });
     for (let k = 0; k < this.size; k++) {
       const j = (i + k) % this.size;
       if (this.bad.has(j)) continue;

@@ -6,7 +6,7 @@
  * byte 3 the number of dimensions d, then d uint32 sizes, then the data row-major.
  * Images: magic 0x00000803, dims [N, H, W]. Labels: magic 0x00000801, dims [N].
  */
-import { DatasetFormatError } from '../errors.js';
+import { DatasetFormatError, OptionError } from '../errors.js';
 import { getLimits, raiseHint } from '../limits.js';
 import { MemoryDataset, toShared, type DatasetInfo } from './core.js';
 
@@ -140,7 +140,8 @@ export function parseIdx(buf: Uint8Array, file: string, expectedDims: number): I
 /** Encodes unsigned bytes as an IDX file (magic 0x0000080d where d = dims.length). */
 export function encodeIdx(dims: readonly number[], data: Uint8Array): Uint8Array {
   const count = dims.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new RangeError(`encodeIdx: ${data.length} bytes do not fill dims [${dims.join(', ')}]`);
+  if (count !== data.length)
+    throw new OptionError(`encodeIdx: ${data.length} bytes do not fill dims [${dims.join(', ')}]`, { option: 'data' });
   const header = 4 + 4 * dims.length;
   const out = new Uint8Array(header + data.length);
   const view = new DataView(out.buffer);

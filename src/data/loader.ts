@@ -106,8 +106,8 @@ export class DataLoader {
   constructor(dataset: Dataset, options: DataLoaderOptions) {
     const { batchSize } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1)
-      throw new OptionError(`DataLoader batchSize must be a positive integer. Received: batchSize=${batchSize}`);
-    if (dataset.size < 1) throw new OptionError(`DataLoader: dataset ${dataset.name} is empty`);
+      throw new OptionError(`DataLoader batchSize must be a positive integer. Received: batchSize=${batchSize}`, { option: 'batchSize' });
+    if (dataset.size < 1) throw new OptionError(`DataLoader: dataset ${dataset.name} is empty`, { option: 'dataset' });
     this.dataset = dataset;
     const t = options.transform;
     this.pipeline =
@@ -119,16 +119,19 @@ export class DataLoader {
     if (this.dropLast && dataset.size < batchSize)
       throw new OptionError(
         `DataLoader: dropLast with batchSize ${batchSize} leaves no batch of the ${dataset.size} samples of ${dataset.name}`,
+        { option: 'dropLast' },
       );
     const requested = options.workers ?? 0;
     if (!Number.isInteger(requested) || requested < 0)
-      throw new OptionError(`DataLoader workers must be a non-negative integer. Received: workers=${requested}`);
+      throw new OptionError(`DataLoader workers must be a non-negative integer. Received: workers=${requested}`, { option: 'workers' });
     if (requested > 0 && !options.pool)
-      throw new OptionError(`DataLoader: workers=${requested} needs a worker pool (Node's DataLoader has one); pass workers: 0`);
+      throw new OptionError(`DataLoader: workers=${requested} needs a worker pool (Node's DataLoader has one); pass workers: 0`, {
+        option: 'workers',
+      });
     this.workers = dataset.source ? requested : 0;
     this.prefetch = options.prefetch ?? Math.max(1, 2 * this.workers);
     if (!Number.isInteger(this.prefetch) || this.prefetch < 1)
-      throw new OptionError(`DataLoader prefetch must be a positive integer. Received: prefetch=${this.prefetch}`);
+      throw new OptionError(`DataLoader prefetch must be a positive integer. Received: prefetch=${this.prefetch}`, { option: 'prefetch' });
     const warn = options.onWarning ?? ((m: string) => console.warn(m));
     this.warn = (m) => {
       if (this.warned.has(m)) return;
@@ -156,7 +159,7 @@ export class DataLoader {
   /** The dataset indices of batch `b` of `epoch`. */
   batchIndices(epoch: number, b: number): Int32Array {
     if (!Number.isInteger(b) || b < 0 || b >= this.numBatches)
-      throw new OptionError(`DataLoader: batch ${b} is out of range [0, ${this.numBatches})`);
+      throw new OptionError(`DataLoader: batch ${b} is out of range [0, ${this.numBatches})`, { option: 'batch' });
     return this.order(epoch).slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, this.dataset.size));
   }
 
@@ -179,7 +182,9 @@ export class DataLoader {
     const n = this.numBatches;
     const start = options.startBatch ?? 0;
     if (!Number.isInteger(start) || start < 0 || start > n)
-      throw new OptionError(`DataLoader: startBatch must be an integer in [0, ${n}]. Received: startBatch=${start}`);
+      throw new OptionError(`DataLoader: startBatch must be an integer in [0, ${n}]. Received: startBatch=${start}`, {
+        option: 'startBatch',
+      });
     const queue: Promise<Batch>[] = [];
     let next = start;
     const fill = (): void => {

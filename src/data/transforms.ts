@@ -116,7 +116,7 @@ export function resolveTransformConfig(
 /** @throws OptionError naming the first invalid field and the value received. */
 export function validateTransformConfig(c: TransformConfig): void {
   const bad = (field: string, want: string, got: unknown): never => {
-    throw new OptionError(`transform ${field} must be ${want}. Received: ${field}=${JSON.stringify(got)}`);
+    throw new OptionError(`transform ${field} must be ${want}. Received: ${field}=${JSON.stringify(got)}`, { option: field });
   };
   if (!Number.isInteger(c.inputSize) || c.inputSize < 1) bad('inputSize', 'a positive integer', c.inputSize);
   if (!Number.isInteger(c.padding) || c.padding < 0) bad('padding', 'a non-negative integer', c.padding);
@@ -217,7 +217,7 @@ export class TransformPipeline {
     const { width: w, height: h, channels: ic, data } = image;
     const table = this.table;
     if (offset + channels * w * h > out.length)
-      throw new RangeError(`TransformPipeline: output has ${out.length} floats, needs ${offset + channels * w * h}`);
+      throw new OptionError(`TransformPipeline: output has ${out.length} floats, needs ${offset + channels * w * h}`, { option: 'out' });
     // HWC uint8 → CHW float32 through the normalisation table, mirrored and replicated on the fly.
     for (let ch = 0; ch < channels; ch++) {
       const base = ch * 256;

@@ -39,7 +39,7 @@ function shorterTo(img: RgbImage, s: number): RgbImage {
 /** Four corners and the centre (torchvision `FiveCrop` order: tl, tr, bl, br, centre). */
 function fiveCrops(img: RgbImage, s: number): RgbImage[] {
   const { width: w, height: h } = img;
-  if (s > w || s > h) throw new OptionError(`crops: a ${s}×${s} crop does not fit a ${w}×${h} image`);
+  if (s > w || s > h) throw new OptionError(`crops: a ${s}×${s} crop does not fit a ${w}×${h} image`, { option: 'size' });
   return [
     crop(img, { top: 0, left: 0, height: s, width: s }),
     crop(img, { top: 0, left: w - s, height: s, width: s }),

@@ -100,12 +100,14 @@ export async function evaluate(
   options: EvaluateOptions = {},
 ): Promise<EvalMetrics> {
   const models = Array.isArray(modelOrModels) ? (modelOrModels as readonly GoogLeNet[]) : [modelOrModels as GoogLeNet];
-  if (models.length === 0) throw new OptionError('evaluate: no model given');
+  if (models.length === 0) throw new OptionError('evaluate: no model given', { option: 'models' });
   const crops = options.crops ?? 1;
-  if (!isCropCount(crops)) throw new OptionError(`--crops: expected 1, 10 or 144, received ${JSON.stringify(crops)}`);
+  if (!isCropCount(crops)) throw new OptionError(`--crops: expected 1, 10 or 144, received ${JSON.stringify(crops)}`, { option: 'crops' });
   for (const [i, m] of models.entries()) {
     if (m.config.numClasses !== dataset.numClasses) {
-      throw new OptionError(`model ${i + 1} has ${m.config.numClasses} classes but dataset ${dataset.name} has ${dataset.numClasses}`);
+      throw new OptionError(`model ${i + 1} has ${m.config.numClasses} classes but dataset ${dataset.name} has ${dataset.numClasses}`, {
+        option: 'models',
+      });
     }
   }
   for (const [i, m] of models.entries()) {

@@ -4,7 +4,7 @@
  * mean negative log-likelihood. `MetricsAccumulator` collects them batch by batch.
  */
 
-import { DatasetFormatError, WeightFormatError } from '../errors.js';
+import { DatasetFormatError, OptionError, WeightFormatError } from '../errors.js';
 
 /**
  * Refuses logits that hold NaN or ±Infinity: a model whose weights or batch-norm statistics went
@@ -17,6 +17,7 @@ export function checkFiniteLogits(logits: ArrayLike<number>, n: number, k: numbe
     if (!Number.isFinite(logits[i] as number)) {
       throw new WeightFormatError(
         `${where} produced a non-finite logit (${String(logits[i])}) for image ${Math.floor(i / k) + 1}: its weights or batch-norm statistics hold NaN or Infinity (a diverged training run?)`,
+        { file: where },
       );
     }
   }
@@ -99,11 +100,13 @@ export class MetricsAccumulator {
   add(probs: ArrayLike<number>, labels: ArrayLike<number>): void {
     const k = this.numClasses;
     const n = labels.length;
-    if (probs.length !== n * k) throw new RangeError(`metrics: ${probs.length} scores for ${n} labels × ${k} classes`);
+    if (probs.length !== n * k)
+      throw new OptionError(`metrics: ${probs.length} scores for ${n} labels × ${k} classes`, { option: 'probs' });
     checkFiniteLogits(probs, n, k, 'metrics: the scores');
     for (let i = 0; i < n; i++) {
       const y = labels[i] as number;
-      if (!(Number.isInteger(y) && y >= 0 && y < k)) throw new RangeError(`metrics: label ${y} is out of range [0, ${k})`);
+      if (!(Number.isInteger(y) && y >= 0 && y < k))
+        throw new OptionError(`metrics: label ${y} is out of range [0, ${k})`, { option: 'labels' });
       const off = i * k;
       const pred = argmaxRow(probs, off, k);
       const rank = rankOfLabel(probs, off, k, y);

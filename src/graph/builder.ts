@@ -36,7 +36,7 @@ export class GraphBuilder {
   private inputInfo?: { name: string; shape: Shape };
 
   input(name: string, shape: Shape): Sym {
-    if (this.inputInfo) throw new OptionError('GraphBuilder: the graph already has an input');
+    if (this.inputInfo) throw new OptionError('GraphBuilder: the graph already has an input', { option: 'name' });
     this.inputInfo = { name, shape };
     this.shapes.set(name, shape);
     return new Sym(this, name, shape);
@@ -46,7 +46,9 @@ export class GraphBuilder {
   param(name: string, shape: readonly number[], role: ParamRole): string {
     const prev = this.params.get(name);
     if (prev && prev.shape.join() !== shape.join())
-      throw new OptionError(`parameter ${name} declared twice with different shapes: [${prev.shape.join('×')}] and [${shape.join('×')}]`);
+      throw new OptionError(`parameter ${name} declared twice with different shapes: [${prev.shape.join('×')}] and [${shape.join('×')}]`, {
+        option: 'shape',
+      });
     this.params.set(name, { name, shape: [...shape], role });
     return name;
   }
@@ -54,7 +56,7 @@ export class GraphBuilder {
   /** Adds a node producing the value `scope` (made unique if taken); returns it. */
   add(scope: string, body: NodeBody<OpNode>): Sym {
     if (body.op === 'siblingconv')
-      throw new OptionError(`${scope}: siblingconv nodes are made by the fusion pass (graph/fuse.ts), not by builders`);
+      throw new OptionError(`${scope}: siblingconv nodes are made by the fusion pass (graph/fuse.ts), not by builders`, { option: 'op' });
     let id = scope;
     for (let k = 1; this.shapes.has(id); k++) id = `${scope}#${k}`;
     const node = { ...body, id, scope } as OpNode;
@@ -74,7 +76,7 @@ export class GraphBuilder {
   }
 
   build(): Graph {
-    if (!this.inputInfo) throw new OptionError('GraphBuilder: no input');
+    if (!this.inputInfo) throw new OptionError('GraphBuilder: no input', { option: 'input' });
     return {
       input: this.inputInfo,
       nodes: [...this.nodes],

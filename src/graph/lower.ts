@@ -112,7 +112,7 @@ export function lowerToOnnx(graph: Graph, opts: LowerOptions): LoweredModel {
       if (!b.initializers.has(name)) {
         const spec = g.params.get(name);
         const data = weights.get(name);
-        if (!spec || !data) throw new WeightFormatError(`lower: no value for parameter ${name} in the weights`);
+        if (!spec || !data) throw new WeightFormatError(`lower: no value for parameter ${name} in the weights`, { file: '<weights>' });
         b.initializer(name, asOnnxTensor(spec.shape, data));
       }
       return name;

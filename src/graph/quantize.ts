@@ -6,7 +6,8 @@
  * graph optimizer (CPU and wasm) fuses DQ → Conv → (Relu) → Q into QLinearConv, DQ → Concat → Q
  * into QLinearConcat, drops the pairs around MaxPool, and so runs integer kernels.
  *
- * - Weights: per output channel, symmetric, int8 in [−127, 127] (zero point 0).
+ * - Weights: per output channel, symmetric, int8 in [−63, 63] (7 bits, zero point 0) — see
+ *   {@link WEIGHT_QMAX} for why not [−127, 127].
  * - Activations: per tensor, asymmetric uint8 (ONNX Runtime's fast x86 path is uint8 × int8).
  *   Values after a ReLU have zero point 0, which lets ONNX Runtime drop the ReLU into the Q.
  *   Max pooling and flattening keep their input's parameters (they do not change the range, and
@@ -83,8 +84,20 @@ export function uint8Params(lo: number, hi: number): ActivationQuant {
   return { scale, zeroPoint: Math.max(0, Math.min(255, Math.round(-a / scale))) };
 }
 
-/** Per-output-channel symmetric int8 quantization of a weight in PyTorch layout (output channels first). */
-export function quantizeWeight(data: Float32Array, dims: readonly number[]): QuantizedWeight {
+/**
+ * The largest int8 weight magnitude: 63 (7 bits), the "reduce range" of ONNX Runtime's own
+ * quantizer. On x86 CPUs without AVX-512 VNNI (AVX2, and AVX-512 without VNNI) ONNX Runtime
+ * multiplies uint8 activations by int8 weights with `vpmaddubsw`, which adds two products into
+ * a saturating int16: 255·(|w₁| + |w₂|) must stay ≤ 32767, i.e. |w₁| + |w₂| ≤ 128. With 127 it
+ * saturated and the shipped Fashion-MNIST model lost 1.2 points there (93.39 → 92.21 %); with 63
+ * no pair can saturate, and the same file gives the same logits on every CPU and in WebAssembly.
+ * Measured accuracy per CPU: docs/RESULTS.md#int8-and-fp16.
+ */
+export const WEIGHT_QMAX = 63;
+
+/** Per-output-channel symmetric int8 quantization of a weight in PyTorch layout (output channels first), to ±`qmax`. */
+export function quantizeWeight(data: Float32Array, dims: readonly number[], qmax = WEIGHT_QMAX): QuantizedWeight {
+  if (!Number.isInteger(qmax) || qmax < 1 || qmax > 127) throw new InternalError(`quantizeWeight: qmax ${qmax} is not in 1…127`);
   const oc = dims[0]!;
   const per = data.length / oc;
   const q = new Int8Array(data.length);
@@ -92,11 +105,32 @@ export function quantizeWeight(data: Float32Array, dims: readonly number[]): Qua
   for (let o = 0; o < oc; o++) {
     let m = 0;
     for (let i = 0; i < per; i++) m = Math.max(m, Math.abs(data[o * per + i]!));
-    const s = m > 0 ? Math.fround(m / 127) : 1;
+    const s = m > 0 ? Math.fround(m / qmax) : 1;
     scale[o] = s;
-    for (let i = 0; i < per; i++) q[o * per + i] = Math.max(-127, Math.min(127, Math.round(data[o * per + i]! / s)));
+    for (let i = 0; i < per; i++) q[o * per + i] = Math.max(-qmax, Math.min(qmax, Math.round(data[o * per + i]! / s)));
   }
   return { dims, q, scale };
+}
+
+/**
+ * Whether `vpmaddubsw` (x86 without VNNI) can saturate on this weight: some output channel whose
+ * two largest |q| sum to more than 128, so that two of them multiplied by uint8 activations of 255
+ * and added exceed int16 — whichever pairs the kernel packs together. Weights from
+ * {@link quantizeWeight} never can; int8 files written before 7-bit weights can.
+ */
+export function canSaturate(w: QuantizedWeight): boolean {
+  const oc = w.dims[0]!;
+  const per = w.q.length / oc;
+  for (let o = 0; o < oc; o++) {
+    let [a, b] = [0, 0]; // the two largest |q| of the channel
+    for (let i = 0; i < per; i++) {
+      const v = Math.abs(w.q[o * per + i]!);
+      if (v > a) [a, b] = [v, a];
+      else if (v > b) b = v;
+    }
+    if (a + b > 128) return true;
+  }
+  return false;
 }
 
 /** The float weight an int8 one stands for: q·scale per output channel. */

@@ -154,32 +154,42 @@ test('preprocess gives [1, C, crop, crop]; stackBatch gives [N, C, H, W]', () =>
 });
 
 test('error messages say what was expected and what was received', () => {
+  // Each OptionError names its argument (`option`), which these expected errors now carry too.
   const img = makeImage(8, 6, 3, 3);
-  assert.throws(() => resize(img, 0, 5), new OptionError('resize: width must be a positive integer, received 0'));
-  assert.throws(() => resize(img, 5, 2.5), new OptionError('resize: height must be a positive integer, received 2.5'));
+  assert.throws(() => resize(img, 0, 5), new OptionError('resize: width must be a positive integer, received 0', { option: 'width' }));
+  assert.throws(
+    () => resize(img, 5, 2.5),
+    new OptionError('resize: height must be a positive integer, received 2.5', { option: 'height' }),
+  );
   assert.throws(
     () => resize({ ...img, data: new Uint8Array(10) }, 4, 4),
     new ImageError('resize: image data holds 10 bytes, expected 8×6×3 = 144'),
   );
-  assert.throws(() => resizeShorter(img, -1), new OptionError('resizeShorter: size must be a positive integer, received -1'));
-  assert.throws(() => centerCrop(img, 0), new OptionError('centerCrop: crop height must be a positive integer, received 0'));
+  assert.throws(
+    () => resizeShorter(img, -1),
+    new OptionError('resizeShorter: size must be a positive integer, received -1', { option: 'size' }),
+  );
+  assert.throws(
+    () => centerCrop(img, 0),
+    new OptionError('centerCrop: crop height must be a positive integer, received 0', { option: 'crop' }),
+  );
   assert.throws(
     () => toTensor(img, { channels: 1, mean: IMAGENET_MEAN }),
-    new OptionError('toTensor: mean has 3 values for a 1-channel tensor; give 1 value, received [0.485, 0.456, 0.406]'),
+    new OptionError('toTensor: mean has 3 values for a 1-channel tensor; give 1 value, received [0.485, 0.456, 0.406]', { option: 'mean' }),
   );
   assert.throws(
     () => toTensor(img, { std: [1, 0, 1] }),
-    new OptionError('toTensor: std values must be finite and non-zero, received [1, 0, 1]'),
+    new OptionError('toTensor: std values must be finite and non-zero, received [1, 0, 1]', { option: 'std' }),
   );
-  assert.throws(() => stackBatch([]), new OptionError('stackBatch: no tensors to stack'));
+  assert.throws(() => stackBatch([]), new OptionError('stackBatch: no tensors to stack', { option: 'tensors' }));
   const t: Tensor = { dims: [1, 3, 4, 4], data: new Float32Array(48) };
   assert.throws(
     () => stackBatch([t, { dims: [1, 3, 4, 5], data: new Float32Array(60) }]),
-    new OptionError('stackBatch: tensor 1 has shape [3, 4, 5], tensor 0 has [3, 4, 4]'),
+    new OptionError('stackBatch: tensor 1 has shape [3, 4, 5], tensor 0 has [3, 4, 4]', { option: 'tensors' }),
   );
   assert.throws(
     () => stackBatch([{ dims: [2, 3, 4, 4], data: new Float32Array(96) }]),
-    new OptionError('stackBatch: tensor 0 has dims [2, 3, 4, 4], expected [C, H, W] or [1, C, H, W]'),
+    new OptionError('stackBatch: tensor 0 has dims [2, 3, 4, 4], expected [C, H, W] or [1, C, H, W]', { option: 'tensors' }),
   );
 });
 

@@ -59,7 +59,7 @@ export function checkImage(img: RgbImage, where: string): void {
 /** @throws OptionError when `value` is not a positive integer. */
 export function checkSize(value: number, name: string, where: string): void {
   if (!Number.isInteger(value) || value < 1) {
-    throw new OptionError(`${where}: ${name} must be a positive integer, received ${String(value)}`);
+    throw new OptionError(`${where}: ${name} must be a positive integer, received ${String(value)}`, { option: name.split(' ')[0]! });
   }
 }
 
@@ -156,7 +156,7 @@ function luma(r: number, g: number, b: number): number {
 export function toChannels(img: RgbImage, channels: 1 | 3): RgbImage {
   checkImage(img, 'toChannels');
   if (channels !== 1 && channels !== 3) {
-    throw new OptionError(`toChannels: channels must be 1 or 3, received ${String(channels)}`);
+    throw new OptionError(`toChannels: channels must be 1 or 3, received ${String(channels)}`, { option: 'channels' });
   }
   if (img.channels === channels) return img;
   const n = img.width * img.height;

@@ -55,9 +55,11 @@ export function normalizeInto(img: RgbImage, mean: readonly number[], std: reado
   if ((mean.length !== c && mean.length !== 1) || (std.length !== c && std.length !== 1)) {
     throw new OptionError(
       `normalize: mean/std need ${c} value${c === 1 ? '' : 's'} for a ${c}-channel image, got mean [${mean.join(', ')}], std [${std.join(', ')}]`,
+      { option: 'mean' },
     );
   }
-  if (offset + c * n > out.length) throw new RangeError(`normalize: output has ${out.length} floats, needs ${offset + c * n}`);
+  if (offset + c * n > out.length)
+    throw new OptionError(`normalize: output has ${out.length} floats, needs ${offset + c * n}`, { option: 'out' });
   const each = (v: readonly number[]): number[] => Array.from({ length: c }, (_, i) => (v.length === 1 ? v[0] : v[i]) as number);
   writeCHW(img, normalizationTable(each(mean), each(std)), out, offset);
 }
@@ -92,12 +94,14 @@ function perChannel(values: readonly number[], c: number, name: string): number[
   if (values.length !== 1 && values.length !== c) {
     throw new OptionError(
       `toTensor: ${name} has ${values.length} values for a ${c}-channel tensor; give ${c === 1 ? '1 value' : `1 or ${c}`}, received [${values.join(', ')}]`,
+      { option: name },
     );
   }
   for (const v of values) {
     if (!Number.isFinite(v) || (name === 'std' && v === 0)) {
       throw new OptionError(
         `toTensor: ${name} values must be finite${name === 'std' ? ' and non-zero' : ''}, received [${values.join(', ')}]`,
+        { option: name },
       );
     }
   }

@@ -131,7 +131,9 @@ function boxEdges(img: RgbImage, box: Box | undefined): [number, number, number,
   const [x0, y0, x1, y1] = [f(left), f(top), f(left + width), f(top + height)];
   if (![x0, y0, x1, y1].every(Number.isFinite) || x0 < 0 || y0 < 0 || x1 > img.width || y1 > img.height || x1 < x0 || y1 < y0) {
     const got = `top ${top}, left ${left}, height ${height}, width ${width}`;
-    throw new OptionError(`resize: box must lie inside the ${img.width}×${img.height} image with a non-negative size, received ${got}`);
+    throw new OptionError(`resize: box must lie inside the ${img.width}×${img.height} image with a non-negative size, received ${got}`, {
+      option: 'box',
+    });
   }
   return [x0, y0, x1, y1];
 }
@@ -151,7 +153,7 @@ export function resize(img: RgbImage, width: number, height: number, box?: Box):
   checkSize(height, 'height', 'resize');
   // Checked before allocating: `--resize 1e9` would otherwise ask for petabytes.
   if (width * height > getLimits().maxImagePixels)
-    throw new OptionError(`resize: a ${width}×${height} result is more pixels than ${raiseHint('maxImagePixels')}`);
+    throw new OptionError(`resize: a ${width}×${height} result is more pixels than ${raiseHint('maxImagePixels')}`, { option: 'width' });
   const c = img.channels;
   const [x0, y0, x1, y1] = boxEdges(img, box);
   // Pillow crops instead when the box is whole pixels of the output's size.

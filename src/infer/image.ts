@@ -44,7 +44,7 @@ export function preprocess(img: RgbImage, options: PreprocessOptions = {}): Tens
   if (resizeTo > getLimits().maxResize)
     throw new OptionError(`preprocess: resize ${resizeTo} is more than ${raiseHint('maxResize')}`, { option: 'resize' });
   if (channels !== 1 && channels !== 3) {
-    throw new OptionError(`preprocess: channels must be 1 or 3, received ${String(channels)}`);
+    throw new OptionError(`preprocess: channels must be 1 or 3, received ${String(channels)}`, { option: 'channels' });
   }
   const converted = toChannels(img, channels); // H×W×c → H×W×C
   const cropped = centerCrop(resizeShorter(converted, resizeTo), crop); // → crop×crop×C
@@ -59,11 +59,13 @@ export function preprocess(img: RgbImage, options: PreprocessOptions = {}): Tens
  * Stacks same-shaped [C, H, W] or [1, C, H, W] tensors into one [N, C, H, W] batch.
  */
 export function stackBatch(tensors: readonly Tensor[]): Tensor {
-  if (tensors.length === 0) throw new OptionError('stackBatch: no tensors to stack');
+  if (tensors.length === 0) throw new OptionError('stackBatch: no tensors to stack', { option: 'tensors' });
   const shapeOf = (t: Tensor, i: number): number[] => {
     if (t.dims.length === 3) return t.dims;
     if (t.dims.length === 4 && t.dims[0] === 1) return t.dims.slice(1);
-    throw new OptionError(`stackBatch: tensor ${i} has dims [${t.dims.join(', ')}], expected [C, H, W] or [1, C, H, W]`);
+    throw new OptionError(`stackBatch: tensor ${i} has dims [${t.dims.join(', ')}], expected [C, H, W] or [1, C, H, W]`, {
+      option: 'tensors',
+    });
   };
   const shape = shapeOf(tensors[0] as Tensor, 0);
   const size = shape.reduce((a, b) => a * b, 1);
@@ -71,10 +73,12 @@ export function stackBatch(tensors: readonly Tensor[]): Tensor {
   tensors.forEach((t, i) => {
     const s = shapeOf(t, i);
     if (s.join() !== shape.join()) {
-      throw new OptionError(`stackBatch: tensor ${i} has shape [${s.join(', ')}], tensor 0 has [${shape.join(', ')}]`);
+      throw new OptionError(`stackBatch: tensor ${i} has shape [${s.join(', ')}], tensor 0 has [${shape.join(', ')}]`, {
+        option: 'tensors',
+      });
     }
     if (t.data.length !== size) {
-      throw new OptionError(`stackBatch: tensor ${i} holds ${t.data.length} values, its dims need ${size}`);
+      throw new OptionError(`stackBatch: tensor ${i} holds ${t.data.length} values, its dims need ${size}`, { option: 'tensors' });
     }
     out.set(t.data, i * size);
   });

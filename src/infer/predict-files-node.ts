@@ -28,7 +28,7 @@ export async function* listImages(paths: readonly string[], { recursive = false 
     try {
       s = await stat(p);
     } catch {
-      throw new OptionError(`${p}: no such file or folder`, { file: p });
+      throw new OptionError(`${p}: no such file or folder`, { option: 'paths', file: p });
     }
     if (s.isDirectory()) yield* walk(p, recursive);
     else yield p;

@@ -137,7 +137,7 @@ export function dropout(x: Sym, name: string, p: number): Sym {
 
 /** Fully connected layer: `<name>.weight` [out, in], `<name>.bias` [out]. */
 export function linear(x: Sym, name: string, o: { out: number; bias?: boolean }): Sym {
-  if (x.shape.length !== 1) throw new OptionError(`${name}: linear expects a flat input, got [${x.shape.join('×')}]`);
+  if (x.shape.length !== 1) throw new OptionError(`${name}: linear expects a flat input, got [${x.shape.join('×')}]`, { option: 'x' });
   const b = x.builder;
   const weight = b.param(`${name}.weight`, [o.out, x.shape[0]!], 'linear.weight');
   const bias = o.bias === false ? undefined : b.param(`${name}.bias`, [o.out], 'linear.bias');

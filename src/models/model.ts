@@ -121,8 +121,9 @@ export function initWeights(params: Iterable<ParamSpec>, cfg: GoogLeNetConfig, r
 }
 
 export class GoogLeNet {
-  /** Parameters and batch-norm buffers by torchvision name. Call `invalidate()` after editing in place. */
-  readonly weights: Weights;
+  private readonly store: Weights;
+  /** Writes newer weights held elsewhere (a training step's) into `store`; see {@link weightsChanged}. */
+  private pending: (() => void) | undefined;
   readonly engine: Engine;
   /** Class names, when known (ImageNet, Fashion-MNIST, …). */
   labels?: string[];
@@ -144,7 +145,32 @@ export class GoogLeNet {
     this.trainGraph = buildGoogLeNet(this.cfg, { mode: 'train' });
     this.evalGraph = buildGoogLeNet(this.cfg, { mode: 'eval' });
     this.headGraph = buildHead(this.cfg, this.featureShape);
-    this.weights = weights ?? initWeights(this.trainGraph.params.values(), this.cfg, new Rng(create.seed ?? 0));
+    this.store = weights ?? initWeights(this.trainGraph.params.values(), this.cfg, new Rng(create.seed ?? 0));
+  }
+
+  /**
+   * Parameters and batch-norm buffers by torchvision name, always current: newer values held by
+   * a training step are copied in before they are returned. Call `invalidate()` after editing in place.
+   */
+  get weights(): Weights {
+    const flush = this.pending;
+    this.pending = undefined;
+    flush?.();
+    return this.store;
+  }
+
+  /**
+   * Says that newer weights are held elsewhere (a training step's flat vectors): sessions that
+   * baked the old ones are dropped now, and the next read of {@link weights} (a forward pass, a
+   * save, a copy) first calls `flush` to write them in. Another source's pending weights are
+   * written in first.
+   */
+  weightsChanged(flush: () => void): void {
+    const other = this.pending;
+    this.pending = undefined;
+    if (other && other !== flush) other();
+    this.pending = flush;
+    this.invalidate();
   }
 
   /** The resolved configuration (changed only by `resetClassifier`). */
@@ -367,19 +393,22 @@ export class GoogLeNet {
     const want = new Map(specs.map((p) => [p.name, p]));
     const missing = specs.filter((p) => !sd.has(p.name)).map((p) => p.name);
     const extra = [...sd.keys()].filter((k) => !want.has(k) && !(!this.config.auxLogits && /^aux[12]\./.test(k)));
-    if (missing.length) throw new WeightFormatError(`${file}: missing ${missing.length} key(s) for preset ${this.config.preset}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
-    if (extra.length) throw new WeightFormatError(`${file}: unexpected ${extra.length} key(s): ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`);
+    if (missing.length) {
+      const some = `${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`;
+      throw new WeightFormatError(`${file}: missing ${missing.length} key(s) for preset ${this.config.preset}: ${some}`, { file });
+    }
+    if (extra.length) throw new WeightFormatError(`${file}: unexpected ${extra.length} key(s): ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''}`, { file });
     const next: Weights = new Map();
     for (const p of specs) {
       const t = sd.get(p.name)!;
       if (t.dims.join(',') !== p.shape.join(',')) {
-        throw new WeightFormatError(`${file}: "${p.name}" has shape [${t.dims.join(', ')}], the model expects [${p.shape.join(', ')}]`);
+        throw new WeightFormatError(`${file}: "${p.name}" has shape [${t.dims.join(', ')}], the model expects [${p.shape.join(', ')}]`, { file });
       }
       if (p.role === 'bn.num_batches_tracked') {
         next.set(p.name, batchCounter(t.data, p.name, file));
       } else if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
         // I32/U8 data under a float weight's name is a damaged or wrong file, not a weight.
-        throw new WeightFormatError(`${file}: "${p.name}" holds integers (${t.data.constructor.name}), expected floating point`);
+        throw new WeightFormatError(`${file}: "${p.name}" holds integers (${t.data.constructor.name}), expected floating point`, { file });
       } else {
         next.set(p.name, Float32Array.from(t.data as ArrayLike<number>));
       }

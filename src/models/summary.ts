@@ -112,7 +112,7 @@ export function compareNaive(cfg: GoogLeNetConfig, g: Graph): NaiveRow[] {
     const w = (c: number): number => scaleChannels(c, cfg.width);
     const ch = { ch1x1: w(ch0.ch1x1), ch3x3red: w(ch0.ch3x3red), ch3x3: w(ch0.ch3x3), ch5x5red: w(ch0.ch5x5red), ch5x5: w(ch0.ch5x5), poolProj: w(ch0.poolProj) };
     const concat = g.nodes.find((n) => n.id === name);
-    if (!concat || concat.op !== 'concat') throw new OptionError(`compareNaive: no module ${name}`);
+    if (!concat || concat.op !== 'concat') throw new OptionError(`compareNaive: no module ${name}`, { option: 'name' });
     const cin = g.shapes.get(g.nodes.find((n) => n.scope === `${name}.branch1.conv`)!.op === 'conv' ? (g.nodes.find((n) => n.scope === `${name}.branch1.conv`) as { input: string }).input : '')![0]!;
     const [, h, wd] = g.shapes.get(name)!;
     const hw = h! * wd!;

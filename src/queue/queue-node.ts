@@ -128,7 +128,7 @@ const runKey = (run: string) => `googlenet:run:${run}`;
 /** A file or URL as a job may hold it (`entryProblem`), or an OptionError naming where it came from. */
 function checkEntry(u: string, where: string): string {
   const why = entryProblem(u);
-  if (why) throw new OptionError(`${where}: ${why}`);
+  if (why) throw new OptionError(`${where}: ${why}`, { option: where });
   return u;
 }
 
@@ -216,7 +216,7 @@ export async function submitRun(
       );
     files++;
   }
-  if (files === 0) throw new OptionError(`no images in ${[...o.paths, ...(o.list ? [o.list] : [])].join(', ')}`);
+  if (files === 0) throw new OptionError(`no images in ${[...o.paths, ...(o.list ? [o.list] : [])].join(', ')}`, { option: 'paths' });
   const queue = new Queue<ShardData>(QUEUE_NAME, { connection: conn });
   let shard: string[] = [];
   let shards = 0;
@@ -249,7 +249,7 @@ export async function runStatus(
 ): Promise<{ shards: number; counts: Record<string, number>; failed: { shard: string; error: string }[]; unreadable: number }> {
   checkRunName(run);
   const meta = await conn.hgetall(runKey(run));
-  if (!meta['shards']) throw new OptionError(`no run named "${run}" on this Redis`);
+  if (!meta['shards']) throw new OptionError(`no run named "${run}" on this Redis`, { option: 'run' });
   // Jobs are read defensively and told apart by id (`<run>#<n>`), not by data any client may have written.
   const queue = new GuardedQueue(QUEUE_NAME, { connection: conn });
   const counts: Record<string, number> = {};
@@ -273,10 +273,10 @@ export async function runStatus(
 export async function collectRun(conn: Redis, run: string): Promise<string> {
   checkRunName(run);
   const meta = await conn.hgetall(runKey(run));
-  if (!meta['shards']) throw new OptionError(`no run named "${run}" on this Redis`);
+  if (!meta['shards']) throw new OptionError(`no run named "${run}" on this Redis`, { option: 'run' });
   const out = meta['out'] ?? '';
   const why = entryProblem(out, { url: false });
-  if (why) throw new OptionError(`run "${run}": the results folder this Redis holds for it: ${why}`);
+  if (why) throw new OptionError(`run "${run}": the results folder this Redis holds for it: ${why}`, { option: 'run' });
   const parts: string[] = [];
   const missing: number[] = [];
   for (let i = 0; i < Number(meta['shards']); i++) {
@@ -287,6 +287,7 @@ export async function collectRun(conn: Redis, run: string): Promise<string> {
   if (missing.length)
     throw new OptionError(
       `run "${run}" is not finished: ${missing.length} of ${meta['shards']} shards have no results yet (e.g. shard ${missing[0]})`,
+      { option: 'run' },
     );
   return parts.join('');
 }

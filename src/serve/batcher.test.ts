@@ -82,7 +82,7 @@ test('a failing model call rejects its batch only; the next batch runs', async (
     async (x) => {
       if (fail) {
         fail = false;
-        throw new OptionError('boom');
+        throw new OptionError('boom', { option: 'x' });
       }
       return { dims: [x.dims[0]!, 1], data: new Float32Array(x.dims[0]!) };
     },

@@ -8,6 +8,7 @@
  * `OverloadedError` (a server's 503), and a request still queued after `timeoutMs` is dropped
  * unrun with `TimeoutError` (504). Platform-free: timers only.
  */
+import { checkOption, int } from '../checks.js';
 import { ClosedError, InternalError, OptionError, OverloadedError, TimeoutError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 
@@ -36,9 +37,7 @@ interface Pending {
 }
 
 function checkInt(name: string, v: number, min: number): number {
-  if (!Number.isInteger(v) || v < min)
-    throw new OptionError(`Batcher: ${name} must be an integer ≥ ${min}, received ${v}`, { option: name });
-  return v;
+  return checkOption(int(min), v, name);
 }
 
 /** Concatenates [n_i, …] tensors of equal trailing dims along the first axis. */
@@ -88,7 +87,7 @@ export class Batcher {
     const rows = x.dims[0] ?? 0;
     if (this.closed) return Promise.reject(new ClosedError('the server is shutting down and takes no new requests'));
     if (rows < 1 || rows > this.maxBatch)
-      return Promise.reject(new OptionError(`a batch of ${rows} rows: expected 1 to ${this.maxBatch} (--max-batch)`));
+      return Promise.reject(new OptionError(`a batch of ${rows} rows: expected 1 to ${this.maxBatch} (--max-batch)`, { option: 'x' }));
     if (this.queuedRows + rows > this.maxQueue)
       return Promise.reject(
         new OverloadedError(`the queue is full (${this.queuedRows} of ${this.maxQueue} rows waiting); try again later`),

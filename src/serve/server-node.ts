@@ -74,12 +74,12 @@ async function readUpload(req: FastifyRequest): Promise<Buffer | undefined> {
   if (req.isMultipart()) {
     try {
       const part = await req.file();
-      if (!part) throw new OptionError('the multipart form holds no file');
+      if (!part) throw new OptionError('the multipart form holds no file', { option: 'file' });
       return await part.toBuffer(); // a file over the limit throws with statusCode 413
     } catch (e) {
       // busboy's own errors (no boundary, unexpected end of form) carry no status: the client's fault.
       if (e instanceof GoogLeNetError || typeof (e as FastifyError).statusCode === 'number') throw e;
-      throw new OptionError(`a malformed multipart form (${(e as Error).message})`);
+      throw new OptionError(`a malformed multipart form (${(e as Error).message})`, { option: 'file' });
     }
   }
   return Buffer.isBuffer(req.body) ? req.body : undefined;

@@ -123,21 +123,24 @@ export function decodeState(value: unknown, tensors: Map<string, StoredTensor>, 
     const o = value as Record<string, unknown>;
     if (typeof o.$tensor === 'string') {
       const t = tensors.get(o.$tensor);
-      if (!t) throw new WeightFormatError(`${file}: the optimizer state refers to tensor "${o.$tensor}", which the file does not hold`);
+      if (!t)
+        throw new WeightFormatError(`${file}: the optimizer state refers to tensor "${o.$tensor}", which the file does not hold`, { file });
       return t.data;
     }
     if (Array.isArray(o.$map)) {
       return new Map(
         o.$map.map((pair: unknown) => {
           if (!Array.isArray(pair) || pair.length !== 2)
-            throw new WeightFormatError(`${file}: the optimizer state holds a map entry ${JSON.stringify(pair)}, expected [key, value]`);
+            throw new WeightFormatError(`${file}: the optimizer state holds a map entry ${JSON.stringify(pair)}, expected [key, value]`, {
+              file,
+            });
           return [pair[0], decodeState(pair[1], tensors, file)];
         }),
       );
     }
     if (typeof o.$bigint === 'string') {
       if (!/^-?\d{1,19}$/.test(o.$bigint))
-        throw new WeightFormatError(`${file}: the optimizer state holds ${JSON.stringify(o.$bigint)}, expected an integer`);
+        throw new WeightFormatError(`${file}: the optimizer state holds ${JSON.stringify(o.$bigint)}, expected an integer`, { file });
       return BigInt(o.$bigint);
     }
     if (typeof o.$number === 'string') return Number(o.$number);
@@ -209,25 +212,32 @@ export function decodeCheckpoint<C = unknown>(bytes: Uint8Array, file = '<checkp
   const { tensors, metadata } = parseSafetensors(bytes, file);
   const raw = metadata[META_KEY];
   if (raw === undefined)
-    throw new WeightFormatError(`${file}: not a googlenet-ts checkpoint (no "${META_KEY}" metadata; a model file? use --from for weights)`);
+    throw new WeightFormatError(
+      `${file}: not a googlenet-ts checkpoint (no "${META_KEY}" metadata; a model file? use --from for weights)`,
+      { file },
+    );
   let meta: Meta;
   try {
     meta = JSON.parse(raw) as Meta;
   } catch (e) {
-    throw new WeightFormatError(`${file}: checkpoint metadata is not valid JSON (${(e as Error).message})`);
+    throw new WeightFormatError(`${file}: checkpoint metadata is not valid JSON (${(e as Error).message})`, { file });
   }
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
-    throw new WeightFormatError(`${file}: checkpoint metadata is ${JSON.stringify(meta)}, expected an object`);
+    throw new WeightFormatError(`${file}: checkpoint metadata is ${JSON.stringify(meta)}, expected an object`, { file });
   if (meta.format !== CHECKPOINT_FORMAT)
-    throw new WeightFormatError(`${file}: format is ${JSON.stringify(meta.format)}, expected "${CHECKPOINT_FORMAT}"`);
+    throw new WeightFormatError(`${file}: format is ${JSON.stringify(meta.format)}, expected "${CHECKPOINT_FORMAT}"`, { file });
   if (typeof meta.version !== 'number' || meta.version > CHECKPOINT_VERSION) {
     throw new WeightFormatError(
       `${file}: checkpoint version ${String(meta.version)} is newer than this googlenet-ts reads (${CHECKPOINT_VERSION})`,
+      { file },
     );
   }
   const p = meta.position;
   if (!p || ![p.epoch, p.batch, p.step].every((v) => Number.isInteger(v) && v >= 0)) {
-    throw new WeightFormatError(`${file}: checkpoint position ${JSON.stringify(p)} is not { epoch, batch, step } of non-negative integers`);
+    throw new WeightFormatError(
+      `${file}: checkpoint position ${JSON.stringify(p)} is not { epoch, batch, step } of non-negative integers`,
+      { file },
+    );
   }
   checkMeta(meta, file);
   const weights: Weights = new Map();
@@ -236,15 +246,15 @@ export function decodeCheckpoint<C = unknown>(bytes: Uint8Array, file = '<checkp
   for (const [k, t] of tensors) {
     const data = t.data instanceof BigInt64Array ? t.data : t.data instanceof Float32Array ? t.data : null;
     if (k.startsWith('model/')) {
-      if (!data) throw new WeightFormatError(`${file}: tensor "${k}" is ${t.dtype}, expected F32 or I64`);
+      if (!data) throw new WeightFormatError(`${file}: tensor "${k}" is ${t.dtype}, expected F32 or I64`, { file });
       weights.set(k.slice(6), data);
       shapes.set(k.slice(6), t.dims);
     } else if (k.startsWith('ema/')) {
-      if (!data) throw new WeightFormatError(`${file}: tensor "${k}" is ${t.dtype}, expected F32 or I64`);
+      if (!data) throw new WeightFormatError(`${file}: tensor "${k}" is ${t.dtype}, expected F32 or I64`, { file });
       shadow.set(k.slice(4), data);
     }
   }
-  if (weights.size === 0) throw new WeightFormatError(`${file}: the checkpoint holds no model weights`);
+  if (weights.size === 0) throw new WeightFormatError(`${file}: the checkpoint holds no model weights`, { file });
   return {
     position: { epoch: p.epoch, batch: p.batch, step: p.step },
     rng: meta.rng,

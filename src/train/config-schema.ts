@@ -1,110 +1,127 @@
 /**
- * The one schema of the training config a checkpoint stores (`TrainConfig`): every field is
- * checked before a resumed run uses it, so that a damaged or hand-edited checkpoint is a
- * message naming the field ("config.optimizer.lr is null, expected a positive number") instead
- * of "Cannot read properties of null".
+ * The training config a checkpoint stores (`TrainConfig`), as one schema: its fields are checked
+ * with the same checks as the options they come from (`TRAIN_OPTIONS`), and its type is the
+ * schema's, so the stored config, its type and its check cannot drift apart. Every field is checked
+ * before a resumed run uses it, so that a damaged or hand-edited checkpoint is a message naming
+ * the field ("config.optimizer.lr is null, expected a positive number") instead of "Cannot read
+ * properties of null".
  */
-import { DATASET_NAMES } from '../data/core.js';
+import * as v from 'valibot';
+import { bool, firstIssue, int, num, oneOf, shown, type Check } from '../checks.js';
+import type { DatasetInfo } from '../data/core.js';
+import type { TransformConfig } from '../data/transforms.js';
 import { WeightFormatError } from '../errors.js';
-import { resolveConfig } from '../models/config.js';
-import { KEEP, OPTIMIZERS, type TrainConfig } from './config.js';
-import { SCHEDULES } from './schedule.js';
+import { resolveConfig, type GoogLeNetConfig } from '../models/config.js';
+import { TRAIN_OPTIONS as O, type OptionSpec, type TrainOptionName } from './options.js';
 
-type Check = [test: (v: unknown) => boolean, expected: string];
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+/** An object checked elsewhere (the model's config by `resolveConfig`, transforms when they are built). */
+const object = <T>(): Check<T> => v.custom<T>(isObject, 'an object');
+const nullable = <T>(c: Check<T>): Check<T | null> => v.nullable(c) as Check<T | null>;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const OBJ: Check = [isObject, 'an object'];
-const STR: Check = [(v) => typeof v === 'string', 'a string'];
-const BOOL: Check = [(v) => typeof v === 'boolean', 'a boolean'];
-const int = (min: number): Check => [(v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= min, `an integer ≥ ${min}`];
-const num = (min: number, max = Infinity, open = false): Check => [
-  (v) => typeof v === 'number' && Number.isFinite(v) && (open ? v > min : v >= min) && v <= max,
-  `a number in ${open ? '(' : '['}${min}, ${max}]`,
-];
-const oneOf = (xs: readonly (string | number)[]): Check => [(v) => xs.includes(v as string), `one of ${xs.join(', ')}`];
-const nullable = ([t, e]: Check): Check => [(v) => v === null || t(v), `${e} or null`];
-const numbers: Check = [(v) => Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x)), 'an array of numbers'];
-const strings: Check = [(v) => Array.isArray(v) && v.every((x) => typeof x === 'string'), 'an array of strings'];
+const DATASET_INFO = v.looseObject(
+  {
+    numClasses: int(1),
+    classes: v.array(v.string('an array of strings'), 'an array of strings'),
+    channels: oneOf([1, 3], '1 or 3'),
+    mean: v.array(num(), 'an array of numbers'),
+    std: v.array(num(), 'an array of numbers'),
+  },
+  'an object',
+) as unknown as Check<DatasetInfo>;
 
-/** Every field of `TrainConfig`, by path; a path under a null parent is skipped. */
-const SCHEMA: [path: string, check: Check][] = [
-  ['dataset', OBJ],
-  ['dataset.name', oneOf(DATASET_NAMES)],
-  ['dataset.data', nullable(STR)],
-  ['dataset.valData', nullable(STR)],
-  ['dataset.info', OBJ],
-  ['dataset.info.numClasses', int(1)],
-  ['dataset.info.classes', strings],
-  ['dataset.info.channels', oneOf([1, 3])],
-  ['dataset.info.mean', numbers],
-  ['dataset.info.std', numbers],
-  ['dataset.limitTrain', nullable(int(1))],
-  ['dataset.limitTest', nullable(int(1))],
-  ['dataset.valHoldout', int(0)],
-  ['dataset.trainSize', int(0)],
-  ['dataset.valSize', int(0)],
-  ['model', OBJ],
-  ['from', nullable(OBJ)],
-  ['freezeBackbone', BOOL],
-  ['optimizer', OBJ],
-  ['optimizer.type', oneOf(OPTIMIZERS)],
-  ['optimizer.lr', num(0, Infinity, true)],
-  ['optimizer.weightDecay', num(0)],
-  ['schedule', OBJ],
-  ['schedule.type', oneOf(SCHEDULES)],
-  ['schedule.warmupEpochs', num(0)],
-  ['schedule.gamma', num(0, 1, true)],
-  ['schedule.decayEvery', num(0, Infinity, true)],
-  ['schedule.minLr', num(0)],
-  ['auxWeight', num(0)],
-  ['labelSmoothing', num(0, 0.99)],
-  ['clipGradNorm', nullable(num(0, Infinity, true))],
-  ['ema', nullable(OBJ)],
-  ['ema.decay', num(0, 1, true)],
-  ['ema.every', int(1)],
-  ['epochs', int(1)],
-  ['batchSize', int(1)],
-  ['stepsPerEpoch', int(1)],
-  ['seed', int(0)],
-  ['keep', oneOf(KEEP)],
-  ['transform', OBJ],
-  ['transform.train', OBJ],
-  ['transform.eval', OBJ],
-  ['workers', int(0)],
-  ['threads', nullable(int(1))],
-  ['logEvery', int(1)],
-];
+type Specs = typeof O;
+type Stored = { [K in keyof Specs as Specs[K] extends { stored: string } ? K : never]: Specs[K] };
+type StoredSchemas = {
+  [K in keyof Stored]: Stored[K] extends { stored: 'nullable'; check: Check<infer T> }
+    ? Check<T | null>
+    : Stored[K] extends { check: Check<infer T> }
+      ? Check<T>
+      : never;
+};
 
-const SGD: [string, Check][] = [
-  ['optimizer.momentum', num(0, 1)],
-  ['optimizer.nesterov', BOOL],
-];
+/** The options kept at the top level of the config (`stored` in their declaration), with their checks. */
+const STORED = Object.fromEntries(
+  Object.entries(O as Record<TrainOptionName, OptionSpec<unknown>>).flatMap(([k, s]) =>
+    s.stored ? [[k, s.stored === 'nullable' ? nullable(s.check) : s.check]] : [],
+  ),
+) as StoredSchemas;
 
-function at(root: unknown, path: string): { parentNull: boolean; value: unknown } {
-  let v: unknown = root;
-  for (const k of path.split('.')) {
-    if (v === null) return { parentNull: true, value: undefined };
-    v = (v as Record<string, unknown>)[k];
-  }
-  return { parentNull: false, value: v };
-}
+/** Everything a run needs, resolved (stored in every checkpoint). */
+const TRAIN_CONFIG = v.object(
+  {
+    version: v.literal(1),
+    dataset: v.object(
+      {
+        name: O.dataset.check,
+        data: nullable(O.data.check),
+        valData: nullable(O.valData.check),
+        /** The training dataset's metadata (classes, channels, size, statistics). */
+        info: DATASET_INFO,
+        limitTrain: nullable(O.limitTrain.check),
+        limitTest: nullable(O.limitTest.check),
+        valHoldout: O.valHoldout.check,
+        trainSize: int(0),
+        valSize: int(0),
+      },
+      'an object',
+    ),
+    model: object<GoogLeNetConfig>(),
+    from: v.nullable(
+      v.object(
+        { path: v.string('a string'), preset: O.fromPreset.check, numClasses: O.fromNumClasses.check, transformInput: bool },
+        'an object',
+      ),
+    ),
+    optimizer: v.variant(
+      'type',
+      [
+        v.object({
+          type: v.literal('sgd'),
+          lr: O.lr.check,
+          momentum: O.momentum.check,
+          weightDecay: O.weightDecay.check,
+          nesterov: O.nesterov.check,
+        }),
+        v.object({ type: oneOf(['adam', 'adamw'] as const), lr: O.lr.check, weightDecay: O.weightDecay.check }),
+      ],
+      'an object with type one of adam, adamw, sgd',
+    ),
+    schedule: v.object(
+      {
+        type: O.schedule.check,
+        warmupEpochs: O.warmupEpochs.check,
+        gamma: O.gamma.check,
+        decayEvery: O.decayEvery.check,
+        minLr: O.minLr.check,
+      },
+      'an object',
+    ),
+    ema: v.nullable(v.object({ decay: O.ema.check, every: O.emaEvery.check }, 'an object')),
+    stepsPerEpoch: int(1),
+    transform: v.object({ train: object<TransformConfig>(), eval: object<TransformConfig>() }, 'an object'),
+    ...STORED,
+  },
+  'an object',
+);
+
+/** Everything a run needs, resolved (stored in every checkpoint so that `--resume` needs no other flags). */
+export type TrainConfig = v.InferOutput<typeof TRAIN_CONFIG>;
 
 /**
  * Validates the training config stored in checkpoint `file`.
  * @throws WeightFormatError naming the first bad field, what it holds and what was expected.
  */
 export function checkTrainConfig(raw: unknown, file: string): TrainConfig {
-  if (!isObject(raw))
-    throw new WeightFormatError(`${file}: the checkpoint's config is ${JSON.stringify(raw)}, expected an object`, { file });
+  if (!isObject(raw)) throw new WeightFormatError(`${file}: the checkpoint's config is ${shown(raw)}, expected an object`, { file });
   if (raw.version !== 1)
-    throw new WeightFormatError(`${file}: training config version ${JSON.stringify(raw.version)} is not one this googlenet-ts reads (1)`, {
+    throw new WeightFormatError(`${file}: training config version ${shown(raw.version)} is not one this googlenet-ts reads (1)`, {
       file,
     });
-  const sgd = isObject(raw.optimizer) && raw.optimizer.type === 'sgd';
-  for (const [path, [test, expected]] of [...SCHEMA, ...(sgd ? SGD : [])]) {
-    const { parentNull, value } = at(raw, path);
-    if (parentNull || test(value)) continue;
-    throw new WeightFormatError(`${file}: config.${path} is ${JSON.stringify(value) ?? 'missing'}, expected ${expected}`, { file });
+  const issue = firstIssue(TRAIN_CONFIG, raw);
+  if (issue) {
+    const got = issue.received === undefined ? 'missing' : (JSON.stringify(issue.received) ?? shown(issue.received));
+    throw new WeightFormatError(`${file}: config.${issue.path} is ${got}, expected ${issue.expected}`, { file });
   }
   try {
     resolveConfig(raw.model as object);

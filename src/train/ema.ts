@@ -41,7 +41,8 @@ export class Ema {
 
   constructor(weights: Weights, options: EmaOptions) {
     const { decay } = options;
-    if (!(Number.isFinite(decay) && decay > 0 && decay < 1)) throw new OptionError(`--ema: expected a decay in (0, 1), received ${decay}`);
+    if (!(Number.isFinite(decay) && decay > 0 && decay < 1))
+      throw new OptionError(`--ema: expected a decay in (0, 1), received ${decay}`, { option: 'decay' });
     this.decay = decay;
     this.warmup = options.warmup ?? true;
     for (const [k, v] of weights) this.shadow.set(k, copy(v));
@@ -57,20 +58,22 @@ export class Ema {
    * product of the per-step decays).
    */
   update(weights: Weights, steps = 1): void {
-    if (!(Number.isInteger(steps) && steps >= 1)) throw new RangeError(`Ema.update: steps must be a positive integer, got ${steps}`);
+    if (!(Number.isInteger(steps) && steps >= 1))
+      throw new OptionError(`Ema.update: steps must be a positive integer, got ${steps}`, { option: 'steps' });
     let d = 1;
     for (let i = 0; i < steps; i++) d *= this.decayAt(this.steps + i);
     this.steps += steps;
     const a = 1 - d;
     for (const [k, s] of this.shadow) {
       const w = weights.get(k);
-      if (!w) throw new OptionError(`Ema.update: the model has no tensor "${k}"`);
+      if (!w) throw new OptionError(`Ema.update: the model has no tensor "${k}"`, { option: 'weights' });
       if (s instanceof BigInt64Array) {
         s.set(w as BigInt64Array);
         continue;
       }
       const wf = w as Float32Array;
-      if (wf.length !== s.length) throw new OptionError(`Ema.update: "${k}" has ${wf.length} values, the average ${s.length}`);
+      if (wf.length !== s.length)
+        throw new OptionError(`Ema.update: "${k}" has ${wf.length} values, the average ${s.length}`, { option: 'weights' });
       for (let i = 0; i < s.length; i++) s[i] = (s[i] as number) * d + (wf[i] as number) * a;
     }
   }

@@ -508,6 +508,55 @@ describe('training step', () => {
     }
   });
 
+  it('the step owns its weights: reading model.weights (or a forward pass) after a step sees the trained values, no sync needed', async () => {
+    const m = tiny('cifar');
+    const t = createTrainStep(m, { optimizer: { type: 'sgd', lr: 0.1 } });
+    try {
+      const { x, y } = batch(m, 4);
+      const before = await m.forward(x); // a session baked with the initial weights
+      await t.step(x, y);
+      assert.deepEqual(m.weights.get('conv1.conv.weight'), t.weight('conv1.conv.weight'));
+      assert.equal((m.weights.get('conv1.bn.num_batches_tracked') as BigInt64Array)[0], 1n);
+      await t.step(x, y);
+      const after = await m.forward(x); // not the old session: the second step's weights
+      assert.notDeepEqual(after.logits.data, before.logits.data);
+      const fresh = new GoogLeNet(m.config, { threads: 2 }, new Map([...m.weights].map(([k, v]) => [k, v.slice()])));
+      assert.deepEqual((await fresh.forward(x)).logits.data, after.logits.data);
+      await fresh.dispose();
+      t.syncWeights(); // nothing changed since the last read: a no-op
+      assert.deepEqual(m.weights.get('fc.weight'), t.weight('fc.weight'));
+    } finally {
+      await t.dispose();
+      await m.dispose();
+    }
+  });
+
+  it('resetClassifier after the step was built: the trained backbone is kept, and the old step refuses to run', async () => {
+    const m = tiny('cifar');
+    const t = createTrainStep(m, { optimizer: { type: 'sgd', lr: 0.1 } });
+    try {
+      const { x, y } = batch(m, 4);
+      await t.step(x, y);
+      const trained = t.weight('conv1.conv.weight');
+      m.resetClassifier(3);
+      assert.deepEqual(m.weights.get('conv1.conv.weight'), trained, 'the step wrote its weights in before the reset');
+      assert.equal((m.weights.get('fc.bias') as Float32Array).length, 3);
+      const stale = {
+        message:
+          'model: its classifier was replaced (resetClassifier) after this training step was created; create a new step with createTrainStep',
+      };
+      await assert.rejects(t.step(x, y), stale);
+      assert.throws(() => t.reloadWeights(), stale);
+      const t3 = createTrainStep(m, { optimizer: { type: 'sgd', lr: 0.1 } });
+      const r = await t3.step(x, [0, 1, 2, 0]);
+      assert.ok(Number.isFinite(r.loss));
+      await t3.dispose();
+    } finally {
+      await t.dispose();
+      await m.dispose();
+    }
+  });
+
   it('memory stays flat across steps (RSS after 30 steps ≈ after 10)', async () => {
     const m = tiny('cifar');
     const t = createTrainStep(m, { optimizer: { type: 'adam', lr: 1e-3 } });
@@ -566,8 +615,11 @@ describe('training step', () => {
     );
     // ReLU'd activations are full of ties, which both must break alike (the first maximum).
     const { x, y } = batch(m, 4);
+    // Each run trains its own copy of the same initial model: a step's trained weights reach its
+    // model (they are written in when read), so a second step on `m` would start from the first's.
     const run = async (maxPoolGrad: 'indices' | 'masks'): Promise<{ losses: number[]; weights: Map<string, Float32Array> }> => {
-      const t = createTrainStep(m, { optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9 }, seed: 3, maxPoolGrad });
+      const own = tiny('cifar', { dropout: 0.3, auxDropout: 0.5 });
+      const t = createTrainStep(own, { optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9 }, seed: 3, maxPoolGrad });
       try {
         const losses: number[] = [];
         for (let i = 0; i < 3; i++) losses.push((await t.step(x, y)).loss);
@@ -575,6 +627,7 @@ describe('training step', () => {
         return { losses, weights: new Map(names.map((n) => [n, t.weight(n)])) };
       } finally {
         await t.dispose();
+        await own.dispose();
       }
     };
     const indices = await run('indices');

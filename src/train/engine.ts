@@ -6,9 +6,9 @@
  *
  *   const step = createTrainStep(model, { optimizer: { type: 'adam', lr: 1e-3 } });
  *   const { loss, correct } = await step.step(x, labels, { lr: schedule(i) });
- *   step.syncWeights(); // model.weights now holds the trained values
+ *   model.weights; // the trained values: the step writes them in when they are read
  */
-import { describeValue, OptionError, WeightFormatError } from '../errors.js';
+import { ClosedError, describeValue, OptionError, WeightFormatError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
 import type { ConvGradOptions, LoweringOptions, MaxPoolGradMethod } from '../graph/ops/index.js';
 import type { GoogLeNet } from '../models/model.js';
@@ -18,6 +18,8 @@ import { checkTensor, type Tensor, type TensorArray } from '../tensor.js';
 import { fmix32 } from '../rng.js';
 import { resolveOptimizer, stateSlots, type OptimizerOptions, type ResolvedOptimizer } from './optim.js';
 import { buildTrainGraph, trainLayout, type TrainGraph, type TrainLayout } from './train-graph.js';
+import { checkOption } from '../checks.js';
+import { TRAIN_DEFAULTS, TRAIN_OPTIONS } from './options.js';
 
 export interface TrainStepOptions {
   /** The optimizer and its hyper-parameters (PyTorch semantics). */
@@ -95,17 +97,22 @@ function trainSessionOptions(threads?: number): SessionOptions {
   return { memoryPattern: false, ...(threads ? { threads } : {}) };
 }
 
-function checkOption(ok: boolean, option: string, expected: string, got: unknown): void {
+function check(ok: boolean, option: string, expected: string, got: unknown): void {
   if (!ok) throw new OptionError(`${option}: expected ${expected}, received ${JSON.stringify(got)}`, { option });
+}
+
+/** Checks a step option that is also a training option with that option's declared check. */
+function checkValue<K extends 'auxWeight' | 'labelSmoothing' | 'clipGradNorm' | 'seed'>(k: K, v: unknown): number {
+  return checkOption(TRAIN_OPTIONS[k].check, v, k);
 }
 
 function checkConvGrad(c: ConvGradOptions | undefined): void {
   if (c === undefined) return;
-  checkOption(c !== null && typeof c === 'object', 'convGrad', 'an object', c);
+  check(c !== null && typeof c === 'object', 'convGrad', 'an object', c);
   if (c.weightGrad !== undefined)
-    checkOption(['unfold', 'shift'].includes(c.weightGrad), 'convGrad.weightGrad', "'unfold' or 'shift'", c.weightGrad);
+    check(['unfold', 'shift'].includes(c.weightGrad), 'convGrad.weightGrad', "'unfold' or 'shift'", c.weightGrad);
   if (c.inputGrad1x1 !== undefined)
-    checkOption(['conv', 'matmul'].includes(c.inputGrad1x1), 'convGrad.inputGrad1x1', "'conv' or 'matmul'", c.inputGrad1x1);
+    check(['conv', 'matmul'].includes(c.inputGrad1x1), 'convGrad.inputGrad1x1', "'conv' or 'matmul'", c.inputGrad1x1);
 }
 
 /** A compiled training step over a model's weights. Create with {@link createTrainStep}. */
@@ -125,34 +132,24 @@ export class TrainStep {
   private steps = 0;
   private sessions = new Map<string, Promise<{ session: Session; graph: TrainGraph }>>();
   private disposed = false;
+  /** Whether `model.weights` lag behind `params` (after a step, until {@link syncWeights}). */
+  private stale = false;
+  private readonly flush = (): void => this.syncWeights();
 
   constructor(
     readonly model: GoogLeNet,
     options: TrainStepOptions,
   ) {
-    checkOption(options !== null && typeof options === 'object', 'createTrainStep options', 'an object with an optimizer', options);
+    check(options !== null && typeof options === 'object', 'createTrainStep options', 'an object with an optimizer', options);
     this.optimizer = resolveOptimizer(options.optimizer);
-    const auxWeight = options.auxWeight ?? 0.3;
-    const labelSmoothing = options.labelSmoothing ?? 0;
-    checkOption(Number.isFinite(auxWeight) && auxWeight >= 0, 'auxWeight', 'a finite number ≥ 0', auxWeight);
-    checkOption(
-      Number.isFinite(labelSmoothing) && labelSmoothing >= 0 && labelSmoothing < 1,
-      'labelSmoothing',
-      'a number in [0, 1)',
-      labelSmoothing,
-    );
-    if (options.clipGradNorm !== undefined)
-      checkOption(
-        Number.isFinite(options.clipGradNorm) && options.clipGradNorm > 0,
-        'clipGradNorm',
-        'a positive number',
-        options.clipGradNorm,
-      );
-    const seed = options.seed ?? 0;
-    checkOption(Number.isInteger(seed), 'seed', 'an integer', seed);
+    // The same checks and defaults as `train`'s options (one declaration each, `options.ts`).
+    const auxWeight = checkValue('auxWeight', options.auxWeight ?? TRAIN_DEFAULTS.auxWeight);
+    const labelSmoothing = checkValue('labelSmoothing', options.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing);
+    if (options.clipGradNorm !== undefined) checkValue('clipGradNorm', options.clipGradNorm);
+    const seed = checkValue('seed', options.seed ?? TRAIN_DEFAULTS.seed);
     checkConvGrad(options.convGrad);
     if (options.maxPoolGrad !== undefined)
-      checkOption(['indices', 'masks'].includes(options.maxPoolGrad), 'maxPoolGrad', "'indices' or 'masks'", options.maxPoolGrad);
+      check(['indices', 'masks'].includes(options.maxPoolGrad), 'maxPoolGrad', "'indices' or 'masks'", options.maxPoolGrad);
     this.opts = {
       auxWeight,
       labelSmoothing,
@@ -167,7 +164,8 @@ export class TrainStep {
     this.graph = model.graph('train');
     const freeze = options.freeze ?? (() => false);
     this.layout = trainLayout(this.graph, freeze);
-    if (this.layout.trainable.total === 0) throw new OptionError('freeze: every parameter is frozen, nothing to train');
+    if (this.layout.trainable.total === 0)
+      throw new OptionError('freeze: every parameter is frozen, nothing to train', { option: 'freeze' });
     this.params = new Float32Array(0);
     this.frozen = new Float32Array(0);
     this.stats = new Float32Array(0);
@@ -176,12 +174,26 @@ export class TrainStep {
     for (const s of stateSlots(this.optimizer)) this.state[s] = new Float32Array(this.layout.trainable.total);
   }
 
+  /**
+   * The model must still have the graph this step was built on: `resetClassifier` gives it
+   * another classifier (other shapes), which this step's vectors and sessions do not know.
+   */
+  private checkModel(): void {
+    if (this.model.graph('train') !== this.graph)
+      throw new OptionError(
+        'model: its classifier was replaced (resetClassifier) after this training step was created; create a new step with createTrainStep',
+        { option: 'model' },
+      );
+  }
+
   /** Re-reads the weights from `model.weights` (after loading a checkpoint into the model). */
   reloadWeights(): void {
+    this.checkModel();
     const w = this.model.weights;
     const get = (name: string): Float32Array => {
       const v = w.get(name);
-      if (!(v instanceof Float32Array)) throw new WeightFormatError(`model.weights has no float32 value for ${name}`);
+      if (!(v instanceof Float32Array))
+        throw new WeightFormatError(`model.weights has no float32 value for ${name}`, { file: '<model.weights>' });
       return v;
     };
     this.params = this.layout.trainable.pack(get);
@@ -196,7 +208,8 @@ export class TrainStep {
   }
 
   private session(kind: 'step' | 'gradients'): Promise<{ session: Session; graph: TrainGraph }> {
-    if (this.disposed) throw new OptionError('this training step was disposed; create a new one with createTrainStep');
+    if (this.disposed) throw new ClosedError('this training step was disposed; create a new one with createTrainStep');
+    this.checkModel();
     let s = this.sessions.get(kind);
     if (!s) {
       // The device decides some lowerings (WebGPU: max-pool gradients without `Indices`), so an
@@ -221,6 +234,7 @@ export class TrainStep {
 
   /** Checks a batch (for callers in plain JavaScript too) before any session is built; labels as int64. */
   private batch(x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>): BigInt64Array {
+    this.checkModel();
     const [c, size] = [this.graph.input.shape[0], this.graph.input.shape[1]];
     checkTensor(x, 'input');
     if (!Array.isArray(y) && !(y instanceof Int32Array || y instanceof BigInt64Array || y instanceof Uint8Array)) {
@@ -259,7 +273,7 @@ export class TrainStep {
 
   private stepSeed(t: number, seed?: number): number {
     if (seed !== undefined) {
-      checkOption(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 31, 'seed', 'an integer in [0, 2^31)', seed);
+      checkValue('seed', seed);
       return seed;
     }
     return fmix32(fmix32(this.opts.seed >>> 0) ^ fmix32(t)) & 0x7fffffff;
@@ -270,7 +284,7 @@ export class TrainStep {
     const labels = this.batch(x, y);
     const t = this.steps + 1;
     const lr = o.lr ?? this.optimizer.lr;
-    checkOption(Number.isFinite(lr) && lr >= 0, 'lr', 'a finite number ≥ 0', lr);
+    check(Number.isFinite(lr) && lr >= 0, 'lr', 'a finite number ≥ 0', lr);
     const seed = this.stepSeed(t, o.seed);
     const { session, graph } = await this.session('step');
     const feeds = this.feeds(graph, x, labels, seed);
@@ -283,6 +297,10 @@ export class TrainStep {
     if (r.bn_stats_out) this.stats = r.bn_stats_out.data as Float32Array;
     for (const [c, v] of this.counters) this.counters.set(c, v + 1n);
     this.steps = t;
+    if (!this.stale) {
+      this.stale = true;
+      this.model.weightsChanged(this.flush);
+    }
     const res: StepResult = { loss: r.loss!.data[0] as number, correct: Number(r.correct!.data[0]), losses: headLosses(r), step: t };
     if (r.grad_norm) res.gradNorm = r.grad_norm.data[0] as number;
     return res;
@@ -312,11 +330,18 @@ export class TrainStep {
     ] as const) {
       if (l.byName.has(name)) return l.unpack(flat, name);
     }
-    throw new OptionError(`no parameter ${name} in this model`);
+    throw new OptionError(`no parameter ${name} in this model`, { option: 'name' });
   }
 
-  /** Writes the current weights, running statistics and batch counters into `model.weights` and invalidates its sessions. */
+  /**
+   * Writes the current weights, running statistics and batch counters into `model.weights` and
+   * invalidates its sessions; nothing when they are there already. Reading `model.weights` does
+   * this by itself, so no caller has to.
+   */
   syncWeights(): void {
+    if (!this.stale) return;
+    this.stale = false;
+    this.checkModel();
     const w = this.model.weights;
     for (const s of this.layout.trainable.slots) w.set(s.name, this.layout.trainable.unpack(this.params, s.name));
     for (const s of this.layout.stats.slots) w.set(s.name, this.layout.stats.unpack(this.stats, s.name));
@@ -335,13 +360,14 @@ export class TrainStep {
 
   /** Restores a state from {@link optimizerState} (same optimizer type and parameters). */
   loadOptimizerState(s: OptimizerState): void {
-    if (s.type !== this.optimizer.type) throw new OptionError(`optimizer state: expected type ${this.optimizer.type}, received ${s.type}`);
-    checkOption(Number.isInteger(s.step) && s.step >= 0, 'optimizer state step', 'an integer ≥ 0', s.step);
+    if (s.type !== this.optimizer.type)
+      throw new OptionError(`optimizer state: expected type ${this.optimizer.type}, received ${s.type}`, { option: 'type' });
+    check(Number.isInteger(s.step) && s.step >= 0, 'optimizer state step', 'an integer ≥ 0', s.step);
     const next: Record<string, Float32Array> = {};
     for (const slot of Object.keys(this.state)) {
       next[slot] = this.layout.trainable.pack((name) => {
         const v = s.state.get(`${slot}.${name}`);
-        if (!v) throw new OptionError(`optimizer state: missing ${slot}.${name}`);
+        if (!v) throw new OptionError(`optimizer state: missing ${slot}.${name}`, { option: 'state' });
         return v;
       });
     }

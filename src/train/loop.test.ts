@@ -45,6 +45,7 @@ class FakeStep implements TrainStepLike {
       bias[i]! -= o.lr * this.buf[i]!;
     }
     const forced = this.hook(this.t);
+    this.model.invalidate(); // the weights changed in place (the engine's step does this by itself)
     return { loss: forced ?? 2 / this.t, correct: Math.min(y.length, this.t) };
   }
   optimizerState(): OptimizerState {
@@ -53,9 +54,6 @@ class FakeStep implements TrainStepLike {
   loadOptimizerState(s: OptimizerState): void {
     this.t = s.step;
     this.buf = Float32Array.from(s.state.get('exp_avg.fc.bias')!);
-  }
-  syncWeights(): void {
-    this.model.invalidate();
   }
   dispose(): void {}
 }
@@ -156,17 +154,19 @@ test('a checkpoint write that fails (disk full) keeps the previous checkpoint an
 });
 
 test('bad options: one message naming the option', async () => {
+  // The library names the field (`batchSize`), the CLI the flag (test/train-e2e.test.ts); each
+  // check's words are its one declaration's (src/train/options.ts), e.g. "an integer ≥ 1".
   const cases: [Partial<TrainOptions>, RegExp][] = [
     [
       { dataset: 'imagenet' as 'mnist' },
-      /^--dataset: expected one of fashion-mnist, mnist, cifar10, cifar100, folder, fashion-mnist-subset, received "imagenet"$/,
+      /^dataset: expected one of fashion-mnist, mnist, cifar10, cifar100, folder, fashion-mnist-subset, received "imagenet"$/,
     ],
-    [{ batchSize: 0 }, /^--batch-size: expected a positive integer, received 0$/],
-    [{ epochs: -1 }, /^--epochs: expected a positive integer, received -1$/],
-    [{ lr: 0 }, /^--lr: expected a positive number, received 0$/],
-    [{ width: 5 }, /^--width: expected a number in \(0, 4\], received 5$/],
-    [{ ema: 1 }, /^--ema: expected a decay in \(0, 1\), received 1$/],
-    [{ freezeBackbone: true }, /^--freeze-backbone: expected a pretrained model to freeze \(--from MODEL\), received true$/],
+    [{ batchSize: 0 }, /^batchSize: expected an integer ≥ 1, received 0$/],
+    [{ epochs: -1 }, /^epochs: expected an integer ≥ 1, received -1$/],
+    [{ lr: 0 }, /^lr: expected a positive number, received 0$/],
+    [{ width: 5 }, /^width: expected a number in \(0, 4\], received 5$/],
+    [{ ema: 1 }, /^ema: expected a decay in \(0, 1\), received 1$/],
+    [{ freezeBackbone: true }, /^freezeBackbone: expected a pretrained model to freeze \(from\), received true$/],
     [
       { resume: true, out: join(dir, 'never') },
       /^--resume: no checkpoint at .*never\/checkpoint\.safetensors \(drop --resume to start a new run\)$/,

@@ -34,13 +34,15 @@ import { Clock, now } from './clock.js';
 import { formatDuration } from './progress.js';
 import { learningRate, type ScheduleConfig } from './schedule.js';
 
-/** What the loop needs of a training step (the engine's `TrainStep`; tests substitute their own). */
+/**
+ * What the loop needs of a training step (the engine's `TrainStep`; tests substitute their own).
+ * A step owns the weights it trains and keeps `model.weights` current: the engine's writes them in
+ * when they are read, so the loop reads `model.weights` and never syncs by hand.
+ */
 export interface TrainStepLike {
   step(x: Tensor, y: Int32Array, o: { lr: number }): Promise<{ loss: number; correct: number }>;
   optimizerState(): OptimizerState;
   loadOptimizerState(s: OptimizerState): void;
-  /** Writes the current weights into `model.weights` (and invalidates the model's sessions). */
-  syncWeights(): void;
   dispose(): void | Promise<void>;
 }
 
@@ -82,8 +84,6 @@ export interface TrainRun {
   lastCheckpointStep: number | null;
   /** Whether the exploding-loss warning was given (once per run). */
   warnedExploding?: boolean;
-  /** Whether `model.weights` lag behind the stepper's (true after a step, until {@link syncWeights}). */
-  stale: boolean;
 }
 
 /** The state the loop reports after every step. */
@@ -222,17 +222,13 @@ async function trainStep(run: TrainRun, batch: Batch, epoch: number, sinks: Trai
       `warning: the loss is ${r.loss.toExponential(2)} at step ${run.position.step + 1} (${start}): training is diverging; try a lower --lr (now ${lr.toExponential(2)}) or --clip-grad-norm`,
     );
   }
-  run.stale = true;
   const n = batch.y.length;
   run.position = { epoch, batch: batch.batch + 1, step: run.position.step + 1 };
   run.sums.lossSum += r.loss * n;
   run.sums.correct += r.correct;
   run.sums.seen += n;
   const ema = run.cfg.ema;
-  if (run.ema && ema && run.position.step % ema.every === 0) {
-    syncWeights(run);
-    run.ema.update(run.model.weights, ema.every);
-  }
+  if (run.ema && ema && run.position.step % ema.every === 0) run.ema.update(run.model.weights, ema.every);
   return { loss: r.loss, correct: r.correct, n, lr, seconds: now() - t0 };
 }
 
@@ -242,13 +238,6 @@ interface StepResultIn {
   n: number;
   lr: number;
   seconds: number;
-}
-
-/** Copies the stepper's weights into the model when they are newer. */
-export function syncWeights(run: TrainRun): void {
-  if (!run.stale) return;
-  run.stepper.syncWeights();
-  run.stale = false;
 }
 
 /** Means over this invocation's part of an epoch (the bar) and over the current logging window (step records). */
@@ -336,7 +325,6 @@ function firstNonFinite(weights: Weights): string | null {
  * checkpointed, so "the last good checkpoint" is always finite.
  */
 function checkFiniteWeights(run: TrainRun, sinks: TrainSinks): void {
-  syncWeights(run);
   const bad = firstNonFinite(run.model.weights) ?? (run.ema ? firstNonFinite(run.ema.weights()) : null);
   if (bad === null) return;
   throw new TrainingDivergedError(
@@ -374,7 +362,6 @@ interface Validation {
  */
 async function validate(run: TrainRun): Promise<Validation> {
   const { model, cfg, val } = run;
-  syncWeights(run);
   const rawModel = cfg.from ? model : copyModel(model, biasCorrectedBatchNorm(model.graph('train'), model.weights), cfg.threads);
   const out: Validation = { raw: { model: rawModel, metrics: val ? await evaluate(rawModel, val, { batchSize: 100 }) : null }, ema: null };
   if (run.ema) {

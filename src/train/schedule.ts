@@ -49,7 +49,7 @@ export interface SchedulePosition {
 /** @throws OptionError naming the field and the value received. */
 export function validateSchedule(c: ScheduleConfig): void {
   const bad = (field: string, want: string, got: unknown): never => {
-    throw new OptionError(`schedule ${field}: expected ${want}, received ${JSON.stringify(got)}`);
+    throw new OptionError(`schedule ${field}: expected ${want}, received ${JSON.stringify(got)}`, { option: field });
   };
   if (!(SCHEDULES as readonly string[]).includes(c.type)) bad('type', `one of ${SCHEDULES.join(', ')}`, c.type);
   if (!(Number.isFinite(c.lr) && c.lr > 0)) bad('lr', 'a positive number', c.lr);

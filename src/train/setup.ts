@@ -14,8 +14,18 @@ import { resolveConfig } from '../models/config.js';
 import { GoogLeNet } from '../models/model.js';
 import { Rng } from '../rng.js';
 import type { Checkpoint } from './checkpoint.js';
-import { defaultPadding, type TrainConfig, type TrainOptions } from './config.js';
+import {
+  BY_FLAG,
+  defaultPadding,
+  resumableOptions,
+  storedOptions,
+  TRAIN_DEFAULTS as D,
+  type TrainConfig,
+  type TrainOptionName,
+  type TrainOptions,
+} from './config.js';
 import { Ema } from './ema.js';
+import { optionSpec } from './options.js';
 import { createTrainStep, type OptimizerState, type TrainStepOptions } from './engine.js';
 import type { StepFactory, TrainRun } from './loop.js';
 import { validateSchedule, type ScheduleConfig } from './schedule.js';
@@ -50,7 +60,9 @@ export function selectSplits(
   let val = test;
   if (o.valHoldout > 0) {
     if (o.valHoldout >= train.size)
-      throw new OptionError(`--val-holdout: expected fewer than the ${train.size} training images, received ${o.valHoldout}`);
+      throw new OptionError(`--val-holdout: expected fewer than the ${train.size} training images, received ${o.valHoldout}`, {
+        option: '--val-holdout',
+      });
     const held = seededSubset(train.size, o.valHoldout, o.seed, 0x686f6c64);
     const heldSet = new Set(held);
     const rest = Int32Array.from({ length: train.size }, (_, i) => i).filter((i) => !heldSet.has(i));
@@ -69,10 +81,11 @@ export function selectSplits(
 
 /** The model a run starts from: a fresh one, or a pretrained one (`from`) with a new classifier when the classes differ. */
 function startingModel(o: TrainOptions, info: DatasetInfo, from: GoogLeNet | null, log: (m: string) => void): GoogLeNet {
-  const seed = o.seed ?? 0;
+  const seed = o.seed ?? D.seed;
   const threads = o.threads ?? null;
   if (from) {
-    if (o.aux && !from.config.auxLogits) throw new OptionError(`--aux: the --from model ${o.from ?? ''} has no auxiliary heads`);
+    if (o.aux && !from.config.auxLogits)
+      throw new OptionError(`--aux: the --from model ${o.from ?? ''} has no auxiliary heads`, { option: '--aux' });
     // The pretrained model's first convolution fixes its channels; the data are converted to them.
     if (o.inChannels !== undefined && o.inChannels !== from.config.inChannels)
       throw new OptionError(
@@ -97,13 +110,13 @@ function startingModel(o: TrainOptions, info: DatasetInfo, from: GoogLeNet | nul
   const fixed = info.height !== null && info.height === info.width ? info.height : undefined;
   const inputSize = o.inputSize ?? fixed;
   const config = resolveConfig({
-    preset: o.preset ?? 'cifar',
+    preset: o.preset ?? D.preset,
     numClasses: o.numClasses ?? info.numClasses,
     inChannels: o.inChannels ?? info.channels,
     ...(inputSize !== undefined ? { inputSize } : {}),
     ...(o.width !== undefined ? { width: o.width } : {}),
     ...(o.dropout !== undefined ? { dropout: o.dropout } : {}),
-    auxLogits: !!o.aux,
+    auxLogits: o.aux ?? D.aux,
   });
   // torchvision's initialization, seeded.
   return new GoogLeNet(config, { seed, ...(threads ? { threads } : {}), ...(o.device ? { device: o.device } : {}) });
@@ -123,7 +136,9 @@ export function resolveTrainConfig(
   const { info } = splits;
   const model = startingModel(o, info, from?.model ?? null, log);
   if (model.config.numClasses !== info.numClasses) {
-    throw new OptionError(`--num-classes: the model has ${model.config.numClasses} classes but ${info.name} has ${info.numClasses}`);
+    throw new OptionError(`--num-classes: the model has ${model.config.numClasses} classes but ${info.name} has ${info.numClasses}`, {
+      option: '--num-classes',
+    });
   }
   const S = model.config.inputSize;
   const C = model.config.inChannels as 1 | 3;
@@ -132,16 +147,17 @@ export function resolveTrainConfig(
   const norm = from && model.preprocess ? { mean: [...model.preprocess.mean], std: [...model.preprocess.std] } : {};
   const augment = {
     padding: o.padding ?? (inception ? 0 : defaultPadding(S)),
-    flip: o.flip ?? true,
+    flip: o.flip ?? D.flip,
     inceptionCrop: inception,
-    photometric: o.photometric ?? false,
+    photometric: o.photometric ?? D.photometric,
   };
   const trainT = resolveTransformConfig({ train: true, inputSize: S, channels: C, ...augment, ...norm }, info);
   const evalT = resolveTransformConfig({ train: false, inputSize: S, channels: C, ...norm }, info);
-  const batchSize = o.batchSize ?? 100;
+  const stored = storedOptions(o);
+  const { batchSize } = stored;
   const dropLast = splits.train.size >= batchSize;
   const stepsPerEpoch = dropLast ? Math.floor(splits.train.size / batchSize) : Math.ceil(splits.train.size / batchSize);
-  const opt = o.optimizer ?? 'adam';
+  const opt = o.optimizer ?? D.optimizer;
   const lr = o.lr ?? (opt === 'sgd' ? 0.01 : 2e-4);
   const cfg: TrainConfig = {
     version: 1,
@@ -152,77 +168,53 @@ export function resolveTrainConfig(
       info,
       limitTrain: o.limitTrain ?? null,
       limitTest: o.limitTest ?? null,
-      valHoldout: o.valHoldout ?? 0,
+      valHoldout: o.valHoldout ?? D.valHoldout,
       trainSize: splits.train.size,
       valSize: splits.val?.size ?? 0,
     },
     model: model.config,
     from: from?.source ?? null,
-    freezeBackbone: !!o.freezeBackbone,
     optimizer:
       opt === 'sgd'
-        ? { type: 'sgd', lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 5e-4, nesterov: !!o.nesterov }
+        ? { type: 'sgd', lr, momentum: o.momentum ?? D.momentum, weightDecay: o.weightDecay ?? 5e-4, nesterov: o.nesterov ?? D.nesterov }
         : { type: opt, lr, weightDecay: o.weightDecay ?? (opt === 'adamw' ? 0.01 : 0) },
     schedule: {
-      type: o.schedule ?? 'constant',
-      warmupEpochs: o.warmupEpochs ?? 0,
-      gamma: o.gamma ?? 0.96,
-      decayEvery: o.decayEvery ?? 8,
-      minLr: o.minLr ?? 0,
+      type: o.schedule ?? D.schedule,
+      warmupEpochs: o.warmupEpochs ?? D.warmupEpochs,
+      gamma: o.gamma ?? D.gamma,
+      decayEvery: o.decayEvery ?? D.decayEvery,
+      minLr: o.minLr ?? D.minLr,
     },
-    auxWeight: o.auxWeight ?? 0.3,
-    labelSmoothing: o.labelSmoothing ?? 0,
-    clipGradNorm: o.clipGradNorm ?? null,
-    ema: o.ema !== undefined ? { decay: o.ema, every: o.emaEvery ?? 1 } : null,
-    epochs: o.epochs ?? 10,
-    batchSize,
+    ema: o.ema !== undefined ? { decay: o.ema, every: o.emaEvery ?? D.emaEvery } : null,
     stepsPerEpoch,
-    seed: o.seed ?? 0,
-    keep: o.keep ?? 'best',
     transform: { train: trainT, eval: evalT },
-    workers: o.workers ?? 1,
-    threads: o.threads ?? null,
+    ...stored,
     logEvery: o.logEvery ?? Math.max(1, Math.round(stepsPerEpoch / 20)),
   };
   return { cfg, model };
 }
 
-/** Options a resumed run takes from the checkpoint; these may still be given. */
-const RESUME_OVERRIDABLE = new Set([
-  'dataset',
-  'out',
-  'resume',
-  'epochs',
-  'threads',
-  'device',
-  'workers',
-  'data',
-  'valData',
-  'maxSteps',
-  'logEvery',
-]);
-
 /**
- * The config of a resumed run: the checkpoint's, with `epochs`, `threads`, `workers` and
- * `logEvery` taken from `o` when given; other options are ignored with a log line.
+ * The config of a resumed run: the checkpoint's, with the options a resumed run may change
+ * (`resume` in their declaration: `epochs`, `threads`, `workers`, `logEvery`, …) taken from `o`
+ * when given; other options are ignored with a log line.
  * @param file names the checkpoint in messages.
  */
 export function resumedConfig(o: TrainOptions, saved: unknown, file: string, log: (m: string) => void): TrainConfig {
   let cfg = checkTrainConfig(saved, file);
   if (o.dataset !== cfg.dataset.name)
-    throw new OptionError(`--dataset: the run in ${o.out} trains on ${cfg.dataset.name}, received "${o.dataset}"`);
-  const ignored = Object.keys(o).filter((k) => !RESUME_OVERRIDABLE.has(k) && o[k as keyof TrainOptions] !== undefined);
-  if (ignored.length)
-    log(
-      `--resume: the checkpoint's config is used; ignoring ${ignored.map((k) => `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`).join(', ')}`,
-    );
-  if (o.epochs !== undefined && o.epochs !== cfg.epochs) {
-    log(`--resume: epochs ${cfg.epochs} → ${o.epochs}`);
-    cfg = { ...cfg, epochs: o.epochs };
+    throw new OptionError(`--dataset: the run in ${o.out} trains on ${cfg.dataset.name}, received "${o.dataset}"`, { option: '--dataset' });
+  const resumable = new Set(resumableOptions());
+  const given = (Object.keys(o) as TrainOptionName[]).filter((k) => o[k] !== undefined);
+  const ignored = given.filter((k) => !resumable.has(k));
+  if (ignored.length) log(`--resume: the checkpoint's config is used; ignoring ${ignored.map((k) => BY_FLAG.name(k)).join(', ')}`);
+  for (const k of given) {
+    if (!resumable.has(k) || !optionSpec(k).stored || !(k in cfg)) continue;
+    const before = cfg[k as keyof TrainConfig];
+    if (before === o[k]) continue;
+    if (k === 'epochs') log(`--resume: epochs ${String(before)} → ${String(o[k])}`);
+    cfg = { ...cfg, [k]: o[k] };
   }
-  if (o.threads !== undefined) cfg = { ...cfg, threads: o.threads };
-  if (o.workers !== undefined) cfg = { ...cfg, workers: o.workers };
-  if (o.logEvery !== undefined) cfg = { ...cfg, logEvery: o.logEvery };
   return cfg;
 }
 
@@ -309,7 +301,6 @@ export function createRun(cfg: TrainConfig, model: GoogLeNet, splits: Splits, o:
     sums: { lossSum: loop?.epochLossSum ?? 0, correct: loop?.epochCorrect ?? 0, seen: loop?.epochSeen ?? 0 },
     elapsed: loop?.elapsed ?? 0,
     lastCheckpointStep: ckpt ? ckpt.position.step : null,
-    stale: false,
   };
 }
 

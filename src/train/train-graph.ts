@@ -48,7 +48,7 @@ export class FlatLayout {
     const out = new Float32Array(this.total);
     for (const s of this.slots) {
       const v = get(s.name);
-      if (v.length !== s.size) throw new WeightFormatError(`${s.name}: ${v.length} values, expected ${s.size}`);
+      if (v.length !== s.size) throw new WeightFormatError(`${s.name}: ${v.length} values, expected ${s.size}`, { file: '<weights>' });
       out.set(v, s.offset);
     }
     return out;

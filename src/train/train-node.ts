@@ -131,7 +131,8 @@ async function loadFrom(
 ): Promise<{ model: GoogLeNet; source: NonNullable<TrainConfig['from']> }> {
   const r = await resolveWeights(o.from!, { option: '--from', progress: 'plain', log });
   const path = r.path;
-  if (!existsSync(path)) throw new OptionError(`--from: ${path} does not exist (expected a model directory or a .pth/.safetensors file)`);
+  if (!existsSync(path))
+    throw new OptionError(`--from: ${path} does not exist (expected a model directory or a .pth/.safetensors file)`, { option: '--from' });
   const create = { ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}) };
   const entry = r.entry?.options ?? {};
   const source = {
@@ -186,6 +187,7 @@ class RunFolder {
     if (existsSync(this.checkpoint))
       throw new OptionError(
         `--out: ${this.out} already holds a run (checkpoint.safetensors); pass --resume to continue it, or choose another folder`,
+        { option: '--out' },
       );
     const d = {
       name: o.dataset,
@@ -226,7 +228,7 @@ class RunFolder {
   /** A run continued from its checkpoint, at the exact step. */
   async resume(o: TrainOptions, log: (m: string) => void, hooks: TrainHooks): Promise<TrainRun> {
     if (!existsSync(this.checkpoint))
-      throw new OptionError(`--resume: no checkpoint at ${this.checkpoint} (drop --resume to start a new run)`);
+      throw new OptionError(`--resume: no checkpoint at ${this.checkpoint} (drop --resume to start a new run)`, { option: '--resume' });
     for (const d of [this.out, join(this.out, 'ema')]) {
       const removed = removeOrphanedTemps(d);
       if (removed.length) log(`--resume: removed ${removed.length} temporary file(s) of interrupted writes: ${removed.join(', ')}`);
@@ -240,7 +242,9 @@ class RunFolder {
       log,
     );
     if (splits.train.size !== d.trainSize)
-      throw new OptionError(`--resume: the training set has ${splits.train.size} images, the checkpoint was trained on ${d.trainSize}`);
+      throw new OptionError(`--resume: the training set has ${splits.train.size} images, the checkpoint was trained on ${d.trainSize}`, {
+        option: '--resume',
+      });
     const create = { ...(cfg.threads ? { threads: cfg.threads } : {}), ...(o.device ? { device: o.device } : {}) };
     const model = new GoogLeNet(resolveConfig(cfg.model), create, new Map());
     model.loadStateDict(stateDictOf(ckpt, model), this.checkpoint);

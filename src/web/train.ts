@@ -12,7 +12,7 @@ import type { GoogLeNetOptions } from '../models/config.js';
 import type { GoogLeNet } from '../models/model.js';
 import { biasCorrectedBatchNorm } from '../train/bn.js';
 import type { TrainOptions } from '../train/config.js';
-import { copyModel, runTraining, syncWeights, type RunOutcome, type StepReport, type TrainRun } from '../train/loop.js';
+import { copyModel, runTraining, type RunOutcome, type StepReport, type TrainRun } from '../train/loop.js';
 import { createRun, disposeRun, resolveTrainConfig, selectSplits } from '../train/setup.js';
 import { modelDirFiles, type ModelDirFiles } from '../weights/model-dir.js';
 
@@ -147,7 +147,6 @@ export class BrowserTrainer {
    * exactly what `googlenet train` saves in its run folder.
    */
   snapshot(): GoogLeNet {
-    syncWeights(this.run);
     const m = this.run.model;
     return copyModel(m, biasCorrectedBatchNorm(m.graph('train'), m.weights), null);
   }

@@ -25,6 +25,7 @@ import { GoogLeNet, type CreateOptions } from '../models/model.js';
 import { readStateDict } from '../weights/formats.js';
 import {
   findWeights,
+  hashMismatch,
   hashPrefixOf,
   isWeightsUrl,
   mirroredUrl,
@@ -95,8 +96,8 @@ async function openCache(name: string | false | undefined): Promise<Cache | null
 /**
  * The verified bytes of a weight file: from the Cache API when there, else fetched (from the
  * mirror if given), checked against the expected SHA-256, then cached.
- * @throws ModelLoadError for a network failure or HTTP error (naming the URL), and for a SHA-256
- *   mismatch (naming the expected and received hash; nothing is cached).
+ * @throws ModelLoadError for a network failure or HTTP error (naming the URL); WeightFormatError for
+ *   a SHA-256 mismatch (naming the expected and received hash; nothing is cached), as in Node.
  */
 export async function fetchWeights(url: string, o: BrowserWeightsOptions = {}): Promise<FetchedWeights> {
   const abs = new URL(url, pageBase()).href;
@@ -128,9 +129,7 @@ export async function fetchWeights(url: string, o: BrowserWeightsOptions = {}): 
   const bytes = await readBody(res, from, { ...(o.onProgress ? { onProgress: o.onProgress } : {}), ...idle(o) });
   const digest = await sha256Hex(bytes, file, !!expected);
   if (expected && !digest.startsWith(expected)) {
-    throw new ModelLoadError(
-      `${file}: SHA-256 mismatch: expected ${expected}…, received ${digest} (from ${from}); the file was not cached`,
-    );
+    throw hashMismatch(file, expected, digest, from, 'the file was not cached');
   }
   try {
     await cache?.put(

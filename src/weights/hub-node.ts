@@ -17,10 +17,11 @@ import { rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FileWriteError, ModelLoadError, OptionError, WeightFormatError } from '../errors.js';
+import { FileWriteError, ModelLoadError, OptionError } from '../errors.js';
 import { fetchToFile, type FetchLike } from '../fetch-node.js';
 import {
   findWeights,
+  hashMismatch,
   hashPrefixOf,
   isWeightsUrl,
   mirroredUrl,
@@ -80,7 +81,10 @@ export function loadWeightsRegistryFile(file: string): WeightsEntry[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new OptionError(`${file}: cannot read the weights registry (${(e as Error).message.split('\n')[0]})`, { file });
+    throw new OptionError(`${file}: cannot read the weights registry (${(e as Error).message.split('\n')[0]})`, {
+      option: 'registry',
+      file,
+    });
   }
   const entries = parseWeightsRegistry(text, file);
   entries.forEach(registerWeights);
@@ -185,10 +189,7 @@ export async function fetchWeightsFile(url: string, o: FetchWeightsOptions & { s
   progress.end();
   if (expected && !digest.startsWith(expected)) {
     await rm(part, { force: true });
-    throw new WeightFormatError(
-      `${file}: SHA-256 mismatch: expected ${expected}…, received ${digest} (from ${from}); the downloaded file was deleted`,
-      { file: dest },
-    );
+    throw hashMismatch(file, expected, digest, from, 'the downloaded file was deleted', dest);
   }
   await rename(part, dest);
   progress.done(dest, expected ? `sha256 ${digest.slice(0, 8)}… verified` : `sha256 ${digest.slice(0, 8)}…, no hash to check`);

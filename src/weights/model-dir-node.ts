@@ -44,10 +44,10 @@ export function readModelDirConfig(dir: string): ModelDirConfig {
   if (typeof dir !== 'string')
     throw new OptionError(`model: expected a model directory path, received ${describeValue(dir)}`, { option: 'model' });
   const file = join(dir, 'config.json');
-  if (!existsSync(dir)) throw new WeightFormatError(`${dir}: no such model directory`);
+  if (!existsSync(dir)) throw new WeightFormatError(`${dir}: no such model directory`, { file: dir });
   if (!statSync(dir).isDirectory())
-    throw new WeightFormatError(`${dir}: not a model directory (expected a folder with config.json and model.safetensors)`);
-  if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — not a googlenet-ts model directory`);
+    throw new WeightFormatError(`${dir}: not a model directory (expected a folder with config.json and model.safetensors)`, { file: dir });
+  if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — not a googlenet-ts model directory`, { file });
   return parseModelDirConfig(
     readRegularFile(file, { what: 'model config', error: WeightFormatError, limit: 'maxJsonBytes' }).toString('utf8'),
     file,
@@ -58,7 +58,7 @@ export function readModelDirConfig(dir: string): ModelDirConfig {
 export function loadModelDir(dir: string, create: CreateOptions = {}): GoogLeNet {
   const cfg = readModelDirConfig(dir);
   const file = join(dir, 'model.safetensors');
-  if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — the model directory has no weights`);
+  if (!existsSync(file)) throw new WeightFormatError(`${file}: missing — the model directory has no weights`, { file });
   return modelFromFiles(cfg, readWeightBytes(file), { config: join(dir, 'config.json'), weights: file }, create);
 }
 

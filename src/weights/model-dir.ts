@@ -97,25 +97,30 @@ function checkPreprocess(raw: unknown, model: GoogLeNetConfig, file: string): Pr
 /** Validates a parsed `config.json`; `file` names it in the messages. The one schema of the format. */
 export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig {
   const c = (raw ?? {}) as Partial<ModelDirConfig>;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new WeightFormatError(`${file}: expected a JSON object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new WeightFormatError(`${file}: expected a JSON object`, { file });
   if (c.format !== MODEL_FORMAT)
     throw new WeightFormatError(
       `${file}: format is ${JSON.stringify(c.format)}, expected "${MODEL_FORMAT}" — not a googlenet-ts model directory`,
+      { file },
     );
   if (typeof c.version !== 'number' || !Number.isInteger(c.version) || c.version < 1) {
     throw new WeightFormatError(
       `${file}: format version ${JSON.stringify(c.version)} is not a version (expected 1 to ${MODEL_FORMAT_VERSION})`,
+      { file },
     );
   }
   if (c.version > MODEL_FORMAT_VERSION) {
-    throw new WeightFormatError(`${file}: format version ${c.version} is newer than this googlenet-ts reads (${MODEL_FORMAT_VERSION})`);
+    throw new WeightFormatError(`${file}: format version ${c.version} is newer than this googlenet-ts reads (${MODEL_FORMAT_VERSION})`, {
+      file,
+    });
   }
-  if (!c.model || !c.preprocess) throw new WeightFormatError(`${file}: missing "model" or "preprocess"`);
-  if (typeof c.model !== 'object' || Array.isArray(c.model)) throw new WeightFormatError(`${file}: "model" must be an object`);
+  if (!c.model || !c.preprocess) throw new WeightFormatError(`${file}: missing "model" or "preprocess"`, { file });
+  if (typeof c.model !== 'object' || Array.isArray(c.model)) throw new WeightFormatError(`${file}: "model" must be an object`, { file });
   if (c.labels != null && (!Array.isArray(c.labels) || !c.labels.every((s) => typeof s === 'string'))) {
-    throw new WeightFormatError(`${file}: "labels" must be an array of strings or null`);
+    throw new WeightFormatError(`${file}: "labels" must be an array of strings or null`, { file });
   }
-  if (c.source !== undefined && typeof c.source !== 'string') throw new WeightFormatError(`${file}: "source" must be a string`);
+  if (c.source !== undefined && typeof c.source !== 'string') throw new WeightFormatError(`${file}: "source" must be a string`, { file });
   let model: GoogLeNetConfig;
   try {
     model = resolveConfig(c.model);
@@ -123,11 +128,11 @@ export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig 
     throw new WeightFormatError(`${file}: ${(e as Error).message}`, { file, cause: e });
   }
   if (c.dtype !== undefined && !MODEL_DTYPES.includes(c.dtype)) {
-    throw new WeightFormatError(`${file}: "dtype" is ${JSON.stringify(c.dtype)}, expected one of ${MODEL_DTYPES.join(', ')}`);
+    throw new WeightFormatError(`${file}: "dtype" is ${JSON.stringify(c.dtype)}, expected one of ${MODEL_DTYPES.join(', ')}`, { file });
   }
   const q = c.quantization;
   if (c.dtype === 'int8' && (typeof q !== 'object' || q === null || typeof q.activations !== 'object' || q.activations === null)) {
-    throw new WeightFormatError(`${file}: an int8 model needs "quantization" with its "activations"`);
+    throw new WeightFormatError(`${file}: an int8 model needs "quantization" with its "activations"`, { file });
   }
   if (c.labels && c.labels.length !== model.numClasses) {
     throw new WeightFormatError(`${file}: ${c.labels.length} labels for a model with ${model.numClasses} classes`, { file });
@@ -139,12 +144,14 @@ export function checkModelDirConfig(raw: unknown, file: string): ModelDirConfig 
 export function parseModelDirConfig(text: string, file: string): ModelDirConfig {
   // Parsed JSON can take 50 times its size: refused before parsing (the page fetches config.json).
   if (text.length > getLimits().maxJsonBytes)
-    throw new WeightFormatError(`${file}: ${text.length.toLocaleString('en-US')} characters is more than ${raiseHint('maxJsonBytes')}`);
+    throw new WeightFormatError(`${file}: ${text.length.toLocaleString('en-US')} characters is more than ${raiseHint('maxJsonBytes')}`, {
+      file,
+    });
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new WeightFormatError(`${file}: not valid JSON (${(e as Error).message})`);
+    throw new WeightFormatError(`${file}: not valid JSON (${(e as Error).message})`, { file });
   }
   return checkModelDirConfig(raw, file);
 }
@@ -176,12 +183,12 @@ export function fp16Safetensors(model: GoogLeNet): Uint8Array {
 export function modelDirConfig(model: GoogLeNet, extra: ModelDirExtras = {}, where = 'model directory'): ModelDirConfig {
   const labels = extra.labels ?? model.labels ?? null;
   if (labels && labels.length !== model.config.numClasses) {
-    throw new WeightFormatError(`${where}: ${labels.length} labels for a model with ${model.config.numClasses} classes`);
+    throw new WeightFormatError(`${where}: ${labels.length} labels for a model with ${model.config.numClasses} classes`, { file: where });
   }
   const { source } = extra;
   const dtype = extra.dtype ?? (model.quantization ? 'int8' : 'fp32');
   const q = model.quantization;
-  if (dtype === 'int8' && !q) throw new WeightFormatError(`${where}: int8 needs a quantized model (googlenet quantize)`);
+  if (dtype === 'int8' && !q) throw new WeightFormatError(`${where}: int8 needs a quantized model (googlenet quantize)`, { file: where });
   const calibration = extra.calibration ?? calibrations.get(model) ?? { method: 'unknown', samples: 0 };
   return {
     format: MODEL_FORMAT,
@@ -250,13 +257,16 @@ export function modelFromFiles(
   try {
     model = new GoogLeNet(resolveConfig(cfg.model), create, new Map());
   } catch (e) {
-    throw new WeightFormatError(`${names.config}: ${(e as Error).message}`);
+    throw new WeightFormatError(`${names.config}: ${(e as Error).message}`, { file: names.config, cause: e });
   }
   let sd: Map<string, StoredTensor>;
   try {
     sd = readSafetensors(weights, names.weights);
   } catch (e) {
-    throw new WeightFormatError(`${(e as Error).message} — the weight file is damaged or not safetensors`);
+    throw new WeightFormatError(`${(e as Error).message} — the weight file is damaged or not safetensors`, {
+      file: names.weights,
+      cause: e,
+    });
   }
   try {
     if (cfg.dtype === 'int8') {
@@ -267,11 +277,14 @@ export function modelFromFiles(
   } catch (e) {
     throw new WeightFormatError(
       `the weight file does not match its config.json (${describeConfig(model.config)}): ${(e as Error).message}`,
+      { file: names.weights, cause: e },
     );
   }
   if (cfg.labels) {
     if (cfg.labels.length !== model.config.numClasses) {
-      throw new WeightFormatError(`${names.config}: ${cfg.labels.length} labels for a model with ${model.config.numClasses} classes`);
+      throw new WeightFormatError(`${names.config}: ${cfg.labels.length} labels for a model with ${model.config.numClasses} classes`, {
+        file: names.config,
+      });
     }
     model.labels = cfg.labels;
   }

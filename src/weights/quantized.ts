@@ -4,7 +4,7 @@
  * - fp16: every float tensor stored as F16 (half the bytes), widened to float32 when loaded;
  *   inference computes in float32.
  * - int8: the batch-norm-folded network as it runs: each convolution's and the classifier's
- *   weight as I8 under its torchvision name with a per-output-channel F32 `<name>_scale`, each
+ *   weight as I8 (values in ±63, see `WEIGHT_QMAX`) under its torchvision name with a per-output-channel F32 `<name>_scale`, each
  *   folded bias as F32 under the batch norm's `bias` name (or the layer's own), no other
  *   batch-norm tensors. The activations' uint8 parameters are in `config.json`. Loading
  *   rebuilds float weights (q·scale, batch norm as identity) so every float path still works,
@@ -12,7 +12,14 @@
  */
 import { WeightFormatError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
-import { dequantizeWeight, type ActivationQuant, type Quantization, type QuantizedWeight } from '../graph/quantize.js';
+import {
+  canSaturate,
+  dequantizeWeight,
+  quantizeWeight,
+  type ActivationQuant,
+  type Quantization,
+  type QuantizedWeight,
+} from '../graph/quantize.js';
 import type { GoogLeNet } from '../models/model.js';
 import type { StoredTensor } from './safetensors.js';
 
@@ -70,7 +77,7 @@ export function int8Tensors(model: GoogLeNet, q: Quantization, foldedBias: (name
   const out = new Map<string, StoredTensor>();
   for (const l of foldedLayers(model.graph('eval'))) {
     const w = q.weights.get(l.foldedWeight);
-    if (!w) throw new WeightFormatError(`int8: no quantized weight for ${l.weight}`);
+    if (!w) throw new WeightFormatError(`int8: no quantized weight for ${l.weight}`, { file: '<quantization>' });
     out.set(l.weight, { dtype: 'I8', dims: [...w.dims], data: w.q });
     out.set(`${l.weight}_scale`, { dtype: 'F32', dims: [w.scale.length], data: w.scale });
     if (l.bias && l.foldedBias) {
@@ -94,17 +101,20 @@ export function loadInt8(model: GoogLeNet, sd: Map<string, StoredTensor>, cfg: Q
   const weights: Quantization['weights'] = new Map();
   const need = (key: string, dtype: string): StoredTensor => {
     const t = sd.get(key);
-    if (!t) throw new WeightFormatError(`${file}: missing "${key}" of an int8 model`);
-    if (t.dtype !== dtype) throw new WeightFormatError(`${file}: "${key}" is ${t.dtype}, expected ${dtype}`);
+    if (!t) throw new WeightFormatError(`${file}: missing "${key}" of an int8 model`, { file });
+    if (t.dtype !== dtype) throw new WeightFormatError(`${file}: "${key}" is ${t.dtype}, expected ${dtype}`, { file });
     return t;
   };
   for (const l of foldedLayers(model.graph('eval'))) {
     const t = need(l.weight, 'I8');
-    const qw: QuantizedWeight = { dims: t.dims, q: t.data as Int8Array, scale: need(`${l.weight}_scale`, 'F32').data as Float32Array };
+    let qw: QuantizedWeight = { dims: t.dims, q: t.data as Int8Array, scale: need(`${l.weight}_scale`, 'F32').data as Float32Array };
     if (qw.scale.length !== t.dims[0])
-      throw new WeightFormatError(`${file}: "${l.weight}_scale" has ${qw.scale.length} values for ${t.dims[0]} channels`);
+      throw new WeightFormatError(`${file}: "${l.weight}_scale" has ${qw.scale.length} values for ${t.dims[0]} channels`, { file });
+    const float = dequantizeWeight(qw);
+    // Files from before 7-bit weights: requantized to ±63, or x86 CPUs without VNNI saturate.
+    if (canSaturate(qw)) qw = quantizeWeight(float, qw.dims);
     weights.set(l.foldedWeight, qw);
-    model.weights.set(l.weight, dequantizeWeight(qw));
+    model.weights.set(l.weight, float);
     if (l.bias) model.weights.set(l.bias, Float32Array.from(need(l.bias, 'F32').data as Float32Array));
     if (l.bn) {
       const c = qw.scale.length;
@@ -117,7 +127,7 @@ export function loadInt8(model: GoogLeNet, sd: Map<string, StoredTensor>, cfg: Q
   const activations = new Map<string, ActivationQuant>();
   for (const [k, v] of Object.entries(cfg.activations)) {
     if (!Array.isArray(v) || typeof v[0] !== 'number' || typeof v[1] !== 'number' || !(v[0] > 0) || v[1] < 0 || v[1] > 255) {
-      throw new WeightFormatError(`${file}: quantization.activations["${k}"] must be [scale > 0, zero point in 0…255]`);
+      throw new WeightFormatError(`${file}: quantization.activations["${k}"] must be [scale > 0, zero point in 0…255]`, { file });
     }
     activations.set(k, { scale: v[0], zeroPoint: v[1] });
   }

@@ -7,7 +7,7 @@
  *
  * A user adds entries with {@link registerWeights} or from a JSON file ({@link parseWeightsRegistry}).
  */
-import { OptionError } from '../errors.js';
+import { OptionError, WeightFormatError } from '../errors.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../image/normalize.js';
 import type { GoogLeNetOptions } from '../models/config.js';
 import type { PreprocessConfig } from '../models/model.js';
@@ -155,6 +155,18 @@ export function hashPrefixOf(fileName: string): string | null {
   return m ? m[1]! : null;
 }
 
+/**
+ * A weight file whose SHA-256 does not start with the expected prefix: one error, the same in
+ * Node and in the browser, naming the file, both hashes and where it came from; `after` says what
+ * became of the bytes ("the downloaded file was deleted", "the file was not cached"). Its `file`
+ * is `path` (Node: where the download went), else the URL.
+ */
+export function hashMismatch(file: string, expected: string, digest: string, from: string, after: string, path = from): WeightFormatError {
+  return new WeightFormatError(`${file}: SHA-256 mismatch: expected ${expected}…, received ${digest} (from ${from}); ${after}`, {
+    file: path,
+  });
+}
+
 /** The URL to download from: the mirror (a folder URL) with the same file name, or the origin. */
 export function mirroredUrl(url: string, mirror: string | undefined): string {
   if (!mirror) return url;
@@ -203,9 +215,10 @@ export function parseWeightsRegistry(text: string, file: string): WeightsEntry[]
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new OptionError(`${file}: not valid JSON (${(err as Error).message})`, { file });
+    throw new OptionError(`${file}: not valid JSON (${(err as Error).message})`, { option: 'registry', file });
   }
   const list = Array.isArray(doc) ? doc : (doc as { weights?: unknown } | null)?.weights;
-  if (!Array.isArray(list)) throw new OptionError(`${file}: expected a JSON array of weights entries or { "weights": [ … ] }`, { file });
+  if (!Array.isArray(list))
+    throw new OptionError(`${file}: expected a JSON array of weights entries or { "weights": [ … ] }`, { option: 'registry', file });
   return list.map((x, i) => checkWeightsEntry(x, `${file}: entry ${i}`));
 }

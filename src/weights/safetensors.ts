@@ -133,7 +133,7 @@ export interface Safetensors {
  */
 export function parseSafetensors(bytes: Uint8Array, file = '<memory>'): Safetensors {
   const fail = (msg: string): never => {
-    throw new WeightFormatError(`${file}: ${msg}`);
+    throw new WeightFormatError(`${file}: ${msg}`, { file });
   };
   if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, a safetensors file starts with an 8-byte header length`);
   const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
@@ -247,7 +247,8 @@ export function writeSafetensors(
   const blobs: Uint8Array[] = [];
   let offset = 0;
   for (const [key, t] of list) {
-    if (key === METADATA_KEY) throw new WeightFormatError(`<memory>: "${METADATA_KEY}" is reserved and cannot name a tensor`);
+    if (key === METADATA_KEY)
+      throw new WeightFormatError(`<memory>: "${METADATA_KEY}" is reserved and cannot name a tensor`, { file: '<memory>' });
     const blob = encodeTensor(key, t);
     header[key] = { dtype: t.dtype, shape: t.dims, data_offsets: [offset, offset + blob.length] };
     blobs.push(blob);
@@ -287,15 +288,20 @@ function encodeTensor(key: string, t: StoredTensor): Uint8Array {
       `${where} has unsupported dtype ${JSON.stringify(t.dtype)} (expected one of ${Object.keys(DTYPE_BYTES)
         .filter((d) => d !== 'BOOL')
         .join(', ')})`,
+      { file: '<memory>' },
     );
   }
   const expected = t.dtype === 'F16' || t.dtype === 'BF16' ? Float32Array : ARRAY_OF[t.dtype];
   if (!(t.data instanceof expected)) {
-    throw new WeightFormatError(`${where} is ${t.dtype} but its data is a ${t.data.constructor.name}, expected a ${expected.name}`);
+    throw new WeightFormatError(`${where} is ${t.dtype} but its data is a ${t.data.constructor.name}, expected a ${expected.name}`, {
+      file: '<memory>',
+    });
   }
   const n = numel(t.dims);
   if (t.data.length !== n) {
-    throw new WeightFormatError(`${where} dims [${t.dims.join(', ')}] need ${n} values but data has ${t.data.length}`);
+    throw new WeightFormatError(`${where} dims [${t.dims.join(', ')}] need ${n} values but data has ${t.data.length}`, {
+      file: '<memory>',
+    });
   }
   if (narrow) {
     const src = t.data as Float32Array;

@@ -53,12 +53,14 @@ export function opOf(node: OpNode): OpDef<OpNode> {
 export function inferShape(node: OpNode, shapes: Map<string, Shape>): Shape {
   const ins = nodeInputs(node).map((v) => {
     const s = shapes.get(v);
-    if (!s) throw new OptionError(`${node.id}: unknown input value "${v}"`);
+    if (!s) throw new OptionError(`${node.id}: unknown input value "${v}"`, { option: 'inputs' });
     return s;
   });
   const out = opOf(node).shape(node, ins);
   if (out.some((d) => !Number.isInteger(d) || d <= 0)) {
-    throw new OptionError(`${node.scope}: output size [${out.join('×')}] is not positive — the input is too small for this network`);
+    throw new OptionError(`${node.scope}: output size [${out.join('×')}] is not positive — the input is too small for this network`, {
+      option: 'inputSize',
+    });
   }
   return out;
 }

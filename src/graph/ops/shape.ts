@@ -12,7 +12,9 @@ export const concat: OpDef<ConcatNode> = {
     const [, h, w] = chw(xs[0]!, n.id);
     for (const s of xs) {
       if (s[1] !== h || s[2] !== w)
-        throw new OptionError(`${n.id}: concatenated branches differ in size (${xs.map((x) => x.join('×')).join(', ')})`);
+        throw new OptionError(`${n.id}: concatenated branches differ in size (${xs.map((x) => x.join('×')).join(', ')})`, {
+          option: 'inputs',
+        });
     }
     return [xs.reduce((a, s) => a + s[0]!, 0), h, w];
   },

@@ -13,7 +13,7 @@ export const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b
 
 /** A per-sample feature-map shape as [C, H, W]; `what` names the node in the error. */
 export function chw(s: Shape, what: string): [number, number, number] {
-  if (s.length !== 3) throw new OptionError(`${what}: expected a C×H×W input, got [${s.join('×')}]`);
+  if (s.length !== 3) throw new OptionError(`${what}: expected a C×H×W input, got [${s.join('×')}]`, { option: 'input' });
   return [s[0]!, s[1]!, s[2]!];
 }
 

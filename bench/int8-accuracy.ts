@@ -1,0 +1,52 @@
+/**
+ * `npm run bench:int8-accuracy`: top-1 of model directories on the full Fashion-MNIST test set
+ * (Debian's dataset-fashion-mnist, or `--data DIR`) with ONNX Runtime for Node on this CPU and
+ * with ONNX Runtime Web's WebAssembly kernels (the page's), so an int8 model's accuracy is known
+ * per integer kernel. Prints the CPU's model and integer-relevant flags; run it under
+ * `qemu-x86_64 -cpu Haswell` to get an AVX2-only CPU's kernels on any x86 machine (the flags
+ * printed are then the host's: the emulated CPU reports AVX2 without AVX-512 to ONNX Runtime).
+ * A benchmark, never a test.
+ *
+ *   npm run bench:int8-accuracy -- [--limit N] [--no-wasm] [--threads 2] DIR…
+ */
+import { readFileSync } from 'node:fs';
+import * as ortWeb from 'onnxruntime-web';
+import { data, evaluate, loadModelDir, ortEngine, type Engine } from '../src/index.js';
+import type { OrtModule } from '../src/runtime/engine.js';
+
+const argv = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv.splice(i, 2)[1] : undefined;
+};
+const limit = Number(flag('--limit') ?? 0) || undefined;
+const threads = Number(flag('--threads') ?? 2);
+const dataDir = flag('--data');
+const wasm = !argv.includes('--no-wasm');
+const dirs = argv.filter((a) => !a.startsWith('--'));
+if (dirs.length === 0) throw new Error('usage: bench/int8-accuracy.ts [--limit N] [--no-wasm] DIR…');
+
+function cpu(): string {
+  const info = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /model name\s*:\s*(.*)/.exec(info)?.[1] ?? 'unknown CPU';
+  const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(info)?.[1]?.split(' ') ?? []);
+  const has = ['avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'amx_int8'].filter((f) => flags.has(f));
+  return `${model} (${has.join(', ') || 'no AVX2'})`;
+}
+
+ortWeb.env.wasm.numThreads = 1;
+const engines: [string, Engine | undefined][] = [['onnxruntime-node', undefined]];
+if (wasm) engines.push(['onnxruntime-web wasm', ortEngine(ortWeb as unknown as OrtModule, { name: 'wasm', device: 'wasm' })]);
+
+console.log(`# ${cpu()}; ${process.env.QEMU_CPU ? `under qemu -cpu ${process.env.QEMU_CPU}` : 'native'}`);
+const ds = await data.openDataset({ name: 'fashion-mnist', split: 'test', ...(dataDir ? { data: dataDir } : {}) });
+for (const dir of dirs) {
+  for (const [name, engine] of engines) {
+    const model = loadModelDir(dir, { threads, ...(engine ? { engine } : {}) });
+    const t0 = performance.now();
+    const m = await evaluate(model, ds, { ...(limit ? { limit } : {}) });
+    const s = (performance.now() - t0) / 1000;
+    console.log(`${dir}\t${name}\ttop-1 ${(100 * m.top1).toFixed(2)} %\t(${m.n} images, ${s.toFixed(0)} s)`);
+    await model.dispose();
+  }
+}
