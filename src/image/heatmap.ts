@@ -25,7 +25,12 @@ function checkMap(map: CamMap, where: string): void {
     map.data instanceof Float32Array &&
     map.data.length === map.width * map.height;
   if (!ok)
-    throw new OptionError(`${where}: expected a map { width, height, data: Float32Array of width×height }, received ${describeValue(map)}`);
+    throw new OptionError(
+      `${where}: expected a map { width, height, data: Float32Array of width×height }, received ${describeValue(map)}`,
+      {
+        option: 'cam',
+      },
+    );
 }
 
 /**
