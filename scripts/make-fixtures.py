@@ -79,10 +79,12 @@ def picture():
     return Image.fromarray((np.stack([r, g, b], -1) * 255).round().astype(np.uint8), 'RGB')
 
 
-def grad_cam(model, x, layer, class_index=None, head=None):
+def grad_cam(model, x, layer, class_index=None, head=None, plus=False):
     """Grad-CAM the paper's way (Selvaraju et al., arXiv 1610.02391): a forward hook keeps the
-    tap's feature map A, torch.autograd.grad gives d y_c / d A, alpha_k is its spatial mean and the
-    map is ReLU(sum_k alpha_k A^k). `head` names an auxiliary classifier run on the tap (eval mode)."""
+    tap's feature map A, torch.autograd.grad gives g = d y_c / d A, alpha_k is its spatial mean and
+    the map is ReLU(sum_k alpha_k A^k). `head` names an auxiliary classifier run on the tap (eval
+    mode). `plus`: Grad-CAM++ (Chattopadhyay et al., arXiv 1710.11063), alpha_k = sum_ij
+    a_ij relu(g_ij), a_ij = g^2 / (2 g^2 + sum_ab A_ab g^3) (0 where that is 0/0)."""
     kept = {}
     hook = getattr(model, layer).register_forward_hook(lambda _m, _i, out: kept.__setitem__('a', out))
     logits = model(x)
@@ -92,14 +94,20 @@ def grad_cam(model, x, layer, class_index=None, head=None):
         logits = getattr(model, head)(a)
     c = logits.argmax(1) if class_index is None else torch.full((x.shape[0],), class_index)
     (grad,) = torch.autograd.grad(logits.gather(1, c[:, None]).sum(), a)
-    alpha = grad.mean((2, 3))
+    if plus:
+        g2 = grad ** 2
+        denom = 2 * g2 + a.sum((2, 3), keepdim=True) * g2 * grad
+        aij = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(denom))
+        alpha = (aij * F.relu(grad)).sum((2, 3))
+    else:
+        alpha = grad.mean((2, 3))
     cam = F.relu((alpha[:, :, None, None] * a).sum(1))
     return {'cam': cam, 'alpha': alpha, 'class': c, 'logits': logits}
 
 
 def grad_cam_fixtures(model, image_input):
     """Grad-CAM references for the picture, in float64: the last feature map for the top class, an
-    earlier tap for a given class, and the first auxiliary head at its own tap; and the earlier tap
+    earlier tap for a given class (also with Grad-CAM++), and the first auxiliary head at its own tap; and the earlier tap
     on the picture's central 96x96 (for the software GPU, where 224x224 is slow)."""
     m = copy.deepcopy(model).double().eval()
     x = image_input.double()
@@ -108,6 +116,7 @@ def grad_cam_fixtures(model, image_input):
         'inception5b': (x, dict(layer='inception5b')),
         'inception4c.class3': (x, dict(layer='inception4c', class_index=3)),
         'aux1.inception4a': (x, dict(layer='inception4a', head='aux1')),
+        'plusplus.inception4c.class3': (x, dict(layer='inception4c', class_index=3, plus=True)),
         'crop96.inception4c.class3': (x[:, :, 64:160, 64:160], dict(layer='inception4c', class_index=3)),
     }.items():
         for name, t in grad_cam(m, inp, **kw).items():

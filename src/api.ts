@@ -97,6 +97,8 @@ export {
   branchModules,
   featureTaps,
   moduleBranches,
+  GRADCAM_METHODS,
+  type GradCamMethod,
   type BranchSpec,
   type GradCamOptions,
   type GradCamResult,

@@ -42,6 +42,7 @@ const CASES = [
   ['inception5b', {}],
   ['inception4c.class3', { layer: 'inception4c', classIndex: 3 }],
   ['aux1.inception4a', { head: 'aux1' }],
+  ['plusplus.inception4c.class3', { layer: 'inception4c', classIndex: 3, method: 'gradcam++' }],
 ] as const;
 
 describe('Grad-CAM equals PyTorch (hooks + torch.autograd.grad) on torchvision GoogLeNet', { skip }, () => {
@@ -69,6 +70,8 @@ describe('Grad-CAM equals PyTorch (hooks + torch.autograd.grad) on torchvision G
       // Every head from the same pass, the auxiliary classifiers in eval mode as torchvision's modules compute them.
       assert.ok(relativeError(r.heads.aux2!.data, ref.get('aux2.logits') as Float64Array) <= 1e-4, `${key}: aux2 logits`);
     }
+    const plain = ref.get('inception4c.class3.cam') as Float64Array;
+    assert.ok(relativeError(ref.get('plusplus.inception4c.class3.cam') as Float64Array, plain) > 0.05, 'Grad-CAM++ is another map');
     await m.dispose();
   });
 });
@@ -145,6 +148,7 @@ describe('googlenet explain and net.explain() on files', () => {
       cliAsync(['explain', '--model', small, '--head', 'aux1', '--json', pic]),
       cliAsync(['explain', '--model', small, '--branches', 'conv1', '--json', pic]),
       cliAsync(['explain', '--model', small, '-o', join(tmp, 'x.png'), pic, pic]),
+      cliAsync(['explain', '--model', small, '--method', 'scorecam', '--json', pic]),
     ]);
     oneLine(
       runs[0]!,
@@ -159,6 +163,7 @@ describe('googlenet explain and net.explain() on files', () => {
     );
     oneLine(runs[5]!, /^googlenet: --branches: conv1 is not a module of parallel branches/);
     oneLine(runs[6]!, /^googlenet: -o .*x\.png: one PNG file for 2 images; give a folder$/m);
+    oneLine(runs[7]!, /^googlenet: --method: expected one of gradcam, gradcam\+\+, received "scorecam"$/m);
     assert.ok(!existsSync(outDir) || !existsSync(join(outDir, 'p.gradcam.png')), 'no overlay written');
   });
 });

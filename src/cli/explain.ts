@@ -10,6 +10,7 @@ import {
   decodeImageFile,
   type Explanation,
   type ExplainOptions,
+  type GradCamMethod,
   makeDir,
   OptionError,
   overlayExplanation,
@@ -21,6 +22,7 @@ interface Flags extends ModelFlags {
   layer?: string;
   class?: number;
   head?: string;
+  method?: string;
   branches?: string | boolean;
   resize?: number;
   crop?: number;
@@ -29,7 +31,13 @@ interface Flags extends ModelFlags {
 }
 
 /** The library's option names as this command's flags, for its one-line errors. */
-const FLAGS: Record<string, string> = { layer: '--layer', classIndex: '--class', head: '--head', branches: '--branches' };
+const FLAGS: Record<string, string> = {
+  layer: '--layer',
+  classIndex: '--class',
+  head: '--head',
+  branches: '--branches',
+  method: '--method',
+};
 
 function asFlagError(e: unknown): unknown {
   if (!(e instanceof OptionError) || e.option === undefined || FLAGS[e.option] === undefined) return e;
@@ -62,6 +70,7 @@ function asJson(file: string, e: Explanation, overlay: string | undefined): Reco
     probability: e.probability,
     head: e.head,
     layer: e.layer,
+    method: e.method,
     cam: rows(e.cam),
     heads: e.heads,
     ...(e.branches
@@ -75,7 +84,7 @@ function printText(file: string, e: Explanation, overlay: string | undefined): v
   const pct = (p: number): string => `${(100 * p).toFixed(1)}%`;
   process.stdout.write(`${file}${overlay ? ` → ${overlay}` : ''}\n`);
   process.stdout.write(
-    `  Grad-CAM of ${e.label} (${e.classIndex}, ${pct(e.probability)}) at ${e.layer} (${e.cam.height}×${e.cam.width})\n`,
+    `  ${e.method === 'gradcam' ? 'Grad-CAM' : 'Grad-CAM++'} of ${e.label} (${e.classIndex}, ${pct(e.probability)}) at ${e.layer} (${e.cam.height}×${e.cam.width})\n`,
   );
   const others = Object.entries(e.heads).filter(([h]) => h !== e.head);
   if (others.length) process.stdout.write(`  ${others.map(([h, p]) => `${h}: ${p.label} ${pct(p.probability)}`).join(' · ')}\n`);
@@ -96,6 +105,7 @@ export function register(program: Command): void {
     .option('--layer <tap>', 'feature map to explain at (default: the last one, inception5b; any tap: conv1, inception4c, …)')
     .option('--class <k>', 'class index to explain (default: the top class of each image)', intOption('--class', 0))
     .option('--head <name>', 'classifier whose score is explained: logits, or aux1/aux2 with --aux (default logits)')
+    .option('--method <name>', 'gradcam (default) or gradcam++ (Grad-CAM++: the same gradient, other channel weights)')
     .option('--branches [module]', "an Inception module's branch activations (default: the --layer)")
     .option('--resize <s>', "resize the shorter side to S (default: the model's, 256 for ImageNet models)", resizeOption())
     .option('--crop <s>', "centre-crop to S×S (default: the model's input size, 224)", intOption('--crop'))
@@ -114,6 +124,7 @@ export function register(program: Command): void {
           ...(f.layer !== undefined ? { layer: f.layer } : {}),
           ...(f.class !== undefined ? { classIndex: f.class } : {}),
           ...(f.head !== undefined ? { head: f.head } : {}),
+          ...(f.method !== undefined ? { method: f.method as GradCamMethod } : {}),
           ...(f.branches !== undefined ? { branches: f.branches } : {}),
         };
         const results: Record<string, unknown>[] = [];

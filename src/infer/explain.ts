@@ -8,7 +8,7 @@ import { centerCropBox } from '../image/image.js';
 import { type CamMap, overlayCam, type OverlayOptions } from '../image/heatmap.js';
 import { resize, shorterSideSize } from '../image/resize.js';
 import type { Box, RgbImage } from '../image/image.js';
-import { moduleBranches, resolveGradCamTarget, type BranchSpec, type GradCamOptions } from '../models/gradcam.js';
+import { moduleBranches, resolveGradCamTarget, type BranchSpec, type GradCamMethod, type GradCamOptions } from '../models/gradcam.js';
 import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
 import type { Tensor } from '../tensor.js';
 import { softmax, type Prediction } from './prediction.js';
@@ -40,9 +40,10 @@ export interface Explanation {
   classIndex: number;
   label: string;
   probability: number;
-  /** The head and the tap Grad-CAM used. */
+  /** The head, the tap and the method Grad-CAM used. */
   head: string;
   layer: string;
+  method: GradCamMethod;
   /** The Grad-CAM map at the tap's resolution, before any upsampling or normalization. */
   cam: CamMap;
   /** The logits of `head` for this picture. */
@@ -132,6 +133,7 @@ export async function explainTensor(model: GoogLeNet, x: Tensor, options: Explai
       probability: softmax(logits)[c]!,
       head: r.head,
       layer: r.layer,
+      method: r.method,
       cam: { width: w, height: h, data: r.cam.data.slice(i * h * w, (i + 1) * h * w) },
       logits,
       heads,

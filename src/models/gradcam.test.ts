@@ -140,6 +140,7 @@ describe('Grad-CAM', () => {
     await rejects(() => m.gradCam(x, { classIndex: 1.5 }), 'classIndex', /received number 1.5/);
     await rejects(() => m.gradCam(x, { classIndex: [1, 2] }), 'classIndex', /one class per image \(1\), received an array of 2/);
     await rejects(() => m.gradCam(x, { taps: ['nope'] }), 'taps', /unknown tap "nope"/);
+    await rejects(() => m.gradCam(x, { method: 'scorecam' as never }), 'method', /expected one of gradcam, gradcam\+\+, received "scorecam"/);
   });
 });
 

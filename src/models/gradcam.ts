@@ -8,6 +8,11 @@
  *   α_k = (1/hw) Σ_ij ∂y_c/∂A^k_ij        N×K   (how much channel k matters for class c)
  *   cam = ReLU(Σ_k α_k A^k)                N×h×w (where the evidence for class c is)
  *
+ * Grad-CAM++ (Chattopadhyay et al., arXiv 1710.11063) falls out of the same gradient g = ∂y_c/∂A:
+ * only the channel weights differ, α_k = Σ_ij a_ij·ReLU(g_ij) with a_ij = g²/(2g² + (Σ_ab A_ab)·g³),
+ * the paper's closed form for an exponential of the score (where g = 0, a = 0). Guided variants
+ * would need another backward rule for ReLU, so they are not here.
+ *
  * Also here: which taps can be explained for which head, and the branches of a module whose output
  * is a concatenation (an Inception module's four branches), all read from the graph itself, so any
  * network built with the graph builder gets them (nothing here knows GoogLeNet's names).
@@ -37,14 +42,20 @@ export interface GradCamOptions {
   head?: string;
   /** Taps whose activations come back too, from the same pass (a module for its branch shares). Default none. */
   taps?: readonly string[];
+  /** How channels are weighed: 'gradcam' (the spatial mean of the gradient, default) or 'gradcam++'. */
+  method?: GradCamMethod;
 }
+
+export const GRADCAM_METHODS = ['gradcam', 'gradcam++'] as const;
+export type GradCamMethod = (typeof GRADCAM_METHODS)[number];
 
 /** What `GoogLeNet.gradCam` returns for a batch of N images. */
 export interface GradCamResult extends GradCamTarget {
   /** N×h×w: ReLU(Σ_k α_k A^k) at the tap's own size, before any upsampling or normalization. */
   cam: Tensor;
-  /** N×K: each channel's weight α_k, the spatial mean of ∂y_c/∂A^k. */
+  /** N×K: each channel's weight α_k (Grad-CAM: the spatial mean of ∂y_c/∂A^k). */
   alpha: Tensor;
+  method: GradCamMethod;
   /** The class explained in each image. */
   classIndex: number[];
   /** Every head's logits by name (`logits`, and `aux1`/`aux2` with `auxLogits`), N×classes, from the same pass. */
@@ -222,7 +233,17 @@ export function moduleBranches(g: Graph, module: string): BranchSpec[] {
   });
 }
 
+/** Checks `method` (see {@link GradCamOptions}); returns it or the default. */
+export function resolveGradCamMethod(method: unknown): GradCamMethod {
+  if (method === undefined) return 'gradcam';
+  if (!(GRADCAM_METHODS as readonly unknown[]).includes(method))
+    throw new OptionError(`method: expected one of ${GRADCAM_METHODS.join(', ')}, received ${describeValue(method)}`, { option: 'method' });
+  return method as GradCamMethod;
+}
+
 export interface GradCamGraphOptions extends GradCamTarget {
+  /** How channels are weighed. Default 'gradcam'. */
+  method?: GradCamMethod;
   /** Taps whose activations are outputs too (`activation.<tap>`), e.g. a module for its branch shares. Default none. */
   taps?: readonly string[];
   /** How operations are lowered (WebGPU needs max-pool gradients from masks). Default: every default. */
@@ -237,6 +258,26 @@ export interface GradCamGraph {
 
 function asTensor(dims: readonly number[], data: Float32Array | BigInt64Array): OnnxTensor {
   return { dims, dtype: data instanceof BigInt64Array ? 'int64' : 'float32', data };
+}
+
+/** The channel weights α (N×K×1×1) from the gradient `g` and the feature map `a` (N×K×h×w). */
+function channelWeights(b: OnnxGraphBuilder, g: string, a: string, method: GradCamMethod): string {
+  const emit = (op: string, ins: string[], hint: string, attrs?: Parameters<OnnxGraphBuilder['node']>[3]): string => {
+    const out = b.fresh(hint);
+    b.node(op, ins, [out], attrs);
+    return out;
+  };
+  const hw = b.constInts('axes_hw', [2, 3]);
+  if (method === 'gradcam') return emit('ReduceMean', [g, hw], 'alpha', { keepdims: 1 });
+  // Grad-CAM++: a = g²/(2g² + ΣA·g³), 0 where the denominator is (g = 0); α = Σ_ij a·ReLU(g).
+  const g2 = emit('Mul', [g, g], 'g2');
+  const g3 = emit('Mul', [g2, g], 'g3');
+  const sumA = emit('ReduceSum', [a, hw], 'sum_a', { keepdims: 1 });
+  const denom = emit('Add', [emit('Add', [g2, g2], 'two_g2'), emit('Mul', [sumA, g3], 'sum_a_g3')], 'denom');
+  const zero = emit('Equal', [denom, b.constFloats('zero', [], [0])], 'denom_zero');
+  const safe = emit('Where', [zero, b.constFloats('one', [], [1]), denom], 'denom_safe');
+  const aij = emit('Div', [g2, safe], 'a_ij');
+  return emit('ReduceSum', [emit('Mul', [aij, emit('Relu', [g], 'g_pos')], 'weighted_pos'), hw], 'alpha', { keepdims: 1 });
 }
 
 /**
@@ -282,7 +323,7 @@ export function buildGradCamGraph(g: Graph, weights: Weights, o: GradCamGraphOpt
   if (!dA) throw new InternalError(`Grad-CAM: head ${o.head} does not depend on ${o.layer}`);
 
   // N×K×h×w → α N×K×1×1 → Σ_k α_k A^k N×h×w → ReLU
-  const alpha = emit('ReduceMean', [dA, b.constInts('axes_hw', [2, 3])], 'alpha', { keepdims: 1 });
+  const alpha = channelWeights(b, dA, tapValue, o.method ?? 'gradcam');
   const weighted = emit('Mul', [alpha, tapValue], 'weighted');
   const cam = emit('Relu', [emit('ReduceSum', [weighted, axis1], 'cam_sum', { keepdims: 0 })], 'cam');
   const [k, h, w] = g.shapes.get(tapValue)!;

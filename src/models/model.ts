@@ -17,7 +17,15 @@ import { checkTensor, numel, type Tensor, type TensorArray } from '../tensor.js'
 import { Rng } from '../rng.js';
 import { resolveConfig, type GoogLeNetConfig, type GoogLeNetOptions } from './config.js';
 import { buildGoogLeNet, buildHead, FEATURE_STAGE } from './googlenet.js';
-import { buildGradCamGraph, classMask, maskClasses, resolveGradCamTarget, type GradCamOptions, type GradCamResult } from './gradcam.js';
+import {
+  buildGradCamGraph,
+  classMask,
+  maskClasses,
+  resolveGradCamMethod,
+  resolveGradCamTarget,
+  type GradCamOptions,
+  type GradCamResult,
+} from './gradcam.js';
 import { lowerTrainForward, SessionCache, type TrainForwardModel } from './sessions.js';
 
 export interface ForwardOutput {
@@ -346,6 +354,7 @@ export class GoogLeNet {
     this.checkInput(x);
     const g = this.trainGraph; // the eval graph plus the aux heads, lowered in eval mode
     const target = resolveGradCamTarget(g, options);
+    const method = resolveGradCamMethod(options.method);
     const taps = [...(options.taps ?? [])];
     for (const t of taps)
       if (typeof t !== 'string' || g.taps[t] === undefined)
@@ -356,14 +365,14 @@ export class GoogLeNet {
     // The device decides the lowering (WebGPU: max-pool gradients without `Indices`).
     const device = (await this.engine.resolve()).device;
     const lowering = loweringFor(device === 'auto' ? 'cpu' : device);
-    const s = await this.sessions.get(`gradcam:${target.head}:${target.layer}:${taps.join(',')}`, () =>
-      buildGradCamGraph(g, this.weights, { ...target, taps, lowering }),
+    const s = await this.sessions.get(`${method}:${target.head}:${target.layer}:${taps.join(',')}`, () =>
+      buildGradCamGraph(g, this.weights, { ...target, method, taps, lowering }),
     );
     const r = (await s.run({ [g.input.name]: x, class_mask: { dims: [n, classes], data: mask } })) as Record<string, Tensor>;
     const pick = (prefix: string): Record<string, Tensor> =>
       Object.fromEntries(Object.entries(r).flatMap(([k, v]) => (k.startsWith(prefix) ? [[k.slice(prefix.length), v]] : [])));
     const heads = pick('head.');
-    return { ...target, cam: r.cam!, alpha: r.alpha!, classIndex: maskClasses(mask, heads[target.head]!), heads, activations: pick('activation.') };
+    return { ...target, method, cam: r.cam!, alpha: r.alpha!, classIndex: maskClasses(mask, heads[target.head]!), heads, activations: pick('activation.') };
   }
 
   /**
