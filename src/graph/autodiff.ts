@@ -65,6 +65,12 @@ export interface ForwardCtxOptions {
   seed?: string;
   /** How operations are lowered (convolution gradient methods, a float64 convolution). Default: every default. */
   lowering?: LoweringOptions;
+  /**
+   * Lower for differentiation (keeping what `backward` needs, e.g. max-pool indices) only the nodes
+   * computed from these values; the others as inference does. For a gradient with respect to an
+   * intermediate value (Grad-CAM), where nothing before it is differentiated. Default: every node.
+   */
+  gradFrom?: readonly string[];
 }
 
 export interface Forward {
@@ -103,7 +109,13 @@ export function lowerForward(o: ForwardCtxOptions): Forward {
     },
   };
   const saved = new Map<string, Saved>();
-  for (const n of g.nodes) saved.set(n.id, opOf(n).lower(n, ctx) ?? {});
+  const after = o.gradFrom ? new Set(o.gradFrom) : undefined;
+  const plain: LowerCtx = { ...ctx, forGrad: false };
+  for (const n of g.nodes) {
+    const differentiated = !after || nodeInputs(n).some((v) => after.has(v));
+    if (after && differentiated) for (const v of nodeOutputs(n)) after.add(v);
+    saved.set(n.id, opOf(n).lower(n, differentiated ? ctx : plain) ?? {});
+  }
   return { graph: g, ctx, saved, side, sideValues };
 }
 

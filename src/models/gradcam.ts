@@ -305,7 +305,8 @@ export function buildGradCamGraph(g: Graph, weights: Weights, o: GradCamGraphOpt
     }
     return name;
   };
-  const fwd = lowerForward({ b, graph: pruned, param, mode: 'eval', ...(o.lowering ? { lowering: o.lowering } : {}) });
+  // Only the nodes after the tap are differentiated: the rest is lowered as inference is.
+  const fwd = lowerForward({ b, graph: pruned, param, mode: 'eval', gradFrom: [tapValue], ...(o.lowering ? { lowering: o.lowering } : {}) });
   const emit = (op: string, ins: string[], hint: string, attrs?: Parameters<OnnxGraphBuilder['node']>[3]): string => {
     const out = b.fresh(hint);
     b.node(op, ins, [out], attrs);
