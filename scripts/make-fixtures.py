@@ -6,7 +6,9 @@ numerical parity), following ../shared/fixtures/torchvision-googlenet/README.md.
 
 Needs torch and torchvision (Debian: python3-torch python3-torchvision) and Pillow. Writes to
 <repo>/test/fixtures/torchvision-googlenet/ by default, where test/fixtures.ts looks. The values
-differ from the shared copies (other random draws); the recipe and the layout are the same.
+differ from the shared copies (other random draws); the recipe and the layout are the same. One
+file is this script's own: gradcam-aux10.safetensors, the Grad-CAM references (forward hooks and
+torch.autograd.grad, float64) of test/explain.test.ts and test/device.test.ts.
 """
 import argparse
 import copy
