@@ -110,7 +110,7 @@ export function register(program: Command): void {
     .option('--resize <s>', "resize the shorter side to S (default: the model's, 256 for ImageNet models)", resizeOption())
     .option('--crop <s>', "centre-crop to S×S (default: the model's input size, 224)", intOption('--crop'))
     .option('-o, --out <path>', 'PNG file (one image) or folder for the overlays (default: <name>.gradcam.png here; none with --json)')
-    .option('--json', 'print one JSON object per image: file, class, label, layer, cam (the raw map), …', false)
+    .option('--json', 'print a JSON array, one object per image: file, class, label, layer, cam (the raw map), …', false)
     .action(
       action(async (images: string[], f: Flags) => {
         const paths = f.json && f.out === undefined ? undefined : overlayPaths(images, f.out);

@@ -127,6 +127,15 @@ describe('Grad-CAM', () => {
     assert.ok(relativeError(afterFlip, before) > 0.1);
   });
 
+  it('keeps the two most recently used Grad-CAM graphs (each holds the weights), not one per tap ever asked', async () => {
+    const m = model(SMALL);
+    const x = input([1, 3, 32, 32], 10);
+    const explainSessions = (): string[] =>
+      [...(m as unknown as { sessions: { entries: Map<string, unknown> } }).sessions.entries.keys()].filter((k) => k.startsWith('explain:'));
+    for (const layer of ['inception3a', 'inception4a', 'inception3a', 'inception5a']) await m.gradCam(x, { layer });
+    assert.deepEqual(explainSessions(), ['explain:gradcam:logits:inception3a:', 'explain:gradcam:logits:inception5a:']);
+  });
+
   it('bad requests: one line naming the option and saying what it takes', async () => {
     const m = model(SMALL);
     const noAux = model({ ...SMALL, auxLogits: false });

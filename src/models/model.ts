@@ -365,9 +365,11 @@ export class GoogLeNet {
     // The device decides the lowering (WebGPU: max-pool gradients without `Indices`).
     const device = (await this.engine.resolve()).device;
     const lowering = loweringFor(device === 'auto' ? 'cpu' : device);
-    const s = await this.sessions.get(`${method}:${target.head}:${target.layer}:${taps.join(',')}`, () =>
-      buildGradCamGraph(g, this.weights, { ...target, method, taps, lowering }),
-    );
+    const key = `explain:${method}:${target.head}:${target.layer}:${taps.join(',')}`;
+    const session = this.sessions.get(key, () => buildGradCamGraph(g, this.weights, { ...target, method, taps, lowering }));
+    // Each tap, head and method is its own graph with its own copy of the weights: keep the last two.
+    this.sessions.trim('explain:', 2);
+    const s = await session;
     const r = (await s.run({ [g.input.name]: x, class_mask: { dims: [n, classes], data: mask } })) as Record<string, Tensor>;
     const pick = (prefix: string): Record<string, Tensor> =>
       Object.fromEntries(Object.entries(r).flatMap(([k, v]) => (k.startsWith(prefix) ? [[k.slice(prefix.length), v]] : [])));

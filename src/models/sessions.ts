@@ -31,12 +31,31 @@ export class SessionCache {
   /** The session of `key`, compiled from `make()` on first use. */
   get(key: string, make: () => { bytes: Uint8Array; baked: Iterable<string> }): Promise<Session> {
     let e = this.entries.get(key);
-    if (!e) {
+    if (e) {
+      // Most recently used last (see `trim`).
+      this.entries.delete(key);
+      this.entries.set(key, e);
+    } else {
       const { bytes, baked } = make();
       e = { session: this.engine.createSession(bytes, this.options), baked: new Set(baked) };
       this.entries.set(key, e);
     }
     return e.session;
+  }
+
+  /**
+   * Keeps at most `keep` of the sessions whose key starts with `prefix`, the most recently used:
+   * the others are dropped and released (without waiting). For families of sessions that a caller
+   * can ask for without bound (one Grad-CAM graph per tap, head and method), each holding its own
+   * copy of the weights.
+   */
+  trim(prefix: string, keep: number): void {
+    const keys = [...this.entries.keys()].filter((k) => k.startsWith(prefix));
+    for (const key of keys.slice(0, Math.max(0, keys.length - keep))) {
+      const e = this.entries.get(key)!;
+      this.entries.delete(key);
+      void e.session.then((s) => s.release()).catch(() => undefined);
+    }
   }
 
   /**
