@@ -73,4 +73,9 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', fetch: 'readonly', globalThis: 'readonly' } },
   },
+  {
+    // test/consumer/'s web app runs in a browser.
+    files: ['test/consumer/app/main.js'],
+    languageOptions: { globals: { window: 'readonly', location: 'readonly', URLSearchParams: 'readonly' } },
+  },
 );

@@ -10,7 +10,7 @@
  *   npm run bench -- --device webgpu  # inference (batch 1, 16, 64) and training on the GPU, next to
  *                                     # PyTorch CUDA (fp32) when torch sees a GPU, else PyTorch on the CPU
  *   npm run bench -- --device cuda    # the same on onnxruntime-node's CUDA provider (installed with
- *                                     # npm_config_onnxruntime_node_install=cuda12 npm ci)
+ *                                     # ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --ignore-scripts=false)
  *
  * Cases: infer_b1 / infer_b16 (torchvision preset, 224×224, eval), train_cifar (cifar preset,
  * 32×32, batch 64, SGD with momentum and weight decay), train_bn224 (bn preset, 224×224, batch 16),

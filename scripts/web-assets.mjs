@@ -3,7 +3,6 @@
  * Puts everything the demo page loads under web/public/ (generated, git-ignored), so the page
  * makes no request outside its own origin:
  *
- *   web/public/ort/                        onnxruntime-web's WebAssembly (+ glue) files
  *   web/public/models/<name>/              every model directory under models/ (config.json +
  *                                          model.safetensors), exported with `--format web`
  *                                          (adds manifest.json); with no trained model, an
@@ -46,16 +45,9 @@ function cli(...argv) {
   return r.stdout;
 }
 
-// 1. onnxruntime-web: the page imports `onnxruntime-web/webgpu` (ort.webgpu.bundle.min.mjs), the
-// native WebGPU build (WebAssembly + ONNX Runtime's C++ WebGPU provider); its glue is bundled, the
-// .wasm is fetched from env.wasm.wasmPaths.
-const ortDist = join(root, 'node_modules', 'onnxruntime-web', 'dist');
-rmSync(join(pub, 'ort', 'ort-wasm-simd-threaded.jsep.wasm'), { force: true }); // the JS WebGPU build's, used before
-rmSync(join(pub, 'ort', 'ort-wasm-simd-threaded.jsep.mjs'), { force: true });
-for (const f of ['ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs']) {
-  if (!existsSync(join(ortDist, f))) throw new Error(`${join(ortDist, f)} is missing: run npm install`);
-  if (copyIfChanged(join(ortDist, f), join(pub, 'ort', f))) log(`copied ort/${f}`);
-}
+// 1. onnxruntime-web needs nothing here: the page's bundler emits its .wasm next to the page, as
+// in any app that uses googlenet-ts/browser. Folders copied by earlier versions go.
+rmSync(join(pub, 'ort'), { recursive: true, force: true });
 
 // 2. Models.
 const outModels = join(pub, 'models');

@@ -25,7 +25,8 @@ export default defineConfig({
     chunkSizeWarningLimit: 2048,
     reportCompressedSize: false,
   },
-  // onnxruntime-web finds its .wasm through env.wasm.wasmPaths (web/public/ort/); pre-bundling it would break that.
+  // onnxruntime-web finds its .wasm next to its own module (`new URL(…, import.meta.url)`), which
+  // `vite build` follows; the dev server's pre-bundling would move the module away from its files.
   optimizeDeps: { exclude: ['onnxruntime-web', 'onnxruntime-web/webgpu'] },
   server: { headers: isolation, fs: { allow: [repo] }, host: '127.0.0.1' },
   preview: { headers: isolation, host: '127.0.0.1' },

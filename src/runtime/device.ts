@@ -61,7 +61,7 @@ export function loweringFor(device: ComputeDevice): Pick<LoweringOptions, 'maxPo
 export const DEVICE_HELP = {
   webgpu:
     "a WebGPU adapter: ONNX Runtime's WebGPU (Dawn) needs a GPU driver — Vulkan on Linux (the GPU vendor's driver, or Mesa's mesa-vulkan-drivers), Metal on macOS, Direct3D 12 on Windows",
-  cuda: "ONNX Runtime's CUDA provider: reinstall with `npm_config_onnxruntime_node_install=cuda12 npm ci` (downloads it; needs an NVIDIA driver, CUDA 12 and cuDNN 9)",
+  cuda: "ONNX Runtime's CUDA provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` downloads it (needs an NVIDIA driver, CUDA 12 and cuDNN 9)",
   browserWebgpu: 'a browser with WebGPU and a GPU adapter (Chrome or Edge 113+, Safari 26, Firefox 141+ on Windows)',
 } as const;
 

@@ -10,10 +10,12 @@
  * as onnxruntime-node's), not the JavaScript one of the default bundle, which rejects ceil-mode
  * max pools and, after one failed run, every later WebGPU session of the page.
  *
- * The WebAssembly files are loaded from `wasmPaths` (default: `ort/` next to the page), never
- * from a CDN, so a page works offline once served.
+ * onnxruntime-web finds its WebAssembly by itself, next to its own module
+ * (`new URL('ort-wasm-simd-threaded.asyncify.wasm', import.meta.url)`), which Vite and webpack 5
+ * follow: they emit the file with the app, so a bundled app needs no copying and no CDN.
+ * `wasmPaths` points it at another folder or a CDN instead.
  */
-import * as ort from 'onnxruntime-web/webgpu';
+import type * as OrtWeb from 'onnxruntime-web/webgpu';
 import { BackendError } from '../errors.js';
 import { DEVICE_HELP, parseDevice, BROWSER_DEVICES, type Device } from '../runtime/device.js';
 import { probeEngine } from '../runtime/probe.js';
@@ -53,7 +55,11 @@ export interface BrowserEngineOptions {
    * (software ones too), or an error. 'wasm' (or 'cpu'): never tries WebGPU.
    */
   prefer?: Device;
-  /** Folder (URL) holding onnxruntime-web's `ort-wasm-simd-threaded*.{wasm,mjs}`. Default `ort/` relative to the page. */
+  /**
+   * Folder (URL, relative to the page) holding onnxruntime-web's
+   * `ort-wasm-simd-threaded.asyncify.{wasm,mjs}`, e.g. a CDN's copy of the installed version.
+   * Default: where the bundler put them, next to onnxruntime-web's own module.
+   */
   wasmPaths?: string;
   /** WebAssembly threads. Default: up to 8 (the cores) when cross-origin isolated, else 1. */
   numThreads?: number;
@@ -196,6 +202,29 @@ function isSoftware(adapter: { info?: AdapterInfoLike; isFallbackAdapter?: boole
   );
 }
 
+let ortWeb: Promise<typeof OrtWeb> | undefined;
+/**
+ * onnxruntime-web, imported on first use. Dynamically, so that a bundler gives it a chunk of its
+ * own: its threaded WebAssembly starts each worker from `import.meta.url`, the chunk holding it,
+ * and a worker that loaded the app's entry chunk would run the app itself (and fail on `document`).
+ */
+async function loadOrt(): Promise<typeof OrtWeb> {
+  ortWeb ??= import('onnxruntime-web/webgpu');
+  try {
+    return await ortWeb;
+  } catch (e) {
+    ortWeb = undefined;
+    throw new BackendError(`ONNX Runtime Web could not be loaded: ${message(e)}`);
+  }
+}
+
+/** Where onnxruntime-web fetches its WebAssembly from, for messages. */
+function wasmFrom(ort: typeof OrtWeb): string {
+  const p = ort.env.wasm.wasmPaths;
+  if (p === undefined) return "onnxruntime-web's own folder, as the bundler emitted it; set wasmPaths to serve them elsewhere";
+  return typeof p === 'string' ? p : (p.wasm?.toString() ?? JSON.stringify(p));
+}
+
 async function pick(o: BrowserEngineOptions): Promise<Picked> {
   if (typeof WebAssembly !== 'object') {
     throw new BackendError('This browser has no WebAssembly, which ONNX Runtime Web needs; try a current Chrome, Edge, Firefox or Safari.');
@@ -203,8 +232,12 @@ async function pick(o: BrowserEngineOptions): Promise<Picked> {
   const isolated = typeof crossOriginIsolated === 'boolean' && crossOriginIsolated;
   const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency || 1 : 1;
   const threads = o.numThreads ?? (isolated ? Math.max(1, Math.min(8, cores)) : 1);
-  const base = typeof document !== 'undefined' ? document.baseURI : ((globalThis as { location?: { href: string } }).location?.href ?? '');
-  ort.env.wasm.wasmPaths = new URL(o.wasmPaths ?? 'ort/', base).href;
+  const ort = await loadOrt();
+  if (o.wasmPaths !== undefined) {
+    const base =
+      typeof document !== 'undefined' ? document.baseURI : ((globalThis as { location?: { href: string } }).location?.href ?? '');
+    ort.env.wasm.wasmPaths = new URL(o.wasmPaths, base).href;
+  }
   ort.env.wasm.numThreads = threads;
   ort.env.logLevel = 'error';
 
@@ -250,9 +283,7 @@ async function pick(o: BrowserEngineOptions): Promise<Picked> {
   try {
     await probeEngine(engine);
   } catch (e) {
-    throw new BackendError(
-      `ONNX Runtime Web could not start its WebAssembly backend (files from ${String(ort.env.wasm.wasmPaths)}): ${message(e)}`,
-    );
+    throw new BackendError(`ONNX Runtime Web could not start its WebAssembly backend (files from ${wasmFrom(ort)}): ${message(e)}`);
   }
   return {
     engine,

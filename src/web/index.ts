@@ -8,10 +8,10 @@
  *   const tv = await load({ weights: 'https://host/googlenet-1378be20.pth' }, { onProgress }); // verified, then cached
  *   const [top5] = await net.classify(file, 5);      // a File/Blob, <img>, ImageBitmap or decoded image
  *
- * Serve the page with `Cross-Origin-Opener-Policy: same-origin` and
- * `Cross-Origin-Embedder-Policy: require-corp` for multi-threaded WebAssembly, and serve
- * onnxruntime-web's `dist/ort-wasm-simd-threaded*.{wasm,mjs}` under `ort/` (or pass `wasmPaths`).
- * Nothing here imports a Node module.
+ * Vite and webpack 5 bundle it with no configuration (they emit onnxruntime-web's .wasm beside
+ * the app; `init({ wasmPaths })` serves it from elsewhere). Serve the page with
+ * `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy: require-corp` for
+ * multi-threaded WebAssembly. Nothing here imports a Node module.
  */
 import { Classifier, type ImageClassifier, type ImageInput, type Prediction } from '../infer/classifier.js';
 import type { ExplainOptions, Explanation } from '../infer/explain.js';

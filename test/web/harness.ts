@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { basename, dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 
@@ -73,25 +73,38 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-/** Serves `DIST` at `/` and each `mounts[prefix]` folder at `/prefix/`, with COOP/COEP. */
-export async function serve(mounts: Record<string, string> = {}): Promise<StaticServer> {
+export interface ServeOptions {
+  /** The folder served at `/`. Default `DIST`, the built page. */
+  root?: string;
+  /** Send COOP/COEP, which make the page cross-origin isolated (threaded WebAssembly). Default true. */
+  isolated?: boolean;
+  /** Answer other origins as a CDN does (`Access-Control-Allow-Origin: *`, CORP `cross-origin`). */
+  cdn?: boolean;
+}
+
+/** Serves `root` at `/` and each `mounts[prefix]` folder (or file) at `/prefix/` (`/prefix`). */
+export async function serve(mounts: Record<string, string> = {}, o: ServeOptions = {}): Promise<StaticServer> {
+  const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
+  if (o.isolated ?? true) {
+    headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+    headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+  }
+  headers['Cross-Origin-Resource-Policy'] = o.cdn ? 'cross-origin' : 'same-origin';
+  if (o.cdn) headers['Access-Control-Allow-Origin'] = '*';
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    let root = DIST;
+    let root = o.root ?? DIST;
     let rel = path;
     for (const [prefix, dir] of Object.entries(mounts)) {
       if (path.startsWith(`/${prefix}/`)) {
         root = dir;
         rel = path.slice(prefix.length + 1);
+      } else if (path === `/${prefix}`) {
+        root = dirname(dir);
+        rel = `/${basename(dir)}`;
       }
     }
     const file = normalize(join(root, rel.endsWith('/') ? `${rel}index.html` : rel));
-    const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cross-Origin-Resource-Policy': 'same-origin',
-      'Cache-Control': 'no-store',
-    };
     if ((!file.startsWith(resolve(root) + sep) && file !== resolve(root)) || !existsSync(file) || statSync(file).isDirectory()) {
       res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
       res.end('not found');
