@@ -81,21 +81,14 @@ def picture():
     return Image.fromarray((np.stack([r, g, b], -1) * 255).round().astype(np.uint8), 'RGB')
 
 
-def grad_cam(model, x, layer, class_index=None, head=None, plus=False):
-    """Grad-CAM the paper's way (Selvaraju et al., arXiv 1610.02391): a forward hook keeps the
-    tap's feature map A, torch.autograd.grad gives g = d y_c / d A, alpha_k is its spatial mean and
-    the map is ReLU(sum_k alpha_k A^k). `head` names an auxiliary classifier run on the tap (eval
-    mode). `plus`: Grad-CAM++ (Chattopadhyay et al., arXiv 1710.11063), alpha_k = sum_ij
-    a_ij relu(g_ij), a_ij = g^2 / (2 g^2 + sum_ab A_ab g^3) (0 where that is 0/0)."""
-    kept = {}
-    hook = getattr(model, layer).register_forward_hook(lambda _m, _i, out: kept.__setitem__('a', out))
-    logits = model(x)
-    hook.remove()
-    a = kept['a']
-    if head is not None:
-        logits = getattr(model, head)(a)
-    c = logits.argmax(1) if class_index is None else torch.full((x.shape[0],), class_index)
-    (grad,) = torch.autograd.grad(logits.gather(1, c[:, None]).sum(), a)
+def grad_cam(scores, a, class_index=None, plus=False):
+    """Grad-CAM the paper's way (Selvaraju et al., arXiv 1610.02391) from a forward pass whose tap
+    output `a` a forward hook kept: torch.autograd.grad gives g = d y_c / d A for the top class (or
+    `class_index`), alpha_k is its spatial mean and the map is ReLU(sum_k alpha_k A^k). `plus`:
+    Grad-CAM++ (Chattopadhyay et al., arXiv 1710.11063), alpha_k = sum_ij a_ij relu(g_ij) with
+    a_ij = g^2 / (2 g^2 + sum_ab A_ab g^3) (0 where that is 0/0)."""
+    c = scores.argmax(1) if class_index is None else torch.full((scores.shape[0],), class_index)
+    (grad,) = torch.autograd.grad(scores.gather(1, c[:, None]).sum(), a, retain_graph=True)
     if plus:
         g2 = grad ** 2
         denom = 2 * g2 + a.sum((2, 3), keepdim=True) * g2 * grad
@@ -104,28 +97,38 @@ def grad_cam(model, x, layer, class_index=None, head=None, plus=False):
     else:
         alpha = grad.mean((2, 3))
     cam = F.relu((alpha[:, :, None, None] * a).sum(1))
-    return {'cam': cam, 'alpha': alpha, 'class': c, 'logits': logits}
+    return {'cam': cam, 'alpha': alpha, 'class': c, 'logits': scores}
+
+
+def forward_keeping(model, x, layers):
+    """The logits and the outputs of `layers`, kept by forward hooks."""
+    kept = {}
+    hooks = [getattr(model, name).register_forward_hook(lambda _m, _i, out, name=name: kept.__setitem__(name, out)) for name in layers]
+    try:
+        return model(x), kept
+    finally:
+        for h in hooks:
+            h.remove()
 
 
 def grad_cam_fixtures(model, image_input):
     """Grad-CAM references for the picture, in float64: the last feature map for the top class, an
-    earlier tap for a given class (also with Grad-CAM++), and the first auxiliary head at its own tap; and the earlier tap
-    on the picture's central 96x96 (for the software GPU, where 224x224 is slow)."""
+    earlier tap for a given class (also with Grad-CAM++), and the first auxiliary head (eval mode) at
+    its own tap; and the earlier tap on the picture's central 96x96 (for the software GPU, where
+    224x224 is slow). One forward pass per picture, a backward pass per target."""
     m = copy.deepcopy(model).double().eval()
-    x = image_input.double()
-    out = {}
-    for key, (inp, kw) in {
-        'inception5b': (x, dict(layer='inception5b')),
-        'inception4c.class3': (x, dict(layer='inception4c', class_index=3)),
-        'aux1.inception4a': (x, dict(layer='inception4a', head='aux1')),
-        'plusplus.inception4c.class3': (x, dict(layer='inception4c', class_index=3, plus=True)),
-        'crop96.inception4c.class3': (x[:, :, 64:160, 64:160], dict(layer='inception4c', class_index=3)),
-    }.items():
-        for name, t in grad_cam(m, inp, **kw).items():
-            out[f'{key}.{name}'] = t.detach()
+    logits, kept = forward_keeping(m, image_input.double(), ['inception4a', 'inception4c', 'inception4d', 'inception5b'])
+    targets = {
+        'inception5b': grad_cam(logits, kept['inception5b']),
+        'inception4c.class3': grad_cam(logits, kept['inception4c'], 3),
+        'plusplus.inception4c.class3': grad_cam(logits, kept['inception4c'], 3, plus=True),
+        'aux1.inception4a': grad_cam(m.aux1(kept['inception4a']), kept['inception4a']),
+    }
+    crop_logits, crop_kept = forward_keeping(m, image_input.double()[:, :, 64:160, 64:160], ['inception4c'])
+    targets['crop96.inception4c.class3'] = grad_cam(crop_logits, crop_kept['inception4c'], 3)
+    out = {f'{key}.{name}': t.detach() for key, r in targets.items() for name, t in r.items()}
     with torch.no_grad():
-        out['aux2.logits'] = m.aux2(m.inception4d(m.inception4c(m.inception4b(m.inception4a(m.maxpool3(
-            m.inception3b(m.inception3a(m.maxpool2(m.conv3(m.conv2(m.maxpool1(m.conv1(x)))))))))))))
+        out['aux2.logits'] = m.aux2(kept['inception4d'])
     return out
 
 
