@@ -168,6 +168,16 @@ describe('explanations in the page', { skip, timeout: 900_000 }, () => {
     );
     assert.equal(await w.page.locator('#branch-bars .bbar').count(), 4);
     await w.page.screenshot({ path: join(ARTIFACTS, 'explain-branches.png'), fullPage: true });
+    // The panel alone (Grad-CAM off): the same shares, the picture without an overlay.
+    const panelOnly = (await next(() => w.page.click('#cam-toggle')))!;
+    assert.equal(panelOnly.overlay, undefined);
+    assert.ok(
+      relErr(
+        panelOnly.branches!.shares,
+        ref.branches.map((b) => b.share),
+      ) <= 1e-4,
+    );
+    assert.doesNotMatch((await w.page.textContent('#cam-info')) ?? '', /Grad-CAM of/);
     assert.deepEqual(w.errors, []);
   });
 

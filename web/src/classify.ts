@@ -341,8 +341,8 @@ async function classifyImage(img: DecodedImage, name: string, decodeMs = 0, my =
     if (my !== ticket || m !== model) return;
     const top = topK(logits, 5, m.labels)[0]!;
     if (e) recordExplanation(e, req.cam ? drawOverlay(els.preview(), img, e, clf.preprocessing) : undefined, t3 - t2);
-    if (e && req.cam) els.previewInfo().textContent += ' · shown: the part the model saw';
     else delete demo.lastExplanation;
+    if (e && req.cam) els.previewInfo().textContent += ' · shown: the part the model saw';
     showExplanation(e);
     const ms = { decode: decodeMs, preprocess: t2 - t1, inference: t3 - t2, total: decodeMs + (t3 - t1) };
     demo.lastClassification = {

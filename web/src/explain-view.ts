@@ -32,6 +32,8 @@ export interface ExplainRequest {
 }
 
 let clickedClass: number | undefined;
+/** The hint under the toggle while Grad-CAM is off. */
+let camHint = '';
 
 const els = {
   toggle: () => $<HTMLInputElement>('cam-toggle'),
@@ -44,6 +46,7 @@ const els = {
 
 /** Wires the controls; `rerun` explains the current picture again. */
 export function initExplainControls(rerun: () => void): void {
+  camHint = els.info().textContent ?? '';
   els.toggle().addEventListener('change', rerun);
   els.layer().addEventListener('change', rerun);
   els.details().addEventListener('toggle', rerun);
@@ -150,6 +153,7 @@ export function branchBars(module: string, branches: readonly BranchActivation[]
 
 /** Shows an explanation's text and branch panel (the overlay is drawn by the caller). */
 export function showExplanation(e: Explanation | undefined): void {
+  if (!e || !els.toggle().checked) els.info().textContent = camHint;
   if (!e) {
     els.bars().replaceChildren();
     return;
