@@ -7,6 +7,18 @@ import tseslint from 'typescript-eslint';
 /** Every built-in error constructor, as an esquery pattern. */
 const BUILTIN_ERRORS = '/^(Error|TypeError|RangeError|SyntaxError|EvalError|ReferenceError|URIError|AggregateError)$/';
 
+/** Typed errors only: every error made on purpose is a GoogLeNetError (src/errors.ts). */
+const TYPED_ERRORS = [
+  {
+    selector: `:matches(NewExpression, CallExpression)[callee.type='Identifier'][callee.name=${BUILTIN_ERRORS}]`,
+    message: 'use a class from src/errors.ts (OptionError, WeightFormatError, …, InternalError for a broken invariant)',
+  },
+  {
+    selector: `:matches(NewExpression, CallExpression)[callee.object.name=/^(globalThis|window|self)$/][callee.property.name=${BUILTIN_ERRORS}]`,
+    message: 'use a class from src/errors.ts (OptionError, WeightFormatError, …, InternalError for a broken invariant)',
+  },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -49,19 +61,24 @@ export default tseslint.config(
       // Every error made on purpose is a typed GoogLeNetError (src/errors.ts) with a code: no
       // built-in error constructor, thrown or not, with `new` or without (the CLI prints anything
       // else as an internal error).
-      'no-restricted-syntax': [
-        'error',
-        {
-          selector: `:matches(NewExpression, CallExpression)[callee.type='Identifier'][callee.name=${BUILTIN_ERRORS}]`,
-          message: 'use a class from src/errors.ts (OptionError, WeightFormatError, …, InternalError for a broken invariant)',
-        },
-        {
-          selector: `:matches(NewExpression, CallExpression)[callee.object.name=/^(globalThis|window|self)$/][callee.property.name=${BUILTIN_ERRORS}]`,
-          message: 'use a class from src/errors.ts (OptionError, WeightFormatError, …, InternalError for a broken invariant)',
-        },
-      ],
+      'no-restricted-syntax': ['error', ...TYPED_ERRORS],
       'max-len': ['error', { code: 200, ignoreUrls: true, ignoreRegExpLiterals: true, ignorePattern: '^\\s*(import|export) ' }],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
+    },
+  },
+  {
+    // The public surface is chosen name by name: an entry or namespace module re-exports no whole
+    // module (`export * from`), except the shared list (api.ts) that both entries re-export.
+    files: ['src/index.ts', 'src/web/index.ts', 'src/api.ts', 'src/advanced.ts', 'src/data/index-node.ts', 'src/layers/index.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...TYPED_ERRORS,
+        {
+          selector: 'ExportAllDeclaration[exported=null]:not([source.value=/^\\.\\.?\\/api\\.js$/])',
+          message: 'export the names of a public module one by one (and describe each in docs/API.md), not the whole module',
+        },
+      ],
     },
   },
   {

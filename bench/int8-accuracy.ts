@@ -11,8 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import * as ortWeb from 'onnxruntime-web';
-import { data, evaluate, loadModelDir, ortEngine, type Engine } from '../src/index.js';
-import type { OrtModule } from '../src/runtime/engine.js';
+import { ortEngine, type Engine, type OrtModule } from '../src/advanced.js';
+import { data, evaluate, loadModelDir } from '../src/index.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -46,7 +46,8 @@ for (const dir of dirs) {
     const t0 = performance.now();
     const m = await evaluate(model, ds, { ...(limit ? { limit } : {}) });
     const s = (performance.now() - t0) / 1000;
-    console.log(`${dir}\t${name}\ttop-1 ${(100 * m.top1).toFixed(2)} %\t(${m.n} images, ${s.toFixed(0)} s)`);
+    const bits = model.quantization ? `, int8 weights ±${model.engine.int8Saturates ? 63 : 127}` : '';
+    console.log(`${dir}\t${name}${bits}\ttop-1 ${(100 * m.top1).toFixed(2)} %\t(${m.n} images, ${s.toFixed(0)} s)`);
     await model.dispose();
   }
 }

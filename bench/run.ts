@@ -7,6 +7,7 @@
  *   npm run bench -- --quick        # fewer repetitions, no bn-224 training
  *   npm run bench -- --json         # …and one JSON object on the last line
  *   npm run bench -- --threads 4 --cases infer_b16,train_cifar
+ *   npm run bench -- --no-profile   # without the per-operation profile of the training cases
  *   npm run bench -- --device webgpu  # inference (batch 1, 16, 64) and training on the GPU, next to
  *                                     # PyTorch CUDA (fp32) when torch sees a GPU, else PyTorch on the CPU
  *   npm run bench -- --device cuda    # the same on onnxruntime-node's CUDA provider (installed with
@@ -28,12 +29,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PIPELINE_CASES, runPipelineCase, type PipelineResult } from './pipeline.js';
 import { runServeCase, SERVE_CASES, type ServeResult } from './serve.js';
 import { FOLDER_CASES, runFolderCase, type FolderResult } from './folder.js';
+import { cpuInfo, profileOurStep, profileRows, type StepProfile } from './profile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -45,6 +47,8 @@ interface Options {
   /** Where our cases (and ORT on PyTorch's export) run: cpu, webgpu, cuda or auto. */
   device: 'auto' | 'cpu' | 'webgpu' | 'cuda';
   cases: string[];
+  /** Training cases: profile this many steps of ours and of PyTorch's, per operation (0: no profile). */
+  profile: number;
   /** Internal: run one case of ours in this process and print its JSON. */
   child?: string;
   python?: string;
@@ -66,7 +70,7 @@ const SLOW_CASES = new Set(['train_bn224', 'pipeline_bn224', 'folder_224']);
 const GPU_CASES = ['infer_b1', 'infer_b16', 'infer_b64', 'train_cifar', 'train_bn224'];
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { json: false, quick: false, threads: 2, device: 'cpu', cases: [] };
+  const o: Options = { json: false, quick: false, threads: 2, device: 'cpu', cases: [], profile: 2 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -81,7 +85,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--device') o.device = value() as Options['device'];
     else if (a === '--child') o.child = value();
     else if (a === '--python') o.python = value();
-    else throw new Error(`unknown flag ${a}; known: --json --quick --threads N --device D --cases a,b --python PATH`);
+    else if (a === '--no-profile') o.profile = 0;
+    else throw new Error(`unknown flag ${a}; known: --json --quick --threads N --device D --cases a,b --python PATH --no-profile`);
   }
   if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error(`--threads: expected a positive integer, received ${o.threads}`);
   if (!['auto', 'cpu', 'webgpu', 'cuda'].includes(o.device))
@@ -106,9 +111,17 @@ const INFER_ROUNDS = 3;
 
 interface CaseResult {
   engine: string;
+  /** Training cases: the step per operation (ORT's profiler / torch.profiler). */
+  profile?: StepProfile;
   batch: number;
   median_s: number;
   times_s: number[];
+  /**
+   * CPU seconds of each repetition, all threads (training cases): less sensitive than wall time to
+   * other processes on the cores, with ONNX Runtime's threads not spinning (training sessions) and
+   * PyTorch's OpenMP passive.
+   */
+  cpu_s?: number[];
   peak_rss_mib: number;
   /** Forward multiply-adds per image of the case's network (for GFLOP/s). */
   macs_per_image?: number;
@@ -123,13 +136,17 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-async function timeit(fn: () => Promise<unknown>, reps: number, warmup: number): Promise<number[]> {
+/** Wall seconds of each repetition, and CPU seconds (all threads of this process). */
+async function timeit(fn: () => Promise<unknown>, reps: number, warmup: number): Promise<number[] & { cpu: number[] }> {
   for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
+  const times = Object.assign([] as number[], { cpu: [] as number[] });
   for (let i = 0; i < reps; i++) {
     const t = performance.now();
+    const c = process.cpuUsage();
     await fn();
+    const u = process.cpuUsage(c);
     times.push((performance.now() - t) / 1000);
+    times.cpu.push((u.user + u.system) / 1e6);
   }
   return times;
 }
@@ -145,6 +162,26 @@ function randomInput(n: number): Float32Array {
   return a;
 }
 
+/** A training case's network and batch. */
+function trainSpec(c: string): { preset: 'cifar' | 'bn'; batch: number; size: number; classes: number } {
+  const cifar = c === 'train_cifar';
+  return { preset: cifar ? 'cifar' : 'bn', batch: cifar ? 64 : 16, size: cifar ? 32 : 224, classes: cifar ? 10 : 1000 };
+}
+
+/** Our training step of a case under ONNX Runtime's profiler (run in a child process; the CPU only). */
+async function runOursProfile(c: string, o: Options): Promise<StepProfile> {
+  const { GoogLeNet } = await import('../src/models/model.js');
+  const { createTrainStep } = await import('../src/train/engine.js');
+  const { preset, batch, size, classes } = trainSpec(c);
+  return profileOurStep(async (engine) => {
+    const m = new GoogLeNet({ preset, numClasses: classes }, { threads: o.threads, engine });
+    const step = createTrainStep(m, { optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }, threads: o.threads });
+    const x = { dims: [batch, 3, size, size], data: randomInput(batch * 3 * size * size) };
+    const y = Array.from({ length: batch }, (_, i) => (i * 7) % classes);
+    return { step: () => step.step(x, y), dispose: () => step.dispose() };
+  }, o.profile);
+}
+
 /** One case of ours (run in a child process). */
 async function runOurs(c: string, o: Options): Promise<CaseResult> {
   const { selectDevice } = await import('../src/runtime/engine-node.js');
@@ -156,7 +193,7 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
   const n = o.quick ? quickReps : reps;
   const load_before = loadavg()[0]!;
   const t0 = performance.now();
-  let times: number[];
+  let times: number[] & { cpu: number[] };
   let batch: number;
   let macs: number;
   let setup = 0;
@@ -170,11 +207,10 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
     times = await timeit(() => m.forward(x), n, WARMUP[c]!);
     await m.dispose();
   } else {
-    const cifar = c === 'train_cifar';
-    batch = cifar ? 64 : 16;
-    const size = cifar ? 32 : 224;
-    const classes = cifar ? 10 : 1000;
-    const m = new GoogLeNet({ preset: cifar ? 'cifar' : 'bn', numClasses: classes }, { threads: o.threads, device });
+    const spec = trainSpec(c);
+    batch = spec.batch;
+    const { size, classes } = spec;
+    const m = new GoogLeNet({ preset: spec.preset, numClasses: classes }, { threads: o.threads, device });
     macs = m.graph('train').nodes.reduce((s, nd) => s + nodeMacs(nd, m.graph('train')), 0);
     const step = createTrainStep(m, { optimizer: { type: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 5e-4 }, threads: o.threads });
     const x = { dims: [batch, 3, size, size], data: randomInput(batch * 3 * size * size) };
@@ -188,7 +224,8 @@ async function runOurs(c: string, o: Options): Promise<CaseResult> {
     engine: `googlenet-ts (onnxruntime-node, ${device})`,
     batch,
     median_s: median(times),
-    times_s: times,
+    times_s: [...times],
+    ...(c.startsWith('train') ? { cpu_s: times.cpu } : {}),
     peak_rss_mib: process.resourceUsage().maxRSS / 1024,
     macs_per_image: macs,
     load_before,
@@ -266,18 +303,31 @@ function torchCase(python: string, c: string, o: Options): CaseResult {
   const args = [join(here, 'torch_bench.py'), '--threads', String(o.threads), '--cases', c, '--warmup', String(WARMUP[c]!)];
   if (torchDevice === 'cuda') args.push('--device', 'cuda');
   args.push(c.startsWith('train') ? '--train-reps' : '--reps', String(c === 'infer_b1' ? Math.ceil(n / 4) : n));
+  if (c.startsWith('train') && o.profile) args.push('--profile', String(o.profile));
   const r = spawnSync(python, args, { encoding: 'utf8', cwd: repo, maxBuffer: 1 << 26, env: torchEnv() });
   if (r.status !== 0) throw new Error(`torch_bench.py ${c} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
   const out = lastJson(r.stdout, `torch_bench.py ${c}`) as {
-    cases: Record<string, { median_s: number; times_s: number[]; batch: number; peak_rss_mib: number }>;
+    cases: Record<
+      string,
+      {
+        median_s: number;
+        times_s: number[];
+        cpu_s: number[];
+        batch: number;
+        peak_rss_mib: number;
+        profile?: Omit<StepProfile, 'load_before' | 'load_after'>;
+      }
+    >;
     torch: string;
   };
   const res = out.cases[c]!;
   return {
     engine: `PyTorch ${out.torch} (channels-last${torchDevice === 'cuda' ? ', CUDA fp32' : ''})`,
+    ...(res.profile ? { profile: { ...res.profile, load_before, load_after: loadavg()[0]! } } : {}),
     batch: res.batch,
     median_s: res.median_s,
     times_s: res.times_s,
+    ...(c.startsWith('train') ? { cpu_s: res.cpu_s } : {}),
     peak_rss_mib: res.peak_rss_mib,
     load_before,
     load_after: loadavg()[0]!,
@@ -298,9 +348,11 @@ function torchEnv(): NodeJS.ProcessEnv {
 function pool(rs: CaseResult[]): CaseResult | undefined {
   if (rs.length === 0) return undefined;
   const times = rs.flatMap((r) => r.times_s);
+  const cpu = rs.flatMap((r) => r.cpu_s ?? []);
   return {
     ...rs[0]!,
     times_s: times,
+    ...(cpu.length ? { cpu_s: cpu } : {}),
     median_s: median(times),
     peak_rss_mib: Math.max(...rs.map((r) => r.peak_rss_mib)),
     load_before: Math.min(...rs.map((r) => r.load_before)),
@@ -316,7 +368,14 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (o.child) {
     const [kind, c, onnx] = o.child.split(':') as [string, string, string?];
-    const r = kind === 'ours' ? await runOurs(c, o) : kind === 'pipe' ? await runPipelineCase(c, o) : await runOrtExport(c, o, onnx!);
+    const r =
+      kind === 'ours'
+        ? await runOurs(c, o)
+        : kind === 'prof'
+          ? await runOursProfile(c, o)
+          : kind === 'pipe'
+            ? await runPipelineCase(c, o)
+            : await runOrtExport(c, o, onnx!);
     console.log(JSON.stringify(r));
     return;
   }
@@ -382,6 +441,11 @@ async function main(): Promise<void> {
       const p = pool(runs[k]);
       if (p) entry[k] = p;
     }
+    // Where the step's time goes: ours under ONNX Runtime's profiler, in its own process after the
+    // timed runs (PyTorch's profile came with its timed run above).
+    if (c.startsWith('train') && o.profile && o.device === 'cpu' && entry.ours) {
+      entry.ours.profile = childJson(['--child', `prof:${c}`, ...common], `our ${c} profile`) as unknown as StepProfile;
+    }
     results[c] = entry;
     const ips = (r?: CaseResult): string => (r ? `${fmt(r.batch / r.median_s)} img/s` : '—');
     log(`  ours ${ips(entry.ours)} · PyTorch ${ips(entry.torch)}${entry.ort ? ` · ORT-on-export ${ips(entry.ort)}` : ''}`);
@@ -391,7 +455,8 @@ async function main(): Promise<void> {
   const summary: Record<string, number | string | null> = {
     date: new Date().toISOString(),
     threads: o.threads,
-    cpu: cpus()[0]?.model ?? 'unknown',
+    cpu: cpuInfo().model,
+    cpu_flags: cpuInfo().flags.join(' '),
     quick: o.quick ? 'yes' : 'no',
     device: o.device,
     torch_device: torchDevice,
@@ -404,6 +469,7 @@ async function main(): Promise<void> {
       'PyTorch img/s',
       'ORT-on-export img/s',
       'ours/PyTorch',
+      'by CPU time',
       'ours/ORT',
       'ours GFLOP/s',
       'peak RSS ours / PyTorch (MiB)',
@@ -426,6 +492,13 @@ async function main(): Promise<void> {
     summary[`${c}_peak_rss_mib`] = e.ours?.peak_rss_mib ?? null;
     summary[`${c}_torch_peak_rss_mib`] = e.torch?.peak_rss_mib ?? null;
     summary[`${c}_ratio_rss_torch`] = e.ours && e.torch ? e.ours.peak_rss_mib / e.torch.peak_rss_mib : null;
+    // Speed by CPU seconds per step (training): PyTorch's CPU time over ours.
+    const cpuRatio = e.ours?.cpu_s?.length && e.torch?.cpu_s?.length ? median(e.torch.cpu_s) / median(e.ours.cpu_s) : undefined;
+    if (c.startsWith('train')) {
+      summary[`${c}_cpu_s`] = e.ours?.cpu_s?.length ? median(e.ours.cpu_s) : null;
+      summary[`${c}_torch_cpu_s`] = e.torch?.cpu_s?.length ? median(e.torch.cpu_s) : null;
+      summary[`${c}_ratio_torch_cpu`] = cpuRatio ?? null;
+    }
     const loads = [e.ours, e.torch, e.ort].filter((r): r is CaseResult => !!r).flatMap((r) => [r.load_before, r.load_after]);
     rows.push([
       c,
@@ -433,6 +506,7 @@ async function main(): Promise<void> {
       fmt(torch),
       c.startsWith('infer') ? fmt(ort) : 'n/a',
       ours && torch ? `${fmt(ours / torch, 2)}×` : '—',
+      cpuRatio ? `${fmt(cpuRatio, 2)}×` : c.startsWith('train') ? '—' : 'n/a',
       ours && ort ? `${fmt(ours / ort, 2)}×` : c.startsWith('infer') ? '—' : 'n/a',
       fmt(ours && flopsPerImage ? (ours * flopsPerImage) / 1e9 : undefined),
       `${fmt(e.ours?.peak_rss_mib, 0)} / ${fmt(e.torch?.peak_rss_mib, 0)}`,
@@ -468,8 +542,20 @@ async function main(): Promise<void> {
       )
       .join('\n');
   };
-  log(`\n${o.threads} thread(s), ${summary.cpu}`);
+  log(`\n${o.threads} thread(s), CPU: ${summary.cpu} (${summary.cpu_flags || 'no AVX2'})`);
   if (rows.length > 1) log(render(rows));
+  for (const [c, e] of Object.entries(results)) {
+    const p = e.ours?.profile;
+    if (!p) continue;
+    const t = e.torch?.profile;
+    log(
+      `\n${c}: one step by operation, ms (ours: ONNX Runtime's profiler, kernel time, best of ${o.profile} steps, load ${fmt(p.load_before, 1)}–${fmt(p.load_after, 1)}; ` +
+        `PyTorch: torch.profiler, self CPU time${t ? `, load ${fmt(t.load_before, 1)}–${fmt(t.load_after, 1)}` : ''})`,
+    );
+    log(render(profileRows(p, t)));
+    for (const [k, v] of Object.entries(p.ms)) summary[`${c}_profile_${k.replace(/\W+/g, '_')}_ms`] = v;
+    if (t) for (const [k, v] of Object.entries(t.ms)) summary[`${c}_torch_profile_${k.replace(/\W+/g, '_')}_ms`] = v;
+  }
   if (prows.length > 1) log(`\n${render(prows)}`);
   if (srows.length > 1) log(`\n${render(srows)}`);
   if (frows.length > 1) log(`\n${render(frows)}`);

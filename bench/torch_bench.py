@@ -8,7 +8,9 @@
   3x3 conv to 192 channels.
 
 Every model runs channels-last (PyTorch's faster CPU layout here) in float32. Prints one JSON
-object on its last line: per case, the median seconds per iteration, all timings, and peak RSS.
+object on its last line: per case, the median seconds per iteration, all timings, and peak RSS;
+with --profile N (training cases), also the step's self CPU time per operation category under
+torch.profiler (the faster of N profiled steps), in the categories of bench/profile.ts.
 
   python3 bench/torch_bench.py --threads 2 --cases infer_b1,infer_b16,train_cifar,train_bn224 \
       [--reps 5] [--warmup 1] [--export-onnx PATH]
@@ -95,13 +97,61 @@ def timeit(fn, reps, warmup, sync=lambda: None):
     for _ in range(warmup):
         fn()
     sync()
-    times = []
+    times, cpu = [], []
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         sync()
         times.append(time.perf_counter() - t)
-    return {'median_s': statistics.median(times), 'times_s': times}
+        cpu.append(time.process_time() - c)
+    return {'median_s': statistics.median(times), 'times_s': times, 'cpu_s': cpu}
+
+
+# aten ops by the category bench/profile.ts gives our ONNX nodes. Anything under the optimizer's
+# step is 'optimizer'; autograd's accumulation of gradients from several readers is 'gradient sums'.
+CATEGORY_OPS = [
+    ('conv backward', ('convolution_backward',)),
+    ('conv forward', ('convolution', 'mkldnn_convolution', 'conv2d')),
+    ('max pool', ('max_pool2d',)),
+    ('batch norm', ('batch_norm',)),
+    ('relu', ('relu', 'threshold_backward', 'clamp_min')),
+    ('concat / split', ('aten::cat', 'aten::narrow', 'aten::slice', 'aten::split')),
+    ('gradient sums', ('aten::add',)),
+]
+
+
+def op_category(name, under_optimizer):
+    if under_optimizer:
+        return 'optimizer'
+    for cat, keys in CATEGORY_OPS:
+        if any(k in name for k in keys):
+            return cat
+    return 'other'
+
+
+def profile_step(step, n):
+    """Self CPU milliseconds per category of one step: the faster of n profiled steps."""
+    from torch.profiler import profile, ProfilerActivity
+    best = None
+    for _ in range(n):
+        t = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU]) as p:
+            step()
+        wall = time.perf_counter() - t
+        ms = {}
+        for e in p.events():
+            under, q = False, e
+            while q is not None:
+                if q.name.startswith('Optimizer.step'):
+                    under = True
+                    break
+                q = q.cpu_parent
+            c = op_category(e.name, under)
+            ms[c] = ms.get(c, 0.0) + e.self_cpu_time_total / 1000
+        total = sum(ms.values())
+        if best is None or total < best['total_ms']:
+            best = {'ms': ms, 'total_ms': total, 'step_ms': wall * 1000}
+    return best
 
 
 def torchvision_googlenet():
@@ -117,6 +167,7 @@ def main():
     ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--warmup', type=int, default=1)
     ap.add_argument('--train-reps', type=int, default=3)
+    ap.add_argument('--profile', type=int, default=0, help='training cases: profile this many extra steps (torch.profiler)')
     ap.add_argument('--export-onnx', default=None, help='write torch.onnx.export of the torchvision model (batch 16) here')
     ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
                     help='cuda: the GPU in strict float32 (TF32 off, as ONNX Runtime computes), timed to torch.cuda.synchronize()')
@@ -166,10 +217,13 @@ def main():
                 opt.step()
             r = timeit(step, a.train_reps, a.warmup, sync)
             r['batch'] = n
+            if a.profile and a.device == 'cpu':
+                r['peak_rss_mib'] = peak_rss_mib()  # before the profiler's own allocations
+                r['profile'] = profile_step(step, a.profile)
         else:
             print(f'unknown case {case}', file=sys.stderr)
             sys.exit(2)
-        r['peak_rss_mib'] = peak_rss_mib()
+        r.setdefault('peak_rss_mib', peak_rss_mib())
         if a.device == 'cuda':
             r['peak_gpu_mib'] = torch.cuda.max_memory_allocated() / 2**20
         out['cases'][case] = r

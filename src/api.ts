@@ -1,8 +1,10 @@
 /**
  * The public API that Node (`googlenet-ts`) and the browser (`googlenet-ts/browser`) share, as
- * one explicit list. Both entries re-export this module and add their own way to get bytes in
- * (files and sharp in Node; fetch, Blob and canvas in the browser). Anything not listed here or
- * in an entry is internal and may change without notice. `docs/API.md` describes every name.
+ * one explicit list, name by name. Both entries re-export this module and add their own way to get
+ * bytes in (files and sharp in Node; fetch, Blob and canvas in the browser). The machinery under
+ * them (engines, ONNX lowering, byte-level formats, quantization pieces) is `googlenet-ts/advanced`
+ * (`advanced.ts`). Anything in none of the three is internal and may change without notice.
+ * `docs/API.md` describes every name; `test/api.test.ts` holds the two to each other.
  */
 
 // Errors: one class per kind of failure, each with a stable `code`.
@@ -29,14 +31,13 @@ export {
 export { DEFAULT_LIMITS, getLimits, setLimits, limitsFromEnv, limitEnvName, type Limits } from './limits.js';
 
 // Tensors: dense row-major arrays with their dimensions (NCHW images, OIHW convolutions).
-export { tensor, numel, relativeError, type Tensor, type TensorArray, type DType } from './tensor.js';
+export { tensor, numel, type Tensor, type TensorArray, type DType } from './tensor.js';
 
 // The network: configuration, the Table 1 builder, the model with its weights and sessions.
 export { PRESETS, DEFAULTS, resolveConfig, type Preset, type GoogLeNetOptions, type GoogLeNetConfig } from './models/config.js';
 export { buildGoogLeNet, FEATURE_STAGE, INCEPTION_TABLE, STEM, AUX, scaleChannels } from './models/googlenet.js';
 export {
   GoogLeNet,
-  initWeights,
   type ForwardOutput,
   type ForwardOptions,
   type HeadOptions,
@@ -54,25 +55,13 @@ export {
   type NaiveRow,
 } from './models/summary.js';
 
-// Building other networks from the same blocks, and turning graphs into ONNX.
+// Building other networks from the same blocks (googlenet-ts/advanced turns a graph into ONNX).
 export * as layers from './layers/index.js';
 export { GraphBuilder, Sym } from './graph/builder.js';
 export type { Graph, Shape, OpNode, OpKind, ParamSpec } from './graph/ir.js';
-export { lowerToOnnx, foldBatchNorm, type Weights, type LowerOptions, type LoweredModel } from './graph/lower.js';
 
 // int8 post-training quantization (QDQ) and the weight storage types of model directories.
-export {
-  CALIBRATION_METHODS,
-  quantizeWeight,
-  dequantizeWeight,
-  canSaturate,
-  WEIGHT_QMAX,
-  RangeObserver,
-  type CalibrationMethod,
-  type Quantization,
-  type QuantizedWeight,
-  type ActivationQuant,
-} from './graph/quantize.js';
+export { CALIBRATION_METHODS, type CalibrationMethod, type Quantization } from './graph/quantize.js';
 export { calibrate, type CalibrateOptions, type CalibrationReport } from './models/quantize.js';
 export { MODEL_DTYPES, type ModelDType, type QuantizationConfig } from './weights/quantized.js';
 
@@ -115,25 +104,8 @@ export {
 } from './infer/explain.js';
 export { upsampleCam, normalizeCam, overlayCam, jet, type CamMap, type OverlayOptions } from './image/heatmap.js';
 
-// Weight files and model directories (bytes in, bytes out; the entries read and write them).
-export { readSafetensors, parseSafetensors, writeSafetensors, type StoredTensor, type StoredDType } from './weights/safetensors.js';
-export {
-  MODEL_FORMAT,
-  MODEL_FORMAT_VERSION,
-  WEB_MANIFEST_FORMAT,
-  checkModelDirConfig,
-  parseModelDirConfig,
-  describeConfig,
-  isUntrainedSource,
-  modelSource,
-  modelDirFiles,
-  modelFromFiles,
-  fp16Safetensors,
-  webManifest,
-  type ModelDirConfig,
-  type ModelDirFiles,
-  type WebManifest,
-} from './weights/model-dir.js';
+// Model directories: how one describes itself (the entries read and write them).
+export { describeConfig, isUntrainedSource, modelSource, type ModelDirConfig } from './weights/model-dir.js';
 
 // Named weights: the registry both entries resolve `weights: 'imagenet'` with.
 export {
@@ -144,26 +116,12 @@ export {
   findWeights,
   registerWeights,
   clearUserWeights,
-  parseWeightsRegistry,
-  isWeightsUrl,
-  urlFileName,
-  hashPrefixOf,
-  mirroredUrl,
   type WeightsEntry,
   type WeightsMetrics,
   type WeightsPreprocessing,
 } from './weights/registry.js';
 
-// Running graphs: the ONNX Runtime engine each entry installs as the default, and devices.
-export {
-  getDefaultEngine,
-  setDefaultEngine,
-  engineForDevice,
-  ortEngine,
-  type Engine,
-  type Session,
-  type SessionOptions,
-} from './runtime/engine.js';
+// Devices: where a model's sessions run.
 export { NODE_DEVICES, BROWSER_DEVICES, DEVICE_HELP, parseDevice, type Device, type ComputeDevice } from './runtime/device.js';
 
 // Training and evaluation: one training step is one ONNX Runtime call.

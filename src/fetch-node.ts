@@ -14,6 +14,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import { DatasetFormatError, FileWriteError, type ErrorContext, type GoogLeNetError } from './errors.js';
+import { readCapped } from './stream.js';
 
 /** The subset of `fetch` the downloaders use. */
 export type FetchLike = (url: string, init?: { headers?: Record<string, string>; signal?: AbortSignal }) => Promise<Response>;
@@ -210,35 +211,13 @@ export async function fetchBytes(url: string, o: FetchBytesOptions): Promise<Uin
     } catch (e) {
       throw failure(e);
     }
-    const reader = res.body?.getReader();
-    try {
-      if (!res.ok || !reader) throw fail(`cannot download (HTTP ${res.status} ${res.statusText})`.replace(' )', ')'));
-      const declared = Number(res.headers.get('content-length'));
-      if (res.headers.has('content-length') && declared > o.maxBytes) throw tooLarge(declared);
-      const chunks: Uint8Array[] = [];
-      let received = 0;
-      for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (e) {
-          throw failure(e);
-        }
-        if (chunk.done) break;
-        received += chunk.value.length;
-        if (received > o.maxBytes) throw tooLarge(received);
-        chunks.push(chunk.value);
-      }
-      const out = new Uint8Array(received);
-      let at = 0;
-      for (const c of chunks) {
-        out.set(c, at);
-        at += c.length;
-      }
-      return out;
-    } finally {
-      await reader?.cancel().catch(() => undefined);
+    const body = res.body;
+    const declared = Number(res.headers.get('content-length'));
+    if (!res.ok || !body || (res.headers.has('content-length') && declared > o.maxBytes)) {
+      await body?.cancel().catch(() => undefined);
+      throw !res.ok || !body ? fail(`cannot download (HTTP ${res.status} ${res.statusText})`.replace(' )', ')')) : tooLarge(declared);
     }
+    return await readCapped(body, { maxBytes: o.maxBytes, tooLarge, readFailed: failure });
   } finally {
     clearTimeout(timer);
   }

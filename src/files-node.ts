@@ -18,7 +18,7 @@ export interface FileIo {
   rmSync: typeof fs.rmSync;
 }
 
-export const NODE_IO: FileIo = {
+const NODE_IO: FileIo = {
   openSync: fs.openSync,
   writeSync: (fd, b, o, l) => fs.writeSync(fd, b, o, l),
   fsyncSync: fs.fsyncSync,

@@ -7,7 +7,7 @@
  *   console.log(await net.classify('cat.jpg', 3));
  */
 import './runtime/engine-node.js';
-import { decodeImageFile } from './infer/decode-node.js';
+import { decodeImageFile } from './image/decode-node.js';
 import { Classifier, defaultPreprocess, type ImageClassifier, type ImageInput, type Prediction } from './infer/classifier.js';
 import type { ExplainOptions, Explanation } from './infer/explain.js';
 import { imagenetClasses } from './infer/labels-node.js';
@@ -20,7 +20,7 @@ import { checkLoadSource } from './weights/model-dir.js';
 
 export * from './api.js';
 export { selectDevice, cudaProviderInstalled, type DeviceChoice } from './runtime/engine-node.js';
-export { decodeImageFile, decodeImageBuffer } from './infer/decode-node.js';
+export { decodeImageFile, decodeImageBuffer } from './image/decode-node.js';
 export { writeExplanationPng } from './infer/explain-node.js';
 export { imagenetClasses, imagenetWnids, IMAGENET_CLASSES_PATH, IMAGENET_WNIDS_PATH } from './infer/labels-node.js';
 export {
@@ -126,7 +126,6 @@ export {
   type OptimizerName,
 } from './train/config.js';
 export type { OptionSpec } from './train/options.js';
-export { OPTION_CHECKS, parseOptionText, type Check, type Range } from './checks.js';
 export { SCHEDULES } from './train/schedule.js';
 export { formatMetrics } from './eval/metrics.js';
 export { CROP_COUNTS, isCropCount, type CropCount } from './eval/crops.js';
@@ -134,8 +133,10 @@ export { writeEvalFiles } from './eval/files-node.js';
 export { writeFileAtomic, makeDir, type WriteOptions } from './files-node.js';
 export * as data from './data/index-node.js';
 
-// Serving: an HTTP server with dynamic batching, the Open Inference Protocol and Prometheus metrics.
-export { createServer, SERVE_DEFAULTS, type ServeOptions, type ModelServer } from './serve/server-node.js';
+// Serving: a model's HTTP routes as a fastify plugin (dynamic batching, the Open Inference
+// Protocol, Prometheus metrics), and the server `googlenet serve` runs with them.
+export { createServer, type ServeOptions, type ModelServer } from './serve/server-node.js';
+export { modelRoutes, SERVE_DEFAULTS, type ModelRoutes, type ModelRoutesOptions } from './serve/routes-node.js';
 export { Batcher, BATCHER_DEFAULTS, type BatcherOptions } from './serve/batcher.js';
 export { listImages, predictFiles, IMAGE_EXTENSIONS, type FileResult, type PredictFilesOptions } from './infer/predict-files-node.js';
 export { DecodePool, defaultDecodeWorkers, type DecodePoolOptions } from './infer/decode-pool-node.js';

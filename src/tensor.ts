@@ -3,7 +3,7 @@
  * Images and activations are NCHW, conv weights OIHW and linear weights [out, in] — PyTorch's
  * (and ONNX's) layouts, so torchvision weights need no transposition.
  */
-import { describeValue, OptionError } from './errors.js';
+import { describeValue, OptionError, WeightFormatError } from './errors.js';
 export type TensorArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
 export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8';
 
@@ -49,12 +49,21 @@ export function checkTensor(x: unknown, name: string): asserts x is Tensor {
   if (data.length !== numel(dims)) fail(`: ${data.length} values do not fill dims [${dims.join(', ')}] (${numel(dims)})`);
 }
 
-export function dtypeOf(a: TensorArray): DType {
-  if (a instanceof Float32Array) return 'float32';
-  if (a instanceof Float64Array) return 'float64';
-  if (a instanceof BigInt64Array) return 'int64';
-  if (a instanceof Int32Array) return 'int32';
-  return 'uint8';
+/**
+ * Refuses logits that hold NaN or ±Infinity: a model whose weights or batch-norm statistics went
+ * non-finite (a diverged run) would otherwise score 100 % (NaN compares false with everything, so
+ * no class ranks above the label) and print "NaN%".
+ * @throws WeightFormatError naming the first bad row.
+ */
+export function checkFiniteLogits(logits: ArrayLike<number>, n: number, k: number, where = 'the model'): void {
+  for (let i = 0; i < n * k; i++) {
+    if (!Number.isFinite(logits[i] as number)) {
+      throw new WeightFormatError(
+        `${where} produced a non-finite logit (${String(logits[i])}) for image ${Math.floor(i / k) + 1}: its weights or batch-norm statistics hold NaN or Infinity (a diverged training run?)`,
+        { file: where },
+      );
+    }
+  }
 }
 
 /** ‖a − b‖ / ‖b‖, the parity metric used against torchvision. */

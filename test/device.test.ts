@@ -16,12 +16,12 @@ import {
   load,
   loadModel,
   loadStateDict,
-  relativeError,
   OptionError,
   selectDevice,
   type GoogLeNetOptions,
   type Tensor,
 } from '../src/index.js';
+import { relativeError } from '../src/tensor.js';
 import { OnnxGraphBuilder } from '../src/graph/onnx.js';
 import { loadSafetensorsFile } from '../src/weights/safetensors-node.js';
 import { cli } from './cli-run.js';

@@ -14,14 +14,14 @@ import { fileURLToPath } from 'node:url';
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
 /** The folders searched, in order. */
-export function fixtureDirs(): string[] {
+function fixtureDirs(): string[] {
   const env = process.env['GOOGLENET_FIXTURES'];
   if (env) return [env];
   return [join(repo, 'test', 'fixtures', 'torchvision-googlenet'), join(repo, '..', 'shared', 'fixtures', 'torchvision-googlenet')];
 }
 
 /** The folder of the fixture set in use, or undefined if there is none. */
-export function fixtureDir(): string | undefined {
+function fixtureDir(): string | undefined {
   const dirs = fixtureDirs();
   return process.env['GOOGLENET_FIXTURES'] ? dirs[0] : dirs.find((d) => existsSync(join(d, 'meta.json')));
 }

@@ -17,7 +17,7 @@ import { buildProgram } from '../src/cli/program.js';
 import { encodeCifarRecords, parseCifarRecords } from '../src/data/cifar.js';
 import { encodeIdx, idxDataset } from '../src/data/idx.js';
 import { GoogLeNetError } from '../src/errors.js';
-import { decodeImageBuffer } from '../src/infer/decode-node.js';
+import { decodeImageBuffer } from '../src/image/decode-node.js';
 import { resolveConfig } from '../src/models/config.js';
 import { cliAsync } from './cli-run.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint.js';

@@ -133,6 +133,18 @@ test('options: --resize 1e9, --num-classes 1e9, --threads 100000, --workers 1000
   ]);
 });
 
+test('train --input-size 2048: refused before the run starts, with the estimated memory and the limit (not a failure inside ONNX Runtime)', async () => {
+  const out = join(tmp, 'huge-input');
+  // 100 × 1×2048×2048 through the cifar preset: terabytes of activations.
+  await failAll([
+    [
+      ['train', '--dataset', 'fashion-mnist-subset', '--out', out, '--input-size', '2048', '--max-steps', '1'],
+      /^googlenet: --batch-size: a training step on 100×1×2048×2048 needs about [\d.]+ GiB of memory \(estimated\), more than the [\d.]+ GiB onnxruntime-node \(cpu\) can use; use a smaller batch or input size$/m,
+    ],
+  ]);
+  assert.ok(!existsSync(out), 'nothing written');
+});
+
 test('train --in-channels that differs from the dataset is said; from the --from model, refused before the run starts', async () => {
   const out = join(tmp, 'in-channels');
   const run = ['train', '--dataset', 'fashion-mnist-subset', '--out', out, '--max-steps', '1', '--width', '0.0625'];

@@ -14,7 +14,7 @@ const SEGMENT = deflateRawSync(ZEROS, { level: 9, finishFlush: constants.Z_FULL_
 const FINAL = deflateRawSync(Buffer.alloc(0));
 
 /** `prefix` then `mib` MiB of zeros, deflated (raw DEFLATE), with the inflated size and CRC-32. */
-export function deflatedZeros(prefix: Uint8Array, mib: number): Deflated {
+function deflatedZeros(prefix: Uint8Array, mib: number): Deflated {
   const head = deflateRawSync(prefix, { finishFlush: constants.Z_FULL_FLUSH });
   let crc = crc32(prefix);
   for (let i = 0; i < mib; i++) crc = crc32(ZEROS, crc);

@@ -82,7 +82,7 @@ function projectModels(): [string, Uint8Array][] {
     const quantization = fakeQuantization(g, m.weights);
     models.push([`${preset}-eval-int8-qdq`, lowerToOnnx(g, { mode: 'eval', weights: m.weights, quantization }).bytes]);
     models.push([`${preset}-train-aux`, lowerToOnnx(m.trainGraph, { mode: 'train', weights: m.weights }).bytes]);
-    for (const maxPoolGrad of ['indices', 'masks'] as const) {
+    for (const maxPoolGrad of ['indices', 'masks', 'mixed'] as const) {
       const tg = buildTrainGraph(
         m.trainGraph,
         trainLayout(m.trainGraph, () => false),

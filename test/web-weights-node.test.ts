@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import '../src/runtime/engine-node.js';
-import { ModelLoadError, OptionError } from '../src/errors.js';
+import { OptionError, WeightFormatError } from '../src/errors.js';
 import { GoogLeNet } from '../src/models/model.js';
 import { torchvisionSafetensors } from '../src/weights/model-dir.js';
 import { clearUserWeights, registerWeights } from '../src/weights/registry.js';
@@ -69,10 +69,12 @@ test('a registry entry: its options, categories and preprocessing apply; the use
   }
 });
 
-test('the entry’s SHA-256 is checked: a mismatch is a ModelLoadError with both hashes', async () => {
+test('the entry’s SHA-256 is checked: a mismatch is a WeightFormatError with both hashes, as in Node', async () => {
   registerWeights({ name: 'tiny-bad', description: 'test', url: `${base}/w/${name}`, sha256: '00000000', options: { width: 0.25 } });
   await assert.rejects(loadWeightsSource({ weights: 'tiny-bad' }), (e: unknown) => {
-    assert.ok(e instanceof ModelLoadError, String(e));
+    // One class for one failure in Node and the browser (issue 19.6; it was a ModelLoadError here).
+    assert.ok(e instanceof WeightFormatError, String(e));
+    assert.ok(e.file?.endsWith(name), String(e.file));
     assert.equal(
       e.message,
       `${name}: SHA-256 mismatch: expected 00000000…, received ${sha} (from ${base}/w/${name}); the file was not cached`,

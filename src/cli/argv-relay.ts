@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** Command lines longer than this are relayed (a margin under the ~30 KB that crashes). */
-export const RELAY_ABOVE_BYTES = 8192;
+const RELAY_ABOVE_BYTES = 8192;
 const ENV = 'GOOGLENET_ARGV_FD';
 
 /**

@@ -4,8 +4,8 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
+import { OPTION_CHECKS, parseOptionText, type Check } from '../advanced.js';
 import {
-  type Check,
   type Device,
   getLimits,
   GoogLeNetError,
@@ -13,9 +13,7 @@ import {
   load,
   NODE_DEVICES,
   type NodeClassifier,
-  OPTION_CHECKS,
   OptionError,
-  parseOptionText,
   type Preset,
   PRESETS,
   selectDevice,

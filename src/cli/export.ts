@@ -4,20 +4,18 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action, addModelFlags, loadFromFlags, log, type ModelFlags } from './common.js';
 import { choiceOption } from './train.js';
+import { fp16Safetensors, lowerToOnnx, saturationSafe, webManifest } from '../advanced.js';
 import {
-  fp16Safetensors,
-  lowerToOnnx,
   type ModelDType,
   makeDir,
   OptionError,
   readModelDirConfig,
   saveModelDir,
   saveTorchvisionSafetensors,
-  webManifest,
   writeFileAtomic,
 } from '../index.js';
 
-export const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;
+const EXPORT_FORMATS = ['safetensors', 'onnx', 'web'] as const;
 
 interface Flags extends ModelFlags {
   format: string;
@@ -57,7 +55,8 @@ export function register(program: Command): void {
           if (f.dtype === 'fp16') writeFileAtomic(f.out, fp16Safetensors(m), { what: 'weights' });
           else saveTorchvisionSafetensors(m, f.out);
         } else if (f.format === 'onnx') {
-          const q = m.quantization; // an int8 model exports its QDQ graph
+          // An int8 model exports its QDQ graph, with ±63 weights: the file may run on any CPU.
+          const q = m.quantization && saturationSafe(m.quantization);
           writeFileAtomic(
             f.out,
             lowerToOnnx(m.graph('eval'), { mode: 'eval', weights: m.weights, ...(q ? { quantization: q } : {}) }).bytes,

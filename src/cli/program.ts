@@ -25,7 +25,7 @@ const MAX_ERROR_LINE = 1000;
  * joins the line), without the "error: " prefix or the wrapper around a parser's own message
  * ("option '--top-k <k>' argument '0' is invalid. …": ours already names the flag and the value).
  */
-export function oneLineError(s: string): string {
+function oneLineError(s: string): string {
   let line = s
     .replace(/^error: /, '')
     .replace(/^option '[^']*' argument '.*?' is invalid\. /s, '')

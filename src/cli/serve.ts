@@ -19,7 +19,7 @@ interface Flags extends ModelFlags {
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
 
 /** `20mb`, `512kb`, `1048576` → bytes. */
-export function sizeOption(flag: string): (v: string) => number {
+function sizeOption(flag: string): (v: string) => number {
   return (v) => {
     const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(v.trim());
     const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;

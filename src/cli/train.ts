@@ -12,9 +12,9 @@ import {
   threadsOption,
   workersOption,
 } from './common.js';
+import { OPTION_CHECKS } from '../advanced.js';
 import {
   data,
-  OPTION_CHECKS,
   train,
   TRAIN_OPTIONS,
   validateTrainOptions,
@@ -27,11 +27,6 @@ import {
 /** A parser for a flag that takes one of `choices`; the message names the flag and the value. */
 export function choiceOption<const T extends readonly string[]>(flag: string, choices: T): (v: string) => T[number] {
   return checkedOption(flag, OPTION_CHECKS.oneOf(choices));
-}
-
-/** A parser for a strictly positive number (`--lr 0` is refused with the flag's name). */
-export function positiveOption(flag: string, max = Infinity): (v: string) => number {
-  return checkedOption(flag, OPTION_CHECKS.num({ gt: 0, le: max }, `a positive number${max < Infinity ? ` ≤ ${max}` : ''}`));
 }
 
 export const datasetOption = choiceOption('--dataset', data.DATASET_NAMES);

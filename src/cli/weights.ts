@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { listWeights, requireWeights, resolveWeights, urlFileName, weightsCacheDir, type WeightsEntry } from '../index.js';
+import { urlFileName } from '../advanced.js';
+import { listWeights, requireWeights, resolveWeights, weightsCacheDir, type WeightsEntry } from '../index.js';
 import { action, printJson } from './common.js';
 
 /** An entry with where it lives on this machine: the cached file (or shipped folder) and whether it is there. */

@@ -10,7 +10,7 @@
  * resize, centre crop, channels, normalisation) are in `../image/`.
  */
 import { OptionError } from '../errors.js';
-import { checkImage, crop, hflip, roundHalfEven, sizeHW, type Box, type RgbImage, type Size } from '../image/image.js';
+import { checkImage, crop, roundHalfEven, sizeHW, type Box, type RgbImage, type Size } from '../image/image.js';
 import { resize } from '../image/resize.js';
 import type { Rng } from '../rng.js';
 
@@ -28,11 +28,6 @@ export function randomCrop(img: RgbImage, size: Size, padding: number, rng: Rng,
   const i = rng.int(H - th + 1);
   const j = rng.int(W - tw + 1);
   return crop(img, { top: i - padding, left: j - padding, height: th, width: tw }, fill);
-}
-
-/** Flips with probability `p` (default 0.5); always draws once. */
-export function randomHflip(img: RgbImage, rng: Rng, p = 0.5): RgbImage {
-  return rng.float() < p ? hflip(img) : img;
 }
 
 /** The Inception crop's parameters (torchvision `RandomResizedCrop`). */

@@ -12,7 +12,7 @@ const ORDER_STREAM = 0x6f72;
 const SAMPLE_STREAM = 0x6175;
 
 /** The generator for sample `index`'s augmentation in `epoch`. */
-export function sampleRng(seed: number, epoch: number, index: number): Rng {
+function sampleRng(seed: number, epoch: number, index: number): Rng {
   return Rng.fromKeys(seed, SAMPLE_STREAM, epoch, index);
 }
 

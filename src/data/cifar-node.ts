@@ -11,7 +11,7 @@ import { CIFAR_SPECS, CifarDataset, PIXELS, parseCifarRecords, type CifarVariant
 import { DATASET_STATS } from './core.js';
 
 /** The folder holding the batch files: `dir` itself or `dir/cifar-10-batches-bin` (`dir/cifar-100-binary`). */
-export function findCifarDir(variant: CifarVariant, dir: string): string {
+function findCifarDir(variant: CifarVariant, dir: string): string {
   const spec = CIFAR_SPECS[variant];
   const first = spec.train[0] as string;
   for (const d of [dir, join(dir, spec.folder)]) if (existsSync(join(d, first)) || existsSync(join(d, spec.test[0] as string))) return d;

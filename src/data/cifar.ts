@@ -45,11 +45,6 @@ export const CIFAR_SPECS: Readonly<Record<CifarVariant, VariantSpec>> = {
   },
 };
 
-/** Bytes per record: label byte(s) + 3072 pixels. */
-export function cifarRecordBytes(variant: CifarVariant): number {
-  return CIFAR_SPECS[variant].labelBytes + PIXELS;
-}
-
 /** Parsed records: HWC pixels, (fine) labels and, for CIFAR-100, coarse labels. */
 export interface CifarRecords {
   /** N×32×32×3. */

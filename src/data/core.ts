@@ -213,7 +213,7 @@ export const FASHION_MNIST_CLASSES: readonly string[] = [
   'Bag',
   'Ankle boot',
 ];
-export const MNIST_CLASSES: readonly string[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+const MNIST_CLASSES: readonly string[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 export const CIFAR10_CLASSES: readonly string[] = [
   'airplane',
   'automobile',

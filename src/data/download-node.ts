@@ -80,9 +80,6 @@ export const DOWNLOADS: Readonly<Record<DownloadName, { mirrors: readonly string
   },
 };
 
-/** The subset of `fetch` that `download` uses (the shared downloader's, in `src/fetch-node.ts`). */
-export type { FetchLike };
-
 /** Options of `download`. */
 export interface DownloadOptions {
   /** Replaces the official mirrors (tests point it at a local server); default the official ones. */
@@ -110,7 +107,7 @@ export interface DownloadResult {
 }
 
 /** MD5 of a file, hex. */
-export async function md5File(path: string): Promise<string> {
+async function md5File(path: string): Promise<string> {
   return hashFile(path, 'md5');
 }
 
@@ -249,7 +246,7 @@ export interface ExtractLimits {
   maxEntries?: number;
 }
 
-export const EXTRACT_LIMITS: Readonly<Required<ExtractLimits>> = { maxBytes: 2 ** 30, maxEntries: 10_000 };
+const EXTRACT_LIMITS: Readonly<Required<ExtractLimits>> = { maxBytes: 2 ** 30, maxEntries: 10_000 };
 
 /** A member path made safe: relative, normalized, no `..`; null when it would leave the target folder. */
 function safePath(name: string): string | null {

@@ -2,23 +2,23 @@
  * An image folder in ImageNet's (and torchvision `ImageFolder`'s) layout: one sub-folder per
  * class, class index = position of the sub-folder name in sorted order, images (JPEG, PNG, WebP)
  * anywhere below it. Only the file list is held in memory; each image is decoded when it is asked
- * for, normally inside a loader worker, by `infer/decode-node.ts` (the one decoder: PIL's
+ * for, normally inside a loader worker, by `image/decode-node.ts` (the one decoder: PIL's
  * `Image.open(path).convert('RGB')`, which is what torchvision's `ImageFolder` gives).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import { DatasetFormatError, ImageError, OptionError } from '../errors.js';
-import { decodeImageFile, readImageSize } from '../infer/decode-node.js';
+import { decodeImageFile, readImageSize } from '../image/decode-node.js';
 import { DATASET_STATS, type Dataset, type DatasetInfo, type DatasetSource, type Sample } from './core.js';
 
 /** File extensions read by default (case-insensitive). */
-export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
+const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
 
 /** What to do with a file that cannot be decoded: skip it with a warning, or stop with an error. */
 export type OnUnreadable = 'skip' | 'error';
 
 /** The hint every "cannot decode" error ends with (the CLI flag that maps to `onUnreadable: 'skip'`). */
-export const SKIP_HINT = 'pass --on-unreadable skip to skip unreadable files with a warning';
+const SKIP_HINT = 'pass --on-unreadable skip to skip unreadable files with a warning';
 
 /** Sorted listing of an image folder. */
 export interface FolderListing {
@@ -223,7 +223,7 @@ export class FolderDataset implements Dataset {
  * without the unreadable ones — each reported through `onWarning` — or, with `onUnreadable:
  * 'error'`, stops at the first.
  */
-export async function verifyFolder(
+async function verifyFolder(
   listing: FolderListing,
   onUnreadable: OnUnreadable,
   onWarning: (message: string) => void = (m) => console.warn(m),

@@ -9,7 +9,7 @@ import type { PreparedBatch, WorkerInit, WorkerTask } from './batch.js';
 import type { Dataset } from './core.js';
 import { DataLoader as CoreDataLoader, type BatchPool, type DataLoaderOptions } from './loader.js';
 
-export { epochOrder, sampleRng, type Batch, type BatchPool, type DataLoaderOptions } from './loader.js';
+export { epochOrder, type Batch, type DataLoaderOptions } from './loader.js';
 
 /** The loader's workers: a {@link ThreadPool} on `loader-worker-node.ts`, one batch per worker at a time. */
 export class WorkerPool implements BatchPool {

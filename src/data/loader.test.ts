@@ -270,7 +270,7 @@ test("a process that never calls close() still exits (idle workers are unref'd)"
 test('compiled to .js (no tsx), the worker entry next to loader.js gives the same batches', async () => {
   const out = join(repo, 'test-artifacts', `dist-check-${process.pid}`);
   try {
-    // The data layer and what it imports outside data/: the shared pixel operations, the decoder (and its downloader), the thread pool.
+    // The data layer and what it imports outside data/: the shared pixel operations, the decoder (and its downloader and its stream reader), the thread pool.
     const dirFiles = (dir: string): string[] =>
       readdirSync(dir)
         .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
@@ -281,7 +281,7 @@ test('compiled to .js (no tsx), the worker entry next to loader.js gives the sam
       join(repo, 'src', 'limits.ts'),
       join(repo, 'src', 'thread-pool-node.ts'),
       join(repo, 'src', 'fetch-node.ts'),
-      join(repo, 'src', 'infer', 'decode-node.ts'),
+      join(repo, 'src', 'stream.ts'),
       ...dirFiles(join(repo, 'src', 'image')),
       ...dirFiles(here),
     ];

@@ -20,7 +20,7 @@ import { epochOrder, prepareBatch, type PreparedBatch, type WorkerInit } from '.
 import type { Dataset } from './core.js';
 import { TransformPipeline, resolveTransformConfig, type TransformConfig, type TransformOptions } from './transforms.js';
 
-export { epochOrder, sampleRng } from './batch.js';
+export { epochOrder } from './batch.js';
 
 /** One batch. */
 export interface Batch {

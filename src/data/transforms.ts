@@ -67,7 +67,7 @@ export interface TransformOptions {
   std?: number[];
 }
 
-export const PHOTOMETRIC_DEFAULTS = { brightness: 0.4, contrast: 0.4, saturation: 0.4 } as const;
+const PHOTOMETRIC_DEFAULTS = { brightness: 0.4, contrast: 0.4, saturation: 0.4 } as const;
 
 function mapStats(v: readonly number[], from: number, to: 1 | 3): number[] {
   if (v.length === to) return [...v];
@@ -114,7 +114,7 @@ export function resolveTransformConfig(
 }
 
 /** @throws OptionError naming the first invalid field and the value received. */
-export function validateTransformConfig(c: TransformConfig): void {
+function validateTransformConfig(c: TransformConfig): void {
   const bad = (field: string, want: string, got: unknown): never => {
     throw new OptionError(`transform ${field} must be ${want}. Received: ${field}=${JSON.stringify(got)}`, { option: field });
   };

@@ -13,7 +13,8 @@ import { DatasetFormatError, OptionError } from '../errors.js';
 import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
 import { defaultPreprocess } from '../infer/classifier.js';
 import { cropViews, isCropCount, type CropCount } from './crops.js';
-import { checkFiniteLogits, MetricsAccumulator, softmaxRows, type EvalMetrics } from './metrics.js';
+import { MetricsAccumulator, softmaxRows, type EvalMetrics } from './metrics.js';
+import { checkFiniteLogits } from '../tensor.js';
 
 export interface EvaluateOptions {
   /** Views per image: 1, 10 or 144. Default 1. */
@@ -61,7 +62,7 @@ export function viewBatch(
 }
 
 /** Class probabilities of `images` (N×K), averaged over crops and models. */
-export async function predictProbabilities(
+async function predictProbabilities(
   models: readonly GoogLeNet[],
   images: readonly RgbImage[],
   crops: CropCount = 1,

@@ -2,8 +2,8 @@
 
 import { join } from 'node:path';
 import { writeFileAtomic, makeDir } from '../files-node.js';
-import { confusionSvg } from '../train/plot.js';
-import { writeSvgAndPng } from '../train/plot-node.js';
+import { confusionSvg } from '../plot/chart.js';
+import { writeSvgAndPng } from '../plot/chart-node.js';
 import type { EvalMetrics } from './metrics.js';
 
 /** Writes eval.json and confusion.{json,svg,png} of `m` into `dir`; returns the confusion files. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DatasetFormatError, WeightFormatError } from '../errors.js';
-import { MetricsAccumulator, checkFiniteLogits, classificationMetrics, formatMetrics, rankOfLabel, softmaxRows } from './metrics.js';
+import { MetricsAccumulator, classificationMetrics, formatMetrics, rankOfLabel, softmaxRows } from './metrics.js';
+import { checkFiniteLogits } from '../tensor.js';
 
 test('top-1, top-5, errors, per-class accuracy and the confusion matrix of a hand-made case', () => {
   // 4 samples, 6 classes. Rows: scores; labels 0, 1, 2, 5.

@@ -4,24 +4,8 @@
  * mean negative log-likelihood. `MetricsAccumulator` collects them batch by batch.
  */
 
-import { DatasetFormatError, OptionError, WeightFormatError } from '../errors.js';
-
-/**
- * Refuses logits that hold NaN or ±Infinity: a model whose weights or batch-norm statistics went
- * non-finite (a diverged run) would otherwise score 100 % (NaN compares false with everything, so
- * no class ranks above the label) and print "NaN%".
- * @throws WeightFormatError naming the first bad row.
- */
-export function checkFiniteLogits(logits: ArrayLike<number>, n: number, k: number, where = 'the model'): void {
-  for (let i = 0; i < n * k; i++) {
-    if (!Number.isFinite(logits[i] as number)) {
-      throw new WeightFormatError(
-        `${where} produced a non-finite logit (${String(logits[i])}) for image ${Math.floor(i / k) + 1}: its weights or batch-norm statistics hold NaN or Infinity (a diverged training run?)`,
-        { file: where },
-      );
-    }
-  }
-}
+import { DatasetFormatError, OptionError } from '../errors.js';
+import { checkFiniteLogits } from '../tensor.js';
 
 /** Row-wise softmax of N×K logits (numerically stable), as float64. */
 export function softmaxRows(logits: ArrayLike<number>, n: number, k: number): Float64Array {
@@ -51,13 +35,13 @@ export function rankOfLabel(row: ArrayLike<number>, offset: number, k: number, l
 }
 
 /** Index of the largest value of a row (the first on ties). */
-export function argmaxRow(row: ArrayLike<number>, offset: number, k: number): number {
+function argmaxRow(row: ArrayLike<number>, offset: number, k: number): number {
   let best = 0;
   for (let j = 1; j < k; j++) if ((row[offset + j] as number) > (row[offset + best] as number)) best = j;
   return best;
 }
 
-export interface PerClass {
+interface PerClass {
   index: number;
   name: string;
   /** Test samples of this class. */

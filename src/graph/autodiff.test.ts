@@ -13,6 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { existsSync, readFileSync } from 'node:fs';
 import '../runtime/engine-node.js';
 import { getDefaultEngine } from '../runtime/engine.js';
 import { GraphBuilder, type Sym } from './builder.js';
@@ -21,6 +22,7 @@ import { OptionError } from '../errors.js';
 import { backward, lowerForward } from './autodiff.js';
 import { fuseSiblingConvs } from './fuse.js';
 import { OnnxGraphBuilder } from './onnx.js';
+import { nchwcBlockSize } from '../runtime/probe.js';
 import { softmaxCrossEntropy, type ConvGradOptions, type ConvWeightGradMethod, type FloatType, type LoweringOptions } from './ops/index.js';
 import * as L from '../layers/index.js';
 import { numel, relativeError, type TensorArray } from '../tensor.js';
@@ -337,8 +339,9 @@ function convGradsRef(
   k: number,
   s: number,
   p: number,
-): { dx: Float64Array; dw: Float64Array } {
+): { y: Float64Array; dx: Float64Array; dw: Float64Array } {
   const ho = Math.floor((h + 2 * p - k) / s) + 1;
+  const out = new Float64Array(n * cout * ho * ho);
   const dx = new Float64Array(x.length);
   const dw = new Float64Array(w.length);
   for (let b = 0; b < n; b++) {
@@ -354,6 +357,8 @@ function convGradsRef(
                 if (iy < 0 || iy >= h || ix < 0 || ix >= h) continue;
                 const xi = ((b * cin + i) * h + iy) * h + ix;
                 const wi = ((o * cin + i) * k + ky) * k + kx;
+                const yi = ((b * cout + o) * ho + y) * ho + xx;
+                out[yi] = out[yi]! + x[xi]! * w[wi]!;
                 dx[xi] = dx[xi]! + d * w[wi]!;
                 dw[wi] = dw[wi]! + d * x[xi]!;
               }
@@ -363,7 +368,7 @@ function convGradsRef(
       }
     }
   }
-  return { dx, dw };
+  return { y: out, dx, dw };
 }
 
 interface ConvCase {
@@ -376,7 +381,7 @@ interface ConvCase {
 }
 
 /** Our float32 dx and dW of one convolution against {@link convGradsRef} (relative error < 1e-6). */
-async function checkConvAgainstLoops(c: ConvCase, convGrad: ConvGradOptions = {}): Promise<void> {
+async function checkConvAgainstLoops(c: ConvCase, convGrad: ConvGradOptions = {}, nchwcBlock?: number): Promise<void> {
   const n = 3;
   const gb = new GraphBuilder();
   const x = gb.input('x', [c.cin, c.h, c.h]);
@@ -388,10 +393,12 @@ async function checkConvAgainstLoops(c: ConvCase, convGrad: ConvGradOptions = {}
   b.input({ name: 'x', dtype: 'float32', dims: [n, c.cin, c.h, c.h] });
   b.input({ name: 'dy', dtype: 'float32', dims: [n, c.cout, ho, ho] });
   b.input({ name: 'c.weight', dtype: 'float32', dims: [c.cout, c.cin, c.k, c.k] });
-  const fwd = lowerForward({ b, graph: g, param: (p) => p, lowering: { convGrad } });
+  const fwd = lowerForward({ b, graph: g, param: (p) => p, lowering: { convGrad, ...(nchwcBlock ? { nchwcBlock } : {}) } });
   const gr = backward(fwd, { seeds: { [y.id]: 'dy' }, inputGrad: true });
+  b.node('Identity', [y.id], ['y']);
   b.node('Identity', [gr.input!], ['dx']);
   b.node('Identity', [gr.params.get('c.weight')!], ['dw']);
+  b.output({ name: 'y', dtype: 'float32', dims: [n, c.cout, ho, ho] });
   b.output({ name: 'dx', dtype: 'float32', dims: [n, c.cin, c.h, c.h] });
   b.output({ name: 'dw', dtype: 'float32', dims: [c.cout, c.cin, c.k, c.k] });
   const session = await getDefaultEngine().createSession(b.encode(), { threads: 1 });
@@ -406,10 +413,17 @@ async function checkConvAgainstLoops(c: ConvCase, convGrad: ConvGradOptions = {}
   });
   await session.release();
   const ref = convGradsRef(xs, ws, dys, n, c.cin, c.h, c.cout, c.k, c.s, c.p);
+  const ey = relativeError(out.y!.data as Float32Array, ref.y);
   const ex = relativeError(out.dx!.data as Float32Array, ref.dx);
   const ew = relativeError(out.dw!.data as Float32Array, ref.dw);
+  assert.ok(ey < 1e-6, `y relative error ${ey}`);
   assert.ok(ex < 1e-6, `dx relative error ${ex}`);
   assert.ok(ew < 1e-6, `dW relative error ${ew}`);
+  if (nchwcBlock) {
+    const blocked = b.nodes.filter((nd) => nd.domain === 'com.microsoft.nchwc' && nd.opType === 'Conv').length;
+    const expected = c.k > 1 && c.s === 1 ? Number(c.cin % 4 === 0) + Number(c.cout % 4 === 0) : 0;
+    assert.equal(blocked, expected, 'NCHWc convolutions (forward, input gradient)');
+  }
 }
 
 describe('float32 conv gradients against direct float64 loops', () => {
@@ -428,6 +442,33 @@ describe('float32 conv gradients against direct float64 loops', () => {
   }
   it("1×1 input gradient as a MatMul ('matmul')", () =>
     checkConvAgainstLoops({ cin: 24, cout: 16, h: 6, k: 1, s: 1, p: 0 }, { inputGrad1x1: 'matmul' }));
+});
+
+describe("ONNX Runtime's blocked NCHWc convolutions (LoweringOptions.nchwcBlock)", () => {
+  it("the probe finds the block size the CPU's flags imply (16 with AVX-512, 8 with AVX2), or none", async () => {
+    const block = await nchwcBlockSize(getDefaultEngine());
+    const flags = existsSync('/proc/cpuinfo') ? (/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '') : '';
+    if (process.arch === 'x64' && / avx512f( |$)/.test(flags)) assert.equal(block, 16);
+    else if (process.arch === 'x64' && / avx2( |$)/.test(flags)) assert.equal(block, 8);
+    else assert.ok(block === 0 || [4, 8, 16].includes(block), `block ${block}`);
+  });
+  // Channels padded to whole blocks (12, 20, 24 are not multiples of 8 or 16), odd sizes, 5×5,
+  // a stride-2 and a 1×1 convolution (not blocked), an input gradient with 6 channels (not a
+  // multiple of 4: ReorderInput refuses it, so that gradient stays ONNX's Conv).
+  const configs: ConvCase[] = [
+    { cin: 16, cout: 24, h: 9, k: 3, s: 1, p: 1 },
+    { cin: 20, cout: 12, h: 7, k: 5, s: 1, p: 2 },
+    { cin: 8, cout: 6, h: 6, k: 3, s: 1, p: 0 },
+    { cin: 16, cout: 8, h: 9, k: 3, s: 2, p: 1 },
+    { cin: 24, cout: 16, h: 6, k: 1, s: 1, p: 0 },
+  ];
+  for (const c of configs) {
+    it(`${c.k}×${c.k}/${c.s} pad ${c.p}, ${c.cin}→${c.cout} on ${c.h}×${c.h}: output and gradients of the float64 loops`, async (t) => {
+      const block = await nchwcBlockSize(getDefaultEngine());
+      if (!block) return t.skip('ONNX Runtime has no NCHWc kernels on this CPU');
+      await checkConvAgainstLoops(c, {}, block);
+    });
+  }
 });
 
 describe('softmax cross-entropy gradient against finite differences [float64]', () => {
@@ -480,7 +521,7 @@ describe('softmax cross-entropy gradient against finite differences [float64]', 
 });
 
 describe('max-pool gradient with ties (ReLU zeros, repeated values)', () => {
-  for (const maxPoolGrad of ['indices', 'masks'] as const)
+  for (const maxPoolGrad of ['indices', 'masks', 'mixed'] as const)
     it(`routes each window's gradient to its first maximum in row-major order, as PyTorch does (maxPoolGrad '${maxPoolGrad}')`, async () => {
       const [n, c, h] = [2, 3, 7];
       const gb = new GraphBuilder();

@@ -114,7 +114,10 @@ export function lowerForward(o: ForwardCtxOptions): Forward {
   for (const n of g.nodes) {
     const differentiated = !after || nodeInputs(n).some((v) => after.has(v));
     if (after && differentiated) for (const v of nodeOutputs(n)) after.add(v);
-    saved.set(n.id, opOf(n).lower(n, differentiated ? ctx : plain) ?? {});
+    saved.set(
+      n.id,
+      o.b.scoped(`fwd:${n.op}:${n.id}`, () => opOf(n).lower(n, differentiated ? ctx : plain) ?? {}),
+    );
   }
   return { graph: g, ctx, saved, side, sideValues };
 }
@@ -205,7 +208,7 @@ export function backward(fwd: Forward, o: BackwardOptions): BackwardResult {
     const outs = nodeOutputs(n);
     if (!outs.some((v) => requires.has(v))) continue;
     // Every reader of a value comes after it, so all of its contributions are in by now.
-    const totals = outs.map((v) => values.take(b, v));
+    const totals = b.scoped(`bwd:fanout:${n.id}`, () => outs.map((v) => values.take(b, v)));
     if (totals.every((d) => d === undefined)) continue; // does not reach the loss
     outs.forEach((v, k) => {
       if (wantedValues.has(v) && totals[k]) result.values.set(v, totals[k]);
@@ -214,13 +217,15 @@ export function backward(fwd: Forward, o: BackwardOptions): BackwardResult {
     // A wanted value's producer: nothing further down needs a gradient unless an input or a parameter does.
     if (!ins.some((v) => requires.has(v)) && !outputParams(n).flat().some(wanted)) continue;
     const dys = totals.map((d, k) => d ?? zerosLike(b, outs[k]!, ctx.dtype));
-    const grads = opOf(n).backward(n, ctx, {
-      dy: dys[0]!,
-      dys,
-      saved: fwd.saved.get(n.id) ?? {},
-      needInput: ins.map((v) => requires.has(v)),
-      needParam: wanted,
-    });
+    const grads = b.scoped(`bwd:${n.op}:${n.id}`, () =>
+      opOf(n).backward(n, ctx, {
+        dy: dys[0]!,
+        dys,
+        saved: fwd.saved.get(n.id) ?? {},
+        needInput: ins.map((v) => requires.has(v)),
+        needParam: wanted,
+      }),
+    );
     ins.forEach((v, k) => {
       const gv = grads.inputs[k];
       if (gv && requires.has(v)) values.add(v, gv);
@@ -228,7 +233,9 @@ export function backward(fwd: Forward, o: BackwardOptions): BackwardResult {
     for (const [p, gv] of Object.entries(grads.params)) if (wanted(p)) params.add(p, gv);
   }
 
-  for (const p of params.keys()) result.params.set(p, params.take(b, p)!);
+  b.scoped('bwd:fanout:params', () => {
+    for (const p of params.keys()) result.params.set(p, params.take(b, p)!);
+  });
   const gi = o.inputGrad || wantedValues.has(g.input.name) ? values.take(b, g.input.name) : undefined;
   if (gi && o.inputGrad) result.input = gi;
   if (gi && wantedValues.has(g.input.name)) result.values.set(g.input.name, gi);

@@ -12,7 +12,7 @@
 
 /** Per-sample shape: `[C, H, W]` or `[F]`. */
 export type Shape = readonly number[];
-export type Pair = readonly [number, number];
+type Pair = readonly [number, number];
 /** Padding `[top, left, bottom, right]`. */
 export type Pads = readonly [number, number, number, number];
 

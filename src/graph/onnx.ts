@@ -7,17 +7,17 @@ import protobuf from 'protobufjs';
 import { InternalError } from '../errors.js';
 import { ONNX_PROTO } from './onnx-proto.js';
 
-export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensor: OnnxTensor };
+type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensor: OnnxTensor };
 export type Attrs = Record<string, AttrValue>;
 
-export type OnnxElem = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8' | 'int8';
+type OnnxElem = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8' | 'int8';
 export interface OnnxTensor {
   dims: readonly number[];
   dtype: OnnxElem;
   data: Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
 }
 /** A dimension: a number, or a symbolic name such as `N` (the batch). */
-export type Dim = number | string;
+type Dim = number | string;
 export interface ValueInfo {
   name: string;
   dtype: OnnxElem;
@@ -28,13 +28,17 @@ export interface OnnxNode {
   inputs: string[];
   outputs: string[];
   attrs?: Attrs;
-  name?: string;
+  /**
+   * What emitted the node, e.g. `bwd:maxpool:inception3a.branch4.0` (see `OnnxGraphBuilder.scoped`);
+   * the node's ONNX name is this plus `/OpType_index`, which ONNX Runtime's profiler reports.
+   */
+  scope?: string;
   domain?: string;
 }
 
 const ELEM_TYPE: Record<OnnxElem, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float64: 11 };
 /** The opset every graph targets (ReduceMean takes axes as an input from 18 on). */
-export const OPSET = 18;
+const OPSET = 18;
 
 let schema: protobuf.Type | undefined;
 function modelType(): protobuf.Type {
@@ -87,8 +91,20 @@ export class OnnxGraphBuilder {
 
   constructor(readonly name = 'googlenet') {}
 
-  node(opType: string, inputs: string[], outputs: string[], attrs?: Attrs): void {
-    this.nodes.push({ opType, inputs, outputs, ...(attrs ? { attrs } : {}) });
+  /** Adds a node; `domain` names an operator set other than ONNX's (it is imported at version 1). */
+  node(opType: string, inputs: string[], outputs: string[], attrs?: Attrs, domain?: string): void {
+    this.nodes.push({ opType, inputs, outputs, ...(attrs ? { attrs } : {}), ...(domain ? { domain } : {}) });
+  }
+
+  /**
+   * Runs `emit` and marks every node it adds with `scope` (unless already marked), so a profile
+   * of the model can be read per operation of the network and per pass (forward, backward).
+   */
+  scoped<T>(scope: string, emit: () => T): T {
+    const start = this.nodes.length;
+    const r = emit();
+    for (let i = start; i < this.nodes.length; i++) this.nodes[i]!.scope ??= scope;
+    return r;
   }
 
   /** A unique value name derived from `hint`. */
@@ -127,11 +143,14 @@ export class OnnxGraphBuilder {
     const msg = T.fromObject({
       ir_version: 8,
       producer_name: 'googlenet-ts',
-      opset_import: [{ domain: '', version: OPSET }],
+      opset_import: [
+        { domain: '', version: OPSET },
+        ...[...new Set(this.nodes.flatMap((n) => (n.domain ? [n.domain] : [])))].map((domain) => ({ domain, version: 1 })),
+      ],
       graph: {
         name: this.name,
         node: this.nodes.map((n, i) => ({
-          name: n.name ?? `${n.opType}_${i}`,
+          name: n.scope ? `${n.scope}/${n.opType}_${i}` : `${n.opType}_${i}`,
           op_type: n.opType,
           domain: n.domain ?? '',
           input: n.inputs,

@@ -6,8 +6,8 @@
  * graph optimizer (CPU and wasm) fuses DQ → Conv → (Relu) → Q into QLinearConv, DQ → Concat → Q
  * into QLinearConcat, drops the pairs around MaxPool, and so runs integer kernels.
  *
- * - Weights: per output channel, symmetric, int8 in [−63, 63] (7 bits, zero point 0) — see
- *   {@link WEIGHT_QMAX} for why not [−127, 127].
+ * - Weights: per output channel, symmetric, int8 in [−127, 127] (zero point 0); on engines whose
+ *   int8 kernels saturate, in [−63, 63] (see {@link saturationSafe}).
  * - Activations: per tensor, asymmetric uint8 (ONNX Runtime's fast x86 path is uint8 × int8).
  *   Values after a ReLU have zero point 0, which lets ONNX Runtime drop the ReLU into the Q.
  *   Max pooling and flattening keep their input's parameters (they do not change the range, and
@@ -76,7 +76,7 @@ export function quantPoints(g: Graph): { calibrate: string[]; shared: Map<string
 }
 
 /** uint8 parameters covering [lo, hi] (widened to include 0, so zero is exact). */
-export function uint8Params(lo: number, hi: number): ActivationQuant {
+function uint8Params(lo: number, hi: number): ActivationQuant {
   const a = Math.min(lo, 0);
   const b = Math.max(hi, 0);
   if (!(b > a)) return { scale: 1, zeroPoint: 0 };
@@ -84,16 +84,19 @@ export function uint8Params(lo: number, hi: number): ActivationQuant {
   return { scale, zeroPoint: Math.max(0, Math.min(255, Math.round(-a / scale))) };
 }
 
+/** The largest int8 weight magnitude as quantized and stored: 127 (8 bits, symmetric). */
+export const WEIGHT_QMAX = 127;
+
 /**
- * The largest int8 weight magnitude: 63 (7 bits), the "reduce range" of ONNX Runtime's own
- * quantizer. On x86 CPUs without AVX-512 VNNI (AVX2, and AVX-512 without VNNI) ONNX Runtime
- * multiplies uint8 activations by int8 weights with `vpmaddubsw`, which adds two products into
- * a saturating int16: 255·(|w₁| + |w₂|) must stay ≤ 32767, i.e. |w₁| + |w₂| ≤ 128. With 127 it
- * saturated and the shipped Fashion-MNIST model lost 1.2 points there (93.39 → 92.21 %); with 63
- * no pair can saturate, and the same file gives the same logits on every CPU and in WebAssembly.
- * Measured accuracy per CPU: docs/RESULTS.md#int8-and-fp16.
+ * The largest weight magnitude no pair of which can saturate: 63 (7 bits, the "reduce range" of
+ * ONNX Runtime's own quantizer). On x86 CPUs without AVX-512 VNNI or AVX-VNNI, ONNX Runtime
+ * multiplies uint8 activations by int8 weights with `vpmaddubsw`, which adds two products into a
+ * saturating int16: 255·(|w₁| + |w₂|) must stay ≤ 32767, i.e. |w₁| + |w₂| ≤ 128. With ±127 weights
+ * the shipped Fashion-MNIST model lost 1.2 points there (93.39 → 92.21 %); with ±63, none
+ * (93.40 %). VNNI, ARM and WebAssembly accumulate in int32 and keep the 8 bits.
+ * Measured per CPU: docs/RESULTS.md#int8-and-fp16.
  */
-export const WEIGHT_QMAX = 63;
+export const SAFE_WEIGHT_QMAX = 63;
 
 /** Per-output-channel symmetric int8 quantization of a weight in PyTorch layout (output channels first), to ±`qmax`. */
 export function quantizeWeight(data: Float32Array, dims: readonly number[], qmax = WEIGHT_QMAX): QuantizedWeight {
@@ -115,8 +118,7 @@ export function quantizeWeight(data: Float32Array, dims: readonly number[], qmax
 /**
  * Whether `vpmaddubsw` (x86 without VNNI) can saturate on this weight: some output channel whose
  * two largest |q| sum to more than 128, so that two of them multiplied by uint8 activations of 255
- * and added exceed int16 — whichever pairs the kernel packs together. Weights from
- * {@link quantizeWeight} never can; int8 files written before 7-bit weights can.
+ * and added exceed int16 — whichever pairs the kernel packs together.
  */
 export function canSaturate(w: QuantizedWeight): boolean {
   const oc = w.dims[0]!;
@@ -131,6 +133,26 @@ export function canSaturate(w: QuantizedWeight): boolean {
     if (a + b > 128) return true;
   }
   return false;
+}
+
+const safe = new WeakMap<Quantization, Quantization>();
+
+/**
+ * `q` for engines whose int8 kernels saturate (`Engine.int8Saturates`): every weight that
+ * {@link canSaturate} requantized to ±{@link SAFE_WEIGHT_QMAX} from the values it stands for
+ * (activations unchanged). `q` itself when no weight can saturate; computed once per `q`.
+ */
+export function saturationSafe(q: Quantization): Quantization {
+  let s = safe.get(q);
+  if (!s) {
+    const requantized = [...q.weights].map(([k, w]): [string, QuantizedWeight] => [
+      k,
+      canSaturate(w) ? quantizeWeight(dequantizeWeight(w), w.dims, SAFE_WEIGHT_QMAX) : w,
+    ]);
+    s = requantized.some(([k, w]) => w !== q.weights.get(k)) ? { weights: new Map(requantized), activations: q.activations } : q;
+    safe.set(q, s);
+  }
+  return s;
 }
 
 /** The float weight an int8 one stands for: q·scale per output channel. */

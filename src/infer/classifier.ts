@@ -5,11 +5,10 @@
 import type { GoogLeNetConfig } from '../models/config.js';
 import type { GoogLeNet, PreprocessConfig } from '../models/model.js';
 import { describeValue, OptionError } from '../errors.js';
-import { checkTensor, type Tensor } from '../tensor.js';
+import { checkFiniteLogits, checkTensor, type Tensor } from '../tensor.js';
 import type { RgbImage } from '../image/image.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../image/normalize.js';
 import { preprocess, stackBatch } from './image.js';
-import { checkFiniteLogits } from '../eval/metrics.js';
 import { explainTensor, type ExplainOptions, type Explanation } from './explain.js';
 import { softmax, type Prediction } from './prediction.js';
 

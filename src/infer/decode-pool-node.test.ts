@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { ClosedError, ImageError, OptionError } from '../errors.js';
 import { getLimits, setLimits } from '../limits.js';
-import { decodeImageFile } from './decode-node.js';
+import { decodeImageFile } from '../image/decode-node.js';
 import { DecodePool, type DecodeInit } from './decode-pool-node.js';
 import { preprocess } from './image.js';
 

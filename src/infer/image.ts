@@ -2,7 +2,7 @@
  * torchvision's evaluation transform for one decoded picture (`preprocess`) and batching
  * (`stackBatch`). The pixel operations they use live once in `../image/`, shared with the
  * training transforms and evaluation. Pure functions, no Node imports, so the same code runs in
- * the browser; decoding files is in `decode-node.ts`.
+ * the browser; decoding files is in `../image/decode-node.ts`.
  */
 import { OptionError } from '../errors.js';
 import { getLimits, raiseHint } from '../limits.js';

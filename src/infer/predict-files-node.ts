@@ -11,7 +11,7 @@ import { extname, join } from 'node:path';
 import { ImageError, OptionError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { topK, type Classifier, type Prediction } from './classifier.js';
-import { decodeImageSource } from './decode-node.js';
+import { decodeImageSource } from '../image/decode-node.js';
 import { DecodePool, defaultDecodeWorkers } from './decode-pool-node.js';
 import { stackBatch } from './image.js';
 

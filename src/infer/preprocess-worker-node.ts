@@ -7,7 +7,7 @@
 import { ImageError } from '../errors.js';
 import { answerTasks } from '../thread-pool-node.js';
 import type { DecodeInit, DecodeTask } from './decode-pool-node.js';
-import { decodeImageSource } from './decode-node.js';
+import { decodeImageSource } from '../image/decode-node.js';
 import { preprocess } from './image.js';
 
 answerTasks<DecodeInit, DecodeTask, Float32Array>('preprocess-worker-node.ts', (init) => async ({ file }) => {

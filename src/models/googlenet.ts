@@ -57,7 +57,7 @@ export const FEATURE_STAGE = 'inception5b';
  * The classifier head, torchvision's `avgpool → flatten → dropout → fc`: the feature map
  * N×C×H×W → `preLogits` N×C (tapped as `pool5`) → `logits` N×numClasses.
  */
-export function classifierHead(x: Sym, cfg: GoogLeNetConfig): { preLogits: Sym; logits: Sym } {
+function classifierHead(x: Sym, cfg: GoogLeNetConfig): { preLogits: Sym; logits: Sym } {
   // N×1024×7×7 → N×1024×1×1 → N×1024 (global average pooling)
   const preLogits = x.builder.tap('pool5', flatten(adaptiveAvgPool(x, 'avgpool', 1), 'flatten'));
   // N×1024 → N×numClasses

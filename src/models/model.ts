@@ -10,7 +10,7 @@ import { OptionError, WeightFormatError } from '../errors.js';
 import type { Graph, ParamSpec, Shape } from '../graph/ir.js';
 import { isTrainable, pruneGraph } from '../graph/ir.js';
 import { lowerToOnnx, type Weights } from '../graph/lower.js';
-import type { Quantization } from '../graph/quantize.js';
+import { saturationSafe, type Quantization } from '../graph/quantize.js';
 import { loweringFor, type Device } from '../runtime/device.js';
 import { engineForDevice, type Engine, type Session } from '../runtime/engine.js';
 import { checkTensor, numel, type Tensor, type TensorArray } from '../tensor.js';
@@ -247,10 +247,19 @@ export class GoogLeNet {
     }
   }
 
+  /**
+   * The int8 parameters this model's sessions run with: its quantization, with saturation-safe
+   * weights where the engine's int8 kernels saturate (x86 without VNNI).
+   */
+  get effectiveQuantization(): Quantization | undefined {
+    return this.quant && this.engine.int8Saturates ? saturationSafe(this.quant) : this.quant;
+  }
+
   /** An eval-mode session of `graph` computing `outputs` (name → value), weights folded in as constants. */
   private evalSession(key: string, graph: Graph, outputs: Record<string, string>): Promise<Session> {
+    const q = this.effectiveQuantization;
     return this.sessions.get(key, () => ({
-      bytes: lowerToOnnx(graph, { mode: 'eval', weights: this.weights, outputs, ...(this.quant ? { quantization: this.quant } : {}) }).bytes,
+      bytes: lowerToOnnx(graph, { mode: 'eval', weights: this.weights, outputs, ...(q ? { quantization: q } : {}) }).bytes,
       baked: pruneGraph(graph, outputs).params.keys(),
     }));
   }

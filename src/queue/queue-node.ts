@@ -18,7 +18,7 @@ import { open } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { FileWriteError, InternalError, OptionError } from '../errors.js';
-import { isImageUrl } from '../infer/decode-node.js';
+import { isImageUrl } from '../image/decode-node.js';
 import { listImages } from '../infer/predict-files-node.js';
 import { getLimits, raiseHint } from '../limits.js';
 import { entryProblem, jobJsonProblem, runNameProblem, shardDataProblem, shardFileName, type ShardData } from './shard-job.js';
@@ -154,7 +154,7 @@ async function* listLines(list: string): AsyncGenerator<{ line: string; n: numbe
  * then the lines of `list` (one path, folder or URL a line). Paths come back absolute, URLs as
  * given. Streamed: a list of millions is never held.
  */
-export async function* runSources(paths: readonly string[], o: { list?: string; recursive?: boolean } = {}): AsyncGenerator<string> {
+async function* runSources(paths: readonly string[], o: { list?: string; recursive?: boolean } = {}): AsyncGenerator<string> {
   const recursive = !!o.recursive;
   const one = async function* (p: string, where?: string): AsyncGenerator<string> {
     if (isImageUrl(p)) yield checkEntry(p, where ?? 'queue submit');

@@ -22,10 +22,10 @@ export interface ShardData {
 const KEYS: readonly (keyof ShardData)[] = ['run', 'shard', 'files', 'out'];
 
 /** Longest run name: it becomes a folder name, a Redis key and the prefix of every job id. */
-export const MAX_RUN_NAME = 64;
+const MAX_RUN_NAME = 64;
 
 /** Longest file path or URL in a job, and longest `out`: Linux's PATH_MAX. */
-export const MAX_ENTRY_CHARS = 4096;
+const MAX_ENTRY_CHARS = 4096;
 
 /** The name of a shard's results file in `<out>/<run>/`: `shard-000042.jsonl`. */
 export const shardFileName = (shard: number): string => `shard-${String(shard).padStart(6, '0')}.jsonl`;

@@ -15,7 +15,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { FileWriteError, OptionError } from '../errors.js';
 import { writeFileAtomic } from '../files-node.js';
 import type { Classifier } from '../infer/classifier.js';
-import { isImageUrl } from '../infer/decode-node.js';
+import { isImageUrl } from '../image/decode-node.js';
 import { DecodePool, defaultDecodeWorkers } from '../infer/decode-pool-node.js';
 import { predictFiles } from '../infer/predict-files-node.js';
 import { GuardedJob, QUEUE_NAME, unreadableReason } from './queue-node.js';

@@ -50,12 +50,20 @@ export function executionProviders(device: ComputeDevice): InferenceSession.Exec
 
 /**
  * The graph lowerings a device needs. WebGPU has no `Indices` output on MaxPool ("not supported
- * yet" at run()), so its training graphs take the max-pool gradient from first-maximum masks; the
- * CPU and CUDA keep the faster ScatterElements over the indices.
+ * yet" at run()), so its training graphs take the max-pool gradient from first-maximum masks. The
+ * CPU (and the browser's wasm) mixes them: masks for stride-1 pools, where they take about half
+ * the time of ONNX Runtime's scalar MaxPool-with-Indices and scatter, the indices for strided
+ * pools (docs/PERFORMANCE.md). CUDA keeps the indices (not measured there).
  */
 export function loweringFor(device: ComputeDevice): Pick<LoweringOptions, 'maxPoolGrad'> {
-  return { maxPoolGrad: device === 'webgpu' ? 'masks' : 'indices' };
+  return { maxPoolGrad: device === 'webgpu' ? 'masks' : device === 'cuda' ? 'indices' : 'mixed' };
 }
+
+/**
+ * The memory ONNX Runtime Web's WebAssembly build can address (wasm32: 4 GiB, less where a browser
+ * caps it): the most a training step in the page can use.
+ */
+export const WASM_MEMORY_BYTES = 4 * 2 ** 30;
 
 /** How to get each device, for the errors and the README. */
 export const DEVICE_HELP = {

@@ -6,20 +6,33 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { BackendError } from '../errors.js';
 import { DEVICE_HELP, NODE_DEVICES, parseDevice, type ComputeDevice, type Device } from './device.js';
+import { cpuInt8Saturates } from './cpu-node.js';
 import { probeEngine } from './probe.js';
 import { lazyEngine, ortEngine, setDefaultEngine, setDeviceEngines, type Engine, type OrtModule } from './engine.js';
 
 const common = {
   defaultThreads: Number(process.env.GOOGLENET_THREADS) || availableParallelism(),
   maxThreads: 2 * availableParallelism(),
+  // Every device's engine: on a GPU, ONNX Runtime still runs integer kernels it lacks on the CPU.
+  int8Saturates: cpuInt8Saturates(),
 };
 
-export const nodeEngine: Engine = ortEngine(ort as unknown as OrtModule, { name: 'onnxruntime-node (cpu)', ...common });
+/** The memory this process can use: the machine's RAM, or its cgroup's limit where that is lower. */
+function hostMemoryBytes(): number {
+  const constrained = process.constrainedMemory?.() ?? 0;
+  return constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
+}
+
+export const nodeEngine: Engine = ortEngine(ort as unknown as OrtModule, {
+  name: 'onnxruntime-node (cpu)',
+  memoryBytes: hostMemoryBytes(),
+  ...common,
+});
 
 const engines = new Map<Device, Engine>([['cpu', nodeEngine]]);
 
@@ -30,7 +43,7 @@ export function nodeEngineFor(device: Device): Engine {
   if (!e) {
     e =
       d === 'auto'
-        ? lazyEngine(async () => (await pickAuto()).engine, 'onnxruntime-node (auto, not yet picked)')
+        ? lazyEngine(async () => (await pickAuto()).engine, 'onnxruntime-node (auto, not yet picked)', common.int8Saturates)
         : ortEngine(ort as unknown as OrtModule, { name: `onnxruntime-node (${d})`, device: d, ...common });
     if (d === 'cuda') e = checkedCuda(e);
     engines.set(d, e);
@@ -43,6 +56,7 @@ function checkedCuda(e: Engine): Engine {
   const checked: Engine = {
     name: e.name,
     device: 'cuda',
+    int8Saturates: e.int8Saturates ?? false,
     resolve: () => Promise.resolve(checked),
     createSession(model, options) {
       if (!cudaProviderInstalled())

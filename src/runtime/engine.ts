@@ -6,7 +6,7 @@
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import type { Tensor, TensorArray } from '../tensor.js';
 import { BackendError, OptionError } from '../errors.js';
-import { deviceError, executionProviders, type ComputeDevice, type Device } from './device.js';
+import { deviceError, executionProviders, WASM_MEMORY_BYTES, type ComputeDevice, type Device } from './device.js';
 
 export interface SessionOptions {
   /** Intra-op threads. Default: the engine's default (all cores in Node). */
@@ -16,6 +16,12 @@ export interface SessionOptions {
    * (measured on the cifar step: 7.1 → 4.5 GiB peak at the same speed).
    */
   memoryPattern?: boolean;
+  /**
+   * Whether ONNX Runtime's intra-op threads spin while waiting for work between operators
+   * (`session.intra_op.allow_spinning`). Default true (ONNX Runtime's); training steps turn it off
+   * (see `trainSessionOptions` in train/engine.ts).
+   */
+  spinning?: boolean;
 }
 
 export interface Session {
@@ -31,9 +37,21 @@ export interface Engine {
   readonly name: string;
   /** The device its sessions run on; 'auto' until an automatic engine has picked one. */
   readonly device: Device;
+  /**
+   * Bytes of memory its sessions can use, where known: the machine's RAM for the CPU (or the
+   * process's cgroup limit), wasm32's 4 GiB in the browser; undefined on a GPU or before an
+   * automatic engine has picked. Training steps larger than this are refused before they run.
+   */
+  readonly memoryBytes?: number | undefined;
   createSession(model: Uint8Array, options?: SessionOptions): Promise<Session>;
   /** The engine that runs the sessions: itself, or the one an automatic engine picked (probing once). */
   resolve(): Promise<Engine>;
+  /**
+   * Whether its int8 kernels add pairs of uint8×int8 products in a saturating int16 (ONNX Runtime's
+   * `vpmaddubsw` on x86 CPUs without AVX-512 VNNI or AVX-VNNI): int8 inference then runs with
+   * weights requantized to ±63 (`saturationSafe`). Default false (VNNI, ARM, WebAssembly).
+   */
+  readonly int8Saturates?: boolean;
 }
 
 /** The subset of the `onnxruntime-*` module namespace the adapter needs. */
@@ -58,6 +76,10 @@ export interface OrtEngineOptions {
   defaultThreads?: number;
   /** More threads than this is refused (thousands of threads crash or hang ONNX Runtime). Default: no bound. */
   maxThreads?: number;
+  /** See {@link Engine.memoryBytes}. Default: 4 GiB for wasm, else unknown. */
+  memoryBytes?: number;
+  /** See {@link Engine.int8Saturates}. Default false. */
+  int8Saturates?: boolean;
 }
 
 /** `GOOGLENET_ORT_OPT` (disabled, basic, extended, all) overrides ORT's graph optimizations, for debugging. */
@@ -71,6 +93,7 @@ function ortOptLevel(): OptLevel {
 export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
   const device = o.device ?? 'cpu';
   const providers = o.executionProviders ?? (device === 'cpu' ? undefined : executionProviders(device));
+  const memoryBytes = o.memoryBytes ?? (device === 'wasm' ? WASM_MEMORY_BYTES : undefined);
   // A GPU's missing driver or provider shows at session creation (or first run): say what it needs.
   const onDevice = async <T>(f: () => Promise<T>): Promise<T> => {
     if (device === 'cpu') return f();
@@ -83,6 +106,8 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
   const engine: Engine = {
     name: o.name,
     device,
+    ...(memoryBytes !== undefined ? { memoryBytes } : {}),
+    int8Saturates: o.int8Saturates ?? false,
     resolve: () => Promise.resolve(engine),
     async createSession(model, options = {}) {
       const threads = options.threads ?? o.defaultThreads;
@@ -99,6 +124,7 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
           logSeverityLevel: 3,
           ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
           ...(options.memoryPattern === false ? { enableMemPattern: false } : {}),
+          ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
           ...(providers ? { executionProviders: providers } : {}),
         }),
       );
@@ -131,7 +157,7 @@ export function ortEngine(ort: OrtModule, o: OrtEngineOptions): Engine {
  * An engine whose device is picked on first use (`device: 'auto'`): `pick` probes and returns the
  * engine to use; until then `device` is 'auto'. A failed pick is retried on the next use.
  */
-export function lazyEngine(pick: () => Promise<Engine>, name = 'auto (not yet picked)'): Engine {
+export function lazyEngine(pick: () => Promise<Engine>, name = 'auto (not yet picked)', int8Saturates = false): Engine {
   let picking: Promise<Engine> | undefined;
   let picked: Engine | undefined;
   const resolve = (): Promise<Engine> =>
@@ -148,6 +174,12 @@ export function lazyEngine(pick: () => Promise<Engine>, name = 'auto (not yet pi
     },
     get device() {
       return picked?.device ?? 'auto';
+    },
+    get memoryBytes() {
+      return picked?.memoryBytes;
+    },
+    get int8Saturates() {
+      return picked?.int8Saturates ?? int8Saturates;
     },
     resolve,
     createSession: async (model, options) => (await resolve()).createSession(model, options),

@@ -24,3 +24,35 @@ export async function probeEngine(engine: Engine): Promise<void> {
     await s.release();
   }
 }
+
+const blockSizes = new WeakMap<Engine, Promise<number>>();
+
+/**
+ * ONNX Runtime's NCHWc block size on `engine` (8 with AVX2, 16 with AVX-512: how many channels its
+ * blocked kernels interleave), or 0 where it has no NCHWc kernels (other CPUs, WebAssembly, GPUs):
+ * a one-node ReorderInput of 4 channels pads them to one block. Probed once per engine.
+ */
+export function nchwcBlockSize(engine: Engine): Promise<number> {
+  let p = blockSizes.get(engine);
+  if (!p) {
+    p = (async () => {
+      const b = new OnnxGraphBuilder('nchwc_probe');
+      b.input({ name: 'x', dtype: 'float32', dims: [1, 4, 1, 1] });
+      b.node('ReorderInput', ['x'], ['y'], undefined, 'com.microsoft.nchwc');
+      b.output({ name: 'y', dtype: 'float32', dims: [1, 'C', 1, 1] });
+      try {
+        const s = await engine.createSession(b.encode(), { threads: 1 });
+        try {
+          const c = (await s.run({ x: { dims: [1, 4, 1, 1], data: new Float32Array(4) } })).y?.dims[1] ?? 0;
+          return c >= 4 && (c & (c - 1)) === 0 ? c : 0;
+        } finally {
+          await s.release();
+        }
+      } catch {
+        return 0;
+      }
+    })();
+    blockSizes.set(engine, p);
+  }
+  return p;
+}

@@ -2,11 +2,13 @@
  * The Open Inference Protocol (KServe v2, also spoken by Triton and Seldon) for one GoogLeNet:
  * model metadata, and the JSON tensor request and response of `POST /v2/models/{name}/infer`.
  * Only FP32 in JSON (no binary extension); one input `input` of N×C×S×S, one output `logits`
- * of N×K. Platform-free: objects in, objects out; every malformed request is an `OptionError`
- * whose message says what was expected and what was received.
+ * of N×K. Platform-free: objects in, objects out. The request's form is a JSON schema (fastify
+ * checks it); every malformed request is an `OptionError` whose message says what was expected and
+ * what was received.
  */
 import { describeValue, OptionError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
+import type { JsonSchema } from './validation.js';
 
 /** What the protocol needs to know of the model. */
 export interface ServedModel {
@@ -57,36 +59,77 @@ function flatten(v: unknown, out: number[], depth: number, limit: number): void 
   }
 }
 
-/** Validates an infer request's body and returns its input as an N×C×S×S tensor (1 ≤ N ≤ maxBatch). */
-export function parseInferRequest(body: unknown, m: ServedModel, maxBatch: number): { input: Tensor; id?: string } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw new OptionError(`infer: the body must be a JSON object with "inputs", received ${describeValue(body)}`, { option: 'body' });
-  const { inputs, id } = body as { inputs?: unknown; id?: unknown };
-  if (!Array.isArray(inputs) || inputs.length !== 1)
-    throw new OptionError(`infer: "inputs" must be an array of one tensor, received ${describeValue(inputs)}`, { option: 'inputs' });
-  const t = inputs[0] as { name?: unknown; shape?: unknown; datatype?: unknown; data?: unknown } | null;
-  if (typeof t !== 'object' || t === null)
-    throw new OptionError(`infer: inputs[0] must be an object, received ${describeValue(t)}`, { option: 'inputs' });
-  if (t.datatype !== 'FP32')
-    throw new OptionError(`infer: datatype must be "FP32", received ${describeValue(t.datatype)}`, { option: 'datatype' });
-  const want = [m.inChannels, m.inputSize, m.inputSize];
-  const shape = t.shape;
-  const shapeOk =
-    Array.isArray(shape) && shape.length === 4 && shape.every((d) => Number.isInteger(d)) && want.every((d, i) => shape[i + 1] === d);
-  if (!shapeOk)
-    throw new OptionError(
-      `infer: shape must be [N, ${want.join(', ')}], received ${Array.isArray(shape) ? `[${shape.slice(0, 8).join(', ')}]` : describeValue(shape)}`,
-      { option: 'shape' },
-    );
-  const n = shape[0] as number;
+/**
+ * The JSON schema of an infer request for `m` (fastify validates the body with it). Each node a
+ * message may name has a `title` (what it is called) and a `description` (what it must be), so a
+ * failure reads `infer: shape must be [N, 3, 224, 224], received [1, 3, 16, 16]` (`validation.ts`).
+ * What a schema cannot say well (the batch size, the count and nesting of the values) is checked
+ * by {@link parseInferRequest}.
+ */
+export function inferRequestSchema(m: ServedModel): JsonSchema {
+  const dims = [m.inChannels, m.inputSize, m.inputSize];
+  return {
+    title: 'the body',
+    description: 'a JSON object with "inputs"',
+    type: 'object',
+    required: ['inputs'],
+    properties: {
+      id: { title: '"id"', description: 'a string', type: 'string' },
+      inputs: {
+        title: '"inputs"',
+        description: 'an array of one tensor',
+        type: 'array',
+        minItems: 1,
+        maxItems: 1,
+        items: {
+          title: 'inputs[0]',
+          description: 'an object',
+          type: 'object',
+          required: ['datatype', 'shape', 'data'],
+          properties: {
+            name: { title: 'name', description: 'a string', type: 'string' },
+            datatype: { title: 'datatype', description: '"FP32"', const: 'FP32' },
+            shape: {
+              title: 'shape',
+              description: `[N, ${dims.join(', ')}]`,
+              type: 'array',
+              minItems: 4,
+              maxItems: 4,
+              items: [{ type: 'integer' }, ...dims.map((d) => ({ const: d }))],
+              additionalItems: false,
+            },
+            data: { title: 'data', description: 'numbers (flat or nested as the shape)', type: 'array' },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** An infer request as {@link inferRequestSchema} lets it through. */
+interface InferRequest {
+  id?: string;
+  inputs: [{ shape: [number, number, number, number]; datatype: 'FP32'; data: unknown[] }];
+}
+
+/**
+ * Returns a request's input as an N×C×S×S tensor (1 ≤ N ≤ maxBatch), once {@link inferRequestSchema}
+ * has checked its form: the batch size, and the values (finite numbers, as many as the shape needs).
+ */
+export function parseInferRequest(body: InferRequest, m: ServedModel, maxBatch: number): { input: Tensor; id?: string } {
+  const { shape, data } = body.inputs[0];
+  const n = shape[0];
   if (n < 1 || n > maxBatch)
     throw new OptionError(`infer: batch dimension ${n}: expected 1 to ${maxBatch} (--max-batch)`, { option: 'shape' });
-  const size = n * want[0]! * want[1]! * want[2]!;
+  const size = n * m.inChannels * m.inputSize * m.inputSize;
   const values: number[] = [];
-  flatten(t.data, values, 0, size);
+  flatten(data, values, 0, size);
   if (values.length !== size)
     throw new OptionError(`infer: shape [${shape.join(', ')}] needs ${size} values, data holds ${values.length}`, { option: 'shape' });
-  return { input: { dims: [n, ...want], data: Float32Array.from(values) }, ...(typeof id === 'string' ? { id } : {}) };
+  return {
+    input: { dims: [n, m.inChannels, m.inputSize, m.inputSize], data: Float32Array.from(values) },
+    ...(body.id !== undefined ? { id: body.id } : {}),
+  };
 }
 
 /** The infer response: logits as one FP32 output of N×K. */

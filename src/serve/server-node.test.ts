@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import '../runtime/engine-node.js';
 import { Classifier, topK } from '../infer/classifier.js';
-import { decodeImageBuffer } from '../infer/decode-node.js';
+import { decodeImageBuffer } from '../image/decode-node.js';
 import { GoogLeNet } from '../models/model.js';
 import type { Tensor } from '../tensor.js';
 import { createServer, type ModelServer, type ServeOptions } from './server-node.js';

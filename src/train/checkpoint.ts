@@ -20,7 +20,7 @@ import type { TensorArray } from '../tensor.js';
 import { parseSafetensors, writeSafetensors, type StoredDType, type StoredTensor } from '../weights/safetensors.js';
 import type { EmaState } from './ema.js';
 
-export const CHECKPOINT_FORMAT = 'googlenet-ts/checkpoint';
+const CHECKPOINT_FORMAT = 'googlenet-ts/checkpoint';
 export const CHECKPOINT_VERSION = 1;
 const META_KEY = 'googlenet-ts';
 

@@ -31,7 +31,7 @@ export interface OptionNaming {
 }
 
 /** Names options by their field. */
-export const BY_FIELD: OptionNaming = { name: (k) => k, usage: (k) => k };
+const BY_FIELD: OptionNaming = { name: (k) => k, usage: (k) => k };
 
 /** Names options by their flag. */
 export const BY_FLAG: OptionNaming = {

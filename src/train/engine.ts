@@ -13,11 +13,12 @@ import type { Graph } from '../graph/ir.js';
 import type { ConvGradOptions, LoweringOptions, MaxPoolGradMethod } from '../graph/ops/index.js';
 import type { GoogLeNet } from '../models/model.js';
 import { loweringFor } from '../runtime/device.js';
+import { nchwcBlockSize } from '../runtime/probe.js';
 import type { Session, SessionOptions } from '../runtime/engine.js';
 import { checkTensor, type Tensor, type TensorArray } from '../tensor.js';
 import { fmix32 } from '../rng.js';
 import { resolveOptimizer, stateSlots, type OptimizerOptions, type ResolvedOptimizer } from './optim.js';
-import { buildTrainGraph, trainLayout, type TrainGraph, type TrainLayout } from './train-graph.js';
+import { buildTrainGraph, estimateStepBytes, trainLayout, type TrainGraph, type TrainLayout } from './train-graph.js';
 import { checkOption } from '../checks.js';
 import { TRAIN_DEFAULTS, TRAIN_OPTIONS } from './options.js';
 
@@ -43,12 +44,21 @@ export interface TrainStepOptions {
    */
   convGrad?: ConvGradOptions;
   /**
-   * How max-pool gradients are formed (the same values, bit for bit): 'indices' (MaxPool's Indices
-   * output and a scatter; the faster on the CPU) or 'masks' (each window tap compared with the
-   * maximum; for ONNX Runtime's WebGPU providers, which have no Indices output). Default: what the
-   * model's device needs (`runtime/device.ts`: 'masks' on WebGPU, 'indices' elsewhere).
+   * How max-pool gradients are formed (the same routing, PyTorch's; shared windows may be added
+   * in another order): 'indices' (MaxPool's Indices output and a scatter), 'masks' (first-maximum
+   * masks, nothing kept from the forward; for ONNX Runtime's WebGPU providers, which have no
+   * Indices output) or 'mixed' (masks for stride-1 pools, indices for strided ones: the fastest on
+   * the CPU). Default: what the model's device needs (`runtime/device.ts`: 'mixed' on the CPU,
+   * 'masks' on WebGPU, 'indices' on CUDA).
    */
   maxPoolGrad?: MaxPoolGradMethod;
+  /**
+   * Run stride-1 k×k convolutions (k > 1) and their input gradients on ONNX Runtime's blocked
+   * NCHWc kernels, where the CPU provider has them (x86 with AVX2 or AVX-512; probed once), with
+   * the weights reordered inside the graph (`LoweringOptions.nchwcBlock`). The same values up to
+   * float rounding. Default true on the CPU; ignored elsewhere.
+   */
+  nchwc?: boolean;
 }
 
 export interface StepOptions {
@@ -89,12 +99,16 @@ export interface OptimizerState {
 }
 
 /**
- * Session options of a training step. `memoryPattern: false` asks the engine to turn off ONNX
- * Runtime's memory-pattern pre-allocation (`enableMemPattern`): measured on the cifar step at
- * batch 64, peak RSS 7.1 → 4.5 GiB at the same speed.
+ * Session options of a training step. `memoryPattern: false` turns off ONNX Runtime's
+ * memory-pattern pre-allocation (`enableMemPattern`): measured on the cifar step at batch 64, peak
+ * RSS 7.1 → 4.5 GiB at the same speed. `spinning: false` lets ONNX Runtime's idle intra-op threads
+ * sleep instead of spinning between operators (PyTorch's OMP_WAIT_POLICY=PASSIVE, which the bench
+ * gives it): a step's operators are milliseconds long, so waking a thread costs little, while
+ * spinning threads take the cores from the working ones whenever other processes share them
+ * (cifar step, 2 threads, load 9-16: 19-39 s → 21-26 s per step, CPU 10.6-11.5 → 8.5-9.5 s).
  */
 function trainSessionOptions(threads?: number): SessionOptions {
-  return { memoryPattern: false, ...(threads ? { threads } : {}) };
+  return { memoryPattern: false, spinning: false, ...(threads ? { threads } : {}) };
 }
 
 function check(ok: boolean, option: string, expected: string, got: unknown): void {
@@ -121,9 +135,9 @@ export class TrainStep {
   readonly layout: TrainLayout;
   private readonly graph: Graph;
   private readonly opts: Required<
-    Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad' | 'maxPoolGrad'>
+    Omit<TrainStepOptions, 'clipGradNorm' | 'freeze' | 'threads' | 'optimizer' | 'convGrad' | 'maxPoolGrad' | 'nchwc'>
   > &
-    Pick<TrainStepOptions, 'clipGradNorm' | 'threads'> & { lowering: LoweringOptions };
+    Pick<TrainStepOptions, 'clipGradNorm' | 'threads'> & { lowering: LoweringOptions; nchwc: boolean };
   private params: Float32Array;
   private frozen: Float32Array;
   private stats: Float32Array;
@@ -148,14 +162,21 @@ export class TrainStep {
     if (options.clipGradNorm !== undefined) checkValue('clipGradNorm', options.clipGradNorm);
     const seed = checkValue('seed', options.seed ?? TRAIN_DEFAULTS.seed);
     checkConvGrad(options.convGrad);
+    if (options.nchwc !== undefined) check(typeof options.nchwc === 'boolean', 'nchwc', 'a boolean', options.nchwc);
     if (options.maxPoolGrad !== undefined)
-      check(['indices', 'masks'].includes(options.maxPoolGrad), 'maxPoolGrad', "'indices' or 'masks'", options.maxPoolGrad);
+      check(
+        ['indices', 'masks', 'mixed'].includes(options.maxPoolGrad),
+        'maxPoolGrad',
+        "'indices', 'masks' or 'mixed'",
+        options.maxPoolGrad,
+      );
     this.opts = {
       auxWeight,
       labelSmoothing,
       seed,
       ...(options.clipGradNorm !== undefined ? { clipGradNorm: options.clipGradNorm } : {}),
       ...(options.threads ? { threads: options.threads } : {}),
+      nchwc: options.nchwc ?? true,
       lowering: {
         ...(options.convGrad ? { convGrad: { ...options.convGrad } } : {}),
         ...(options.maxPoolGrad ? { maxPoolGrad: options.maxPoolGrad } : {}),
@@ -202,6 +223,29 @@ export class TrainStep {
     this.counters = new Map(this.layout.counters.map((c) => [c, (w.get(c) as BigInt64Array | undefined)?.[0] ?? 0n]));
   }
 
+  /**
+   * Refuses a batch of `batch` images whose step cannot fit in the memory the engine can use
+   * ({@link Engine.memoryBytes}; no check where that is unknown, e.g. on a GPU), before anything
+   * is allocated: ONNX Runtime would otherwise fail mid-step in its allocator. `step` and
+   * `gradients` check their batch; a program can check its batch size before loading data.
+   * `what` names the batch in the message (an option or a flag). The estimate is
+   * {@link estimateStepBytes}.
+   * @throws OptionError with the estimate and the limit.
+   */
+  checkMemory(batch: number, what = 'input'): void {
+    const limit = this.model.engine.memoryBytes;
+    if (limit === undefined) return;
+    const need = estimateStepBytes(this.graph, this.layout, batch, stateSlots(this.optimizer).length);
+    if (need <= limit) return;
+    const gib = (b: number): string => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(b / 2 ** 20)} MiB`);
+    const [c, h, w] = this.graph.input.shape;
+    throw new OptionError(
+      `${what}: a training step on ${batch}×${c}×${h}×${w} needs about ${gib(need)} of memory (estimated), more than the ` +
+        `${gib(limit)} ${this.model.engine.name} can use; use a smaller batch or input size`,
+      { option: what },
+    );
+  }
+
   /** Optimizer steps taken so far. */
   get stepCount(): number {
     return this.steps;
@@ -215,6 +259,8 @@ export class TrainStep {
       // The device decides some lowerings (WebGPU: max-pool gradients without `Indices`), so an
       // automatic engine picks its device before the graph is built.
       s = this.model.engine.resolve().then(async (engine) => {
+        const device = engine.device === 'auto' ? 'cpu' : engine.device;
+        const nchwcBlock = device === 'cpu' && this.opts.nchwc ? await nchwcBlockSize(engine) : 0;
         const graph = buildTrainGraph(this.graph, this.layout, {
           kind,
           numClasses: this.model.config.numClasses,
@@ -222,7 +268,7 @@ export class TrainStep {
           labelSmoothing: this.opts.labelSmoothing,
           optimizer: this.optimizer,
           ...(this.opts.clipGradNorm !== undefined ? { clipGradNorm: this.opts.clipGradNorm } : {}),
-          lowering: { ...loweringFor(engine.device === 'auto' ? 'cpu' : engine.device), ...this.opts.lowering },
+          lowering: { ...loweringFor(device), ...(nchwcBlock ? { nchwcBlock } : {}), ...this.opts.lowering },
         });
         const session = await this.model.engine.createSession(graph.bytes, trainSessionOptions(this.opts.threads));
         return { session, graph };
@@ -282,6 +328,8 @@ export class TrainStep {
   /** One training step: forward, backward, optimizer update, running statistics; all in one session run. */
   async step(x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, o: StepOptions = {}): Promise<StepResult> {
     const labels = this.batch(x, y);
+    await this.model.engine.resolve();
+    this.checkMemory(x.dims[0]!);
     const t = this.steps + 1;
     const lr = o.lr ?? this.optimizer.lr;
     check(Number.isFinite(lr) && lr >= 0, 'lr', 'a finite number ≥ 0', lr);
@@ -310,6 +358,8 @@ export class TrainStep {
   async gradients(x: Tensor, y: Int32Array | BigInt64Array | ArrayLike<number>, o: { seed?: number } = {}): Promise<GradientsResult> {
     const labels = this.batch(x, y);
     const seed = this.stepSeed(this.steps + 1, o.seed);
+    await this.model.engine.resolve();
+    this.checkMemory(x.dims[0]!);
     const { session, graph } = await this.session('gradients');
     const r = await session.run(this.feeds(graph, x, labels, seed));
     const grads = new Map<string, Float32Array>();

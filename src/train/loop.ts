@@ -44,12 +44,14 @@ export interface TrainStepLike {
   optimizerState(): OptimizerState;
   loadOptimizerState(s: OptimizerState): void;
   dispose(): void | Promise<void>;
+  /** Refuses a batch size whose step cannot fit in memory (see `TrainStep.checkMemory`). */
+  checkMemory?(batch: number, what: string): void;
 }
 
 export type StepFactory = (model: GoogLeNet, options: TrainStepOptions) => TrainStepLike;
 
 /** Where batches come from (the `DataLoader`). */
-export interface BatchSource {
+interface BatchSource {
   readonly numBatches: number;
   /** The batches of `epoch` from `startBatch` on; resuming at batch k yields batches k… of the full epoch. */
   epoch(epoch: number, options?: { startBatch?: number }): AsyncIterable<Batch>;
@@ -57,7 +59,7 @@ export interface BatchSource {
 }
 
 /** Sums over the current epoch, checkpointed so that a resumed epoch reports whole-epoch means. */
-export interface EpochSums {
+interface EpochSums {
   lossSum: number;
   correct: number;
   seen: number;
@@ -112,7 +114,7 @@ export interface StepReport {
 }
 
 /** A model the run publishes after an epoch: its model (`model`: best or last) or the EMA of its weights (`ema`). */
-export interface Publication {
+interface Publication {
   which: 'model' | 'ema';
   /** Provenance, saved with the model ("weights after epoch 3, step 90, validation top-1 91.2%"). */
   source: string;

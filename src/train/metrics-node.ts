@@ -6,7 +6,7 @@ import { makeDir, writeFileAtomic } from '../files-node.js';
 import { getLimits } from '../limits.js';
 import type { MetricsRecord } from './metrics.js';
 
-export type { EpochRecord, MetricsRecord, StepRecord } from './metrics.js';
+export type { MetricsRecord } from './metrics.js';
 
 /** Appends records to a metrics.jsonl file. */
 export class MetricsLog {

@@ -6,8 +6,9 @@
  */
 import { OptionError } from '../errors.js';
 import type { OnnxGraphBuilder } from '../graph/onnx.js';
+import { scalarAfter } from '../graph/ops/index.js';
 
-export interface SgdOptions {
+interface SgdOptions {
   type: 'sgd';
   /** Learning rate (a graph input: a schedule can change it every step). Default 0.01. */
   lr?: number;
@@ -19,7 +20,7 @@ export interface SgdOptions {
   nesterov?: boolean;
 }
 
-export interface AdamOptions {
+interface AdamOptions {
   /** 'adamw' is 'adam' with `decoupledWeightDecay` true (and PyTorch's AdamW default weightDecay 0.01). */
   type: 'adam' | 'adamw';
   /** Learning rate. Default 0.001. */
@@ -110,14 +111,18 @@ export function emitUpdate(b: OnnxGraphBuilder, o: ResolvedOptimizer, v: UpdateV
     return out;
   };
   const c = (name: string, x: number): string => b.constFloats(name, [], [x]);
+  // Factors of terms that read only inputs (wd·p, m·buf, β·state) come after the gradient
+  // (scalarAfter): ONNX Runtime would otherwise compute those parameter-sized terms at the start of
+  // the step and keep them through the forward and backward.
+  const late = (name: string, x: number): string => scalarAfter(b, v.grad, x, 1, `opt.${name}`);
   let p = v.params;
   let g = v.grad;
   if (o.type === 'sgd') {
     // PyTorch: d = g + wd·p; buf = m·buf + d (buf₀ = 0, so the first buf is d); d = d + m·buf (nesterov) or buf; p −= lr·d
-    if (o.weightDecay > 0) g = emit('Add', [g, emit('Mul', [p, c('wd', o.weightDecay)], 'decay')], 'g_wd');
+    if (o.weightDecay > 0) g = emit('Add', [g, emit('Mul', [p, late('wd', o.weightDecay)], 'decay')], 'g_wd');
     const state: Record<string, string> = {};
     if (o.momentum > 0) {
-      const buf = emit('Add', [emit('Mul', [v.state.momentum_buffer!, c('momentum', o.momentum)], 'buf_m'), g], 'momentum_buffer');
+      const buf = emit('Add', [emit('Mul', [v.state.momentum_buffer!, late('momentum', o.momentum)], 'buf_m'), g], 'momentum_buffer');
       state.momentum_buffer = buf;
       g = o.nesterov ? emit('Add', [g, emit('Mul', [buf, c('momentum', o.momentum)], 'nesterov')], 'd_nesterov') : buf;
     }
@@ -128,20 +133,24 @@ export function emitUpdate(b: OnnxGraphBuilder, o: ResolvedOptimizer, v: UpdateV
   const [b1, b2] = o.betas;
   if (o.weightDecay > 0) {
     if (o.decoupledWeightDecay) {
-      p = emit('Mul', [p, emit('Sub', [c('one', 1), emit('Mul', [v.lr, c('wd', o.weightDecay)], 'lr_wd')], 'decay_factor')], 'p_decayed');
+      p = emit(
+        'Mul',
+        [p, emit('Sub', [late('one', 1), emit('Mul', [v.lr, c('wd', o.weightDecay)], 'lr_wd')], 'decay_factor')],
+        'p_decayed',
+      );
     } else {
-      g = emit('Add', [g, emit('Mul', [p, c('wd', o.weightDecay)], 'decay')], 'g_wd');
+      g = emit('Add', [g, emit('Mul', [p, late('wd', o.weightDecay)], 'decay')], 'g_wd');
     }
   }
   const m = emit(
     'Add',
-    [emit('Mul', [v.state.exp_avg!, c('beta1', b1)], 'm_old'), emit('Mul', [g, c('one_minus_beta1', 1 - b1)], 'm_new')],
+    [emit('Mul', [v.state.exp_avg!, late('beta1', b1)], 'm_old'), emit('Mul', [g, c('one_minus_beta1', 1 - b1)], 'm_new')],
     'exp_avg',
   );
   const s = emit(
     'Add',
     [
-      emit('Mul', [v.state.exp_avg_sq!, c('beta2', b2)], 's_old'),
+      emit('Mul', [v.state.exp_avg_sq!, late('beta2', b2)], 's_old'),
       emit('Mul', [emit('Mul', [g, g], 'g2'), c('one_minus_beta2', 1 - b2)], 's_new'),
     ],
     'exp_avg_sq',

@@ -38,7 +38,7 @@ function fields(p: ProgressState): string {
 }
 
 /** The bar line (no colours, fixed 20-cell bar). */
-export function formatBar(p: ProgressState, cells = 20): string {
+function formatBar(p: ProgressState, cells = 20): string {
   const frac = p.batches ? Math.min(1, p.batch / p.batches) : 0;
   const full = Math.round(frac * cells);
   const bar = '█'.repeat(full) + '░'.repeat(cells - full);
@@ -47,7 +47,7 @@ export function formatBar(p: ProgressState, cells = 20): string {
 }
 
 /** The plain line. */
-export function formatPlain(p: ProgressState): string {
+function formatPlain(p: ProgressState): string {
   return `epoch ${p.epoch + 1}/${p.epochs} step ${p.batch}/${p.batches} (global ${p.step}) ${fields(p)} lr ${p.lr.toExponential(2)}`;
 }
 

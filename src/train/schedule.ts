@@ -14,7 +14,7 @@
 import { OptionError } from '../errors.js';
 
 export const SCHEDULES = ['constant', 'step', 'cosine'] as const;
-export type ScheduleType = (typeof SCHEDULES)[number];
+type ScheduleType = (typeof SCHEDULES)[number];
 
 /** A schedule (JSON; checkpoints store it). */
 export interface ScheduleConfig {
@@ -36,7 +36,7 @@ export interface ScheduleConfig {
   minLr?: number;
 }
 
-export const SCHEDULE_DEFAULTS = { warmupEpochs: 0, gamma: 0.96, decayEvery: 8, minLr: 0 } as const;
+const SCHEDULE_DEFAULTS = { warmupEpochs: 0, gamma: 0.96, decayEvery: 8, minLr: 0 } as const;
 
 /** Where training is: the global step (batches done since the start) and the epoch it falls in. */
 export interface SchedulePosition {

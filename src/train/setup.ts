@@ -42,7 +42,7 @@ export interface Splits {
 const HEAD = /^(fc|aux1|aux2)\./;
 
 /** A seeded subset of `n` of `size` indices, in ascending order. */
-export function seededSubset(size: number, n: number, seed: number, stream: number): Int32Array {
+function seededSubset(size: number, n: number, seed: number, stream: number): Int32Array {
   const perm = Rng.fromKeys(seed, stream).permutation(size);
   return perm.slice(0, Math.min(n, size)).sort();
 }
@@ -271,6 +271,7 @@ export function createRun(cfg: TrainConfig, model: GoogLeNet, splits: Splits, o:
   const schedule = scheduleOf(cfg);
   const makeStep = o.createStep ?? ((m: GoogLeNet, so: TrainStepOptions) => createTrainStep(m, so));
   const stepper = makeStep(model, stepOptions(cfg));
+  stepper.checkMemory?.(cfg.batchSize, '--batch-size');
   if (ckpt) stepper.loadOptimizerState(ckpt.optimizer as OptimizerState);
   const loader = new DataLoader(splits.train, {
     batchSize: cfg.batchSize,

@@ -37,9 +37,6 @@ import { writeTrainingPlots } from './plot-node.js';
 import { Progress, type ProgressMode } from './progress.js';
 import { createRun, disposeRun, resolveTrainConfig, resumedConfig, selectSplits, type Splits } from './setup.js';
 
-export { TrainingDivergedError } from '../errors.js';
-export type { StepFactory, TrainStepLike } from './loop.js';
-
 export interface TrainHooks {
   /** 'auto' (default): a bar when stderr is a terminal, plain lines otherwise. */
   progress?: ProgressMode | 'auto';

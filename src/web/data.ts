@@ -9,32 +9,7 @@ import { idxDatasetInfo, type MemoryDataset } from '../data/core.js';
 import { IdxInflateGuard, idxDataset, isGzip } from '../data/idx.js';
 import { DatasetFormatError } from '../errors.js';
 import { getLimits, raiseHint } from '../limits.js';
-
-/** Reads `stream` to its end, handing each chunk to `check` first (which throws to stop it). */
-async function readAll(stream: ReadableStream<Uint8Array>, check: (chunk: Uint8Array, total: number) => void): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      check(value, total + value.length);
-      chunks.push(value);
-      total += value.length;
-    }
-  } catch (e) {
-    await reader.cancel().catch(() => undefined);
-    throw e;
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
+import { readCapped } from '../stream.js';
 
 /** Gunzips `bytes` when they are gzip (checked on content), within the IDX limits. */
 export async function gunzipIdx(bytes: Uint8Array, file: string): Promise<Uint8Array> {
@@ -42,7 +17,15 @@ export async function gunzipIdx(bytes: Uint8Array, file: string): Promise<Uint8A
   const guard = new IdxInflateGuard(file);
   try {
     const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream('gzip'));
-    return await readAll(stream, (chunk) => guard.add(chunk));
+    // The guard also stops the output at the size the IDX header promises.
+    return await readCapped(stream, {
+      maxBytes: getLimits().maxDatasetFileBytes,
+      tooLarge: () =>
+        new DatasetFormatError(`${file}: inflates to more than ${raiseHint('maxDatasetFileBytes')} (a gzip bomb or a damaged file)`, {
+          file,
+        }),
+      onChunk: (chunk) => guard.add(chunk),
+    });
   } catch (e) {
     if (e instanceof DatasetFormatError) throw e;
     throw new DatasetFormatError(`${file}: corrupt or truncated gzip stream (${(e as Error).message})`, { file });
@@ -67,9 +50,7 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
   }
   if (!res.body) return new Uint8Array(0);
   try {
-    return await readAll(res.body, (_, total) => {
-      if (total > cap) throw tooBig(total);
-    });
+    return await readCapped(res.body, { maxBytes: cap, tooLarge: tooBig });
   } catch (e) {
     if (e instanceof DatasetFormatError) throw e;
     throw new DatasetFormatError(`${url}: cannot fetch (${(e as Error).message})`);

@@ -3,7 +3,7 @@
  * thread) and an `OffscreenCanvas` to read the pixels, into the same `RgbImage` that Node's
  * sharp decoder returns, so `preprocess()` and everything after it is shared.
  *
- * Like `decode-node.ts`: ICC profiles are ignored (no colour conversion, as PIL), alpha is
+ * Like `image/decode-node.ts`: ICC profiles are ignored (no colour conversion, as PIL), alpha is
  * dropped, a greyscale picture comes back as 1 channel (PIL mode `L`). Unlike it, EXIF orientation
  * is applied (the page classifies the picture the way it shows it), and pixels under partial
  * transparency pass through the canvas' premultiplied storage, so they can differ by a rounding

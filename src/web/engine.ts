@@ -29,7 +29,7 @@ import { lazyEngine, ortEngine, setDefaultEngine, setDeviceEngines, type Engine,
   else g.process.env ??= {};
 }
 
-export type BackendKind = 'webgpu' | 'wasm';
+type BackendKind = 'webgpu' | 'wasm';
 
 export interface BackendInfo {
   kind: BackendKind;
@@ -70,7 +70,7 @@ const SIMD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
 ]);
 
-export function wasmSimdSupported(): boolean {
+function wasmSimdSupported(): boolean {
   try {
     return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
   } catch {
@@ -104,6 +104,7 @@ function withWasmFallback(gpu: Engine, wasm: Engine, info: BackendInfo): Engine 
   const engine: Engine = {
     name: gpu.name,
     device: 'webgpu',
+    int8Saturates: gpu.int8Saturates === true || wasm.int8Saturates === true,
     resolve: () => Promise.resolve(engine),
     async createSession(model, options) {
       let s: Session;

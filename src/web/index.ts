@@ -26,7 +26,7 @@ import { fetchModelDir, type FetchModelOptions } from './model-dir.js';
 import { loadWeightsSource, type WeightsSource } from './weights.js';
 
 export * from '../api.js';
-export { initBrowserEngine, currentBackend, wasmSimdSupported, type BackendInfo, type BrowserEngineOptions } from './engine.js';
+export type { BackendInfo, BrowserEngineOptions } from './engine.js';
 export { decodeImage, type DecodedImage, type DecodeImageOptions } from './decode.js';
 export type { FetchModelOptions } from './model-dir.js';
 export { fetchIdxDataset } from './data.js';

@@ -3,7 +3,9 @@
  * progress and an idle timeout, then read by the same `modelFromFiles` as Node
  * (`weights/model-dir.ts`, which also writes the files the page downloads).
  */
-import { ModelLoadError } from '../errors.js';
+import { ModelLoadError, WeightFormatError } from '../errors.js';
+import { getLimits, raiseHint } from '../limits.js';
+import { readCapped } from '../stream.js';
 import type { CreateOptions, GoogLeNet } from '../models/model.js';
 import { checkModelDirConfig, modelFromFiles } from '../weights/model-dir.js';
 
@@ -29,41 +31,30 @@ async function fetchChecked(url: string, what: string, o: FetchModelOptions): Pr
   return res;
 }
 
-/** Reads a response body with progress and an idle timeout (also used for state dict files, `weights.ts`). */
+/**
+ * Reads a response body with progress and an idle timeout, at most `maxWeightBytes` (also used
+ * for state dict files, `weights.ts`).
+ */
 export async function readBody(res: Response, url: string, o: FetchModelOptions): Promise<Uint8Array> {
   const total = Number(res.headers.get('content-length') ?? 0) || 0;
+  const cap = getLimits().maxWeightBytes;
+  const tooLarge = (n: number) =>
+    new WeightFormatError(`${url}: ${n.toLocaleString('en-US')} bytes is more than ${raiseHint('maxWeightBytes')}`, { file: url });
+  if (total > cap) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooLarge(total);
+  }
   if (!res.body) return new Uint8Array(await res.arrayBuffer());
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
   const idle = o.idleTimeoutMs ?? 30_000;
-  for (;;) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ModelLoadError(`${url}: no data for ${idle / 1000} s, gave up`)), idle);
-    });
-    let r: ReadableStreamReadResult<Uint8Array>;
-    try {
-      r = await Promise.race([reader.read(), timeout]);
-    } catch (e) {
-      void reader.cancel().catch(() => undefined);
-      throw e instanceof ModelLoadError ? e : new ModelLoadError(`${url}: download failed (${(e as Error).message})`);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (r.done) break;
-    chunks.push(r.value);
-    loaded += r.value.length;
-    o.onProgress?.(loaded, total);
-  }
-  if (total && loaded !== total) throw new ModelLoadError(`${url}: received ${loaded} of ${total} bytes (connection cut?)`);
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  const bytes = await readCapped(res.body, {
+    maxBytes: cap,
+    tooLarge,
+    readFailed: (e) => new ModelLoadError(`${url}: download failed (${(e as Error).message})`),
+    onChunk: (_, loaded) => o.onProgress?.(loaded, total),
+    idle: { ms: idle, error: () => new ModelLoadError(`${url}: no data for ${idle / 1000} s, gave up`) },
+  });
+  if (total && bytes.length !== total) throw new ModelLoadError(`${url}: received ${bytes.length} of ${total} bytes (connection cut?)`);
+  return bytes;
 }
 
 /**

@@ -2,7 +2,7 @@
 import { readStateDict } from './formats.js';
 import { readWeightBytes, type StoredTensor } from './safetensors-node.js';
 
-export { detectWeightFormat, readStateDict, type WeightFileFormat } from './formats.js';
+export { detectWeightFormat } from './formats.js';
 
 /** Loads a state dict from a `.pth` or `.safetensors` file, whatever its extension. */
 export function loadStateDict(path: string): Map<string, StoredTensor> {

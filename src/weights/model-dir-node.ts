@@ -7,9 +7,8 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeValue, OptionError, WeightFormatError } from '../errors.js';
 import { makeDir, readRegularFile, writeFileAtomic } from '../files-node.js';
-import { defaultPreprocess } from '../infer/classifier.js';
 import type { GoogLeNetOptions } from '../models/config.js';
-import { GoogLeNet, type CreateOptions, type PreprocessConfig } from '../models/model.js';
+import { GoogLeNet, type CreateOptions } from '../models/model.js';
 import { loadStateDict } from './formats-node.js';
 import {
   modelDirFiles,
@@ -20,12 +19,6 @@ import {
   type ModelDirExtras,
 } from './model-dir.js';
 import { readWeightBytes } from './safetensors-node.js';
-
-export type { PreprocessConfig };
-export { MODEL_FORMAT, MODEL_FORMAT_VERSION, checkModelDirConfig, type ModelDirConfig } from './model-dir.js';
-
-// Shared with Classifier (runtime-agnostic), which falls back to it for models without their own.
-export { defaultPreprocess };
 
 /** Writes the weights under torchvision's names (PyTorch's `load_state_dict(strict=True)` takes them). */
 export function saveTorchvisionSafetensors(model: GoogLeNet, path: string): void {

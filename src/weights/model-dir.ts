@@ -157,7 +157,7 @@ export function parseModelDirConfig(text: string, file: string): ModelDirConfig 
 }
 
 /** The model's state dict as the tensors of its `model.safetensors` (F32 weights, I64 counters). */
-export function storedStateDict(model: GoogLeNet): Map<string, StoredTensor> {
+function storedStateDict(model: GoogLeNet): Map<string, StoredTensor> {
   const out = new Map<string, StoredTensor>();
   for (const [k, t] of model.stateDict()) {
     const data = t.data as Float32Array | BigInt64Array;
@@ -180,7 +180,7 @@ export function fp16Safetensors(model: GoogLeNet): Uint8Array {
  * The config a model directory of `model` holds.
  * @throws WeightFormatError when the labels do not match the classes.
  */
-export function modelDirConfig(model: GoogLeNet, extra: ModelDirExtras = {}, where = 'model directory'): ModelDirConfig {
+function modelDirConfig(model: GoogLeNet, extra: ModelDirExtras = {}, where = 'model directory'): ModelDirConfig {
   const labels = extra.labels ?? model.labels ?? null;
   if (labels && labels.length !== model.config.numClasses) {
     throw new WeightFormatError(`${where}: ${labels.length} labels for a model with ${model.config.numClasses} classes`, { file: where });

@@ -23,14 +23,14 @@ const STORAGE_DTYPE: Readonly<Record<string, StoredDType>> = {
 };
 
 /** The globals the unpickler will name; nothing outside this list is ever looked up. */
-export const ALLOWED_GLOBALS: ReadonlySet<string> = new Set([
+const ALLOWED_GLOBALS: ReadonlySet<string> = new Set([
   'collections.OrderedDict',
   'torch._utils._rebuild_tensor_v2',
   'torch._utils._rebuild_parameter',
   ...Object.keys(STORAGE_DTYPE),
 ]);
 
-export class PyGlobal {
+class PyGlobal {
   constructor(readonly path: string) {}
 }
 /** A storage named by a persistent id: ('storage', type, key, location, numel). */
@@ -365,7 +365,7 @@ export function typeName(v: PyValue): string {
 }
 
 /** A value from the pickle for a one-line message: numbers and strings as they are, one level of tuples. */
-export function show(v: PyValue | undefined): string {
+function show(v: PyValue | undefined): string {
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
   if (typeof v === 'string') return quoted(v);
   if (!Array.isArray(v)) return typeName(v ?? null);

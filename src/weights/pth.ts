@@ -28,7 +28,7 @@ export interface PthReadOptions extends ZipLimits {
   maxTensorBytes?: number;
 }
 
-export const PTH_LIMITS: Readonly<Required<PthReadOptions>> = { ...ZIP_LIMITS, maxTensorBytes: 2 ** 31 };
+const PTH_LIMITS: Readonly<Required<PthReadOptions>> = { ...ZIP_LIMITS, maxTensorBytes: 2 ** 31 };
 
 // ---------------------------------------------------------------------------------------------
 // State dicts

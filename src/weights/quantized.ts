@@ -4,7 +4,7 @@
  * - fp16: every float tensor stored as F16 (half the bytes), widened to float32 when loaded;
  *   inference computes in float32.
  * - int8: the batch-norm-folded network as it runs: each convolution's and the classifier's
- *   weight as I8 (values in ±63, see `WEIGHT_QMAX`) under its torchvision name with a per-output-channel F32 `<name>_scale`, each
+ *   weight as I8 under its torchvision name with a per-output-channel F32 `<name>_scale`, each
  *   folded bias as F32 under the batch norm's `bias` name (or the layer's own), no other
  *   batch-norm tensors. The activations' uint8 parameters are in `config.json`. Loading
  *   rebuilds float weights (q·scale, batch norm as identity) so every float path still works,
@@ -12,14 +12,7 @@
  */
 import { WeightFormatError } from '../errors.js';
 import type { Graph } from '../graph/ir.js';
-import {
-  canSaturate,
-  dequantizeWeight,
-  quantizeWeight,
-  type ActivationQuant,
-  type Quantization,
-  type QuantizedWeight,
-} from '../graph/quantize.js';
+import { dequantizeWeight, type ActivationQuant, type Quantization, type QuantizedWeight } from '../graph/quantize.js';
 import type { GoogLeNet } from '../models/model.js';
 import type { StoredTensor } from './safetensors.js';
 
@@ -107,14 +100,11 @@ export function loadInt8(model: GoogLeNet, sd: Map<string, StoredTensor>, cfg: Q
   };
   for (const l of foldedLayers(model.graph('eval'))) {
     const t = need(l.weight, 'I8');
-    let qw: QuantizedWeight = { dims: t.dims, q: t.data as Int8Array, scale: need(`${l.weight}_scale`, 'F32').data as Float32Array };
+    const qw: QuantizedWeight = { dims: t.dims, q: t.data as Int8Array, scale: need(`${l.weight}_scale`, 'F32').data as Float32Array };
     if (qw.scale.length !== t.dims[0])
       throw new WeightFormatError(`${file}: "${l.weight}_scale" has ${qw.scale.length} values for ${t.dims[0]} channels`, { file });
-    const float = dequantizeWeight(qw);
-    // Files from before 7-bit weights: requantized to ±63, or x86 CPUs without VNNI saturate.
-    if (canSaturate(qw)) qw = quantizeWeight(float, qw.dims);
     weights.set(l.foldedWeight, qw);
-    model.weights.set(l.weight, float);
+    model.weights.set(l.weight, dequantizeWeight(qw));
     if (l.bias) model.weights.set(l.bias, Float32Array.from(need(l.bias, 'F32').data as Float32Array));
     if (l.bn) {
       const c = qw.scale.length;

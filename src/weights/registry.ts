@@ -112,13 +112,6 @@ export function findWeights(name: string): WeightsEntry | undefined {
   return weightsEntries().find((e) => e.name === name || (e.aliases ?? []).includes(name));
 }
 
-/** The entry called `name`; otherwise an OptionError that lists the known names. */
-export function getWeights(name: string, option = '--weights'): WeightsEntry {
-  const e = findWeights(name);
-  if (!e) throw unknownWeights(name, option);
-  return e;
-}
-
 export function unknownWeights(name: string, option = '--weights'): OptionError {
   return new OptionError(`${option}: unknown weights "${name}"; known names: ${weightsNames().join(', ')} (or a file, or an http(s) URL)`, {
     option,
@@ -176,7 +169,7 @@ export function mirroredUrl(url: string, mirror: string | undefined): string {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_./-]*$/;
 
 /** Checks one entry (from the API or a JSON file) and returns a copy; `where` names the source in errors. */
-export function checkWeightsEntry(x: unknown, where: string): WeightsEntry {
+function checkWeightsEntry(x: unknown, where: string): WeightsEntry {
   const bad = (what: string): OptionError => new OptionError(`${where}: ${what}`, { option: 'weights' });
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw bad(`expected a weights entry object, received ${JSON.stringify(x)}`);
   const e = x as Record<string, unknown>;

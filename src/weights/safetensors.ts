@@ -33,7 +33,7 @@ export interface StoredTensor {
  * The metadata key of the CRC-32 of the data section (8 hex digits), which googlenet-ts writes
  * into its model files and checkpoints and every reader verifies; files without it still load.
  */
-export const CHECKSUM_KEY = 'googlenet-ts.crc32';
+const CHECKSUM_KEY = 'googlenet-ts.crc32';
 
 const crcHex = (crc: number): string => (crc >>> 0).toString(16).padStart(8, '0');
 
@@ -41,7 +41,7 @@ const crcHex = (crc: number): string => (crc >>> 0).toString(16).padStart(8, '0'
  * The first key that occurs twice at the top level of a JSON object's text (JSON.parse keeps
  * the last silently), or undefined. `text` is valid JSON (already parsed).
  */
-export function firstDuplicateKey(text: string): string | undefined {
+function firstDuplicateKey(text: string): string | undefined {
   const seen = new Set<string>();
   let depth = 0;
   for (let i = 0; i < text.length; i++) {

@@ -361,6 +361,6 @@ function inflate(z: ZipBytes, e: ZipEntry, raw: Uint8Array): Uint8Array {
 }
 
 /** CRC-32 (IEEE, zlib's) of `data`, unsigned. */
-export function crc32(data: Uint8Array): number {
+function crc32(data: Uint8Array): number {
   return CRC32.buf(data) >>> 0;
 }

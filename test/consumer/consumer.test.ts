@@ -81,6 +81,7 @@ describe('googlenet-ts as a dependency', { skip: offline && !inCI ? `the npm reg
 function consumerApp(mode: Mode, tarball: () => string): void {
   const app = join(scratch, mode);
   let nodeTop: Prediction[] = [];
+  let nodeEngine: string | undefined;
   let browser: Browser | undefined;
   let warnings: string[] = [];
 
@@ -132,6 +133,11 @@ function consumerApp(mode: Mode, tarball: () => string): void {
     assert.equal(out.top[0]?.label, 'Ankle boot');
     assert.ok(Number.isFinite(out.step.loss) && out.step.loss > 0, `one step's loss: ${out.step.loss}`);
     nodeTop = out.top;
+    nodeEngine = (out as { engine?: string }).engine;
+  });
+
+  test('googlenet-ts/advanced: the engine googlenet-ts installed (one copy of the modules)', () => {
+    assert.match(nodeEngine ?? 'no result from node-esm.mjs', /^onnxruntime-node/);
   });
 
   test("Node, CommonJS: require('googlenet-ts')", () => {

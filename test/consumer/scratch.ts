@@ -41,7 +41,7 @@ const KEEP_NPM = new Set([
  * repo's `ignore-scripts`, its package name, its prefix), so the app's npm reads its own
  * configuration, and with the one flag the README documents for an install without CUDA.
  */
-export function userEnv(): NodeJS.ProcessEnv {
+function userEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!/^npm_/i.test(k) || KEEP_NPM.has(k.toLowerCase())) env[k] = v;
@@ -165,7 +165,7 @@ export function install(dir: string, mode: Mode): Installed {
  * review is left out (approving them is the app's own policy), and so are complaints about the
  * machine's user or global npmrc.
  */
-export function npmWarnings(output: string): string[] {
+function npmWarnings(output: string): string[] {
   const out: string[] = [];
   for (const line of output.split('\n')) {
     const m = /^npm warn (\S+)\s*(.*)$/i.exec(line);

@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const DIST = join(REPO, 'web-dist');
+const DIST = join(REPO, 'web-dist');
 export const ARTIFACTS = join(REPO, 'test-artifacts', 'web');
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** The skip reason when no browser is installed (tests pass `{ skip: noBrowser() }`). */
 export function noBrowser(): string | false {

@@ -13,8 +13,8 @@ import {
   type Explanation,
   type GoogLeNet,
   type Tensor,
-  type WebManifest,
 } from '../../src/web/index.js';
+import type { WebManifest } from '../../src/advanced.js';
 import {
   configureForModel,
   drawOverlay,
@@ -176,7 +176,7 @@ async function classifyUrl(url: string, name: string): Promise<void> {
 }
 
 /** Switches the model; a failure leaves the previous one in place and says why. */
-export async function selectModel(url: string, entry?: ModelEntry): Promise<void> {
+async function selectModel(url: string, entry?: ModelEntry): Promise<void> {
   const my = ++modelTicket;
   const prevName = modelName;
   clearError(els.modelError());

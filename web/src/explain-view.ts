@@ -129,7 +129,7 @@ function mapCanvas(map: CamMap, size: number, title: string): HTMLCanvasElement 
 }
 
 /** Bars of each branch's share, its mean activation and its map. */
-export function branchBars(module: string, branches: readonly BranchActivation[], mapSize = 40): HTMLElement {
+function branchBars(module: string, branches: readonly BranchActivation[], mapSize = 40): HTMLElement {
   return h(
     'div',
     { class: 'bbars', 'data-module': module },

@@ -4,7 +4,7 @@
  */
 import type { BackendInfo, EvalReport, GoogLeNetConfig, Prediction } from '../../src/web/index.js';
 
-export interface Classification {
+interface Classification {
   logits: number[];
   top: Prediction[];
   width: number;
@@ -17,7 +17,7 @@ export interface Classification {
 }
 
 /** The Classify view's last explanation (Grad-CAM and branch shares), for the tests. */
-export interface ExplanationState {
+interface ExplanationState {
   classIndex: number;
   label: string;
   probability: number;

@@ -8,9 +8,7 @@ import {
   buildGoogLeNet,
   resolveConfig,
   summarize,
-  checkModelDirConfig,
   fetchIdxDataset,
-  modelFromFiles,
   resolveTrainOptions,
   trainModelOptions,
   zipFiles,
@@ -18,6 +16,7 @@ import {
   type Dataset,
   type EvalReport,
 } from '../../src/web/index.js';
+import { checkModelDirConfig, modelFromFiles } from '../../src/advanced.js';
 import { drawChart, smooth } from './chart.js';
 import { useModel } from './classify.js';
 import { backendLabel, demo } from './state.js';

@@ -4,19 +4,20 @@
  */
 import { InternalError } from '../../errors.js';
 import type { DropoutNode, ReluNode } from '../ir.js';
-import { emit, fconst, floatCode } from './shared.js';
+import { emit, fconst, floatCode, scalarAfter } from './shared.js';
 import type { LowerCtx, OpDef } from './types.js';
 
 export const relu: OpDef<ReluNode> = {
   shape: (_n, [x]) => x!,
   macs: () => 0,
   lower: (n, ctx) => ctx.b.node('Relu', [n.input], [n.id]),
-  // dx = dy·[y > 0], as a float mask times dy (ONNX Runtime's Where is ~2× slower).
+  // dx = dy·[y > 0], as a float mask times dy (ONNX Runtime's Where is ~2× slower). The mask's
+  // threshold comes after dy (scalarAfter): a ReLU whose output only feeds a Concat would
+  // otherwise have its float mask made right after the forward ReLU and kept until here.
   backward(n, ctx, { dy }) {
     const { b } = ctx;
-    const pos = emit(b, 'Cast', [emit(b, 'Greater', [n.id, fconst(ctx, 'zero', [], [0])], `${n.id}.pos`)], `${n.id}.mask`, {
-      to: floatCode(ctx),
-    });
+    const zero = scalarAfter(b, dy, 0, floatCode(ctx), `${n.id}.zero`);
+    const pos = emit(b, 'Cast', [emit(b, 'Greater', [n.id, zero], `${n.id}.pos`)], `${n.id}.mask`, { to: floatCode(ctx) });
     return { inputs: [emit(b, 'Mul', [dy, pos], `${n.id}.dx`)], params: {} };
   },
 };

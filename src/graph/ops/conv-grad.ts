@@ -5,7 +5,8 @@
  * patches). `LoweringOptions.convGrad` picks between equivalent ways of forming them.
  */
 import type { ConvNode } from '../ir.js';
-import { batchOuter, chw, emit, fconst, onnxPads } from './shared.js';
+import { nchwcConv, useNchwc } from './conv-nchwc.js';
+import { batchOuter, chw, emit, fconst, floatCode, onnxPads, scalarAfter } from './shared.js';
 import type { LowerCtx } from './types.js';
 
 /** Slice's "before the first element" end for a backward (step −1) slice. */
@@ -50,7 +51,11 @@ export function convInputGrad(n: ConvNode, ctx: LowerCtx, dy: string, weight: st
         `${n.id}.wTflip`,
       );
     }
-    return emit(b, 'Conv', [dy, wt], `${n.id}.dx`, { kernel_shape: [kh, kw], pads: [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr] });
+    const pads = [kh - 1 - pt, kw - 1 - pl, kh - 1 - pb, kw - 1 - pr];
+    const [cin] = chw(ctx.shape(n.input), n.id);
+    if (useNchwc(ctx, n.outChannels, n.kernel, n.stride))
+      return nchwcConv(ctx, dy, wt, undefined, [cin, n.outChannels, kh, kw], pads, `${n.id}.dx`);
+    return emit(b, 'Conv', [dy, wt], `${n.id}.dx`, { kernel_shape: [kh, kw], pads });
   }
   // Strided: the transposed convolution with the forward kernel (ConvTranspose's Cin×Cout layout is
   // conv's Cout×Cin); output_padding restores the rows and columns the forward's floor dropped.
@@ -80,7 +85,7 @@ export function convWeightGrad(n: ConvNode, ctx: LowerCtx, dy: string): string {
   } else if (ctx.options?.convGrad?.weightGrad === 'shift') {
     return shiftedWeightGrad(n, ctx, dyf, wshape);
   } else {
-    cols = unfold(n, ctx);
+    cols = unfold(n, ctx, dy);
   }
   return emit(b, 'Reshape', [batchOuter(ctx, dyf, cols, `${n.weight}.grad2d`), wshape], `${n.weight}.grad`);
 }
@@ -88,8 +93,10 @@ export function convWeightGrad(n: ConvNode, ctx: LowerCtx, dy: string): string {
 /**
  * 'unfold': im2col in one grouped convolution with one-hot kernels: input channel i produces
  * channels i·k² + (ky·kw + kx) holding x_pad[i, s·y + ky, s·x + kx]. Returns N×Cin·k²×HoWo (OIHW order).
+ * The kernel is scaled by a 1 computed after dy (scalarAfter): the im2col of the network's input
+ * (9–49 times the image) would otherwise be made at the start of the step and kept until here.
  */
-function unfold(n: ConvNode, ctx: LowerCtx): string {
+function unfold(n: ConvNode, ctx: LowerCtx, dy: string): string {
   const { b } = ctx;
   const [cin] = chw(ctx.shape(n.input), n.id);
   const [, ho, wo] = chw(ctx.shape(n.id), n.id);
@@ -97,7 +104,12 @@ function unfold(n: ConvNode, ctx: LowerCtx): string {
   const taps = kh * kw;
   const onehot = new Float32Array(cin * taps * taps);
   for (let i = 0; i < cin; i++) for (let t = 0; t < taps; t++) onehot[(i * taps + t) * taps + t] = 1;
-  const kernel = fconst(ctx, `${n.id}.unfold_kernel`, [cin * taps, 1, kh, kw], onehot);
+  const kernel = emit(
+    b,
+    'Mul',
+    [fconst(ctx, `${n.id}.unfold_kernel`, [cin * taps, 1, kh, kw], onehot), scalarAfter(b, dy, 1, floatCode(ctx), `${n.id}.after_dy`)],
+    `${n.id}.unfold_kernel_late`,
+  );
   const cols = emit(b, 'Conv', [n.input, kernel], `${n.id}.cols`, {
     group: cin,
     kernel_shape: [kh, kw],

@@ -4,6 +4,7 @@
 import { InternalError, OptionError } from '../../errors.js';
 import type { ConvNode, SiblingConvNode } from '../ir.js';
 import { convInputGrad, convWeightGrad } from './conv-grad.js';
+import { nchwcConv, useNchwc } from './conv-nchwc.js';
 import { chw, emit, onnxPads, prod, sumNHW } from './shared.js';
 import type { ConvLowering, Grads, LowerCtx, OpDef, Saved } from './types.js';
 
@@ -31,6 +32,20 @@ export const conv: OpDef<ConvNode> = {
   lower(n, ctx) {
     const custom = customConv(ctx, n);
     if (custom) return custom.lower(n, ctx);
+    const [cin] = chw(ctx.shape(n.input), n.id);
+    if (useNchwc(ctx, cin, n.kernel, n.stride)) {
+      const y = nchwcConv(
+        ctx,
+        n.input,
+        ctx.param(n.weight),
+        n.bias ? ctx.param(n.bias) : undefined,
+        [n.outChannels, cin, ...n.kernel],
+        onnxPads(n.pads),
+        `${n.id}.blocked`,
+      );
+      ctx.b.node('Identity', [y], [n.id]);
+      return;
+    }
     const ins = [n.input, ctx.param(n.weight)];
     if (n.bias) ins.push(ctx.param(n.bias));
     ctx.b.node('Conv', ins, [n.id], {

@@ -25,10 +25,10 @@ import { concat, flatten } from './shape.js';
 import type { OpDef, OpTable } from './types.js';
 
 export type * from './types.js';
-export { adaptivePoolMatrix, avgPoolDivisors, poolOutSize } from './pool.js';
-export { softmaxCrossEntropy, type CrossEntropyOptions, type CrossEntropyValues } from './loss.js';
+export { softmaxCrossEntropy } from './loss.js';
+export { scalarAfter } from './shared.js';
 
-export const OPS: OpTable = {
+const OPS: OpTable = {
   conv,
   siblingconv,
   batchnorm,

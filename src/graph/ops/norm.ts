@@ -44,7 +44,14 @@ export const batchnorm: OpDef<BatchNormNode> = {
     const axes = b.constInts('axes_nhw', [0, 2, 3]);
     const mean = emit(b, 'ReduceMean', [n.input, axes], `${n.id}.mean`, { keepdims: 1 });
     const xc = emit(b, 'Sub', [n.input, mean], `${n.id}.xc`);
-    const variance = emit(b, 'ReduceMean', [emit(b, 'Mul', [xc, xc], `${n.id}.sq`), axes], `${n.id}.var`, { keepdims: 1 });
+    // count = N·H·W, N from xc, which the backward keeps anyway: ONNX Runtime runs a Shape node
+    // late, so a Shape of the input would keep the input alive until the backward.
+    const xShape = emit(b, 'Shape', [xc], `${n.id}.xshape`);
+    const nSlice = emit(b, 'Slice', [xShape, b.constInts('s0', [0]), b.constInts('s1', [1])], `${n.id}.n`);
+    const nF = emit(b, 'Cast', [nSlice], `${n.id}.nF`, { to: floatCode(ctx) });
+    const count = emit(b, 'Mul', [nF, fconst(ctx, 'hw', [1], [h * w])], `${n.id}.count`);
+    // Σ(x − mean)² in one reduction (no squared copy of the input), over the count.
+    const variance = emit(b, 'Div', [emit(b, 'ReduceSumSquare', [xc, axes], `${n.id}.sumsq`, { keepdims: 1 }), count], `${n.id}.var`);
     const invstd = emit(
       b,
       'Reciprocal',
@@ -67,10 +74,6 @@ export const batchnorm: OpDef<BatchNormNode> = {
       b.node('BatchNormalization', [n.input, ctx.param(n.weight), ctx.param(n.bias), meanC, varC], [n.id], { epsilon: { float: n.eps } });
     }
     // Running statistics: new = (1 − m)·old + m·batch, the variance unbiased by count/(count − 1).
-    const xShape = emit(b, 'Shape', [n.input], `${n.id}.xshape`);
-    const nSlice = emit(b, 'Slice', [xShape, b.constInts('s0', [0]), b.constInts('s1', [1])], `${n.id}.n`);
-    const nF = emit(b, 'Cast', [nSlice], `${n.id}.nF`, { to: floatCode(ctx) });
-    const count = emit(b, 'Mul', [nF, fconst(ctx, 'hw', [1], [h * w])], `${n.id}.count`);
     const countM1 = emit(b, 'Sub', [count, fconst(ctx, 'one', [1], [1])], `${n.id}.countm1`);
     const corr = emit(b, 'Div', [count, countM1], `${n.id}.bessel`);
     const unbiased = emit(b, 'Mul', [varC, corr], `${n.id}.unbiased`);

@@ -5,9 +5,11 @@
  *   over PyTorch's divisors, which with `count_include_pad` count the real padding and not ceil
  *   mode's overhang) gives PyTorch's outputs bit for bit, and ONNX's own `ceil_mode` 1 outputs
  *   (bit for bit where ONNX Runtime, too, adds each window row by row);
- * - the max-pool gradient without Indices (`maxPoolGrad: 'masks'`) equals the Indices +
- *   ScatterElements one bit for bit, in float32 and float64, on inputs full of ties, and both
- *   equal PyTorch's `max_pool2d` backward (its first maximum in row-major order takes dy).
+ * - the max-pool gradient without Indices (`maxPoolGrad: 'masks'`) routes every window's dy to
+ *   the same position as the Indices + ScatterElements one, in float32 and float64, on inputs full
+ *   of ties: bit for bit with cotangents whose sums are exact in any order, and within float
+ *   rounding with any cotangent (the two add shared windows in different orders); and both equal
+ *   PyTorch's `max_pool2d` backward (its first maximum in row-major order takes dy).
  *
  * The PyTorch references come from Debian's python3-torch; without it those tests are skipped
  * with a message.
@@ -91,6 +93,17 @@ function noisy(n: number, seed: number, dtype: FloatType): Float32Array | Float6
   const r = ints(seed, -1_000_000, 1_000_000);
   const out = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = r() / 7_777.77 + r() * 1e-9;
+  return out;
+}
+
+/**
+ * Cotangents whose sums are exact in any order in float32 and float64: multiples of 1/64 below
+ * 16 in magnitude (a sum of a few dozen of them needs far fewer than float32's 24 bits).
+ */
+function dyadic(n: number, seed: number, dtype: FloatType): Float32Array | Float64Array {
+  const r = ints(seed, -1000, 1000);
+  const out = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = r() / 64;
   return out;
 }
 
@@ -211,19 +224,35 @@ async function maxPoolGrad(
   }
 }
 
-function gradInputs(pc: PoolCase, dtype: FloatType, seed: number): { x: Float32Array | Float64Array; dy: Float32Array | Float64Array } {
+/** A tie-heavy input and a cotangent: `exact` sums exactly in any order, else many-bit noise. */
+function gradInputs(
+  pc: PoolCase,
+  dtype: FloatType,
+  seed: number,
+  cotangent: 'exact' | 'noisy',
+): { x: Float32Array | Float64Array; dy: Float32Array | Float64Array } {
   const { graph } = poolGraph(pc, 'maxpool');
+  const n = BATCH * numel(graph.shapes.get(graph.outputs.y!)!);
   return {
     x: tieHeavy(BATCH * pc.c * pc.h * pc.w, seed, dtype),
-    dy: noisy(BATCH * numel(graph.shapes.get(graph.outputs.y!)!), seed + 1, dtype),
+    dy: cotangent === 'exact' ? dyadic(n, seed + 1, dtype) : noisy(n, seed + 1, dtype),
   };
+}
+
+/** Sums of the same terms in another order: within a few roundings of the largest partial sum. */
+function assertSameSums(ours: ArrayLike<number>, ref: ArrayLike<number>, dy: ArrayLike<number>, dtype: FloatType, what: string): void {
+  let total = 0;
+  for (let k = 0; k < dy.length; k++) total += Math.abs(dy[k]!);
+  const eps = (dtype === 'float64' ? 2 ** -52 : 2 ** -23) * 8 * total;
+  for (let k = 0; k < ref.length; k++) assert.ok(Math.abs(ours[k]! - ref[k]!) <= eps, `${what}: dx[${k}] is ${ours[k]} vs ${ref[k]}`);
 }
 
 describe("max-pool gradient without Indices (maxPoolGrad 'masks')", () => {
   for (const dtype of ['float32', 'float64'] as const) {
     for (const pc of CASES) {
-      it(`${tag(pc)} [${dtype}]: the Indices gradient bit for bit, on ReLU'd integers (many ties, all-zero windows)`, async () => {
-        const { x, dy } = gradInputs(pc, dtype, pc.k * 31 + pc.s * 7 + pc.h);
+      it(`${tag(pc)} [${dtype}]: routes dy as the Indices gradient, on ReLU'd integers (many ties, all-zero windows)`, async () => {
+        const seed = pc.k * 31 + pc.s * 7 + pc.h;
+        const { x, dy } = gradInputs(pc, dtype, seed, 'exact');
         const masks = await maxPoolGrad(pc, 'masks', dtype, x, dy);
         const indices = await maxPoolGrad(pc, 'indices', dtype, x, dy);
         assert.equal(firstDiff(masks.y, indices.y), undefined, 'the same forward');
@@ -239,6 +268,11 @@ describe("max-pool gradient without Indices (maxPoolGrad 'masks')", () => {
           if (op.opType === 'MaxPool') assert.equal(op.outputs, 1, 'MaxPool without Indices');
         }
         assert.ok(indices.ops.some((op) => op.opType === 'MaxPool' && op.outputs === 2));
+        // Many-bit cotangents: the same sums, added in another order.
+        const noisy = gradInputs(pc, dtype, seed, 'noisy');
+        const a = await maxPoolGrad(pc, 'masks', dtype, noisy.x, noisy.dy);
+        const b = await maxPoolGrad(pc, 'indices', dtype, noisy.x, noisy.dy);
+        assertSameSums(a.dx, b.dx, noisy.dy, dtype, tag(pc));
       });
     }
   }
@@ -355,7 +389,7 @@ describe('pooling against PyTorch', { skip: torchSkip }, () => {
 
   it("max_pool2d backward on ReLU'd integers (ties, zero windows): equal to PyTorch's float64 gradient, both formulations", async () => {
     const jobs: TorchJob[] = CASES.map((pc) => {
-      const { x, dy } = gradInputs(pc, 'float64', pc.k * 17 + pc.w);
+      const { x, dy } = gradInputs(pc, 'float64', pc.k * 17 + pc.w, 'exact');
       return { op: 'maxpool', pc, countIncludePad: true, x, dy: dy as Float64Array };
     });
     const ref = torchRun(jobs);

@@ -2,13 +2,13 @@
  * Pooling: max pooling, average pooling (with PyTorch's ceil-mode and padding rules), and
  * adaptive average pooling (PyTorch's bins, even or uneven).
  */
-import { InternalError } from '../../errors.js';
 import type { AdaptiveAvgPoolNode, AvgPoolNode, MaxPoolNode, Pads, PoolNode, Shape } from '../ir.js';
+import { maxPoolGradIndices, maxPoolGradMasks } from './maxpool-grad.js';
 import { chw, emit, fconst } from './shared.js';
-import type { LowerCtx, MaxPoolGradMethod, OpDef, Saved } from './types.js';
+import type { LowerCtx, MaxPoolGradMethod, OpDef } from './types.js';
 
 /** PyTorch's pooling output size, including its ceil-mode rule that a window must start inside. */
-export function poolOutSize(size: number, k: number, s: number, padBefore: number, padAfter: number, ceil: boolean): number {
+function poolOutSize(size: number, k: number, s: number, padBefore: number, padAfter: number, ceil: boolean): number {
   const span = size + padBefore + padAfter - k;
   let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
   if (ceil && (out - 1) * s >= size + padBefore) out--;
@@ -19,7 +19,7 @@ export function poolOutSize(size: number, k: number, s: number, padBefore: numbe
  * PyTorch's divisor of each average-pool output position (`avg_pool2d`): the window clipped to the
  * padded input, and with `countIncludePad` false further clipped to the real input.
  */
-export function avgPoolDivisors(n: AvgPoolNode, h: number, w: number, ho: number, wo: number): Float64Array {
+function avgPoolDivisors(n: AvgPoolNode, h: number, w: number, ho: number, wo: number): Float64Array {
   const [kh, kw] = n.kernel;
   const [sh, sw] = n.stride;
   const [pt, pl, pb, pr] = n.pads;
@@ -79,7 +79,7 @@ function spreadWindows(
  * padding. The overhang plus the real end padding stays below the kernel (ceil mode's last window
  * starts inside), as ONNX Runtime requires.
  */
-export function poolPads(n: PoolNode, h: number, w: number, ho: number, wo: number): [number, number, number, number] {
+function poolPads(n: PoolNode, h: number, w: number, ho: number, wo: number): [number, number, number, number] {
   const [kh, kw] = n.kernel;
   const [sh, sw] = n.stride;
   const [pt, pl, pb, pr] = n.pads;
@@ -112,7 +112,7 @@ export const maxpool: OpDef<MaxPoolNode> = {
   lower(n, ctx) {
     const [, h, w, ho, wo] = poolSizes(n, ctx);
     const attrs = { kernel_shape: [...n.kernel], strides: [...n.stride], pads: poolPads(n, h, w, ho, wo), ceil_mode: 0 };
-    if (!ctx.forGrad || maxPoolGradMethod(ctx) === 'masks') {
+    if (!ctx.forGrad || maxPoolGradMethod(n, ctx) === 'masks') {
       ctx.b.node('MaxPool', [n.input], [n.id], attrs);
       return;
     }
@@ -121,136 +121,23 @@ export const maxpool: OpDef<MaxPoolNode> = {
     ctx.b.node('MaxPool', [n.input], [n.id, indices], attrs);
     return { indices };
   },
-  // dx = Σ of dy at each window's first maximum (PyTorch's tie rule): see maxPoolGradIndices and
-  // maxPoolGradMasks for the two formulations `LoweringOptions.maxPoolGrad` chooses between.
+  // dx = Σ of dy at each window's first maximum (PyTorch's tie rule), in one of the two
+  // formulations of maxpool-grad.ts that `LoweringOptions.maxPoolGrad` chooses between.
   backward(n, ctx, { dy, saved }) {
-    const dx = maxPoolGradMethod(ctx) === 'masks' ? maxPoolGradMasks(n, ctx, dy) : maxPoolGradIndices(n, ctx, dy, saved);
+    const [, h, w, ho, wo] = poolSizes(n, ctx);
+    const dx =
+      maxPoolGradMethod(n, ctx) === 'masks'
+        ? maxPoolGradMasks(n, ctx, dy, poolPads(n, h, w, ho, wo))
+        : maxPoolGradIndices(n, ctx, dy, saved);
     return { inputs: [dx], params: {} };
   },
 };
 
-const maxPoolGradMethod = (ctx: LowerCtx): MaxPoolGradMethod => ctx.options?.maxPoolGrad ?? 'indices';
-
-/**
- * The max-pool gradient from the forward's Indices: ScatterElements with add over the flat input
- * (windows overlap, so MaxUnpool, which assigns, would drop gradient). Separable masks and an
- * ArgMax over the window taps were measured slower on the CPU (docs/PERFORMANCE.md).
- */
-function maxPoolGradIndices(n: MaxPoolNode, ctx: LowerCtx, dy: string, saved: Saved): string {
-  const { b } = ctx;
-  if (!saved.indices) throw new InternalError(`${n.id}: max-pool gradient needs the indices of a forGrad lowering`);
-  const size = emit(b, 'Reshape', [emit(b, 'Size', [n.input], `${n.id}.size`), b.constInts('shape', [1])], `${n.id}.size1`);
-  const zeros = emit(b, 'ConstantOfShape', [size], `${n.id}.zeros`, {
-    value: {
-      tensor:
-        ctx.dtype === 'float64'
-          ? { dims: [1], dtype: 'float64', data: new Float64Array(1) }
-          : { dims: [1], dtype: 'float32', data: new Float32Array(1) },
-    },
-  });
-  const flat = b.constInts('shape', [-1]);
-  const idx = emit(b, 'Reshape', [saved.indices, flat], `${n.id}.idxf`);
-  const dyf = emit(b, 'Reshape', [dy, flat], `${n.id}.dyf`);
-  const dxf = emit(b, 'ScatterElements', [zeros, idx, dyf], `${n.id}.dxf`, { axis: 0, reduction: 'add' });
-  return emit(b, 'Reshape', [dxf, emit(b, 'Shape', [n.input], `${n.id}.xshape`)], `${n.id}.dx`);
-}
-
-/**
- * The max-pool gradient without Indices (which ONNX Runtime's WebGPU providers cannot produce),
- * from ops every provider has (Pad, Slice, Equal, Where, Add, Reshape, Concat), exactly:
- *
- * 1. Tap t = (ky, kx) of every window, row-major (PyTorch's scan order), is a strided slice of the
- *    input padded with the most negative finite value, so that padding never equals a window's
- *    maximum (a ReLU's 0 included) unless the whole window is −∞ or that value:
- *    x_t[oy, ox] = x[oy·sh + ky − pt, ox·sw + kx − pl], N×C×Ho×Wo. (−∞ and NaN padding would be
- *    exact, but WGSL lets a GPU assume neither occurs.)
- * 2. The first tap equal to the window's maximum y takes dy, as in PyTorch on ties: g_t =
- *    Where(x_t = y, r, 0) with r the gradient no earlier tap took (r ← Where(x_t = y, 0, r)).
- * 3. g_t goes back to rows oy·sh + ky: taps with the same ky mod sh (a phase) land on the same
- *    rows, shifted by ⌊ky/sh⌋ output rows (a Pad), so each phase is a sum of shifted g_t on an
- *    output-sized grid; the sh×sw phase grids interleave (Concat + Reshape) into the padded
- *    input, which is cropped to H×W.
- *
- * Each input position sums its windows' contributions in reverse tap order, which is the order
- * of their windows, the order ScatterElements adds them in: the two formulations agree bit for bit.
- */
-function maxPoolGradMasks(n: MaxPoolNode, ctx: LowerCtx, dy: string): string {
-  const [c, h, w, ho, wo] = poolSizes(n, ctx);
-  const [kh, kw] = n.kernel;
-  const [sh, sw] = n.stride;
-  const [pt, pl] = n.pads;
-  const { b } = ctx;
-  // Phase grids: Hq rows hold output rows shifted by up to ⌊(kh−1)/sh⌋, and cover the input's end.
-  const [qh, qw] = [Math.floor((kh - 1) / sh), Math.floor((kw - 1) / sw)];
-  const hq = Math.max(ho + qh, Math.ceil((pt + h) / sh));
-  const wq = Math.max(wo + qw, Math.ceil((pl + w) / sw));
-  const taps = firstMaxTaps(n, ctx, dy, h, w, ho, wo);
-  // phases[ry][rx]: the sum of the shifted g_t with ky ≡ ry (mod sh), kx ≡ rx (mod sw).
-  const phases: (string | undefined)[][] = Array.from({ length: Math.min(sh, kh) }, () => new Array<string>(Math.min(sw, kw)));
-  for (let t = kh * kw - 1; t >= 0; t--) {
-    const [ky, kx] = [Math.floor(t / kw), t % kw];
-    const [dqy, dqx] = [Math.floor(ky / sh), Math.floor(kx / sw)];
-    const pads = [0, 0, dqy, dqx, 0, 0, hq - ho - dqy, wq - wo - dqx];
-    const shifted = pads.some((p) => p > 0) ? emit(b, 'Pad', [taps[t]!, b.constInts('pads', pads)], `${n.id}.gshift`) : taps[t]!;
-    const row = phases[ky % sh]!;
-    const acc = row[kx % sw];
-    row[kx % sw] = acc === undefined ? shifted : emit(b, 'Add', [acc, shifted], `${n.id}.gphase`);
-  }
-  let dxp: string;
-  if (sh === 1 && sw === 1) {
-    dxp = phases[0]![0]!;
-  } else {
-    // N×C×Hq×Wq per phase → N×C×Hq×1×Wq×1 → N×C×Hq×sh×Wq×sw (missing phases when k < s: zeros) → N×C×Hq·sh×Wq·sw
-    const cat = (parts: string[], axis: number, hint: string): string =>
-      parts.length === 1 ? parts[0]! : emit(b, 'Concat', parts, hint, { axis });
-    const rows = phases.map((row) =>
-      cat(
-        row.map((p) => emit(b, 'Reshape', [p!, b.constInts('shape', [0, c, hq, 1, wq, 1])], `${n.id}.phase6`)),
-        5,
-        `${n.id}.phase_row`,
-      ),
-    );
-    let grid = cat(rows, 3, `${n.id}.phase_grid`);
-    const [ry, rx] = [phases.length, phases[0]!.length];
-    if (ry < sh || rx < sw)
-      grid = emit(b, 'Pad', [grid, b.constInts('pads', [0, 0, 0, 0, 0, 0, 0, 0, 0, sh - ry, 0, sw - rx])], `${n.id}.phase_pad`);
-    dxp = emit(b, 'Reshape', [grid, b.constInts('shape', [0, c, hq * sh, wq * sw])], `${n.id}.dxp`);
-  }
-  if (pt === 0 && pl === 0 && hq * sh === h && wq * sw === w) return dxp;
-  return emit(
-    b,
-    'Slice',
-    [dxp, b.constInts('starts', [pt, pl]), b.constInts('ends', [pt + h, pl + w]), b.constInts('axes', [2, 3])],
-    `${n.id}.dx`,
-  );
-}
-
-/**
- * Steps 1 and 2 of {@link maxPoolGradMasks}: per tap t (row-major), the part of dy that tap t
- * receives, N×C×Ho×Wo: dy where x_t is the window's first maximum, 0 elsewhere.
- */
-function firstMaxTaps(n: MaxPoolNode, ctx: LowerCtx, dy: string, h: number, w: number, ho: number, wo: number): string[] {
-  const [kh, kw] = n.kernel;
-  const [sh, sw] = n.stride;
-  const [pt, pl] = n.pads;
-  const { b } = ctx;
-  // Rows −pt … (Ho−1)·sh + kh − pt − 1 of the input; floor mode may leave the input's last rows unread.
-  const pads = [0, 0, pt, pl, 0, 0, Math.max((ho - 1) * sh + kh - pt - h, 0), Math.max((wo - 1) * sw + kw - pl - w, 0)];
-  const lowest = ctx.dtype === 'float64' ? -Number.MAX_VALUE : -3.4028234663852886e38;
-  const xp = pads.some((p) => p > 0)
-    ? emit(b, 'Pad', [n.input, b.constInts('pads', pads), fconst(ctx, 'lowest', [], [lowest])], `${n.id}.xpad`)
-    : n.input;
-  const zero = fconst(ctx, 'zero', [], [0]);
-  const out: string[] = [];
-  let rest = dy;
-  for (let t = 0; t < kh * kw; t++) {
-    const [ky, kx] = [Math.floor(t / kw), t % kw];
-    const xt = stridedTap(ctx, xp, ky, kx, n.stride, ho, wo, `${n.id}.tap`);
-    const hit = emit(b, 'Equal', [xt, n.id], `${n.id}.hit`);
-    out.push(emit(b, 'Where', [hit, rest, zero], `${n.id}.gtap`));
-    if (t < kh * kw - 1) rest = emit(b, 'Where', [hit, zero, rest], `${n.id}.rest`);
-  }
-  return out;
+/** This pool's formulation: 'mixed' takes 'masks' for stride 1 and 'indices' otherwise. */
+function maxPoolGradMethod(n: MaxPoolNode, ctx: LowerCtx): Exclude<MaxPoolGradMethod, 'mixed'> {
+  const m = ctx.options?.maxPoolGrad ?? 'indices';
+  if (m !== 'mixed') return m;
+  return n.stride[0] === 1 && n.stride[1] === 1 ? 'masks' : 'indices';
 }
 
 /**
@@ -372,7 +259,7 @@ export const adaptiveavgpool: OpDef<AdaptiveAvgPoolNode> = {
 };
 
 /** PyTorch's adaptive average pooling as an HW×(oh·ow) matrix: bin i spans [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉). */
-export function adaptivePoolMatrix(h: number, w: number, oh: number, ow: number): Float32Array {
+function adaptivePoolMatrix(h: number, w: number, oh: number, ow: number): Float32Array {
   const m = new Float32Array(h * w * oh * ow);
   for (let i = 0; i < oh; i++) {
     const y0 = Math.floor((i * h) / oh);

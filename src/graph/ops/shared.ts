@@ -35,6 +35,29 @@ export function emit(
   return out;
 }
 
+/**
+ * The float scalar `value` (code 1: float32, 11: float64), computed from the size of `after`, so
+ * that a node reading it runs only once `after` exists. ONNX Runtime runs a node as soon as its
+ * inputs are ready: a node of the backward that reads only forward values (a ReLU's mask, the
+ * im2col of a weight gradient, an optimizer's decay term) would run during the forward, and its
+ * output would be kept, taking memory, until the backward reads it. Exact: value + 0.
+ */
+export function scalarAfter(b: OnnxGraphBuilder, after: string, value: number, floatType: number, hint: string): string {
+  const zeroInt = emit(
+    b,
+    'Mul',
+    [emit(b, 'Size', [after], `${hint}.size`), b.constant('zero', { dims: [], dtype: 'int64', data: new BigInt64Array(1) })],
+    `${hint}.zero_int`,
+  );
+  const zero = emit(b, 'Cast', [zeroInt], `${hint}.zero`, { to: floatType });
+  if (value === 0) return zero;
+  const v =
+    floatType === 11
+      ? b.constant('value', { dims: [], dtype: 'float64', data: Float64Array.of(value) })
+      : b.constFloats('value', [], [value]);
+  return emit(b, 'Add', [zero, v], hint);
+}
+
 /** A float constant in the context's element type. */
 export function fconst(ctx: LowerCtx, hint: string, dims: readonly number[], values: ArrayLike<number>): string {
   if (ctx.dtype === 'float64') return ctx.b.constant(hint, { dims, dtype: 'float64', data: Float64Array.from(values) });

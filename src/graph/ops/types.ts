@@ -32,16 +32,21 @@ export interface ConvGradOptions {
 }
 
 /**
- * How a max pool's input gradient is formed; both give PyTorch's gradient (each window's dy to its
- * first maximum in row-major order), bit for bit the same.
+ * How a max pool's input gradient is formed; all give PyTorch's gradient (each window's dy to its
+ * first maximum in row-major order), the same up to the order in which shared windows are added
+ * (`maxpool-grad.ts`; costs in docs/PERFORMANCE.md).
  *
- * - 'indices': the forward's MaxPool also outputs each maximum's position (Indices), and the
- *   backward scatters dy there (ScatterElements). The faster one on ONNX Runtime's CPU provider.
- * - 'masks': the forward is a plain MaxPool; the backward compares each window tap with the
- *   maximum and moves dy to the first equal tap, with Slice, Equal, Where, Pad and Add only. For
- *   providers without MaxPool's Indices output (ONNX Runtime's WebGPU providers).
+ * - 'indices': the forward's MaxPool also outputs each maximum's position (Indices, int64), and
+ *   the backward scatters dy there (ScatterElements). ONNX Runtime's CPU MaxPool with Indices is a
+ *   scalar loop: many times its vectorised MaxPool without.
+ * - 'masks': the forward is a plain MaxPool; the backward finds each window's first maximum again,
+ *   one axis at a time, with first-maximum masks (Pad, Slice, Equal, Cast, Mul, Sub, Add). Nothing
+ *   kept from the forward; no Indices, which ONNX Runtime's WebGPU providers lack.
+ * - 'mixed': 'masks' for stride-1 pools (the Inception modules' 3×3/1: about half the CPU time of
+ *   'indices'), 'indices' for strided ones (where the masks' strided slices and interleaving cost
+ *   more than the scatter). The fastest on ONNX Runtime's CPU provider.
  */
-export type MaxPoolGradMethod = 'indices' | 'masks';
+export type MaxPoolGradMethod = 'indices' | 'masks' | 'mixed';
 
 /**
  * A replacement for how convolutions are lowered and differentiated. ONNX Runtime's CPU `Conv`
@@ -65,10 +70,19 @@ export interface LoweringOptions {
   conv?: ConvLowering;
   /**
    * How max-pool gradients are formed (see {@link MaxPoolGradMethod}): 'indices' (ScatterElements
-   * over MaxPool's `Indices` output, the CPU's faster way) or 'masks' (first-maximum masks, no
-   * `Indices`: for providers that lack it, e.g. WebGPU). Default 'indices'.
+   * over MaxPool's `Indices` output), 'masks' (first-maximum masks, no `Indices`: for providers
+   * that lack it, e.g. WebGPU) or 'mixed' (masks for stride-1 pools, indices for strided ones: the
+   * CPU's fastest). Default 'indices'.
    */
   maxPoolGrad?: MaxPoolGradMethod;
+  /**
+   * ONNX Runtime's NCHWc block size (8 with AVX2, 16 with AVX-512), where its CPU provider has the
+   * blocked convolution kernels (`com.microsoft.nchwc`): stride-1 k×k convolutions (k > 1) and
+   * their input gradients then run blocked, with their weights reordered inside the graph
+   * (`conv-nchwc.ts`). ONNX Runtime's own NCHWc rewrite needs constant weights, which a training
+   * step's are not. Float32 only. Default: off (ONNX's `Conv`).
+   */
+  nchwcBlock?: number;
 }
 
 /** What a lowering sees: the graph's shapes, the ONNX builder, and where parameters live. */

@@ -8,7 +8,7 @@
  *  - an embedded ICC profile is ignored, no colour conversion (PIL does not apply it);
  *  - 16-bit images are reduced to 8 bits by sharp (PIL's `I;16` would clip instead);
  *  - multi-page / animated files give their first page, as `Image.open`.
- * Browser code decodes with a canvas instead and shares everything in `../image/`.
+ * Browser code decodes with a canvas instead (`web/decode.ts`) and shares the rest of `image/`.
  *
  * The one place Node turns image files into pixels: `predict`, `classify` and the image-folder
  * dataset (`data/folder-node.ts`, which asks for `channels: 3`) all decode here; queue workers
@@ -19,7 +19,7 @@ import { open, stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { ImageError } from '../errors.js';
 import { fetchBytes } from '../fetch-node.js';
-import { toChannels, type RgbImage } from '../image/image.js';
+import { toChannels, type RgbImage } from './image.js';
 import { getLimits, raiseHint } from '../limits.js';
 
 /** Options of `decodeImageFile` / `decodeImageBuffer`. */

@@ -9,9 +9,9 @@ import sharp from 'sharp';
 import { ImageError } from '../errors.js';
 import { decodeImageBuffer, decodeImageFile, readImageSize } from './decode-node.js';
 import { setLimits } from '../limits.js';
-import { toChannels, type RgbImage } from '../image/image.js';
-import { preprocess } from './image.js';
-import { IMAGENET_CLASSES_PATH, cifar100Classes, cifar10Classes, fashionMnistClasses, imagenetClasses } from './labels-node.js';
+import { toChannels, type RgbImage } from './image.js';
+import { preprocess } from '../infer/image.js';
+import { IMAGENET_CLASSES_PATH, cifar100Classes, cifar10Classes, fashionMnistClasses, imagenetClasses } from '../infer/labels-node.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
