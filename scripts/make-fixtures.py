@@ -114,8 +114,8 @@ def forward_keeping(model, x, layers):
 def grad_cam_fixtures(model, image_input):
     """Grad-CAM references for the picture, in float64: the last feature map for the top class, an
     earlier tap for a given class (also with Grad-CAM++), and the first auxiliary head (eval mode) at
-    its own tap; and the earlier tap on the picture's central 96x96 (for the software GPU, where
-    224x224 is slow). One forward pass per picture, a backward pass per target."""
+    its own tap; and on the picture's central 96x96, the last feature map and the earlier tap (for the
+    software GPU, where 224x224 is slow). One forward pass per picture, a backward pass per target."""
     m = copy.deepcopy(model).double().eval()
     logits, kept = forward_keeping(m, image_input.double(), ['inception4a', 'inception4c', 'inception4d', 'inception5b'])
     targets = {
@@ -124,7 +124,8 @@ def grad_cam_fixtures(model, image_input):
         'plusplus.inception4c.class3': grad_cam(logits, kept['inception4c'], 3, plus=True),
         'aux1.inception4a': grad_cam(m.aux1(kept['inception4a']), kept['inception4a']),
     }
-    crop_logits, crop_kept = forward_keeping(m, image_input.double()[:, :, 64:160, 64:160], ['inception4c'])
+    crop_logits, crop_kept = forward_keeping(m, image_input.double()[:, :, 64:160, 64:160], ['inception4c', 'inception5b'])
+    targets['crop96.inception5b'] = grad_cam(crop_logits, crop_kept['inception5b'])
     targets['crop96.inception4c.class3'] = grad_cam(crop_logits, crop_kept['inception4c'], 3)
     out = {f'{key}.{name}': t.detach() for key, r in targets.items() for name, t in r.items()}
     with torch.no_grad():

@@ -141,16 +141,25 @@ describe('WebGPU in Node (software adapter in CI)', () => {
     const x = new Float32Array(3 * 96 * 96);
     for (let c = 0; c < 3; c++)
       for (let y = 0; y < 96; y++) x.set(full.subarray((c * 224 + 64 + y) * 224 + 64, (c * 224 + 64 + y) * 224 + 160), (c * 96 + y) * 96);
-    // inception4c: the gradient comes back through inception5b … 4d, the 2×2 max pool and 4e.
-    const r = await m.gradCam({ dims: [1, 3, 96, 96], data: x }, { layer: 'inception4c', classIndex: 3 });
-    const ref = loadSafetensorsFile(camFile!).get('crop96.inception4c.class3.cam')!.data as Float64Array;
-    assert.ok(
-      ref.some((v) => v > 0),
-      'the reference map is not empty',
-    );
-    const e = relativeError(r.cam.data, ref);
-    console.log(`Grad-CAM at inception4c on WebGPU: relative error ${e.toExponential(2)} against PyTorch`);
-    assert.ok(e <= 1e-3, `relative error ${e}`);
+    const ref = loadSafetensorsFile(camFile!);
+    // inception5b for the top class, and inception4c, whose gradient comes back through inception5b …
+    // 4d, the 2×2 max pool and 4e.
+    const cases = [
+      ['crop96.inception5b', {}],
+      ['crop96.inception4c.class3', { layer: 'inception4c', classIndex: 3 }],
+    ] as const;
+    for (const [key, options] of cases) {
+      const r = await m.gradCam({ dims: [1, 3, 96, 96], data: x }, options);
+      const cam = ref.get(`${key}.cam`)!.data as Float64Array;
+      assert.ok(
+        cam.some((v) => v > 0),
+        `${key}: the reference map is not empty`,
+      );
+      assert.equal(r.classIndex[0], Number((ref.get(`${key}.class`)!.data as BigInt64Array)[0]), key);
+      const e = relativeError(r.cam.data, cam);
+      console.log(`Grad-CAM ${key} (${r.cam.dims.slice(1).join('×')}) on WebGPU: relative error ${e.toExponential(2)} against PyTorch`);
+      assert.ok(e <= 1e-3, `${key}: relative error ${e}`);
+    }
     await m.dispose();
   });
 
