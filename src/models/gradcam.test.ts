@@ -127,13 +127,24 @@ describe('Grad-CAM', () => {
     assert.ok(relativeError(afterFlip, before) > 0.1);
   });
 
-  it('keeps the two most recently used Grad-CAM graphs (each holds the weights), not one per tap ever asked', async () => {
+  it('keeps the two most recently used Grad-CAM graphs (each holds the weights), not one per tap ever asked, and none that a call is running', async () => {
     const m = model(SMALL);
     const x = input([1, 3, 32, 32], 10);
     const explainSessions = (): string[] =>
       [...(m as unknown as { sessions: { entries: Map<string, unknown> } }).sessions.entries.keys()].filter((k) => k.startsWith('explain:'));
     for (const layer of ['inception3a', 'inception4a', 'inception3a', 'inception5a']) await m.gradCam(x, { layer });
     assert.deepEqual(explainSessions(), ['explain:gradcam:logits:inception3a:', 'explain:gradcam:logits:inception5a:']);
+    // Calls at once on more taps than are kept: none loses its session to another's trim.
+    const layers = ['inception3b', 'inception4b', 'inception4d', 'inception5a'];
+    const alone = await m.gradCam(x, { layer: 'inception3b' });
+    const together = await Promise.all(layers.map((layer) => m.gradCam(x, { layer })));
+    assert.deepEqual(
+      together.map((r) => r.layer),
+      layers,
+    );
+    assert.deepEqual([...together[0]!.cam.data], [...alone.cam.data]);
+    await m.gradCam(x, { layer: 'inception4a' });
+    assert.equal(explainSessions().length, 2, 'the next call trims what the running ones kept');
   });
 
   it('bad requests: one line naming the option and saying what it takes', async () => {

@@ -375,11 +375,16 @@ export class GoogLeNet {
     const device = (await this.engine.resolve()).device;
     const lowering = loweringFor(device === 'auto' ? 'cpu' : device);
     const key = `explain:${method}:${target.head}:${target.layer}:${taps.join(',')}`;
-    const session = this.sessions.get(key, () => buildGradCamGraph(g, this.weights, { ...target, method, taps, lowering }));
-    // Each tap, head and method is its own graph with its own copy of the weights: keep the last two.
+    const held = this.sessions.hold(key, () => buildGradCamGraph(g, this.weights, { ...target, method, taps, lowering }));
+    // Each tap, head and method is its own graph with its own copy of the weights: keep the last
+    // two (and any that another call is running).
     this.sessions.trim('explain:', 2);
-    const s = await session;
-    const r = (await s.run({ [g.input.name]: x, class_mask: { dims: [n, classes], data: mask } })) as Record<string, Tensor>;
+    let r: Record<string, Tensor>;
+    try {
+      r = (await (await held.session).run({ [g.input.name]: x, class_mask: { dims: [n, classes], data: mask } })) as Record<string, Tensor>;
+    } finally {
+      held.done();
+    }
     const pick = (prefix: string): Record<string, Tensor> =>
       Object.fromEntries(Object.entries(r).flatMap(([k, v]) => (k.startsWith(prefix) ? [[k.slice(prefix.length), v]] : [])));
     const heads = pick('head.');
