@@ -90,11 +90,45 @@ describe('googlenet explain and net.explain() on files', () => {
 
   const fixtureFlags = (): string[] => ['--weights', weights!, '--num-classes', '10', '--aux', '--resize', '224', '--crop', '224'];
 
-  it('--json prints the raw map of PyTorch; -o writes the overlay PNG with its caption', { skip }, async () => {
+  it('--json prints the raw map of PyTorch and the branches; -o writes the overlay PNG with its caption', { skip }, async () => {
     const out = join(tmp, 'cam.png');
-    const r = await cliAsync(['explain', ...fixtureFlags(), '--layer', 'inception4c', '--class', '3', '--json', '-o', out, png!]);
+    const r = await cliAsync([
+      'explain',
+      ...fixtureFlags(),
+      '--layer',
+      'inception4c',
+      '--class',
+      '3',
+      '--branches',
+      'inception4a',
+      '--json',
+      '-o',
+      out,
+      png!,
+    ]);
     assert.equal(r.status, 0, r.stderr);
-    const [e] = JSON.parse(r.stdout) as { file: string; class: number; label: string; layer: string; cam: number[][]; overlay: string }[];
+    type Branch = { name: string; channels: number; share: number; map: number[][] };
+    const [e] = JSON.parse(r.stdout) as {
+      file: string;
+      class: number;
+      label: string;
+      layer: string;
+      cam: number[][];
+      overlay: string;
+      branches: { module: string; branches: Branch[] };
+    }[];
+    // inception4a of Table 1: 192 + 208 + 48 + 64 channels, each branch's mean map at 14×14.
+    assert.equal(e!.branches.module, 'inception4a');
+    assert.deepEqual(
+      e!.branches.branches.map((b) => [b.name, b.channels, b.map.length, b.map[0]!.length]),
+      [
+        ['branch1', 192, 14, 14],
+        ['branch2', 208, 14, 14],
+        ['branch3', 48, 14, 14],
+        ['branch4', 64, 14, 14],
+      ],
+    );
+    assert.ok(Math.abs(e!.branches.branches.reduce((a, b) => a + b.share, 0) - 1) < 1e-9);
     assert.equal(e!.file, png);
     assert.equal(e!.class, 3);
     assert.equal(e!.label, '3');
