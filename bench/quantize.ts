@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { calibrate, data, GoogLeNet, loadModelDir, saveModelDir, type Tensor } from '../src/index.js';
 import { viewBatch } from '../src/eval/evaluate.js';
 import { defaultPreprocess } from '../src/infer/classifier.js';
+import { getDefaultEngine } from '../src/advanced.js';
+import { cpuInfo } from './profile.js';
 
 const arg = (name: string, d: number): number => {
   const i = process.argv.indexOf(name);
@@ -112,7 +114,8 @@ async function bench(name: string, model: GoogLeNet, out: Record<string, unknown
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'googlenet-bench-quantize-'));
-const out: Record<string, unknown> = { threads };
+// The CPU decides the kernels, and whether the engine runs the stored ±127 weights or ±63.
+const out: Record<string, unknown> = { cpu: cpuInfo(), int8Weights: getDefaultEngine().int8Saturates ? '±63' : '±127', threads };
 try {
   if (!process.argv.includes('--skip-fashion-mnist'))
     await bench('fashion-mnist', loadModelDir(join(import.meta.dirname, '..', 'models', 'fashion-mnist'), { threads }), out, dir);
