@@ -9,10 +9,10 @@
  *
  *   npm run bench:int8-accuracy -- [--limit N] [--no-wasm] [--threads 2] DIR…
  */
-import { readFileSync } from 'node:fs';
 import * as ortWeb from 'onnxruntime-web';
 import { ortEngine, type Engine, type OrtModule } from '../src/advanced.js';
 import { data, evaluate, loadModelDir } from '../src/index.js';
+import { cpuInfo } from './profile.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -27,11 +27,8 @@ const dirs = argv.filter((a) => !a.startsWith('--'));
 if (dirs.length === 0) throw new Error('usage: bench/int8-accuracy.ts [--limit N] [--no-wasm] DIR…');
 
 function cpu(): string {
-  const info = readFileSync('/proc/cpuinfo', 'utf8');
-  const model = /model name\s*:\s*(.*)/.exec(info)?.[1] ?? 'unknown CPU';
-  const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(info)?.[1]?.split(' ') ?? []);
-  const has = ['avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'amx_int8'].filter((f) => flags.has(f));
-  return `${model} (${has.join(', ') || 'no AVX2'})`;
+  const { model, flags } = cpuInfo();
+  return `${model} (${flags.join(', ') || 'no AVX2'})`;
 }
 
 ortWeb.env.wasm.numThreads = 1;

@@ -119,7 +119,7 @@ export function cpuInfo(): { model: string; flags: string[] } {
     const text = readFileSync('/proc/cpuinfo', 'utf8');
     const model = /^model name\s*:\s*(.*)$/m.exec(text)?.[1]?.trim() ?? 'unknown';
     const flags = (/^flags\s*:\s*(.*)$/m.exec(text)?.[1] ?? '').split(/\s+/);
-    const wanted = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_tile'];
+    const wanted = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_tile', 'amx_int8'];
     return { model, flags: wanted.filter((f) => flags.includes(f)) };
   } catch {
     return { model: 'unknown (no /proc/cpuinfo)', flags: [] };

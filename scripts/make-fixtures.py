@@ -8,7 +8,9 @@ v3's, drawn the same way (see inception_v3_fixtures below for its files).
 Needs torch and torchvision (Debian: python3-torch python3-torchvision) and Pillow. Writes to
 <repo>/test/fixtures/torchvision-googlenet/ and <repo>/test/fixtures/torchvision-inception-v3/ by
 default, where test/fixtures.ts looks. The values differ from the shared copies (other random
-draws); the recipe and the layout are the same.
+draws); the recipe and the layout are the same. One GoogLeNet file is this script's own:
+gradcam-aux10.safetensors, the Grad-CAM references (forward hooks and torch.autograd.grad, float64)
+of test/explain.test.ts and test/device.test.ts.
 """
 import argparse
 import copy
@@ -81,6 +83,58 @@ def picture(size=224):
     return Image.fromarray((np.stack([r, g, b], -1) * 255).round().astype(np.uint8), 'RGB')
 
 
+def grad_cam(scores, a, class_index=None, plus=False):
+    """Grad-CAM the paper's way (Selvaraju et al., arXiv 1610.02391) from a forward pass whose tap
+    output `a` a forward hook kept: torch.autograd.grad gives g = d y_c / d A for the top class (or
+    `class_index`), alpha_k is its spatial mean and the map is ReLU(sum_k alpha_k A^k). `plus`:
+    Grad-CAM++ (Chattopadhyay et al., arXiv 1710.11063), alpha_k = sum_ij a_ij relu(g_ij) with
+    a_ij = g^2 / (2 g^2 + sum_ab A_ab g^3) (0 where that is 0/0)."""
+    c = scores.argmax(1) if class_index is None else torch.full((scores.shape[0],), class_index)
+    (grad,) = torch.autograd.grad(scores.gather(1, c[:, None]).sum(), a, retain_graph=True)
+    if plus:
+        g2 = grad ** 2
+        denom = 2 * g2 + a.sum((2, 3), keepdim=True) * g2 * grad
+        aij = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(denom))
+        alpha = (aij * F.relu(grad)).sum((2, 3))
+    else:
+        alpha = grad.mean((2, 3))
+    cam = F.relu((alpha[:, :, None, None] * a).sum(1))
+    return {'cam': cam, 'alpha': alpha, 'class': c, 'logits': scores}
+
+
+def forward_keeping(model, x, layers):
+    """The logits and the outputs of `layers`, kept by forward hooks."""
+    kept = {}
+    hooks = [getattr(model, name).register_forward_hook(lambda _m, _i, out, name=name: kept.__setitem__(name, out)) for name in layers]
+    try:
+        return model(x), kept
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def grad_cam_fixtures(model, image_input):
+    """Grad-CAM references for the picture, in float64: the last feature map for the top class, an
+    earlier tap for a given class (also with Grad-CAM++), and the first auxiliary head (eval mode) at
+    its own tap; and on the picture's central 96x96, the last feature map and the earlier tap (for the
+    software GPU, where 224x224 is slow). One forward pass per picture, a backward pass per target."""
+    m = copy.deepcopy(model).double().eval()
+    logits, kept = forward_keeping(m, image_input.double(), ['inception4a', 'inception4c', 'inception4d', 'inception5b'])
+    targets = {
+        'inception5b': grad_cam(logits, kept['inception5b']),
+        'inception4c.class3': grad_cam(logits, kept['inception4c'], 3),
+        'plusplus.inception4c.class3': grad_cam(logits, kept['inception4c'], 3, plus=True),
+        'aux1.inception4a': grad_cam(m.aux1(kept['inception4a']), kept['inception4a']),
+    }
+    crop_logits, crop_kept = forward_keeping(m, image_input.double()[:, :, 64:160, 64:160], ['inception4c', 'inception5b'])
+    targets['crop96.inception5b'] = grad_cam(crop_logits, crop_kept['inception5b'])
+    targets['crop96.inception4c.class3'] = grad_cam(crop_logits, crop_kept['inception4c'], 3)
+    out = {f'{key}.{name}': t.detach() for key, r in targets.items() for name, t in r.items()}
+    with torch.no_grad():
+        out['aux2.logits'] = m.aux2(kept['inception4d'])
+    return out
+
+
 def googlenet_fixtures(args):
     os.makedirs(args.out, exist_ok=True)
     out = lambda name: os.path.join(args.out, name)
@@ -90,6 +144,7 @@ def googlenet_fixtures(args):
     aux = randomize(googlenet(weights=None, num_classes=10, aux_logits=True, transform_input=False, init_weights=False), gen).eval()
     noaux = randomize(googlenet(weights=None, num_classes=10, aux_logits=False, transform_input=True, init_weights=False), gen).eval()
     save_safetensors(out('googlenet-tv-aux10.safetensors'), aux.state_dict())
+    pristine = copy.deepcopy(aux)  # the file's weights, before the train-mode pass below moves the statistics
     torch.save(noaux.state_dict(), out('googlenet-tv-noaux10.pth'))
 
     x_aux = torch.randn(2, 3, 224, 224, generator=gen)
@@ -116,6 +171,8 @@ def googlenet_fixtures(args):
     with torch.no_grad():
         image_noaux, image_aux = noaux(image_input), aux(image_input)
     save_safetensors(out('io-image.safetensors'), {'image_input': image_input, 'eval_logits': image_noaux, 'aux10_eval_logits': image_aux})
+    cams = grad_cam_fixtures(pristine, image_input)
+    save_safetensors(out('gradcam-aux10.safetensors'), cams)
 
     labels = torch.tensor([3, 7])
     o = trained(x_aux)
@@ -137,6 +194,7 @@ def googlenet_fixtures(args):
                   'eval_logits_row0': eval_aux[0].tolist(), 'train_aux1_row0': train_aux.aux_logits1[0].tolist()},
         'noaux10': {'params': count(noaux), 'transform_input': True, 'eval_logits_row0': eval_noaux[0].tolist()},
         'image': {'noaux10_pth_eval_logits': image_noaux[0].tolist(), 'aux10_safetensors_eval_logits': image_aux[0].tolist()},
+        'gradcam_aux10': {k: v.tolist() for k, v in cams.items() if k.endswith('.class')},
         'param_counts': {'torchvision_1000_aux': tv(True), 'torchvision_1000_noaux': tv(False)},
     }
     with open(out('meta.json'), 'w') as f:

@@ -102,6 +102,29 @@ export {
 } from './infer/classifier.js';
 export { FASHION_MNIST_CLASSES, CIFAR10_CLASSES, CIFAR100_CLASSES } from './data/core.js';
 
+// Explaining predictions: Grad-CAM at any feature map, Inception branch activations, heat maps.
+export {
+  branchModules,
+  featureTaps,
+  moduleBranches,
+  GRADCAM_METHODS,
+  type GradCamMethod,
+  type BranchSpec,
+  type GradCamOptions,
+  type GradCamResult,
+  type GradCamTarget,
+} from './models/gradcam.js';
+export {
+  branchActivations,
+  overlayExplanation,
+  viewedRegion,
+  type BranchActivation,
+  type ExplainOptions,
+  type Explanation,
+  type ExplanationOverlayOptions,
+} from './infer/explain.js';
+export { upsampleCam, normalizeCam, overlayCam, jet, type CamMap, type OverlayOptions } from './image/heatmap.js';
+
 // Model directories: how one describes itself (the entries read and write them).
 export { describeConfig, isUntrainedSource, modelSource, type ModelDirConfig } from './weights/model-dir.js';
 

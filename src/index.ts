@@ -9,6 +9,7 @@
 import './runtime/engine-node.js';
 import { decodeImageFile } from './image/decode-node.js';
 import { Classifier, defaultPreprocess, type ImageClassifier, type ImageInput, type Prediction } from './infer/classifier.js';
+import type { ExplainOptions, Explanation } from './infer/explain.js';
 import { imagenetClasses } from './infer/labels-node.js';
 import { lookupWeights, resolveWeights, type FetchWeightsOptions } from './weights/hub-node.js';
 import { entryOptions, type WeightsEntry } from './weights/registry.js';
@@ -20,6 +21,7 @@ import { checkLoadSource } from './weights/model-dir.js';
 export * from './api.js';
 export { selectDevice, cudaProviderInstalled, type DeviceChoice } from './runtime/engine-node.js';
 export { decodeImageFile, decodeImageBuffer } from './image/decode-node.js';
+export { writeExplanationPng } from './infer/explain-node.js';
 export { imagenetClasses, imagenetWnids, IMAGENET_CLASSES_PATH, IMAGENET_WNIDS_PATH } from './infer/labels-node.js';
 export {
   resolveWeights,
@@ -59,6 +61,9 @@ export class NodeClassifier extends Classifier implements ImageClassifier<string
   }
   override async infer(images: string | ImageInput | (string | ImageInput)[], o: { taps?: string[] } = {}) {
     return super.infer(await this.decode(images), o);
+  }
+  override async explain(images: string | ImageInput | (string | ImageInput)[], o: ExplainOptions = {}): Promise<Explanation[]> {
+    return super.explain(await this.decode(images), o);
   }
 }
 

@@ -48,6 +48,27 @@ const cases: [string, string, RegExp, () => unknown][] = [
   ['load({})', 'source', /received an object/, () => g.load({} as any)],
   ['loadModelDir(42)', 'model', /received number 42/, () => g.loadModelDir(42 as any)],
   ["summarize('cifar')", 'graph', /received "cifar"/, () => g.summarize('cifar' as any)],
+  ['gradCam(Float32Array)', 'input', /received a Float32Array of 3072/, () => tiny().gradCam(bare as any)],
+  ['explain(42)', 'images', /received number 42/, async () => (await g.load(FM)).explain(42 as any)],
+  ['explain(image, null)', 'options', /received null/, async () => (await g.load(FM)).explain(g.tensor([1, 1, 28, 28]), null as any)],
+  [
+    "explain(image, { classIndex: '3' })",
+    'classIndex',
+    /received "3"/,
+    async () => (await g.load(FM)).explain(g.tensor([1, 1, 28, 28]), { classIndex: '3' as any }),
+  ],
+  [
+    'explain(image, { layer: 5 })',
+    'layer',
+    /unknown tap 5/,
+    async () => (await g.load(FM)).explain(g.tensor([1, 1, 28, 28]), { layer: 5 as any }),
+  ],
+  [
+    'explain(image, { branches: 5 })',
+    'branches',
+    /received number 5/,
+    async () => (await g.load(FM)).explain(g.tensor([1, 1, 28, 28]), { branches: 5 as any }),
+  ],
   ["resetClassifier('5')", 'numClasses', /received "5"/, () => tiny().resetClassifier('5' as any)],
   ["setLimits({ maxImagePixels: '5' })", 'maxImagePixels', /received "5"/, () => g.setLimits({ maxImagePixels: '5' as any })],
 ];

@@ -15,14 +15,18 @@ import {
   GoogLeNet,
   load,
   loadModel,
+  loadStateDict,
   OptionError,
   selectDevice,
   type GoogLeNetOptions,
   type ModelOptions,
   type Tensor,
 } from '../src/index.js';
+import { relativeError } from '../src/tensor.js';
 import { OnnxGraphBuilder } from '../src/graph/onnx.js';
+import { loadSafetensorsFile } from '../src/weights/safetensors-node.js';
 import { cli } from './cli-run.js';
+import { fixturePath, missingFixture } from './fixtures.js';
 
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const FASHION = new URL('../models/fashion-mnist', import.meta.url).pathname;
@@ -166,6 +170,40 @@ describe('WebGPU in Node (software adapter in CI)', () => {
     // gradient, `convGrad: { weightGrad: 'shift' }`, differs by 4e-4: float32 order, amplified alike.
     assert.ok(e <= 5e-3, `updates: relative L2 error ${e.toExponential(2)}`);
     await Promise.all([sc.dispose(), sg.dispose(), cpu.dispose(), gpu.dispose()]);
+  });
+
+  it('Grad-CAM on WebGPU equals PyTorch on torchvision GoogLeNet (≤ 1e-3 relative; max-pool gradients from masks)', { skip }, async (t) => {
+    const names = ['googlenet-tv-aux10.safetensors', 'gradcam-aux10.safetensors', 'io-image.safetensors'];
+    const files = names.map((n) => fixturePath(n));
+    if (files.some((f) => !f)) return t.skip(missingFixture(names.join(', ')));
+    const [weights, camFile, ioFile] = files as string[];
+    // The fixture picture's central 96×96 (224×224 takes minutes on the software adapter).
+    const m = new GoogLeNet({ preset: 'torchvision', numClasses: 10, auxLogits: true, inputSize: 96 }, { device: 'webgpu' }, new Map());
+    m.loadStateDict(loadStateDict(weights!), weights!);
+    const full = loadSafetensorsFile(ioFile!).get('image_input')!.data as Float32Array;
+    const x = new Float32Array(3 * 96 * 96);
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 96; y++) x.set(full.subarray((c * 224 + 64 + y) * 224 + 64, (c * 224 + 64 + y) * 224 + 160), (c * 96 + y) * 96);
+    const ref = loadSafetensorsFile(camFile!);
+    // inception5b for the top class, and inception4c, whose gradient comes back through inception5b …
+    // 4d, the 2×2 max pool and 4e.
+    const cases = [
+      ['crop96.inception5b', {}],
+      ['crop96.inception4c.class3', { layer: 'inception4c', classIndex: 3 }],
+    ] as const;
+    for (const [key, options] of cases) {
+      const r = await m.gradCam({ dims: [1, 3, 96, 96], data: x }, options);
+      const cam = ref.get(`${key}.cam`)!.data as Float64Array;
+      assert.ok(
+        cam.some((v) => v > 0),
+        `${key}: the reference map is not empty`,
+      );
+      assert.equal(r.classIndex[0], Number((ref.get(`${key}.class`)!.data as BigInt64Array)[0]), key);
+      const e = relativeError(r.cam.data, cam);
+      console.log(`Grad-CAM ${key} (${r.cam.dims.slice(1).join('×')}) on WebGPU: relative error ${e.toExponential(2)} against PyTorch`);
+      assert.ok(e <= 1e-3, `${key}: relative error ${e}`);
+    }
+    await m.dispose();
   });
 
   it(

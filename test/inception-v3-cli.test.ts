@@ -3,9 +3,10 @@
  * is the machinery's, not the full width's, which the parity tests cover): train from scratch with
  * its aux head at 299×299 and resume; fine-tune a frozen backbone under a new head on another
  * folder (`train --from … --freeze-backbone`); `predict --features avg_pool` against the
- * library's `features()`; `quantize` to int8 and predict with it; `serve` over HTTP; the Redis
- * queue's workers; `eval` on ImageNet WordNet-id folders; a model without its top (Keras'
- * include_top=False). One training run is shared by the tests after it.
+ * library's `features()`; `quantize` to int8 and predict with it; `explain` (Grad-CAM, branch
+ * activations); `serve` over HTTP; the Redis queue's workers; `eval` on ImageNet WordNet-id
+ * folders; a model without its top (Keras' include_top=False). One training run is shared by the
+ * tests after it.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -175,6 +176,17 @@ test('serve the Inception v3 run: a picture over HTTP gets its classes', async (
   assert.equal((await server).status, 0);
 });
 
+test('explain the Inception v3 run: Grad-CAM at Mixed_7c by default, and InceptionE’s six parallel branches of Mixed_7b', async () => {
+  const r = await cliAsync(['explain', '--model', run, join(animals, 'cat', '0.png'), '--branches', 'Mixed_7b', '--json']);
+  ok(r, 'explain');
+  const [e] = JSON.parse(r.stdout) as { layer: string; cam: number[][]; branches: { branches: { name: string; share: number }[] } }[];
+  assert.equal(e!.layer, 'Mixed_7c');
+  assert.deepEqual([e!.cam.length, e!.cam[0]!.length], [8, 8]);
+  const names = e!.branches.branches.map((b) => b.name);
+  assert.deepEqual(names, ['branch1x1', 'branch3x3_2a', 'branch3x3_2b', 'branch3x3dbl_3a', 'branch3x3dbl_3b', 'branch_pool']);
+  assert.ok(Math.abs(e!.branches.branches.reduce((s, b) => s + b.share, 0) - 1) < 1e-6);
+});
+
 test('queue workers run an Inception v3 model: collected results equal a single-process predict', async (t) => {
   if (spawnSync('redis-server', ['--version']).status !== 0) return t.skip('needs redis-server (Debian: redis-server)');
   const port = await new Promise<number>((r) => {
@@ -242,7 +254,15 @@ test('queue workers run an Inception v3 model: collected results equal a single-
       ) <= 1e-6,
     );
   } finally {
-    worker?.kill('SIGTERM');
+    // The worker closes its Redis connections on SIGTERM: Redis must outlive that close, or the
+    // worker waits for it forever (and so does this test). A worker that has not exited in 10 s is killed.
+    if (worker && worker.exitCode === null && worker.signalCode === null) {
+      const exited = new Promise((r) => worker!.once('exit', r));
+      worker.kill('SIGTERM');
+      const timer = setTimeout(() => worker!.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
     redis.kill('SIGKILL');
   }
 });

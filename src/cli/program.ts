@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { register as registerDownload } from './download.js';
 import { register as registerEval } from './eval.js';
+import { register as registerExplain } from './explain.js';
 import { register as registerExport } from './export.js';
 import { register as registerImport } from './import.js';
 import { register as registerPredict } from './predict.js';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   for (const register of [
     registerSummary,
     registerPredict,
+    registerExplain,
     registerServe,
     registerQueue,
     registerImport,

@@ -54,6 +54,8 @@ interface Case {
   inputScale?: number;
   /** Parameter initial values per role. */
   init?: (name: string, i: number, r: () => number) => number;
+  /** Lowering mode: 'train' (default) or 'eval' (running statistics, no dropout: what Grad-CAM differentiates). */
+  mode?: 'train' | 'eval';
 }
 
 type FArray = Float32Array | Float64Array;
@@ -89,7 +91,15 @@ async function checkCase(c: Case): Promise<Record<string, number>> {
   for (const p of [...trainable, ...buffers]) b.input({ name: p.name, dtype, dims: [...p.shape] });
   const hasDropout = g.nodes.some((n) => n.op === 'dropout');
   const seed = hasDropout ? b.constant('seed', { dims: [], dtype: 'int64', data: BigInt64Array.of(12345n) }) : undefined;
-  const fwd = lowerForward({ b, graph: g, param: (n) => n, dtype, lowering: loweringFor(dtype), ...(seed ? { seed } : {}) });
+  const fwd = lowerForward({
+    b,
+    graph: g,
+    param: (n) => n,
+    dtype,
+    lowering: loweringFor(dtype),
+    ...(seed ? { seed } : {}),
+    ...(c.mode ? { mode: c.mode } : {}),
+  });
   const grads = backward(fwd, { seeds: { [outValue]: 'dy' }, inputGrad: true });
   b.node('Identity', [outValue], ['y_out']);
   b.output({ name: 'y_out', dtype, dims: outShape });
@@ -197,6 +207,15 @@ const CASES: Case[] = [
     build: (x) => L.basicConv(x, 'b', { out: 4, kernel: 3, pad: 1 }),
     eps: 3e-3,
     tol: 1e-2,
+  },
+  // Eval mode: the running statistics normalize (an affine map per channel), dropout is the identity.
+  { name: 'batchnorm (eval mode)', dtype: f64, input: [3, 4, 4], build: (x) => L.batchNorm(x, 'bn'), mode: 'eval' },
+  {
+    name: 'conv → batchnorm → relu → dropout 0.5 (eval mode)',
+    dtype: f64,
+    input: [2, 5, 5],
+    build: (x) => L.dropout(L.basicConv(x, 'b', { out: 3, kernel: 3, pad: 1 }), 'd', 0.5),
+    mode: 'eval',
   },
   { name: 'relu', dtype: f64, input: [3, 4, 4], build: (x) => L.relu(x, 'r') },
   // float32: ONNX Runtime has no double LRN or AveragePool (and its LRN takes odd sizes only).
@@ -315,7 +334,7 @@ const CASES: Case[] = [
 
 describe('op gradients against finite differences', () => {
   for (const c of CASES) {
-    it(`${c.name} [${c.dtype}]`, async () => {
+    it(`${c.name} [${c.dtype}${c.mode ? `, ${c.mode}` : ''}]`, async () => {
       await checkCase(c);
     });
   }
@@ -685,6 +704,66 @@ describe('fused sibling 1×1 convolutions, some frozen', () => {
       for (const [k, v] of fused) assert.ok(relativeError(v, separate.get(k)!) < 1e-12, k);
     });
   }
+});
+
+describe('gradients of intermediate values (what Grad-CAM asks for)', () => {
+  /**
+   * x → identity affine `a` → Inception module `i` → global pool → fc, in eval mode (float64): the
+   * gradient of `a` is the input's gradient (finite-difference checked above), and that of `i` is
+   * the head's alone; asking for `i` emits nothing below it.
+   */
+  async function grads(values: string[], inputGrad: boolean): Promise<{ out: Record<string, Float64Array>; ops: string[] }> {
+    const gb = new GraphBuilder();
+    const x = gb.input('x', [4, 5, 5]);
+    const a = gb.add('a', { op: 'affine', input: x.id, scale: [1, 1, 1, 1], shift: [0, 0, 0, 0] });
+    const i = L.inception(a, { name: 'i', ch1x1: 2, ch3x3red: 2, ch3x3: 3, ch5x5red: 2, ch5x5: 2, poolProj: 2 });
+    gb.output('y', L.linear(L.flatten(L.globalAvgPool(i, 'p'), 'f'), 'fc', { out: 3 }));
+    const g = gb.build();
+    const b = new OnnxGraphBuilder('values');
+    b.input({ name: 'x', dtype: 'float64', dims: [2, 4, 5, 5] });
+    for (const p of g.params.values()) {
+      if (p.role === 'bn.num_batches_tracked') continue;
+      const data = Float64Array.from({ length: numel(p.shape) }, (_, k) =>
+        p.role === 'bn.running_var' ? 1.5 : Math.sin(k + p.name.length),
+      );
+      b.initializer(p.name, { dims: [...p.shape], dtype: 'float64', data });
+    }
+    const fwd = lowerForward({ b, graph: g, param: (p) => p, dtype: 'float64', lowering: { conv: float64Conv }, mode: 'eval' });
+    const before = b.nodes.length;
+    const dy = b.constant('dy', { dims: [2, 3], dtype: 'float64', data: Float64Array.of(1, 0, 0, 0, 0, 1) });
+    const gr = backward(fwd, { seeds: { [g.outputs.y!]: dy }, values, inputGrad, wrt: () => false });
+    const ops = b.nodes.slice(before).map((n) => n.opType);
+    const outs: [string, string][] = [...gr.values].map(([v, gv]) => [`g:${v}`, gv]);
+    if (gr.input) outs.push(['g:x', gr.input]);
+    for (const [name, v] of outs) {
+      b.node('Identity', [v], [name]);
+      b.output({ name, dtype: 'float64', dims: [2, ...g.shapes.get(name === 'g:x' ? 'x' : name.slice(2))!] });
+    }
+    const s = await getDefaultEngine().createSession(b.encode(), { threads: 1 });
+    const r = await s.run({ x: { dims: [2, 4, 5, 5], data: Float64Array.from({ length: 200 }, (_, k) => Math.cos(0.7 * k)) } });
+    await s.release();
+    return { out: Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.data as Float64Array])), ops };
+  }
+
+  it("a value's gradient equals the input's gradient through an identity, per sample", async () => {
+    const { out } = await grads(['a'], true);
+    assert.ok(out['g:x']!.some((v) => v !== 0));
+    assert.ok(relativeError(out['g:a']!, out['g:x']!) < 1e-12);
+  });
+
+  it('the gradient of a late value walks only the nodes after it, and matches the head in closed form', async () => {
+    const { out, ops } = await grads(['i'], false);
+    // fc → flatten → global average pool: ∂y_c/∂i[k, h, w] = W[c, k]/25 for the seeded class c.
+    assert.ok(!ops.includes('ConvTranspose') && !ops.includes('Split'), `walked below the value: ${ops.join(' ')}`);
+    const gi = out['g:i']!;
+    assert.equal(gi.length, 2 * 9 * 25);
+    const w = (c: number, k: number): number => Math.sin(c * 9 + k + 'fc.weight'.length);
+    for (const [n, c] of [
+      [0, 0],
+      [1, 2],
+    ] as const)
+      for (let k = 0; k < 9; k++) assert.ok(Math.abs(gi[(n * 9 + k) * 25 + 7]! - w(c, k) / 25) < 1e-12, `sample ${n}, channel ${k}`);
+  });
 });
 
 describe('lowering options', () => {

@@ -8,6 +8,10 @@
  * Inception module feeds four branches and an auxiliary head) gets the sum of their gradients.
  * Nodes that lead to no wanted gradient (frozen layers, the stem's input gradient) emit nothing.
  *
+ * Training differentiates the train-mode graph (batch statistics, live dropout). Explaining a
+ * prediction (Grad-CAM, `models/gradcam.ts`) differentiates the eval-mode graph (running
+ * statistics, no dropout) with respect to an intermediate value, through the same walk.
+ *
  * Rewrites such as the fusion of sibling convolutions (`fuse.ts`) happen before, on the graph;
  * this walk treats every node alike.
  */
@@ -28,6 +32,11 @@ export interface BackwardOptions {
   wrt?: (param: ParamSpec) => boolean;
   /** Also form the gradient of the graph's input (finite-difference tests). Default false. */
   inputGrad?: boolean;
+  /**
+   * Also form the gradients of these graph values (an intermediate feature map for Grad-CAM). The
+   * walk stops below them unless a parameter or the input wants more. Default none.
+   */
+  values?: readonly string[];
 }
 
 export interface BackwardResult {
@@ -35,11 +44,18 @@ export interface BackwardResult {
   params: Map<string, string>;
   /** ONNX value of the input's gradient, with `inputGrad`. */
   input?: string;
+  /** ONNX value of each of `values`' gradients, by graph value; absent for a value the seeds do not depend on. */
+  values: Map<string, string>;
 }
 
 /** How a training graph's forward reads parameters and emits side outputs. */
 export interface ForwardCtxOptions {
   b: OnnxGraphBuilder;
+  /**
+   * 'train' (default): batch statistics and live dropout, what training differentiates. 'eval':
+   * running statistics and no dropout, what inference computes (Grad-CAM differentiates it).
+   */
+  mode?: 'train' | 'eval';
   graph: Graph;
   /** ONNX value of a parameter (a slice of a flat input, a graph input, a constant). */
   param(name: string): string;
@@ -49,6 +65,12 @@ export interface ForwardCtxOptions {
   seed?: string;
   /** How operations are lowered (convolution gradient methods, a float64 convolution). Default: every default. */
   lowering?: LoweringOptions;
+  /**
+   * Lower for differentiation (keeping what `backward` needs, e.g. max-pool indices) only the nodes
+   * computed from these values; the others as inference does. For a gradient with respect to an
+   * intermediate value (Grad-CAM), where nothing before it is differentiated. Default: every node.
+   */
+  gradFrom?: readonly string[];
 }
 
 export interface Forward {
@@ -63,13 +85,13 @@ export interface Forward {
   sideValues: Map<string, string>;
 }
 
-/** Lowers every node of `o.graph` in train mode for differentiation. */
+/** Lowers every node of `o.graph` for differentiation, in train mode unless `o.mode` says 'eval'. */
 export function lowerForward(o: ForwardCtxOptions): Forward {
   const side: ValueInfo[] = [];
   const sideValues = new Map<string, string>();
   const g = o.graph;
   const ctx: LowerCtx = {
-    mode: 'train',
+    mode: o.mode ?? 'train',
     b: o.b,
     forGrad: true,
     ...(o.dtype ? { dtype: o.dtype } : {}),
@@ -87,11 +109,16 @@ export function lowerForward(o: ForwardCtxOptions): Forward {
     },
   };
   const saved = new Map<string, Saved>();
-  for (const n of g.nodes)
+  const after = o.gradFrom ? new Set(o.gradFrom) : undefined;
+  const plain: LowerCtx = { ...ctx, forGrad: false };
+  for (const n of g.nodes) {
+    const differentiated = !after || nodeInputs(n).some((v) => after.has(v));
+    if (after && differentiated) for (const v of nodeOutputs(n)) after.add(v);
     saved.set(
       n.id,
-      o.b.scoped(`fwd:${n.op}:${n.id}`, () => opOf(n).lower(n, ctx) ?? {}),
+      o.b.scoped(`fwd:${n.op}:${n.id}`, () => opOf(n).lower(n, differentiated ? ctx : plain) ?? {}),
     );
+  }
   return { graph: g, ctx, saved, side, sideValues };
 }
 
@@ -127,17 +154,17 @@ class Contributions {
 }
 
 /**
- * The values whose gradient is needed: those computed from the graph's input (with `inputGrad`)
- * or from a wanted parameter.
+ * The values whose gradient is needed: those computed from the graph's input (with `inputGrad`),
+ * from a wanted parameter, or from one of the wanted `values` (and those values themselves).
  */
-function requiredValues(g: Graph, wanted: (name: string) => boolean, inputGrad: boolean): Set<string> {
+function requiredValues(g: Graph, wanted: (name: string) => boolean, inputGrad: boolean, values: ReadonlySet<string>): Set<string> {
   const requires = new Set<string>();
-  if (inputGrad) requires.add(g.input.name);
+  if (inputGrad || values.has(g.input.name)) requires.add(g.input.name);
   for (const n of g.nodes) {
     const fromInputs = nodeInputs(n).some((v) => requires.has(v));
     const params = outputParams(n);
     nodeOutputs(n).forEach((v, k) => {
-      if (fromInputs || params[k]!.some(wanted)) requires.add(v);
+      if (fromInputs || params[k]!.some(wanted) || values.has(v)) requires.add(v);
     });
   }
   return requires;
@@ -165,8 +192,11 @@ export function backward(fwd: Forward, o: BackwardOptions): BackwardResult {
     const p = g.params.get(name);
     return p !== undefined && isTrainable(p) && wrt(p);
   };
-  const requires = requiredValues(g, wanted, o.inputGrad ?? false);
+  const wantedValues = new Set(o.values ?? []);
+  for (const v of wantedValues) if (!g.shapes.has(v)) throw new InternalError(`autodiff: gradient asked for unknown value "${v}"`);
+  const requires = requiredValues(g, wanted, o.inputGrad ?? false, wantedValues);
   const values = new Contributions();
+  const result: BackwardResult = { params: new Map(), values: new Map() };
   for (const [value, grad] of Object.entries(o.seeds)) {
     if (!g.shapes.has(value)) throw new InternalError(`autodiff: seed for unknown value "${value}"`);
     values.add(value, grad);
@@ -180,8 +210,13 @@ export function backward(fwd: Forward, o: BackwardOptions): BackwardResult {
     // Every reader of a value comes after it, so all of its contributions are in by now.
     const totals = b.scoped(`bwd:fanout:${n.id}`, () => outs.map((v) => values.take(b, v)));
     if (totals.every((d) => d === undefined)) continue; // does not reach the loss
-    const dys = totals.map((d, k) => d ?? zerosLike(b, outs[k]!, ctx.dtype));
+    outs.forEach((v, k) => {
+      if (wantedValues.has(v) && totals[k]) result.values.set(v, totals[k]);
+    });
     const ins = nodeInputs(n);
+    // A wanted value's producer: nothing further down needs a gradient unless an input or a parameter does.
+    if (!ins.some((v) => requires.has(v)) && !outputParams(n).flat().some(wanted)) continue;
+    const dys = totals.map((d, k) => d ?? zerosLike(b, outs[k]!, ctx.dtype));
     const grads = b.scoped(`bwd:${n.op}:${n.id}`, () =>
       opOf(n).backward(n, ctx, {
         dy: dys[0]!,
@@ -198,13 +233,11 @@ export function backward(fwd: Forward, o: BackwardOptions): BackwardResult {
     for (const [p, gv] of Object.entries(grads.params)) if (wanted(p)) params.add(p, gv);
   }
 
-  const result: BackwardResult = { params: new Map() };
   b.scoped('bwd:fanout:params', () => {
     for (const p of params.keys()) result.params.set(p, params.take(b, p)!);
   });
-  if (o.inputGrad) {
-    const gi = values.take(b, g.input.name);
-    if (gi) result.input = gi;
-  }
+  const gi = o.inputGrad || wantedValues.has(g.input.name) ? values.take(b, g.input.name) : undefined;
+  if (gi && o.inputGrad) result.input = gi;
+  if (gi && wantedValues.has(g.input.name)) result.values.set(g.input.name, gi);
   return result;
 }

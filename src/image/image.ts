@@ -129,10 +129,15 @@ function cropOffset(size: number, crop: number): number {
  */
 export function centerCrop(img: RgbImage, size: Size): RgbImage {
   checkImage(img, 'centerCrop');
+  return crop(img, centerCropBox(img.width, img.height, size));
+}
+
+/** The window `centerCrop(size)` takes from a `width` × `height` image (negative offsets where it pads). */
+export function centerCropBox(width: number, height: number, size: Size): Box {
   const [ch, cw] = sizeHW(size);
   checkSize(ch, 'crop height', 'centerCrop');
   checkSize(cw, 'crop width', 'centerCrop');
-  return crop(img, { top: cropOffset(img.height, ch), left: cropOffset(img.width, cw), height: ch, width: cw });
+  return { top: cropOffset(height, ch), left: cropOffset(width, cw), height: ch, width: cw };
 }
 
 // ---------------------------------------------------------------------------------------------

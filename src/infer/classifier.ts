@@ -9,6 +9,8 @@ import { checkFiniteLogits, checkTensor, type Tensor } from '../tensor.js';
 import type { RgbImage } from '../image/image.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../image/normalize.js';
 import { preprocess, stackBatch } from './image.js';
+import { explainTensor, type ExplainOptions, type Explanation } from './explain.js';
+import { softmax, type Prediction } from './prediction.js';
 
 /**
  * The preprocessing of a model that does not carry its own: ImageNet mean/std for RGB (0.5/0.5
@@ -21,22 +23,7 @@ export function defaultPreprocess(cfg: Pick<ModelConfig, 'inChannels' | 'inputSi
   return { resize, crop: cfg.inputSize, mean: grey ? [0.5] : [...IMAGENET_MEAN], std: grey ? [0.5] : [...IMAGENET_STD] };
 }
 
-export interface Prediction {
-  index: number;
-  label: string;
-  probability: number;
-}
-
-/** Numerically stable softmax of one row. */
-export function softmax(row: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]!);
-  const out = new Float64Array(row.length);
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += out[i] = Math.exp(row[i]! - max);
-  for (let i = 0; i < row.length; i++) out[i]! /= sum;
-  return out;
-}
+export { softmax, type Prediction } from './prediction.js';
 
 /** The k most probable classes of each row of N×K logits. */
 export function topK(logits: Tensor, k: number, labels?: readonly string[]): Prediction[][] {
@@ -85,6 +72,12 @@ export interface ImageClassifier<I = ImageInput> {
   classify(images: I | ImageInput | (I | ImageInput)[], k?: number): Promise<Prediction[][]>;
   /** Logits (a model without its top: `features`) and named activations (`inception4a`, `Mixed_6e`, `avg_pool`, …) of the pictures as one batch. */
   infer(images: I | ImageInput | (I | ImageInput)[], options?: { taps?: string[] }): Promise<Record<string, Tensor>>;
+  /**
+   * Why the model answers what it answers, per picture: the Grad-CAM map of a class (default the
+   * top one) at a tap (default the last feature map), each head's top class, and with `branches`
+   * an Inception module's branch activations, all from one pass.
+   */
+  explain(images: I | ImageInput | (I | ImageInput)[], options?: ExplainOptions): Promise<Explanation[]>;
   /** Releases the model's ONNX Runtime sessions. */
   dispose(): Promise<void>;
 }
@@ -124,6 +117,11 @@ export class Classifier implements ImageClassifier<never> {
   /** Logits and named intermediate activations (`inception4a`, `pool5`, …). */
   async infer(images: ImageInput | ImageInput[], { taps = [] }: { taps?: string[] } = {}): Promise<Record<string, Tensor>> {
     return this.model.infer(this.toInput(images), { taps });
+  }
+
+  /** Grad-CAM, the heads' answers and branch activations per image (see {@link ImageClassifier.explain}). */
+  async explain(images: ImageInput | ImageInput[], options: ExplainOptions = {}): Promise<Explanation[]> {
+    return explainTensor(this.model, this.toInput(images), options);
   }
 
   async dispose(): Promise<void> {

@@ -14,13 +14,22 @@ import type { Graph, ParamSpec, Shape } from '../graph/ir.js';
 import { isTrainable, pruneGraph } from '../graph/ir.js';
 import { lowerToOnnx, type Weights } from '../graph/lower.js';
 import { saturationSafe, type Quantization } from '../graph/quantize.js';
-import type { Device } from '../runtime/device.js';
+import { loweringFor, type Device } from '../runtime/device.js';
 import { engineForDevice, type Engine, type Session } from '../runtime/engine.js';
 import { checkTensor, numel, type Tensor, type TensorArray } from '../tensor.js';
 import { Rng } from '../rng.js';
 import { architectureOf, buildNetwork } from './arch.js';
 import { archLabel, resolveConfig, type ModelConfig, type ModelOptions, type Pooling } from './config.js';
 import { buildHead } from './parts.js';
+import {
+  buildGradCamGraph,
+  classMask,
+  maskClasses,
+  resolveGradCamMethod,
+  resolveGradCamTarget,
+  type GradCamOptions,
+  type GradCamResult,
+} from './gradcam.js';
 import { lowerTrainForward, SessionCache, type TrainForwardModel } from './sessions.js';
 
 export interface ForwardOutput {
@@ -379,6 +388,45 @@ export class GoogLeNet {
   /** Logits (without the top: `features`) plus any named taps (`inception4a`, `Mixed_6e`, `avg_pool`, …) in one pass. */
   async infer(x: Tensor, { taps = [] }: { taps?: string[] } = {}): Promise<Record<string, Tensor>> {
     return this.runEval(x, [this.cfg.includeTop ? 'logits' : 'features', ...taps.filter((t) => t !== 'logits' && t !== 'features')]);
+  }
+
+  /**
+   * Grad-CAM (Selvaraju et al. 2017, see `gradcam.ts`): where in each image the evidence for a class
+   * lies, at a tap's resolution, from one eval-mode pass that runs forward and then differentiates
+   * the class score back to the tap. Also returns every head's logits (the aux heads' too, with
+   * `auxLogits`) and the activations of `taps`. Float32 weights even when int8 is set.
+   * @throws OptionError naming `layer`, `head`, `classIndex` or `taps`.
+   */
+  async gradCam(x: Tensor, options: GradCamOptions = {}): Promise<GradCamResult> {
+    this.checkInput(x);
+    const g = this.trainGraph; // the eval graph plus the aux heads, lowered in eval mode
+    const target = resolveGradCamTarget(g, options);
+    const method = resolveGradCamMethod(options.method);
+    const taps = [...(options.taps ?? [])];
+    for (const t of taps)
+      if (typeof t !== 'string' || g.taps[t] === undefined)
+        throw new OptionError(`taps: unknown tap ${JSON.stringify(t)}; known: ${Object.keys(g.taps).join(', ')}`, { option: 'taps' });
+    const n = x.dims[0]!;
+    const classes = g.shapes.get(g.outputs[target.head]!)![0]!;
+    const mask = classMask(n, classes, target.head, options.classIndex);
+    // The device decides the lowering (WebGPU: max-pool gradients without `Indices`).
+    const device = (await this.engine.resolve()).device;
+    const lowering = loweringFor(device === 'auto' ? 'cpu' : device);
+    const key = `explain:${method}:${target.head}:${target.layer}:${taps.join(',')}`;
+    const held = this.sessions.hold(key, () => buildGradCamGraph(g, this.weights, { ...target, method, taps, lowering }));
+    // Each tap, head and method is its own graph with its own copy of the weights: keep the last
+    // two (and any that another call is running).
+    this.sessions.trim('explain:', 2);
+    let r: Record<string, Tensor>;
+    try {
+      r = (await (await held.session).run({ [g.input.name]: x, class_mask: { dims: [n, classes], data: mask } })) as Record<string, Tensor>;
+    } finally {
+      held.done();
+    }
+    const pick = (prefix: string): Record<string, Tensor> =>
+      Object.fromEntries(Object.entries(r).flatMap(([k, v]) => (k.startsWith(prefix) ? [[k.slice(prefix.length), v]] : [])));
+    const heads = pick('head.');
+    return { ...target, method, cam: r.cam!, alpha: r.alpha!, classIndex: maskClasses(mask, heads[target.head]!), heads, activations: pick('activation.') };
   }
 
   /**

@@ -13,6 +13,8 @@ interface Entry {
   session: Promise<Session>;
   /** Weights compiled into the session as constants (a change to any of them makes it stale). */
   baked: ReadonlySet<string>;
+  /** Callers holding it (see `hold`): `trim` leaves it alone while there are any. */
+  holders: number;
 }
 
 export class SessionCache {
@@ -31,12 +33,46 @@ export class SessionCache {
   /** The session of `key`, compiled from `make()` on first use. */
   get(key: string, make: () => { bytes: Uint8Array; baked: Iterable<string> }): Promise<Session> {
     let e = this.entries.get(key);
-    if (!e) {
+    if (e) {
+      // Most recently used last (see `trim`).
+      this.entries.delete(key);
+      this.entries.set(key, e);
+    } else {
       const { bytes, baked } = make();
-      e = { session: this.engine.createSession(bytes, this.options), baked: new Set(baked) };
+      e = { session: this.engine.createSession(bytes, this.options), baked: new Set(baked), holders: 0 };
       this.entries.set(key, e);
     }
     return e.session;
+  }
+
+  /**
+   * The session of `key` (see `get`), held until `done()`: `trim` does not release a session while
+   * a caller runs it. Call `done()` once, when the run has settled.
+   */
+  hold(key: string, make: () => { bytes: Uint8Array; baked: Iterable<string> }): { session: Promise<Session>; done(): void } {
+    const session = this.get(key, make);
+    const e = this.entries.get(key)!;
+    e.holders++;
+    return { session, done: () => void e.holders-- };
+  }
+
+  /**
+   * Keeps at most `keep` of the sessions whose key starts with `prefix`, the most recently used:
+   * the others are dropped and released (without waiting), except those held (see `hold`), which
+   * a later trim drops. For families of sessions that a caller can ask for without bound (one
+   * Grad-CAM graph per tap, head and method), each holding its own copy of the weights.
+   */
+  trim(prefix: string, keep: number): void {
+    const keys = [...this.entries.keys()].filter((k) => k.startsWith(prefix));
+    let excess = keys.length - keep;
+    for (const key of keys) {
+      if (excess <= 0) break;
+      const e = this.entries.get(key)!;
+      if (e.holders > 0) continue;
+      this.entries.delete(key);
+      excess--;
+      void e.session.then((s) => s.release()).catch(() => undefined);
+    }
   }
 
   /**

@@ -14,6 +14,7 @@
  * multi-threaded WebAssembly. Nothing here imports a Node module.
  */
 import { Classifier, type ImageClassifier, type ImageInput, type Prediction } from '../infer/classifier.js';
+import type { ExplainOptions, Explanation } from '../infer/explain.js';
 import type { ModelOptions } from '../models/config.js';
 import { GoogLeNet } from '../models/model.js';
 import { checkLoadSource } from '../weights/model-dir.js';
@@ -108,6 +109,12 @@ export class BrowserClassifier extends Classifier implements ImageClassifier<Bro
     o: { taps?: string[] } = {},
   ): Promise<Record<string, Tensor>> {
     return super.infer(await this.decode(images), o);
+  }
+  override async explain(
+    images: BrowserImage | ImageInput | (BrowserImage | ImageInput)[],
+    o: ExplainOptions = {},
+  ): Promise<Explanation[]> {
+    return super.explain(await this.decode(images), o);
   }
 }
 

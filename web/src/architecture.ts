@@ -23,6 +23,8 @@ import {
 } from '../../src/web/index.js';
 import { renderInceptionV3 } from './architecture-v3.js';
 import { branchBlock, layerBlock, shapeText, stat } from './diagram.js';
+import { currentPicture } from './classify.js';
+import { showModuleBranches } from './explain-view.js';
 import { $, fmt, h, short } from './util.js';
 
 const PRESET_NOTES: Record<Preset, string> = {
@@ -141,7 +143,10 @@ function renderDiagram(cfg: GoogLeNetConfig, g: Graph): HTMLElement {
           branch('branch3', k5 === 5 ? '#5×5' : '#“5×5” (3×3)', [`1×1 conv, ${w(ch.ch5x5red)}`, `${k5}×${k5} conv, ${w(ch.ch5x5)}`]),
           branch('branch4', 'pool proj', ['3×3/1 max pool', `1×1 conv, ${w(ch.poolProj)}`]),
         ),
-        h('div', { class: 'concat', text: `filter concatenation → ${r ? r.outputShape[0] : '?'} channels` }),
+        h('div', {
+          class: 'concat',
+          text: `filter concatenation → ${r ? r.outputShape[0] : '?'} channels · click: its branches on your picture`,
+        }),
       ),
     );
     const a = auxAfter[name];
@@ -346,6 +351,11 @@ export function initArchitecture(): void {
       ' inception_v3',
     ),
   );
+  // A click on an Inception module shows its branches' activations for the Classify view's picture.
+  $('diagram').addEventListener('click', (ev) => {
+    const block = (ev.target as HTMLElement).closest<HTMLElement>('.inception[data-layer]');
+    if (block) void showModuleBranches(block, block.dataset.layer!, currentPicture());
+  });
   const t = $<HTMLInputElement>('aux-toggle');
   t.checked = aux;
   t.addEventListener('change', () => {

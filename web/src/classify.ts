@@ -10,9 +10,21 @@ import {
   modelSource,
   topK,
   type DecodedImage,
+  type Explanation,
   type GoogLeNet,
+  type Tensor,
 } from '../../src/web/index.js';
 import type { WebManifest } from '../../src/advanced.js';
+import {
+  configureForModel,
+  drawOverlay,
+  explainClass,
+  explainRequest,
+  initExplainControls,
+  resetClickedClass,
+  showExplanation,
+  wantsExplain,
+} from './explain-view.js';
 import { backendLabel, demo } from './state.js';
 import { $, clearError, fmt, h, setProgress, showError } from './util.js';
 
@@ -89,7 +101,19 @@ export function initClassify(): void {
     if (url) void selectModel(url);
     else showError(els.modelError(), 'Type the URL of a model directory or of a .pth/.safetensors file first.');
   });
+  els.top5().addEventListener('click', (ev) => {
+    const li = (ev.target as HTMLElement).closest<HTMLElement>('li[data-index]');
+    if (!li || !current) return;
+    explainClass(Number(li.dataset.index));
+    void classifyImage(current.image, current.name);
+  });
+  initExplainControls(() => current && void classifyImage(current.image, current.name));
   void loadSamples();
+}
+
+/** The picture and model of this view, for the Architecture view's branch activations. */
+export function currentPicture(): { model: GoogLeNet; modelName: string; image: DecodedImage; name: string } | undefined {
+  return model && current ? { model, modelName, image: current.image, name: current.name } : undefined;
 }
 
 /** Loads `models/index.json` and the default model (or `?model=URL`). */
@@ -200,6 +224,7 @@ export function useModel(m: GoogLeNet, name: string, url: string, trained: boole
   model = m;
   modelName = name;
   if (old && old !== m) void old.dispose();
+  configureForModel(m);
   const badge = els.badge();
   badge.hidden = false;
   badge.textContent = trained ? 'trained' : 'untrained — random weights';
@@ -232,6 +257,7 @@ async function classifyBlob(blob: Blob, name: string): Promise<void> {
   }
   if (my !== ticket) return;
   current = { image: img, name };
+  resetClickedClass();
   await classifyImage(img, name, performance.now() - t0, my);
 }
 
@@ -263,6 +289,38 @@ function drawPreview(img: DecodedImage): void {
     : `${img.width}×${img.height} px, ${img.channels === 1 ? 'greyscale' : 'colour'}`;
 }
 
+async function explainOnce(clf: Classifier, x: Tensor, req: ReturnType<typeof explainRequest>): Promise<Explanation> {
+  const [e] = await clf.explain(x, {
+    layer: req.layer,
+    ...(req.classIndex !== undefined ? { classIndex: req.classIndex } : {}),
+    ...(req.module !== undefined ? { branches: req.module } : {}),
+  });
+  return e!;
+}
+
+function recordExplanation(e: Explanation, overlay: { x: number; y: number; width: number; height: number } | undefined, ms: number): void {
+  demo.lastExplanation = {
+    classIndex: e.classIndex,
+    label: e.label,
+    probability: e.probability,
+    layer: e.layer,
+    cam: Array.from(e.cam.data),
+    camWidth: e.cam.width,
+    camHeight: e.cam.height,
+    ...(overlay ? { overlay } : {}),
+    ...(e.branches
+      ? {
+          branches: {
+            module: e.branches.module,
+            names: e.branches.branches.map((b) => b.name),
+            shares: e.branches.branches.map((b) => b.share),
+          },
+        }
+      : {}),
+    ms,
+  };
+}
+
 async function classifyImage(img: DecodedImage, name: string, decodeMs = 0, my = ++ticket): Promise<void> {
   drawPreview(img);
   if (!model) {
@@ -275,10 +333,17 @@ async function classifyImage(img: DecodedImage, name: string, decodeMs = 0, my =
     const t1 = performance.now();
     const x = clf.toInput(img);
     const t2 = performance.now();
-    const logits = (await m.forward(x)).logits;
+    // With Grad-CAM or the branch panel, one explain pass gives the logits too.
+    const req = explainRequest();
+    const e = wantsExplain(req) ? await explainOnce(clf, x, req) : undefined;
+    const logits = e ? { dims: [1, e.logits.length], data: e.logits } : (await m.forward(x)).logits;
     const t3 = performance.now();
     if (my !== ticket || m !== model) return;
     const top = topK(logits, 5, m.labels)[0]!;
+    if (e) recordExplanation(e, req.cam ? drawOverlay(els.preview(), img, e, clf.preprocessing) : undefined, t3 - t2);
+    else delete demo.lastExplanation;
+    if (e && req.cam) els.previewInfo().textContent += ' · shown: the part the model saw';
+    showExplanation(e);
     const ms = { decode: decodeMs, preprocess: t2 - t1, inference: t3 - t2, total: decodeMs + (t3 - t1) };
     demo.lastClassification = {
       logits: Array.from(logits.data),
@@ -304,6 +369,7 @@ async function classifyImage(img: DecodedImage, name: string, decodeMs = 0, my =
           ),
         ),
       );
+    if (e && req.cam) els.top5().querySelector(`li[data-index="${e.classIndex}"]`)?.classList.add('explained');
     els.timing().textContent =
       `${ms.total.toFixed(1)} ms per image (decode ${ms.decode.toFixed(1)}, ` +
       `preprocess ${ms.preprocess.toFixed(1)}, inference ${ms.inference.toFixed(1)}) · ${backendLabel()} · ${name}`;

@@ -16,6 +16,23 @@ interface Classification {
   model: string;
 }
 
+/** The Classify view's last explanation (Grad-CAM and branch shares), for the tests. */
+interface ExplanationState {
+  classIndex: number;
+  label: string;
+  probability: number;
+  layer: string;
+  /** The raw Grad-CAM map, row-major, and its size. */
+  cam: number[];
+  camWidth: number;
+  camHeight: number;
+  /** Where the overlay was drawn on the preview canvas (absent when Grad-CAM is off). */
+  overlay?: { x: number; y: number; width: number; height: number };
+  branches?: { module: string; names: string[]; shares: number[] };
+  /** The one explain pass (forward and the gradient to the tap). */
+  ms: number;
+}
+
 export interface DemoState {
   /** Resolves once the backend is chosen (or has failed). */
   ready: Promise<void>;
@@ -28,6 +45,9 @@ export interface DemoState {
   modelProgress: [number, number][];
   classifications: number;
   lastClassification?: Classification;
+  lastExplanation?: ExplanationState;
+  /** The Architecture view's last module click. */
+  lastBranches?: { module: string; names: string[]; shares: number[]; ms: number };
   train: { losses: number[]; accuracies: number[]; steps: number; running: boolean; evals: EvalReport[] };
 }
 

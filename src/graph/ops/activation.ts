@@ -57,9 +57,9 @@ export const dropout: OpDef<DropoutNode> = {
     b.node('Dropout', [n.input, ratio, training], [n.id]);
     return undefined;
   },
-  // dx = dy · mask/(1 − p), the forward's mask.
+  // dx = dy · mask/(1 − p), the forward's mask (eval mode: dx = dy).
   backward(n, ctx, { dy, saved }) {
-    if (n.p === 0) return { inputs: [emit(ctx.b, 'Identity', [dy], `${n.id}.dx`)], params: {} };
+    if (n.p === 0 || ctx.mode === 'eval') return { inputs: [emit(ctx.b, 'Identity', [dy], `${n.id}.dx`)], params: {} };
     if (!saved.mask) throw new InternalError(`${n.id}: dropout gradient needs the mask of a forGrad lowering`);
     return { inputs: [emit(ctx.b, 'Mul', [dy, saved.mask], `${n.id}.dx`)], params: {} };
   },

@@ -6,7 +6,7 @@
 import { InternalError } from '../../errors.js';
 import type { AffineNode, BatchNormNode, LrnNode } from '../ir.js';
 import { chw, emit, fconst, floatCode, sumNHW } from './shared.js';
-import type { Grads, LowerCtx, OpDef } from './types.js';
+import type { GradArgs, Grads, LowerCtx, OpDef } from './types.js';
 
 /**
  * Sum over a channel window of an N×C×H×W value: out[c] = Σ_{c−lo ≤ j ≤ c+hi} v[j], as an
@@ -95,7 +95,9 @@ export const batchnorm: OpDef<BatchNormNode> = {
   // dβ = Σ dy, dγ = Σ dy·x̂ = Σ dy·(x − μ) / σ,
   // dx = γ/σ · (dy − dβ/M − x̂·dγ/M) = dy·(γ/σ) + (x − μ)·(−γ/σ³·Σ dy·(x − μ)/M) − (γ/σ)·dβ/M,
   // per-channel coefficients on two full tensors (three passes and two reductions in all).
-  backward(n, ctx, { dy, saved, needInput, needParam }) {
+  backward(n, ctx, args) {
+    if (ctx.mode === 'eval') return batchnormEvalGrad(n, ctx, args);
+    const { dy, saved, needInput, needParam } = args;
     const { b } = ctx;
     const { xc, invstd, scale, count } = saved;
     if (!xc || !invstd || !scale || !count)
@@ -151,6 +153,41 @@ export const batchnorm: OpDef<BatchNormNode> = {
     return g;
   },
 };
+
+/**
+ * Eval mode, y = (x − μ)·γ/√(σ² + ε) + β with the running μ and σ² fixed: a per-channel affine map,
+ * so dx = dy·γ/√(σ² + ε), dγ = Σ dy·(x − μ)/√(σ² + ε), dβ = Σ dy (what Grad-CAM differentiates).
+ */
+function batchnormEvalGrad(n: BatchNormNode, ctx: LowerCtx, { dy, needInput, needParam }: GradArgs): Grads {
+  const { b } = ctx;
+  const [c] = chw(ctx.shape(n.input), n.id);
+  const shape4 = b.constInts('shape_c11', [1, c, 1, 1]);
+  const flat = b.constInts('shape_c', [c]);
+  const vareps = emit(b, 'Add', [ctx.param(n.runningVar), fconst(ctx, 'eps', [], [n.eps])], `${n.id}.vareps`);
+  const invstd = emit(
+    b,
+    'Reshape',
+    [emit(b, 'Reciprocal', [emit(b, 'Sqrt', [vareps], `${n.id}.std`)], `${n.id}.invstd_c`), shape4],
+    `${n.id}.invstd`,
+  );
+  const g: Grads = { inputs: [undefined], params: {} };
+  if (needInput[0]) {
+    const scale = emit(b, 'Mul', [emit(b, 'Reshape', [ctx.param(n.weight), shape4], `${n.id}.gamma`), invstd], `${n.id}.scale`);
+    g.inputs[0] = emit(b, 'Mul', [dy, scale], `${n.id}.dx`);
+  }
+  if (needParam(n.bias)) g.params[n.bias] = emit(b, 'Reshape', [sumNHW(ctx, dy, `${n.bias}.grad4`, 1), flat], `${n.bias}.grad`);
+  if (needParam(n.weight)) {
+    const xhat = emit(
+      b,
+      'Mul',
+      [emit(b, 'Sub', [n.input, emit(b, 'Reshape', [ctx.param(n.runningMean), shape4], `${n.id}.mean`)], `${n.id}.xc`), invstd],
+      `${n.id}.xhat`,
+    );
+    const dgamma = sumNHW(ctx, emit(b, 'Mul', [dy, xhat], `${n.id}.dyxhat`), `${n.weight}.grad4`, 1);
+    g.params[n.weight] = emit(b, 'Reshape', [dgamma, flat], `${n.weight}.grad`);
+  }
+  return g;
+}
 
 export const lrn: OpDef<LrnNode> = {
   shape: (_n, [x]) => x!,

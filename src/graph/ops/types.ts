@@ -117,7 +117,7 @@ export interface LowerCtx {
 /** Values a train-mode lowering keeps for its gradient, by key (`indices`, `xhat`, …). */
 export type Saved = Record<string, string>;
 
-interface GradArgs {
+export interface GradArgs {
   /** Gradient of the loss with respect to the node's value (same shape, batch first). */
   dy: string;
   /**
