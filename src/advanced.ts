@@ -25,7 +25,7 @@ export {
 export { ARCHITECTURES, type Architecture } from './models/arch.js';
 
 // Graphs to ONNX: fresh weights for a graph's parameters, the ONNX model of a graph.
-export { initWeights } from './models/model.js';
+export { initWeights } from './models/init.js';
 export { lowerToOnnx, foldBatchNorm, type Weights, type LowerOptions, type LoweredModel } from './graph/lower.js';
 
 // int8 pieces: one weight to int8 and back, one activation's observed range.

@@ -22,7 +22,7 @@ import { quantizeGraphWeights, quantPoints, type Quantization } from '../src/gra
 import * as L from '../src/layers/index.js';
 import { PRESETS, resolveConfig, type GoogLeNetOptions } from '../src/models/config.js';
 import { buildGoogLeNet } from '../src/models/googlenet.js';
-import { initWeights } from '../src/models/model.js';
+import { initWeights } from '../src/models/init.js';
 import { resolveOptimizer } from '../src/train/optim.js';
 import { buildTrainGraph, trainLayout } from '../src/train/train-graph.js';
 

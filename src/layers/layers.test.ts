@@ -4,7 +4,7 @@ import '../runtime/engine-node.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { lowerToOnnx } from '../graph/lower.js';
 import { getDefaultEngine } from '../runtime/engine.js';
-import { initWeights } from '../models/model.js';
+import { initWeights } from '../models/init.js';
 import { resolveConfig } from '../models/config.js';
 import { Rng } from '../rng.js';
 import {

@@ -19,6 +19,7 @@ import { engineForDevice, type Engine, type Session } from '../runtime/engine.js
 import { checkTensor, numel, type Tensor, type TensorArray } from '../tensor.js';
 import { Rng } from '../rng.js';
 import { architectureOf, buildNetwork } from './arch.js';
+import { initWeights } from './init.js';
 import { archLabel, resolveConfig, type ModelConfig, type ModelOptions, type Pooling } from './config.js';
 import { buildHead } from './parts.js';
 import {
@@ -97,49 +98,6 @@ export interface CreateOptions {
   device?: Device;
   /** Intra-op threads for this model's sessions. */
   threads?: number;
-}
-
-/**
- * Initial values, torchvision's scheme: conv and linear weights normal, clipped to ±2, with the
- * architecture's standard deviation (GoogLeNet 0.01, Inception v3 0.1; see `arch.ts`), batch norm
- * γ = 1, β = 0, running mean 0, variance 1; biases U(±1/√fan_in) as PyTorch's default.
- */
-export function initWeights(params: Iterable<ParamSpec>, cfg: ModelConfig, rng: Rng): Weights {
-  const arch = architectureOf(cfg);
-  const specs = [...params];
-  const w: Weights = new Map();
-  const fanIn = new Map<string, number>();
-  for (const p of specs) if (p.role === 'conv.weight' || p.role === 'linear.weight') fanIn.set(p.name.replace(/\.weight$/, ''), numel(p.shape.slice(1)));
-  for (const p of specs) {
-    const n = numel(p.shape);
-    if (p.role === 'bn.num_batches_tracked') {
-      w.set(p.name, new BigInt64Array(1));
-      continue;
-    }
-    const a = new Float32Array(n);
-    switch (p.role) {
-      case 'conv.weight':
-      case 'linear.weight': {
-        const std = arch.initStd(p, cfg);
-        for (let i = 0; i < n; i++) a[i] = Math.max(-2, Math.min(2, rng.normal() * std));
-        break;
-      }
-      case 'conv.bias':
-      case 'linear.bias': {
-        const bound = 1 / Math.sqrt(fanIn.get(p.name.replace(/\.bias$/, '')) ?? 1);
-        for (let i = 0; i < n; i++) a[i] = (rng.float() * 2 - 1) * bound;
-        break;
-      }
-      case 'bn.weight':
-      case 'bn.running_var':
-        a.fill(1);
-        break;
-      default:
-        break; // bn.bias, bn.running_mean: zeros
-    }
-    w.set(p.name, a);
-  }
-  return w;
 }
 
 export class GoogLeNet {

@@ -15,7 +15,7 @@ import {
   type LayerRow,
   type OpNode,
 } from '../../src/web/index.js';
-import { branchBlock, layerBlock, stat } from './diagram.js';
+import { branchBlock, headStage, layerBlock, stat } from './diagram.js';
 import { h } from './util.js';
 
 /** Stage titles: where the grid changes (at 299×299: 35×35, 17×17, 8×8). */
@@ -107,15 +107,6 @@ export function renderInceptionV3(cfg: InceptionV3Config, g: Graph): HTMLElement
     }
     parts.push(h('div', { class: 'stage' }, h('div', { class: 'stage-title', text: `${prefix}: ${STAGES[prefix]}` }), ...body));
   }
-  parts.push(
-    h(
-      'div',
-      { class: 'stage' },
-      h('div', { class: 'stage-title', text: 'Head' }),
-      layerBlock('pool', 'avgpool', 'global average pooling', row.get('avgpool')),
-      layerBlock('drop', 'dropout', `dropout ${cfg.dropout}`, row.get('dropout')),
-      layerBlock('fc', 'fc', `linear → ${cfg.numClasses} logits (softmax)`, row.get('fc')),
-    ),
-  );
+  parts.push(headStage(cfg, row));
   return h('div', { class: 'flow' }, ...parts);
 }

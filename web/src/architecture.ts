@@ -22,7 +22,7 @@ import {
   type Preset,
 } from '../../src/web/index.js';
 import { renderInceptionV3 } from './architecture-v3.js';
-import { branchBlock, layerBlock, shapeText, stat } from './diagram.js';
+import { branchBlock, headStage, layerBlock, shapeText, stat } from './diagram.js';
 import { currentPicture } from './classify.js';
 import { showModuleBranches } from './explain-view.js';
 import { $, fmt, h, short } from './util.js';
@@ -153,16 +153,7 @@ function renderDiagram(cfg: GoogLeNetConfig, g: Graph): HTMLElement {
     if (a) stageBody.push(auxBlock(cfg, a, row.get(a)));
   }
   flush();
-  parts.push(
-    h(
-      'div',
-      { class: 'stage' },
-      h('div', { class: 'stage-title', text: 'Head' }),
-      layerBlock('pool', 'avgpool', 'global average pooling', row.get('avgpool')),
-      layerBlock('drop', 'dropout', `dropout ${cfg.dropout}`, row.get('dropout')),
-      layerBlock('fc', 'fc', `linear → ${cfg.numClasses} logits (softmax)`, row.get('fc')),
-    ),
-  );
+  parts.push(headStage(cfg, row));
   return h('div', { class: 'flow' }, ...parts);
 }
 

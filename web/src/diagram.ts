@@ -36,3 +36,15 @@ export function branchBlock(title: string, ops: string[], st: { params: number; 
     h('div', { class: 'bstats', text: st ? `${fmt(st.params)} p · ${short(st.macs)}` : '' }),
   );
 }
+
+/** The head both networks end with: global average pooling, dropout and the classifier. */
+export function headStage(cfg: { dropout: number; numClasses: number }, row: Map<string, LayerRow>): HTMLElement {
+  return h(
+    'div',
+    { class: 'stage' },
+    h('div', { class: 'stage-title', text: 'Head' }),
+    layerBlock('pool', 'avgpool', 'global average pooling', row.get('avgpool')),
+    layerBlock('drop', 'dropout', `dropout ${cfg.dropout}`, row.get('dropout')),
+    layerBlock('fc', 'fc', `linear → ${cfg.numClasses} logits (softmax)`, row.get('fc')),
+  );
+}
