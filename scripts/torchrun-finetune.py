@@ -163,6 +163,9 @@ def main():
         if probe is not None and args.probe_out:
             save_safetensors(args.probe_out, {'before': before.cpu(), 'after': probe_logits(model, probe).cpu()})
         print(f'wrote {args.out}: {steps} steps on {world} processes ({backend})', flush=True)
+    # Every process waits here until rank 0 has written its files: a process that tears the group
+    # down while another still works leaves that one spinning in gloo's destroy_process_group.
+    dist.barrier()
     dist.destroy_process_group()
 
 

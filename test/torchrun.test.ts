@@ -69,6 +69,8 @@ function torchrun(args: string[]): Promise<Run> {
     const child = spawn(TORCHRUN, [...launcher, join(REPO, 'scripts', 'torchrun-finetune.py'), ...args], {
       cwd: REPO,
       env: { ...process.env, OMP_NUM_THREADS: '1' },
+      // A hung process group fails the test (status null) instead of holding CI until its limit.
+      timeout: 300_000,
     });
     let [stdout, stderr] = ['', ''];
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
